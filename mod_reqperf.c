@@ -1,0 +1,57 @@
+/*
+ * mod_reqperf.c: the map of mod_reqperf.
+ *
+ * mod_reqperf shows why a site is slow and makes it fast: it times every
+ * phase of every request into shared-memory statistics shown at
+ * /reqperf-status, and it can serve idempotent pages from memcached.
+ * This file holds only the module structure, the directive table and
+ * the hook registration; each part lives in its own mod_reqperf_*.c
+ * file, and the logic that needs no httpd lives in stats/ and cache/.
+ */
+#include "httpd.h"
+#include "http_config.h"
+
+#include "mod_reqperf.h"
+
+static const command_rec reqperf_cmds[] = {
+    /* timing */
+    AP_INIT_TAKE1("ReqPerf", reqperf_cmd_dir_flag,
+                  (void *)APR_OFFSETOF(reqperf_dir_conf_t, enabled),
+                  RSRC_CONF | ACCESS_CONF,
+                  "On|Off: time requests here and feed the statistics "
+                  "(default On)"),
+    AP_INIT_TAKE1("ReqPerfSlowThreshold", reqperf_cmd_slow_threshold, NULL,
+                  RSRC_CONF | ACCESS_CONF,
+                  "a request at least this long is slow (default 1s; "
+                  "500ms, 2s, 2)"),
+    AP_INIT_TAKE1("ReqPerfServerTiming", reqperf_cmd_dir_flag,
+                  (void *)APR_OFFSETOF(reqperf_dir_conf_t, server_timing),
+                  RSRC_CONF | ACCESS_CONF,
+                  "On|Off: add a Server-Timing header (default Off)"),
+    AP_INIT_TAKE2("ReqPerfRoute", reqperf_cmd_route, NULL, RSRC_CONF,
+                  "<regex> <template>: group matching paths into one route"),
+    AP_INIT_TAKE1("ReqPerfMaxRoutes", reqperf_cmd_max_routes, NULL,
+                  RSRC_CONF, "routes tracked in shared memory (default 500)"),
+    AP_INIT_TAKE1("ReqPerfSlowLogSize", reqperf_cmd_slow_log_size, NULL,
+                  RSRC_CONF, "recent slow requests kept (default 100)"),
+    { NULL }
+};
+
+static void reqperf_register_hooks(apr_pool_t *p)
+{
+    reqperf_stats_register_hooks(p);
+    reqperf_timing_register_hooks(p);
+}
+
+AP_DECLARE_MODULE(reqperf) = {
+    STANDARD20_MODULE_STUFF,
+    reqperf_create_dir_conf,
+    reqperf_merge_dir_conf,
+    reqperf_create_srv_conf,
+    reqperf_merge_srv_conf,
+    reqperf_cmds,
+    reqperf_register_hooks
+#if defined(AP_MODULE_FLAG_ALWAYS_MERGE)
+    , AP_MODULE_FLAG_ALWAYS_MERGE
+#endif
+};

@@ -1,0 +1,140 @@
+/*
+ * mod_reqperf.h: what the glue files of mod_reqperf share.
+ *
+ * The module is split the way mod_cache and mod_md are: mod_reqperf.c
+ * is the map (module struct, directive table, hooks); the other
+ * mod_reqperf_*.c files are thin glue between httpd and the pure cores
+ * in stats/ and cache/, which know nothing of httpd.
+ */
+#ifndef MOD_REQPERF_H
+#define MOD_REQPERF_H
+
+#include "httpd.h"
+#include "http_config.h"
+#include "http_log.h"
+#include "ap_regex.h"
+#include "apr_tables.h"
+
+#include "stats/rp_phase.h"
+#include "stats/rp_timeline.h"
+#include "stats/rp_stats.h"
+
+extern module AP_MODULE_DECLARE_DATA reqperf_module;
+
+#define REQPERF_UNSET (-1)
+
+/* Defaults, where SPEC.md fixes them. */
+#define REQPERF_DEFAULT_SLOW_US        1000000
+#define REQPERF_DEFAULT_MAX_ROUTES     500
+#define REQPERF_DEFAULT_SLOW_LOG_SIZE  100
+#define REQPERF_DEFAULT_CACHE_TTL_S    60
+#define REQPERF_DEFAULT_CACHE_MAXSIZE  1000000
+#define REQPERF_DEFAULT_CACHE_TIMEOUT  (50 * 1000)        /* µs */
+#define REQPERF_DEFAULT_LOCAL_SIZE     (32 * 1024 * 1024)
+#define REQPERF_DEFAULT_LOCAL_TTL      (1000 * 1000)      /* µs */
+
+/* Per-directory configuration (also what server and <VirtualHost> set,
+ * through the server's lookup_defaults).  REQPERF_UNSET / NULL mean
+ * "inherit", so merging is one line per field. */
+typedef struct {
+    int enabled;                       /* ReqPerf */
+    apr_int64_t slow_threshold_us;     /* ReqPerfSlowThreshold */
+    int server_timing;                 /* ReqPerfServerTiming */
+    int cache;                         /* ReqPerfCache */
+    apr_int64_t cache_ttl_s;           /* ReqPerfCacheTTL */
+    apr_int64_t cache_grace_s;         /* ReqPerfCacheGrace */
+    int cache_lock;                    /* ReqPerfCacheLock */
+    apr_int64_t cache_max_size;        /* ReqPerfCacheMaxSize */
+    apr_array_header_t *cache_vary;            /* const char * */
+    apr_array_header_t *cache_ignore_cookie;   /* const char * */
+    apr_array_header_t *cache_ignore_query;    /* const char * */
+} reqperf_dir_conf_t;
+
+typedef struct {
+    ap_regex_t *regex;
+    const char *pattern;
+    const char *tmpl;
+} reqperf_route_rule_t;
+
+/* Per-server configuration. */
+typedef struct {
+    apr_array_header_t *routes;        /* reqperf_route_rule_t, own first */
+    int max_routes;                    /* main server only */
+    int slow_log_size;                 /* main server only */
+    apr_array_header_t *cache_servers; /* const char * host:port */
+    apr_interval_time_t cache_timeout; /* µs */
+    int cache_quick;
+    apr_int64_t cache_local_size;      /* bytes, 0 = off */
+    apr_interval_time_t cache_local_ttl;
+} reqperf_srv_conf_t;
+
+/* State of one request (the original one; internal redirects and the
+ * subrequests fold into it), allocated from r->pool. */
+typedef struct {
+    rp_timeline_t tl;
+    int begun;
+    int skip;                          /* untimed: ReqPerf Off, status page */
+    int first_byte;
+    int headers_sent;
+    int eos;
+    int cache_result;                  /* rp_cache_result_t */
+    const char *cache_note;            /* "HIT local", "BYPASS cookie" ... */
+    const char *uri;                   /* as requested (decoded path) */
+    const char *route;
+} reqperf_req_t;
+
+/* State of one connection: when the bytes of its next request arrived. */
+typedef struct {
+    int awaiting;                      /* a request was created, no byte yet */
+    apr_int64_t read_start_us;
+} reqperf_conn_t;
+
+/* mod_reqperf_config.c */
+void *reqperf_create_dir_conf(apr_pool_t *p, char *dir);
+void *reqperf_merge_dir_conf(apr_pool_t *p, void *basev, void *addv);
+void *reqperf_create_srv_conf(apr_pool_t *p, server_rec *s);
+void *reqperf_merge_srv_conf(apr_pool_t *p, void *basev, void *addv);
+const char *reqperf_parse_time(cmd_parms *cmd, const char *arg,
+                               apr_interval_time_t *out);
+const char *reqperf_parse_number(cmd_parms *cmd, const char *arg,
+                                 apr_int64_t min, apr_int64_t max,
+                                 int units, apr_int64_t *out);
+/* directive handlers (the table is in mod_reqperf.c) */
+const char *reqperf_cmd_dir_flag(cmd_parms *cmd, void *dconf,
+                                 const char *arg);
+const char *reqperf_cmd_srv_flag(cmd_parms *cmd, void *dconf,
+                                 const char *arg);
+const char *reqperf_cmd_slow_threshold(cmd_parms *cmd, void *dconf,
+                                       const char *arg);
+const char *reqperf_cmd_route(cmd_parms *cmd, void *dconf, const char *re,
+                              const char *tmpl);
+const char *reqperf_cmd_max_routes(cmd_parms *cmd, void *dconf,
+                                   const char *arg);
+const char *reqperf_cmd_slow_log_size(cmd_parms *cmd, void *dconf,
+                                      const char *arg);
+
+/* Resolved values (defaults applied). */
+int reqperf_enabled(const reqperf_dir_conf_t *d);
+apr_int64_t reqperf_slow_threshold_us(const reqperf_dir_conf_t *d);
+int reqperf_server_timing(const reqperf_dir_conf_t *d);
+int reqperf_srv_max_routes(const reqperf_srv_conf_t *s);
+int reqperf_srv_slow_log_size(const reqperf_srv_conf_t *s);
+
+/* mod_reqperf_timing.c */
+void reqperf_timing_register_hooks(apr_pool_t *p);
+reqperf_req_t *reqperf_req(request_rec *r);
+/* Charge time from now on to `phase` (the cache uses it for "cache"). */
+void reqperf_phase_enter(request_rec *r, int phase);
+/* Do not time this request (the status page itself). */
+void reqperf_skip(request_rec *r);
+/* The route this request counts under (computed once). */
+const char *reqperf_route(request_rec *r);
+
+/* mod_reqperf_stats.c: the shared-memory segment. */
+void reqperf_stats_register_hooks(apr_pool_t *p);
+rp_stats_t *reqperf_stats(void);
+
+/* mod_reqperf_status.c */
+void reqperf_status_register_hooks(apr_pool_t *p);
+
+#endif

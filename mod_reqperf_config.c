@@ -1,0 +1,294 @@
+/*
+ * mod_reqperf_config.c: directive parsing, defaults and merging.
+ *
+ * Every field starts "unset" (REQPERF_UNSET or NULL) so that a value set
+ * in a <VirtualHost> or <Location> overrides and everything else
+ * inherits; defaults are applied only when a value is read.  A bad value
+ * is refused here with a message naming the directive and the value, so
+ * `apachectl configtest` catches it.
+ */
+#include <errno.h>
+
+#include "apr_strings.h"
+#include "apr_lib.h"
+#include "http_core.h"
+
+#include "mod_reqperf.h"
+#include "stats/rp_route.h"
+
+#define MERGE(field, unset) \
+    conf->field = (add->field != (unset)) ? add->field : base->field
+
+void *reqperf_create_dir_conf(apr_pool_t *p, char *dir)
+{
+    reqperf_dir_conf_t *d = apr_pcalloc(p, sizeof(*d));
+
+    (void)dir;
+    d->enabled = REQPERF_UNSET;
+    d->slow_threshold_us = REQPERF_UNSET;
+    d->server_timing = REQPERF_UNSET;
+    d->cache = REQPERF_UNSET;
+    d->cache_ttl_s = REQPERF_UNSET;
+    d->cache_grace_s = REQPERF_UNSET;
+    d->cache_lock = REQPERF_UNSET;
+    d->cache_max_size = REQPERF_UNSET;
+    return d;
+}
+
+void *reqperf_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
+{
+    reqperf_dir_conf_t *base = basev, *add = addv;
+    reqperf_dir_conf_t *conf = apr_pcalloc(p, sizeof(*conf));
+
+    MERGE(enabled, REQPERF_UNSET);
+    MERGE(slow_threshold_us, REQPERF_UNSET);
+    MERGE(server_timing, REQPERF_UNSET);
+    MERGE(cache, REQPERF_UNSET);
+    MERGE(cache_ttl_s, REQPERF_UNSET);
+    MERGE(cache_grace_s, REQPERF_UNSET);
+    MERGE(cache_lock, REQPERF_UNSET);
+    MERGE(cache_max_size, REQPERF_UNSET);
+    MERGE(cache_vary, NULL);
+    MERGE(cache_ignore_cookie, NULL);
+    MERGE(cache_ignore_query, NULL);
+    return conf;
+}
+
+void *reqperf_create_srv_conf(apr_pool_t *p, server_rec *s)
+{
+    reqperf_srv_conf_t *c = apr_pcalloc(p, sizeof(*c));
+
+    (void)s;
+    c->routes = apr_array_make(p, 4, sizeof(reqperf_route_rule_t));
+    c->max_routes = REQPERF_UNSET;
+    c->slow_log_size = REQPERF_UNSET;
+    c->cache_timeout = REQPERF_UNSET;
+    c->cache_quick = REQPERF_UNSET;
+    c->cache_local_size = REQPERF_UNSET;
+    c->cache_local_ttl = REQPERF_UNSET;
+    return c;
+}
+
+void *reqperf_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
+{
+    reqperf_srv_conf_t *base = basev, *add = addv;
+    reqperf_srv_conf_t *conf = apr_pcalloc(p, sizeof(*conf));
+
+    /* a virtual host's own routes are tried first, then the main ones */
+    conf->routes = apr_array_append(p, add->routes, base->routes);
+    MERGE(max_routes, REQPERF_UNSET);
+    MERGE(slow_log_size, REQPERF_UNSET);
+    MERGE(cache_servers, NULL);
+    MERGE(cache_timeout, REQPERF_UNSET);
+    MERGE(cache_quick, REQPERF_UNSET);
+    MERGE(cache_local_size, REQPERF_UNSET);
+    MERGE(cache_local_ttl, REQPERF_UNSET);
+    return conf;
+}
+
+int reqperf_enabled(const reqperf_dir_conf_t *d)
+{
+    return d == NULL || d->enabled != 0;
+}
+
+apr_int64_t reqperf_slow_threshold_us(const reqperf_dir_conf_t *d)
+{
+    return (d == NULL || d->slow_threshold_us == REQPERF_UNSET)
+           ? REQPERF_DEFAULT_SLOW_US : d->slow_threshold_us;
+}
+
+int reqperf_server_timing(const reqperf_dir_conf_t *d)
+{
+    return d != NULL && d->server_timing == 1;
+}
+
+int reqperf_srv_max_routes(const reqperf_srv_conf_t *s)
+{
+    return s->max_routes == REQPERF_UNSET ? REQPERF_DEFAULT_MAX_ROUTES
+                                          : s->max_routes;
+}
+
+int reqperf_srv_slow_log_size(const reqperf_srv_conf_t *s)
+{
+    return s->slow_log_size == REQPERF_UNSET ? REQPERF_DEFAULT_SLOW_LOG_SIZE
+                                             : s->slow_log_size;
+}
+
+/* ---------------------------------------------------------------- */
+/* value parsers shared by the directives                            */
+
+/* A time in Apache's usual forms ("500ms", "2s", "2" = seconds, "1min");
+ * returns NULL or an error naming the directive and the value. */
+const char *reqperf_parse_time(cmd_parms *cmd, const char *arg,
+                               apr_interval_time_t *out)
+{
+    apr_interval_time_t t;
+
+    if (*arg == '-'
+        || ap_timeout_parameter_parse(arg, &t, "s") != APR_SUCCESS
+        || t < 0) {
+        return apr_psprintf(cmd->pool, "%s: '%s' is not a time; use a "
+                            "number of seconds or a unit, e.g. 500ms, 2s, "
+                            "2", cmd->cmd->name, arg);
+    }
+    *out = t;
+    return NULL;
+}
+
+/* A whole number in [min, max] with an optional K/M/G suffix when
+ * `units` is set; NULL or an error naming the directive and the value. */
+const char *reqperf_parse_number(cmd_parms *cmd, const char *arg,
+                                 apr_int64_t min, apr_int64_t max,
+                                 int units, apr_int64_t *out)
+{
+    char *end = NULL;
+    apr_int64_t v;
+
+    errno = 0;
+    v = apr_strtoi64(arg, &end, 10);
+    if (errno == 0 && end != arg && units && *end) {
+        apr_int64_t mult = 0;
+        switch (apr_toupper(*end)) {
+        case 'K':
+            mult = 1024;
+            break;
+        case 'M':
+            mult = 1024 * 1024;
+            break;
+        case 'G':
+            mult = 1024 * 1024 * 1024;
+            break;
+        }
+        if (mult && (end[1] == '\0'
+                     || ((end[1] == 'B' || end[1] == 'b') && end[2] == '\0'))
+            && v <= max / mult) {
+            v *= mult;
+            end += end[1] ? 2 : 1;
+        }
+    }
+    if (errno != 0 || end == arg || *end != '\0' || v < min || v > max) {
+        return apr_psprintf(cmd->pool, "%s: '%s' is not %s between %"
+                            APR_INT64_T_FMT " and %" APR_INT64_T_FMT,
+                            cmd->cmd->name, arg,
+                            units ? "a size (bytes, or with K, M, G)"
+                                  : "a whole number",
+                            min, max);
+    }
+    *out = v;
+    return NULL;
+}
+
+/* ---------------------------------------------------------------- */
+/* timing directives                                                 */
+
+/* On|Off for an int field of the directory configuration whose offset is
+ * the directive's cmd_data; TAKE1 rather than FLAG so that the error can
+ * name the value given. */
+const char *reqperf_cmd_dir_flag(cmd_parms *cmd, void *dconf, const char *arg)
+{
+    int *field = (int *)((char *)dconf + (apr_size_t)cmd->info);
+
+    if (strcasecmp(arg, "on") == 0) {
+        *field = 1;
+    }
+    else if (strcasecmp(arg, "off") == 0) {
+        *field = 0;
+    }
+    else {
+        return apr_psprintf(cmd->pool, "%s: '%s' is not On or Off",
+                            cmd->cmd->name, arg);
+    }
+    return NULL;
+}
+
+/* The same for a field of the server configuration. */
+const char *reqperf_cmd_srv_flag(cmd_parms *cmd, void *dconf, const char *arg)
+{
+    void *sc = ap_get_module_config(cmd->server->module_config,
+                                    &reqperf_module);
+
+    (void)dconf;
+    return reqperf_cmd_dir_flag(cmd, sc, arg);
+}
+
+const char *reqperf_cmd_slow_threshold(cmd_parms *cmd, void *dconf,
+                                      const char *arg)
+{
+    apr_interval_time_t t;
+    const char *err = reqperf_parse_time(cmd, arg, &t);
+
+    if (err == NULL) {
+        ((reqperf_dir_conf_t *)dconf)->slow_threshold_us = t;
+    }
+    return err;
+}
+
+const char *reqperf_cmd_route(cmd_parms *cmd, void *dconf, const char *re,
+                             const char *tmpl)
+{
+    reqperf_srv_conf_t *sc = ap_get_module_config(cmd->server->module_config,
+                                                  &reqperf_module);
+    reqperf_route_rule_t *rule;
+    ap_regex_t *regex;
+    char err[160];
+
+    (void)dconf;
+    regex = ap_pregcomp(cmd->pool, re, AP_REG_EXTENDED);
+    if (regex == NULL) {
+        return apr_psprintf(cmd->pool, "ReqPerfRoute: regex '%s' does not "
+                            "compile", re);
+    }
+    if (rp_route_template_check(tmpl, (int)regex->re_nsub, err,
+                                sizeof(err)) != 0) {
+        return apr_psprintf(cmd->pool, "ReqPerfRoute: template '%s' for "
+                            "regex '%s': %s", tmpl, re, err);
+    }
+    if (regex->re_nsub >= RP_ROUTE_MAX_GROUPS) {
+        return apr_psprintf(cmd->pool, "ReqPerfRoute: regex '%s' has %d "
+                            "groups; at most %d can be used", re,
+                            (int)regex->re_nsub, RP_ROUTE_MAX_GROUPS - 1);
+    }
+    rule = apr_array_push(sc->routes);
+    rule->regex = regex;
+    rule->pattern = re;
+    rule->tmpl = tmpl;
+    return NULL;
+}
+
+const char *reqperf_cmd_max_routes(cmd_parms *cmd, void *dconf,
+                                  const char *arg)
+{
+    reqperf_srv_conf_t *sc = ap_get_module_config(cmd->server->module_config,
+                                                  &reqperf_module);
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    apr_int64_t v;
+
+    (void)dconf;
+    if (err != NULL) {
+        return err;
+    }
+    err = reqperf_parse_number(cmd, arg, 1, 100000, 0, &v);
+    if (err == NULL) {
+        sc->max_routes = (int)v;
+    }
+    return err;
+}
+
+const char *reqperf_cmd_slow_log_size(cmd_parms *cmd, void *dconf,
+                                     const char *arg)
+{
+    reqperf_srv_conf_t *sc = ap_get_module_config(cmd->server->module_config,
+                                                  &reqperf_module);
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    apr_int64_t v;
+
+    (void)dconf;
+    if (err != NULL) {
+        return err;
+    }
+    err = reqperf_parse_number(cmd, arg, 0, 100000, 0, &v);
+    if (err == NULL) {
+        sc->slow_log_size = (int)v;
+    }
+    return err;
+}

@@ -1,0 +1,514 @@
+/*
+ * mod_reqperf_timing.c: per-phase timing of every request.
+ *
+ * How a request is measured (see stats/rp_timeline.h for the rules):
+ *
+ *  - "read" starts when the first bytes of the request come out of the
+ *    connection's input filters.  A connection filter stamps the time of
+ *    the first successful read after httpd created the request_rec, so
+ *    the idle wait of a keep-alive connection (prefork blocks in that
+ *    read; event waits in its poll set) is never counted.
+ *  - Every later phase is observed at its start by an
+ *    APR_HOOK_REALLY_FIRST hook that only takes the time and declines;
+ *    a phase lasts until the next one starts.  Hooks at the end of a
+ *    phase would be skipped whenever another module answers OK first.
+ *  - "handler" runs from the handler hook until the end-of-stream bucket
+ *    has been passed down the output filters (the handler's last
+ *    ap_pass_brigade returns); "ttfb" from the handler hook until the
+ *    first brigade with data passes the same filter, as mod_logio's
+ *    %^FB does (AP_FTYPE_RESOURCE, right after the handler).
+ *  - The time between that end of stream and the log hooks (the core
+ *    writing out what is left) belongs to no phase but to the total.
+ *  - "log" is the log_transaction hooks themselves.  The notes are set
+ *    when logging starts, so mod_log_config can write them: they hold
+ *    everything up to that point, and the log phase only reaches the
+ *    statistics.
+ *
+ * Subrequests (mod_include, DirectoryIndex lookups) are ignored: their
+ * time belongs to the parent's phase that made them.  Internal redirects
+ * (ErrorDocument, mod_rewrite [PT] ...) continue the original request's
+ * timeline, which lives in the original request_rec's request_config.
+ *
+ * Cost per request: a few clock reads (vDSO, no system call), one
+ * allocation from r->pool, no lock.
+ */
+#include "apr_strings.h"
+#include "httpd.h"
+#include "http_config.h"
+#include "http_core.h"
+#include "http_protocol.h"
+#include "http_request.h"
+#include "http_log.h"
+#include "util_filter.h"
+#include "http_connection.h"
+
+#include "mod_reqperf.h"
+#include "stats/rp_route.h"
+
+APLOG_USE_MODULE(reqperf);
+
+static ap_filter_rec_t *reqperf_in_filter;
+static ap_filter_rec_t *reqperf_out_filter;
+
+static request_rec *original_request(request_rec *r)
+{
+    while (r->main) {
+        r = r->main;
+    }
+    while (r->prev) {
+        r = r->prev;
+    }
+    return r;
+}
+
+static request_rec *final_request(request_rec *r)
+{
+    while (r->next) {
+        r = r->next;
+    }
+    return r;
+}
+
+reqperf_req_t *reqperf_req(request_rec *r)
+{
+    return ap_get_module_config(original_request(r)->request_config,
+                                &reqperf_module);
+}
+
+static reqperf_dir_conf_t *dir_conf(request_rec *r)
+{
+    return ap_get_module_config(r->per_dir_config, &reqperf_module);
+}
+
+static int is_sub(request_rec *r)
+{
+    return r->main != NULL;
+}
+
+/* --- the connection: when does a request start arriving? ------------ */
+
+static int reqperf_pre_connection(conn_rec *c, void *csd)
+{
+    reqperf_conn_t *cs;
+
+    (void)csd;
+    if (c->outgoing) {
+        return DECLINED;               /* mod_proxy's backend connections */
+    }
+    cs = apr_pcalloc(c->pool, sizeof(*cs));
+    ap_set_module_config(c->conn_config, &reqperf_module, cs);
+    ap_add_input_filter_handle(reqperf_in_filter, cs, NULL, c);
+    return DECLINED;
+}
+
+static apr_status_t reqperf_in(ap_filter_t *f, apr_bucket_brigade *bb,
+                               ap_input_mode_t mode, apr_read_type_e block,
+                               apr_off_t readbytes)
+{
+    reqperf_conn_t *cs = f->ctx;
+    apr_status_t rv = ap_get_brigade(f->next, bb, mode, block, readbytes);
+
+    if (cs->awaiting && rv == APR_SUCCESS && mode != AP_MODE_SPECULATIVE
+        && !APR_BRIGADE_EMPTY(bb)) {
+        cs->read_start_us = rp_now_us();
+        cs->awaiting = 0;
+    }
+    return rv;
+}
+
+static int reqperf_create_request(request_rec *r)
+{
+    reqperf_conn_t *cs;
+    reqperf_req_t *rs;
+
+    if (r->main || r->prev) {
+        return DECLINED;
+    }
+    rs = apr_pcalloc(r->pool, sizeof(*rs));
+    rs->tl.current = RP_PHASE_NONE;
+    ap_set_module_config(r->request_config, &reqperf_module, rs);
+    cs = ap_get_module_config(r->connection->conn_config, &reqperf_module);
+    if (cs != NULL) {
+        cs->awaiting = 1;
+        cs->read_start_us = 0;
+    }
+    return DECLINED;
+}
+
+static void begin(request_rec *r, reqperf_req_t *rs, apr_int64_t now)
+{
+    reqperf_conn_t *cs = ap_get_module_config(r->connection->conn_config,
+                                              &reqperf_module);
+
+    if (cs != NULL && !cs->awaiting && cs->read_start_us > 0
+        && cs->read_start_us <= now) {
+        rp_timeline_begin(&rs->tl, cs->read_start_us, RP_PHASE_READ);
+    }
+    else {
+        /* no byte seen by our filter (another protocol module): the
+         * request starts here and "read" is not reported */
+        rp_timeline_begin(&rs->tl, now, RP_PHASE_NONE);
+    }
+    rs->begun = 1;
+}
+
+/* --- phase starts ------------------------------------------------------ */
+
+static void enter(request_rec *r, int phase)
+{
+    reqperf_req_t *rs;
+    apr_int64_t now;
+
+    if (is_sub(r) || (rs = reqperf_req(r)) == NULL) {
+        return;
+    }
+    now = rp_now_us();
+    if (!rs->begun) {
+        begin(r, rs, now);
+    }
+    rp_timeline_enter(&rs->tl, phase, now);
+}
+
+void reqperf_phase_enter(request_rec *r, int phase)
+{
+    enter(r, phase);
+}
+
+void reqperf_skip(request_rec *r)
+{
+    reqperf_req_t *rs = reqperf_req(r);
+
+    if (rs != NULL) {
+        rs->skip = 1;
+    }
+}
+
+static int reqperf_post_read(request_rec *r)
+{
+    enter(r, RP_PHASE_POST_READ);
+    return DECLINED;
+}
+
+static int reqperf_pre_translate(request_rec *r)
+{
+    enter(r, RP_PHASE_TRANSLATE);
+    return DECLINED;
+}
+
+static int reqperf_translate(request_rec *r)
+{
+    reqperf_req_t *rs;
+
+    enter(r, RP_PHASE_TRANSLATE);
+    /* the path as requested, decoded and normalised, before DirectoryIndex
+     * or rewrites change r->uri: the route and the slow log use it */
+    if (!is_sub(r) && r->prev == NULL && (rs = reqperf_req(r)) != NULL
+        && rs->uri == NULL) {
+        rs->uri = r->uri;
+    }
+    return DECLINED;
+}
+
+static int reqperf_map_storage(request_rec *r)
+{
+    enter(r, RP_PHASE_MAP_STORAGE);
+    return DECLINED;
+}
+
+static int reqperf_header_parser(request_rec *r)
+{
+    enter(r, RP_PHASE_HEADER_PARSER);
+    return DECLINED;
+}
+
+static int reqperf_access(request_rec *r)
+{
+    enter(r, RP_PHASE_ACCESS);
+    return DECLINED;
+}
+
+static int reqperf_authn(request_rec *r)
+{
+    enter(r, RP_PHASE_AUTHN);
+    return DECLINED;
+}
+
+static int reqperf_authz(request_rec *r)
+{
+    enter(r, RP_PHASE_AUTHZ);
+    return DECLINED;
+}
+
+static int reqperf_type(request_rec *r)
+{
+    enter(r, RP_PHASE_TYPE);
+    return DECLINED;
+}
+
+static int reqperf_fixups(request_rec *r)
+{
+    enter(r, RP_PHASE_FIXUPS);
+    return DECLINED;
+}
+
+static int reqperf_handler(request_rec *r)
+{
+    enter(r, RP_PHASE_HANDLER);
+    return DECLINED;
+}
+
+static void reqperf_insert_filter(request_rec *r)
+{
+    if (!is_sub(r) && reqperf_req(r) != NULL) {
+        ap_add_output_filter_handle(reqperf_out_filter, NULL, r,
+                                    r->connection);
+    }
+}
+
+/* --- first byte, end of stream, Server-Timing ----------------------- */
+
+static void add_server_timing(request_rec *r, reqperf_req_t *rs,
+                              apr_int64_t now)
+{
+    reqperf_dir_conf_t *d = dir_conf(r);
+    char buf[1024];
+
+    if (!reqperf_enabled(d) || !reqperf_server_timing(d) || rs->skip) {
+        return;
+    }
+    rp_timeline_format_server_timing(&rs->tl, now, buf, sizeof(buf));
+    /* after the application's own entries, never instead of them */
+    apr_table_merge(r->headers_out, "Server-Timing", buf);
+}
+
+static int brigade_has_data_or_eos(apr_bucket_brigade *bb)
+{
+    apr_bucket *b;
+
+    for (b = APR_BRIGADE_FIRST(bb); b != APR_BRIGADE_SENTINEL(bb);
+         b = APR_BUCKET_NEXT(b)) {
+        if (APR_BUCKET_IS_EOS(b)
+            || (!APR_BUCKET_IS_METADATA(b) && b->length != 0)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static apr_status_t reqperf_out(ap_filter_t *f, apr_bucket_brigade *bb)
+{
+    request_rec *r = f->r;
+    reqperf_req_t *rs = reqperf_req(r);
+    apr_status_t rv;
+    apr_int64_t now;
+    int eos;
+
+    if (rs == NULL || !rs->begun || rs->eos) {
+        return ap_pass_brigade(f->next, bb);
+    }
+    if (!rs->first_byte && brigade_has_data_or_eos(bb)) {
+        now = rp_now_us();
+        rs->first_byte = 1;
+        rp_timeline_first_byte(&rs->tl, now);
+    }
+    if (!rs->headers_sent && !APR_BRIGADE_EMPTY(bb)) {
+        /* HTTP_HEADER, further down, sends the headers with the first
+         * brigade of any kind (mod_proxy flushes them alone when the
+         * backend's body is late; then ttfb is not known yet) */
+        rs->headers_sent = 1;
+        add_server_timing(r, rs, rp_now_us());
+    }
+    eos = !APR_BRIGADE_EMPTY(bb) && APR_BUCKET_IS_EOS(APR_BRIGADE_LAST(bb));
+    rv = ap_pass_brigade(f->next, bb);
+    if (eos) {
+        rs->eos = 1;
+        if (rs->tl.current == RP_PHASE_HANDLER) {
+            rp_timeline_enter(&rs->tl, RP_PHASE_NONE, rp_now_us());
+        }
+    }
+    return rv;
+}
+
+/* --- routes ------------------------------------------------------------ */
+
+static const char *request_path(request_rec *r)
+{
+    reqperf_req_t *rs = reqperf_req(r);
+
+    return (rs != NULL && rs->uri != NULL) ? rs->uri
+                                           : original_request(r)->uri;
+}
+
+static const char *compute_route(request_rec *r)
+{
+    reqperf_srv_conf_t *sc = ap_get_module_config(r->server->module_config,
+                                                  &reqperf_module);
+    const char *path = request_path(r);
+    char *out = apr_palloc(r->pool, RP_ROUTE_MAX);
+    int i;
+
+    if (path == NULL || *path == '\0') {
+        return "(unparsed)";
+    }
+    for (i = 0; i < sc->routes->nelts; i++) {
+        reqperf_route_rule_t *rule = &((reqperf_route_rule_t *)
+                                       sc->routes->elts)[i];
+        ap_regmatch_t m[RP_ROUTE_MAX_GROUPS];
+        rp_span_t spans[RP_ROUTE_MAX_GROUPS];
+        int g;
+
+        if (ap_regexec(rule->regex, path, RP_ROUTE_MAX_GROUPS, m, 0) != 0) {
+            continue;
+        }
+        for (g = 0; g < RP_ROUTE_MAX_GROUPS; g++) {
+            spans[g].so = m[g].rm_so;
+            spans[g].eo = m[g].rm_eo;
+        }
+        rp_route_expand(rule->tmpl, path, spans, RP_ROUTE_MAX_GROUPS, out,
+                        RP_ROUTE_MAX);
+        return out;
+    }
+    rp_route_normalize(path, out, RP_ROUTE_MAX);
+    return out;
+}
+
+const char *reqperf_route(request_rec *r)
+{
+    reqperf_req_t *rs = reqperf_req(r);
+    request_rec *orig = original_request(r);
+
+    if (rs == NULL) {
+        return compute_route(orig);
+    }
+    if (rs->route == NULL) {
+        rs->route = compute_route(orig);
+    }
+    return rs->route;
+}
+
+/* --- the end: notes, then statistics --------------------------------- */
+
+static void set_note(request_rec *orig, request_rec *fin, const char *name,
+                     const char *value)
+{
+    apr_table_setn(fin->notes, name, value);
+    if (orig != fin) {
+        apr_table_setn(orig->notes, name, value);
+    }
+}
+
+static int reqperf_log_first(request_rec *r)
+{
+    reqperf_req_t *rs;
+    request_rec *fin;
+    apr_int64_t now;
+    char *phases;
+
+    if (is_sub(r) || (rs = reqperf_req(r)) == NULL) {
+        return DECLINED;
+    }
+    fin = final_request(r);
+    if (rs->skip || !reqperf_enabled(dir_conf(fin))) {
+        rs->skip = 1;
+        return DECLINED;
+    }
+    now = rp_now_us();
+    if (!rs->begun) {
+        begin(r, rs, now);             /* failed while reading */
+    }
+    rp_timeline_enter(&rs->tl, RP_PHASE_NONE, now);
+
+    phases = apr_palloc(r->pool, 512);
+    rp_timeline_format_notes(&rs->tl, now, phases, 512);
+    set_note(r, fin, "reqperf-total-us",
+             apr_psprintf(r->pool, "%" APR_INT64_T_FMT,
+                          rp_timeline_total_us(&rs->tl, now)));
+    set_note(r, fin, "reqperf-route", reqperf_route(r));
+    set_note(r, fin, "reqperf-phases", phases);
+    set_note(r, fin, "reqperf-cache", rs->cache_note ? rs->cache_note : "");
+
+    rp_timeline_enter(&rs->tl, RP_PHASE_LOG, now);
+    return DECLINED;
+}
+
+static int reqperf_log_last(request_rec *r)
+{
+    reqperf_req_t *rs;
+    request_rec *fin;
+    rp_stats_t *st = reqperf_stats();
+    apr_int64_t now, total;
+    apr_int64_t phase_us[RP_PHASE_COUNT];
+    rp_sample_t s;
+    int i;
+
+    if (is_sub(r) || (rs = reqperf_req(r)) == NULL || rs->skip
+        || !rs->begun) {
+        return DECLINED;
+    }
+    now = rp_now_us();
+    rp_timeline_enter(&rs->tl, RP_PHASE_NONE, now);
+    if (st == NULL) {
+        return DECLINED;
+    }
+    fin = final_request(r);
+    total = rp_timeline_total_us(&rs->tl, now);
+    for (i = 0; i < RP_PHASE_COUNT; i++) {
+        phase_us[i] = rp_timeline_ran(&rs->tl, i)
+                      ? rp_timeline_phase_us(&rs->tl, i, now) : -1;
+    }
+    s.route = reqperf_route(r);
+    s.method = rp_route_method(r->method);
+    s.uri = request_path(r);
+    if (s.uri == NULL) {
+        s.uri = "";
+    }
+    s.status = fin->status;
+    s.wall_us = r->request_time;
+    s.total_us = total;
+    s.phase_us = (const int64_t *)phase_us;
+    s.slow = total >= reqperf_slow_threshold_us(dir_conf(fin));
+    s.cache = rs->cache_result;
+    rp_stats_record(st, &s);
+    return DECLINED;
+}
+
+void reqperf_timing_register_hooks(apr_pool_t *p)
+{
+    (void)p;
+    reqperf_in_filter = ap_register_input_filter("REQPERF_IN", reqperf_in,
+                                                 NULL, AP_FTYPE_CONNECTION);
+    reqperf_out_filter = ap_register_output_filter("REQPERF_OUT", reqperf_out,
+                                                   NULL, AP_FTYPE_RESOURCE);
+
+    ap_hook_pre_connection(reqperf_pre_connection, NULL, NULL,
+                           APR_HOOK_REALLY_FIRST);
+    ap_hook_create_request(reqperf_create_request, NULL, NULL,
+                           APR_HOOK_REALLY_FIRST);
+    ap_hook_post_read_request(reqperf_post_read, NULL, NULL,
+                              APR_HOOK_REALLY_FIRST);
+    ap_hook_pre_translate_name(reqperf_pre_translate, NULL, NULL,
+                               APR_HOOK_REALLY_FIRST);
+    ap_hook_translate_name(reqperf_translate, NULL, NULL,
+                           APR_HOOK_REALLY_FIRST);
+    ap_hook_map_to_storage(reqperf_map_storage, NULL, NULL,
+                           APR_HOOK_REALLY_FIRST);
+    ap_hook_header_parser(reqperf_header_parser, NULL, NULL,
+                          APR_HOOK_REALLY_FIRST);
+    ap_hook_check_access(reqperf_access, NULL, NULL, APR_HOOK_REALLY_FIRST,
+                         AP_AUTH_INTERNAL_PER_CONF);
+    ap_hook_check_access_ex(reqperf_access, NULL, NULL,
+                            APR_HOOK_REALLY_FIRST, AP_AUTH_INTERNAL_PER_CONF);
+    ap_hook_check_authn(reqperf_authn, NULL, NULL, APR_HOOK_REALLY_FIRST,
+                        AP_AUTH_INTERNAL_PER_CONF);
+    ap_hook_check_authz(reqperf_authz, NULL, NULL, APR_HOOK_REALLY_FIRST,
+                        AP_AUTH_INTERNAL_PER_CONF);
+    ap_hook_type_checker(reqperf_type, NULL, NULL, APR_HOOK_REALLY_FIRST);
+    ap_hook_fixups(reqperf_fixups, NULL, NULL, APR_HOOK_REALLY_FIRST);
+    ap_hook_insert_filter(reqperf_insert_filter, NULL, NULL,
+                          APR_HOOK_REALLY_FIRST);
+    ap_hook_handler(reqperf_handler, NULL, NULL, APR_HOOK_REALLY_FIRST);
+    ap_hook_log_transaction(reqperf_log_first, NULL, NULL,
+                            APR_HOOK_REALLY_FIRST);
+    ap_hook_log_transaction(reqperf_log_last, NULL, NULL,
+                            APR_HOOK_REALLY_LAST);
+}

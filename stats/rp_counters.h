@@ -1,0 +1,121 @@
+/*
+ * rp_counters.h: every global counter of mod_reqperf, declared once.
+ *
+ * One row per counter generates the shared-memory array index, the JSON
+ * field (object and name), the Prometheus metric (name and label), the
+ * ?auto key and the row of the HTML table, so that a counter added here
+ * appears in every output and no two outputs can disagree on it.
+ *
+ * X(id, section, json_name, prom_metric, prom_label, help)
+ *   section     where the JSON field lives: TOP (the root object), CACHE
+ *               ("cache"), LOCAL ("cache.local"), PURGE ("cache.purges")
+ *   prom_metric NULL when the counter is only a sum of labelled series
+ *               already exported (requests, by route)
+ *   prom_label  label="value" inside the braces, or NULL
+ */
+#ifndef RP_COUNTERS_H
+#define RP_COUNTERS_H
+
+#define RP_COUNTERS(X) \
+    X(REQUESTS, TOP, "requests", NULL, NULL, \
+      "Requests timed") \
+    X(SLOW_REQUESTS, TOP, "slow_requests", NULL, NULL, \
+      "Requests at or above ReqPerfSlowThreshold") \
+    X(ROUTES_OVERFLOW, TOP, "routes_overflow", "reqperf_routes_overflow_total", NULL, \
+      "Requests counted under __other__ because the route table was full") \
+    X(SLOW_LOG_DROPPED, TOP, "slow_log_dropped", "reqperf_slow_log_dropped_total", NULL, \
+      "Slow-log writes skipped because a slot was being written") \
+    X(CACHE_HIT, CACHE, "hit", "reqperf_cache_requests_total", "result=\"hit\"", \
+      "Responses served from the cache") \
+    X(CACHE_MISS, CACHE, "miss", "reqperf_cache_requests_total", "result=\"miss\"", \
+      "Cache lookups that went to the backend") \
+    X(CACHE_STALE, CACHE, "stale", "reqperf_cache_requests_total", "result=\"stale\"", \
+      "Stale copies served during grace") \
+    X(CACHE_BYPASS, CACHE, "bypass", "reqperf_cache_requests_total", "result=\"bypass\"", \
+      "Requests the cache did not consider (cookie, auth, method...)") \
+    X(CACHE_STORE, CACHE, "store", "reqperf_cache_stores_total", "outcome=\"stored\"", \
+      "Responses stored") \
+    X(CACHE_STORE_SKIPPED, CACHE, "store_skipped", "reqperf_cache_stores_total", "outcome=\"skipped\"", \
+      "Responses not stored (not cacheable, too large, incomplete)") \
+    X(CACHE_ERRORS, CACHE, "errors", "reqperf_cache_errors_total", NULL, \
+      "memcached calls that failed or timed out") \
+    X(CACHE_BYPASS_COOKIE, CACHE, "bypass_cookie", "reqperf_cache_bypass_total", "reason=\"cookie\"", \
+      "Bypassed: a cookie not listed in ReqPerfCacheIgnoreCookie") \
+    X(CACHE_BYPASS_AUTH, CACHE, "bypass_authorization", "reqperf_cache_bypass_total", "reason=\"authorization\"", \
+      "Bypassed: Authorization header") \
+    X(CACHE_BYPASS_NOCACHE, CACHE, "bypass_no_cache", "reqperf_cache_bypass_total", "reason=\"no-cache\"", \
+      "Bypassed: client Cache-Control no-cache (entry refreshed)") \
+    X(CACHE_BYPASS_UNKEYED, CACHE, "bypass_unkeyed_header", "reqperf_cache_bypass_total", "reason=\"unkeyed-header\"", \
+      "Bypassed: X-Forwarded-Host and similar headers not in ReqPerfCacheVary") \
+    X(CACHE_BYPASS_METHOD, CACHE, "bypass_method", "reqperf_cache_bypass_total", "reason=\"method\"", \
+      "Bypassed: method other than GET/HEAD") \
+    X(CACHE_BYPASS_RANGE, CACHE, "bypass_range", "reqperf_cache_bypass_total", "reason=\"range\"", \
+      "Bypassed: Range request") \
+    X(CACHE_BYPASS_DOWN, CACHE, "bypass_down", "reqperf_cache_bypass_total", "reason=\"down\"", \
+      "Bypassed: memcached down, slow or connections exhausted") \
+    X(CACHE_BYPASS_OTHER, CACHE, "bypass_other", "reqperf_cache_bypass_total", "reason=\"other\"", \
+      "Bypassed: other reasons (URL too long, too many query parameters)") \
+    X(CACHE_LOCK_WAITS, CACHE, "lock_waits", "reqperf_cache_lock_waits_total", NULL, \
+      "Requests that waited for another request to fill the entry") \
+    X(CACHE_NOT_MODIFIED, CACHE, "not_modified", "reqperf_cache_not_modified_total", NULL, \
+      "304 responses answered from a cached entry") \
+    X(CACHE_INVALID, CACHE, "invalid_entries", "reqperf_cache_invalid_entries_total", NULL, \
+      "Entries rejected on read (damaged, wrong key, wrong version)") \
+    X(CACHE_STALE_GEN, CACHE, "stale_by_generation", "reqperf_cache_stale_by_generation_total", NULL, \
+      "Entries found stale because their URL or a tag was purged") \
+    X(CACHE_TAGS_DROPPED, CACHE, "tags_dropped", "reqperf_cache_tags_dropped_total", NULL, \
+      "Tags ignored because of the per-entry limits") \
+    X(PURGE_URL, PURGE, "url", "reqperf_cache_purges_total", "kind=\"url\"", \
+      "URL purges (purge handler and X-ReqPerf-Purge)") \
+    X(PURGE_TAG, PURGE, "tag", "reqperf_cache_purges_total", "kind=\"tag\"", \
+      "Tag purges (purge handler and X-ReqPerf-Purge)") \
+    X(PURGE_UNSAFE, PURGE, "unsafe_method", "reqperf_cache_purges_total", "kind=\"unsafe_method\"", \
+      "URLs purged by a successful POST/PUT/PATCH/DELETE") \
+    X(PURGE_FAILED, PURGE, "failed", "reqperf_cache_purge_failures_total", NULL, \
+      "Purges that could not reach memcached") \
+    X(LOCAL_HIT, LOCAL, "hit", "reqperf_cache_local_requests_total", "tier=\"local\"", \
+      "Hits served from the shared-memory tier") \
+    X(LOCAL_MC_HIT, LOCAL, "memcached_hit", "reqperf_cache_local_requests_total", "tier=\"memcached\"", \
+      "Hits served from memcached") \
+    X(LOCAL_EVICTIONS, LOCAL, "evictions", "reqperf_cache_local_evictions_total", NULL, \
+      "Entries evicted from the shared-memory tier") \
+    X(LOCAL_REVALIDATIONS, LOCAL, "revalidations", "reqperf_cache_local_revalidations_total", NULL, \
+      "Local copies checked again against memcached after ReqPerfCacheLocalTTL")
+
+typedef enum {
+#define RP_CTR_ENUM(id, sec, json, prom, label, help) RP_CTR_##id,
+    RP_COUNTERS(RP_CTR_ENUM)
+#undef RP_CTR_ENUM
+    RP_CTR_COUNT
+} rp_counter_t;
+
+typedef enum {
+    RP_SEC_TOP,
+    RP_SEC_CACHE,
+    RP_SEC_LOCAL,
+    RP_SEC_PURGE
+} rp_counter_section_t;
+
+typedef struct {
+    rp_counter_section_t section;
+    const char *json_name;
+    const char *prom_metric;
+    const char *prom_label;
+    const char *help;
+} rp_counter_info_t;
+
+extern const rp_counter_info_t rp_counter_info[RP_CTR_COUNT];
+
+/* Cache results as counted per route and in the slow log. */
+typedef enum {
+    RP_CACHE_NONE = 0,
+    RP_CACHE_HIT,
+    RP_CACHE_MISS,
+    RP_CACHE_STALE,
+    RP_CACHE_BYPASS,
+    RP_CACHE_RESULTS
+} rp_cache_result_t;
+
+const char *rp_cache_result_name(int result);   /* "hit", ... "" for NONE */
+
+#endif

@@ -1,0 +1,441 @@
+/*
+ * rp_stats.c: see rp_stats.h for the layout and who writes what.
+ */
+#include <string.h>
+#include <xxhash.h>
+#include "rp_stats.h"
+
+struct rp_stats_t {
+    rp_stats_hdr_t hdr;
+};
+
+#define ALIGN64(x) (((x) + 63) & ~(uint64_t)63)
+
+static uint32_t pow2_at_least(uint32_t n)
+{
+    uint32_t p = 16;
+
+    while (p < n) {
+        p <<= 1;
+    }
+    return p;
+}
+
+static void layout(const rp_stats_params_t *params, rp_stats_hdr_t *h)
+{
+    h->max_routes = params->max_routes;
+    h->slow_size = params->slow_size;
+    h->rec_cap = params->max_routes + RP_OTHER_RESERVE;
+    h->idx_cap = pow2_at_least(h->rec_cap * 2);
+    h->idx_off = ALIGN64(sizeof(rp_stats_hdr_t));
+    h->rec_off = ALIGN64(h->idx_off + (uint64_t)h->idx_cap * sizeof(uint32_t));
+    h->slow_off = ALIGN64(h->rec_off
+                          + (uint64_t)h->rec_cap * sizeof(rp_route_rec_t));
+    h->size = ALIGN64(h->slow_off
+                      + (uint64_t)h->slow_size * sizeof(rp_slow_entry_t));
+}
+
+size_t rp_stats_size(const rp_stats_params_t *params)
+{
+    rp_stats_hdr_t h;
+
+    layout(params, &h);
+    return (size_t)h.size;
+}
+
+static uint32_t *index_of(rp_stats_t *st)
+{
+    return (uint32_t *)((char *)st + st->hdr.idx_off);
+}
+
+static rp_route_rec_t *records_of(rp_stats_t *st)
+{
+    return (rp_route_rec_t *)((char *)st + st->hdr.rec_off);
+}
+
+static rp_slow_entry_t *slow_of(rp_stats_t *st)
+{
+    return (rp_slow_entry_t *)((char *)st + st->hdr.slow_off);
+}
+
+rp_stats_t *rp_stats_init(void *mem, size_t size,
+                          const rp_stats_params_t *params,
+                          int64_t now_wall_us, int64_t now_mono_us)
+{
+    rp_stats_hdr_t h;
+    rp_stats_t *st = mem;
+
+    memset(&h, 0, sizeof(h));
+    layout(params, &h);
+    if (mem == NULL || size < h.size) {
+        return NULL;
+    }
+    memset(mem, 0, (size_t)h.size);
+    st->hdr = h;
+    st->hdr.magic = RP_STATS_MAGIC;
+    st->hdr.version = RP_STATS_LAYOUT_VERSION;
+    st->hdr.start_wall_us = now_wall_us;
+    st->hdr.start_mono_us = now_mono_us;
+    st->hdr.recent_epoch = now_mono_us / 1000000 / RP_RECENT_SLOT_S;
+    return st;
+}
+
+rp_stats_t *rp_stats_attach(void *mem, size_t size,
+                            const rp_stats_params_t *params)
+{
+    rp_stats_t *st = mem;
+    rp_stats_hdr_t h;
+
+    layout(params, &h);
+    if (mem == NULL || size < h.size
+        || st->hdr.magic != RP_STATS_MAGIC
+        || st->hdr.version != RP_STATS_LAYOUT_VERSION
+        || st->hdr.size != h.size
+        || st->hdr.max_routes != h.max_routes
+        || st->hdr.slow_size != h.slow_size) {
+        return NULL;
+    }
+    return st;
+}
+
+void rp_stats_reset(rp_stats_t *st, int64_t now_wall_us, int64_t now_mono_us)
+{
+    rp_stats_params_t params;
+
+    params.max_routes = st->hdr.max_routes;
+    params.slow_size = st->hdr.slow_size;
+    rp_stats_init(st, (size_t)st->hdr.size, &params, now_wall_us,
+                  now_mono_us);
+}
+
+rp_stats_hdr_t *rp_stats_hdr(rp_stats_t *st)
+{
+    return &st->hdr;
+}
+
+uint64_t rp_stats_key_hash(const char *route, const char *method)
+{
+    uint64_t h;
+    /* one-shot on a small stack buffer is faster than the streaming API */
+    char buf[RP_ROUTE_MAX + RP_METHOD_MAX + 2];
+    size_t rl = strnlen(route, RP_ROUTE_MAX - 1);
+    size_t ml = strnlen(method, RP_METHOD_MAX - 1);
+
+    memcpy(buf, route, rl);
+    buf[rl] = '\0';
+    memcpy(buf + rl + 1, method, ml);
+    h = XXH3_64bits(buf, rl + 1 + ml);
+    return h ? h : 1;
+}
+
+static int key_equal(const rp_route_rec_t *r, uint64_t hash,
+                     const char *route, const char *method)
+{
+    return r->hash == hash
+           && strncmp(r->route, route, RP_ROUTE_MAX - 1) == 0
+           && strncmp(r->method, method, RP_METHOD_MAX - 1) == 0;
+}
+
+static void copy_str(char *dst, size_t dstsz, const char *src)
+{
+    size_t n = strnlen(src, dstsz - 1);
+
+    /* never end on half a UTF-8 sequence */
+    if (n == dstsz - 1) {
+        while (n > 0 && ((unsigned char)src[n] & 0xC0) == 0x80) {
+            n--;
+        }
+    }
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+static rp_route_rec_t *find_or_insert(rp_stats_t *st, const char *route,
+                                      const char *method, int is_other)
+{
+    uint32_t *idx = index_of(st);
+    rp_route_rec_t *recs = records_of(st);
+    uint32_t mask = st->hdr.idx_cap - 1;
+    uint64_t h;
+    uint32_t i, slot, v, mine = 0;
+    char route_cut[RP_ROUTE_MAX];
+    char method_cut[RP_METHOD_MAX];
+
+    copy_str(route_cut, sizeof(route_cut), route);
+    copy_str(method_cut, sizeof(method_cut), method);
+    h = rp_stats_key_hash(route_cut, method_cut);
+
+    for (i = 0; i <= mask; i++) {
+        slot = (uint32_t)(h + i) & mask;
+        v = __atomic_load_n(&idx[slot], __ATOMIC_ACQUIRE);
+        if (v == 0) {
+            if (mine == 0) {
+                uint32_t n;
+                if (!is_other && __atomic_load_n(&st->hdr.n_tracked,
+                                                 __ATOMIC_RELAXED)
+                                 >= st->hdr.max_routes) {
+                    return NULL;
+                }
+                n = __atomic_fetch_add(&st->hdr.n_records, 1,
+                                       __ATOMIC_RELAXED);
+                if (n >= st->hdr.rec_cap) {
+                    return NULL;
+                }
+                mine = n + 1;
+                recs[n].hash = h;
+                memcpy(recs[n].route, route_cut, sizeof(route_cut));
+                memcpy(recs[n].method, method_cut, sizeof(method_cut));
+            }
+            v = 0;
+            if (__atomic_compare_exchange_n(&idx[slot], &v, mine, 0,
+                                            __ATOMIC_RELEASE,
+                                            __ATOMIC_ACQUIRE)) {
+                __atomic_store_n(&recs[mine - 1].published, 1,
+                                 __ATOMIC_RELEASE);
+                if (!is_other) {
+                    __atomic_fetch_add(&st->hdr.n_tracked, 1,
+                                       __ATOMIC_RELAXED);
+                }
+                return &recs[mine - 1];
+            }
+            /* lost the race for this slot: v now holds the winner */
+        }
+        if (v - 1 < st->hdr.rec_cap
+            && key_equal(&recs[v - 1], h, route_cut, method_cut)) {
+            /* a record reserved but not published stays unused */
+            return &recs[v - 1];
+        }
+    }
+    return NULL;
+}
+
+rp_route_rec_t *rp_stats_route(rp_stats_t *st, const char *route,
+                               const char *method)
+{
+    rp_route_rec_t *rec = find_or_insert(st, route, method, 0);
+
+    if (rec == NULL) {
+        rp_stats_count(st, RP_CTR_ROUTES_OVERFLOW, 1);
+        rec = find_or_insert(st, RP_ROUTE_OTHER, method, 1);
+    }
+    return rec;
+}
+
+void rp_stats_count(rp_stats_t *st, rp_counter_t c, uint64_t n)
+{
+    if (c < RP_CTR_COUNT) {
+        __atomic_fetch_add(&st->hdr.counters[c], n, __ATOMIC_RELAXED);
+    }
+}
+
+uint64_t rp_stats_counter(rp_stats_t *st, rp_counter_t c)
+{
+    return c < RP_CTR_COUNT
+           ? __atomic_load_n(&st->hdr.counters[c], __ATOMIC_RELAXED) : 0;
+}
+
+void rp_stats_route_cache(rp_route_rec_t *rec, int result)
+{
+    if (rec != NULL && result > RP_CACHE_NONE && result < RP_CACHE_RESULTS) {
+        __atomic_fetch_add(&rec->cache[result], 1, __ATOMIC_RELAXED);
+    }
+}
+
+static void slow_push(rp_stats_t *st, const rp_sample_t *s)
+{
+    rp_slow_entry_t *e;
+    uint64_t ticket, seq;
+    int i;
+
+    if (st->hdr.slow_size == 0) {
+        return;
+    }
+    ticket = __atomic_fetch_add(&st->hdr.slow_cursor, 1, __ATOMIC_RELAXED);
+    e = &slow_of(st)[ticket % st->hdr.slow_size];
+    seq = __atomic_load_n(&e->seq, __ATOMIC_RELAXED);
+    if ((seq & 1)
+        || !__atomic_compare_exchange_n(&e->seq, &seq, seq + 1, 0,
+                                        __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+        /* another writer lapped the ring onto this slot; keep its entry */
+        rp_stats_count(st, RP_CTR_SLOW_LOG_DROPPED, 1);
+        return;
+    }
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    e->ticket = ticket;
+    e->wall_us = s->wall_us;
+    e->total_us = s->total_us;
+    for (i = 0; i < RP_PHASE_COUNT; i++) {
+        e->phase_us[i] = s->phase_us ? s->phase_us[i] : -1;
+    }
+    e->status = s->status;
+    e->cache = s->cache;
+    copy_str(e->method, sizeof(e->method), s->method ? s->method : "");
+    copy_str(e->route, sizeof(e->route), s->route ? s->route : "");
+    copy_str(e->uri, sizeof(e->uri), s->uri ? s->uri : "");
+    __atomic_store_n(&e->seq, seq + 2, __ATOMIC_RELEASE);
+}
+
+void rp_stats_record(rp_stats_t *st, const rp_sample_t *s)
+{
+    rp_route_rec_t *rec;
+    uint64_t total = s->total_us > 0 ? (uint64_t)s->total_us : 0;
+    int pb = rp_prom_bucket(total);
+    int sc = s->status / 100;
+    int i;
+    uint32_t cur;
+
+    rp_stats_count(st, RP_CTR_REQUESTS, 1);
+    rp_hist_add(&st->hdr.total, total);
+    if (s->slow) {
+        rp_stats_count(st, RP_CTR_SLOW_REQUESTS, 1);
+    }
+    if (s->phase_us) {
+        for (i = 0; i < RP_PHASE_COUNT; i++) {
+            rp_phase_stats_t *ps = &st->hdr.phases[i];
+            if (s->phase_us[i] < 0) {
+                continue;
+            }
+            __atomic_fetch_add(&ps->prom[rp_prom_bucket(s->phase_us[i])], 1,
+                               __ATOMIC_RELAXED);
+            rp_hist_add(&ps->h, (uint64_t)s->phase_us[i]);
+        }
+    }
+
+    rec = rp_stats_route(st, s->route ? s->route : "", s->method);
+    if (rec != NULL) {
+        __atomic_fetch_add(&rec->count, 1, __ATOMIC_RELAXED);
+        if (s->slow) {
+            __atomic_fetch_add(&rec->slow, 1, __ATOMIC_RELAXED);
+        }
+        if (sc == 5) {
+            __atomic_fetch_add(&rec->errors, 1, __ATOMIC_RELAXED);
+        }
+        __atomic_fetch_add(&rec->status_class[sc >= 1 && sc <= 5 ? sc : 0],
+                           1, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&rec->prom[pb], 1, __ATOMIC_RELAXED);
+        rp_hist_add(&rec->h, total);
+        cur = __atomic_load_n(&st->hdr.recent_cur, __ATOMIC_RELAXED);
+        rp_hist32_add(&rec->recent[cur % RP_RECENT_SLOTS], total);
+        if (s->phase_us) {
+            for (i = 0; i < RP_PHASE_COUNT; i++) {
+                if (s->phase_us[i] < 0) {
+                    continue;
+                }
+                __atomic_fetch_add(&rec->phase_sum[i],
+                                   (uint64_t)s->phase_us[i], __ATOMIC_RELAXED);
+                __atomic_fetch_add(&rec->phase_count[i], 1, __ATOMIC_RELAXED);
+            }
+        }
+    }
+    if (s->slow) {
+        slow_push(st, s);
+    }
+}
+
+void rp_stats_rotate(rp_stats_t *st, int64_t now_mono_us)
+{
+    int64_t epoch = now_mono_us / 1000000 / RP_RECENT_SLOT_S;
+    uint32_t n = __atomic_load_n(&st->hdr.n_records, __ATOMIC_ACQUIRE);
+    rp_route_rec_t *recs = records_of(st);
+    int steps = 0;
+    uint32_t i, next;
+
+    if (n > st->hdr.rec_cap) {
+        n = st->hdr.rec_cap;
+    }
+    while (st->hdr.recent_epoch < epoch && steps < RP_RECENT_SLOTS) {
+        next = (st->hdr.recent_cur + 1) % RP_RECENT_SLOTS;
+        for (i = 0; i < n; i++) {
+            int b;
+            for (b = 0; b < RP_HIST_BUCKETS; b++) {
+                __atomic_store_n(&recs[i].recent[next].b[b], 0,
+                                 __ATOMIC_RELAXED);
+            }
+        }
+        __atomic_store_n(&st->hdr.recent_cur, next, __ATOMIC_RELEASE);
+        st->hdr.recent_epoch++;
+        steps++;
+    }
+    /* a long pause (machine suspended): everything is old, skip ahead */
+    if (st->hdr.recent_epoch < epoch) {
+        st->hdr.recent_epoch = epoch;
+    }
+}
+
+uint32_t rp_stats_nrecords(rp_stats_t *st)
+{
+    uint32_t n = __atomic_load_n(&st->hdr.n_records, __ATOMIC_ACQUIRE);
+
+    return n > st->hdr.rec_cap ? st->hdr.rec_cap : n;
+}
+
+rp_route_rec_t *rp_stats_record_at(rp_stats_t *st, uint32_t i)
+{
+    rp_route_rec_t *rec;
+
+    if (i >= rp_stats_nrecords(st)) {
+        return NULL;
+    }
+    rec = &records_of(st)[i];
+    if (!__atomic_load_n(&rec->published, __ATOMIC_ACQUIRE)) {
+        return NULL;
+    }
+    return rec;
+}
+
+uint32_t rp_stats_slow_size(rp_stats_t *st)
+{
+    return st->hdr.slow_size;
+}
+
+size_t rp_stats_slow_read(rp_stats_t *st, rp_slow_entry_t *out, size_t max)
+{
+    uint64_t cursor = __atomic_load_n(&st->hdr.slow_cursor, __ATOMIC_ACQUIRE);
+    uint64_t n = cursor < st->hdr.slow_size ? cursor : st->hdr.slow_size;
+    size_t got = 0;
+    uint64_t k;
+
+    for (k = 0; k < n && got < max; k++) {
+        rp_slow_entry_t *e = &slow_of(st)[(cursor - 1 - k)
+                                          % st->hdr.slow_size];
+        uint64_t s1, s2;
+
+        s1 = __atomic_load_n(&e->seq, __ATOMIC_ACQUIRE);
+        if (s1 == 0 || (s1 & 1)) {
+            continue;
+        }
+        memcpy(&out[got], e, sizeof(*e));
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        s2 = __atomic_load_n(&e->seq, __ATOMIC_RELAXED);
+        if (s1 != s2) {
+            continue;                      /* torn: rewritten while copied */
+        }
+        out[got].method[RP_METHOD_MAX - 1] = '\0';
+        out[got].route[RP_ROUTE_MAX - 1] = '\0';
+        out[got].uri[RP_SLOW_URI_MAX - 1] = '\0';
+        got++;
+    }
+    /* newest first, by claim order (slots can finish out of order) */
+    for (k = 1; k < got; k++) {
+        rp_slow_entry_t tmp = out[k];
+        size_t j = k;
+        while (j > 0 && out[j - 1].ticket < tmp.ticket) {
+            out[j] = out[j - 1];
+            j--;
+        }
+        out[j] = tmp;
+    }
+    return got;
+}
+
+void rp_stats_recent(rp_stats_t *st, const rp_route_rec_t *rec,
+                     rp_hist_snap_t *out)
+{
+    int i;
+
+    (void)st;
+    rp_hist_snap_clear(out);
+    for (i = 0; i < RP_RECENT_SLOTS; i++) {
+        rp_hist32_accumulate(&rec->recent[i], out);
+    }
+}

@@ -1,0 +1,182 @@
+/*
+ * rp_stats.h: the shared-memory statistics of mod_reqperf.
+ *
+ * One segment, created by the parent in post_config and inherited by
+ * every child, holds everything the status page shows.  It is plain
+ * memory handed in by the caller, so this file knows nothing of httpd
+ * and is unit-tested with threads standing in for child processes.
+ *
+ * Layout (offsets are in the header; every region 64-byte aligned):
+ *
+ *   rp_stats_hdr_t   magic, layout version, sizes, start times,
+ *                    global counters, global and per-phase histograms
+ *   index[idx_cap]   open-addressing hash of (route, method) -> record
+ *   records[rec_cap] one rp_route_rec_t per route and method
+ *   slow[slow_size]  ring of the most recent slow requests
+ *
+ * Writer patterns, region by region:
+ *   counters, histograms, record counters: any request thread in any
+ *       child, with relaxed __atomic adds (exact counts, no lock).
+ *   index slots: written once, 0 -> record number, by compare-and-swap;
+ *       a record's key is written before its index slot is published
+ *       (release), so a reader that sees the slot sees the key.
+ *   n_records: atomic fetch-add reserves a record; records are never
+ *       freed (only a full restart clears the segment).
+ *   slow ring: a writer claims a slot with an atomic cursor, then owns
+ *       it by moving its sequence number from even to odd (CAS) and back
+ *       to even when done; a reader copies a slot and keeps it only if
+ *       the sequence was even and unchanged across the copy.
+ *   recent window: request threads add to slot `recent_cur`; only the
+ *       parent (monitor hook) clears the next slot and advances
+ *       recent_cur, so rotation never races with itself.
+ *   start times, sizes: written by the parent before any child exists.
+ */
+#ifndef RP_STATS_H
+#define RP_STATS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "rp_phase.h"
+#include "rp_hist.h"
+#include "rp_route.h"
+#include "rp_counters.h"
+
+#define RP_STATS_MAGIC 0x54535052u        /* "RPST" */
+#define RP_STATS_LAYOUT_VERSION 3
+
+#define RP_METHOD_MAX 16
+#define RP_SLOW_URI_MAX 256
+#define RP_RECENT_SLOTS 6
+#define RP_RECENT_SLOT_S 10                /* 6 x 10 s = the last minute */
+#define RP_OTHER_RESERVE 24                /* records kept for __other__ */
+
+typedef struct {
+    uint64_t prom[RP_PROM_BUCKETS];
+    rp_hist_t h;
+} rp_phase_stats_t;
+
+typedef struct {
+    uint32_t published;                    /* 1 once reachable by lookups */
+    uint32_t pad;
+    uint64_t hash;
+    char route[RP_ROUTE_MAX];
+    char method[RP_METHOD_MAX];
+    uint64_t count;
+    uint64_t slow;
+    uint64_t errors;                       /* 5xx */
+    uint64_t status_class[6];              /* [1..5] = 1xx..5xx, [0] other */
+    uint64_t cache[RP_CACHE_RESULTS];
+    uint64_t phase_sum[RP_PHASE_COUNT];
+    uint64_t phase_count[RP_PHASE_COUNT];
+    uint64_t prom[RP_PROM_BUCKETS];
+    rp_hist_t h;
+    rp_hist32_t recent[RP_RECENT_SLOTS];
+} rp_route_rec_t;
+
+typedef struct {
+    uint64_t seq;                          /* even: stable; odd: writing */
+    uint64_t ticket;                       /* claim order, newest highest */
+    int64_t wall_us;                       /* when the request started */
+    int64_t total_us;
+    int64_t phase_us[RP_PHASE_COUNT];      /* -1: phase did not run */
+    int32_t status;
+    int32_t cache;                         /* rp_cache_result_t */
+    char method[RP_METHOD_MAX];
+    char route[RP_ROUTE_MAX];
+    char uri[RP_SLOW_URI_MAX];
+} rp_slow_entry_t;
+
+typedef struct {
+    uint32_t magic;
+    uint32_t version;
+    uint64_t size;
+    uint32_t max_routes;
+    uint32_t slow_size;
+    uint32_t idx_cap;                      /* power of two */
+    uint32_t rec_cap;
+    uint64_t idx_off, rec_off, slow_off;
+    int64_t start_wall_us;
+    int64_t start_mono_us;
+
+    uint64_t counters[RP_CTR_COUNT];
+    rp_phase_stats_t phases[RP_PHASE_COUNT];
+    rp_hist_t total;
+
+    uint32_t n_records;
+    uint32_t n_tracked;                    /* records that are real routes */
+    uint32_t recent_cur;
+    uint32_t pad;
+    int64_t recent_epoch;
+    uint64_t slow_cursor;
+} rp_stats_hdr_t;
+
+typedef struct {
+    uint32_t max_routes;
+    uint32_t slow_size;
+} rp_stats_params_t;
+
+typedef struct rp_stats_t rp_stats_t;      /* = the mapped segment */
+
+/* Bytes needed for these parameters. */
+size_t rp_stats_size(const rp_stats_params_t *params);
+
+/* Format a zeroed or reused segment. */
+rp_stats_t *rp_stats_init(void *mem, size_t size,
+                          const rp_stats_params_t *params,
+                          int64_t now_wall_us, int64_t now_mono_us);
+
+/* Use an existing segment if it has this layout and these parameters
+ * (graceful restart); NULL otherwise. */
+rp_stats_t *rp_stats_attach(void *mem, size_t size,
+                            const rp_stats_params_t *params);
+
+rp_stats_hdr_t *rp_stats_hdr(rp_stats_t *st);
+
+/* One finished request. */
+typedef struct {
+    const char *route;                     /* grouped, may be longer: cut */
+    const char *method;                    /* rp_route_method() applied */
+    const char *uri;                       /* path only, for the slow log */
+    int status;
+    int64_t wall_us;
+    int64_t total_us;
+    const int64_t *phase_us;               /* RP_PHASE_COUNT, -1 = absent */
+    int slow;
+    int cache;                             /* rp_cache_result_t */
+} rp_sample_t;
+
+void rp_stats_record(rp_stats_t *st, const rp_sample_t *s);
+
+/* Find or create the record of (route, method); falls back to __other__
+ * when ReqPerfMaxRoutes records exist; NULL only if even that fails. */
+rp_route_rec_t *rp_stats_route(rp_stats_t *st, const char *route,
+                               const char *method);
+
+void rp_stats_count(rp_stats_t *st, rp_counter_t c, uint64_t n);
+uint64_t rp_stats_counter(rp_stats_t *st, rp_counter_t c);
+
+/* Per-route cache result without a full sample (cache lookups are
+ * counted when they happen). */
+void rp_stats_route_cache(rp_route_rec_t *rec, int result);
+
+/* Parent only: advance the recent window to now. */
+void rp_stats_rotate(rp_stats_t *st, int64_t now_mono_us);
+
+/* Readers. */
+uint32_t rp_stats_nrecords(rp_stats_t *st);
+/* The i-th published record, or NULL (unpublished or out of range). */
+rp_route_rec_t *rp_stats_record_at(rp_stats_t *st, uint32_t i);
+/* Copy up to max slow entries, newest first, skipping torn ones. */
+size_t rp_stats_slow_read(rp_stats_t *st, rp_slow_entry_t *out, size_t max);
+uint32_t rp_stats_slow_size(rp_stats_t *st);
+/* Recent window of one record, summed over its slots. */
+void rp_stats_recent(rp_stats_t *st, const rp_route_rec_t *rec,
+                     rp_hist_snap_t *out);
+
+/* Parent only: zero everything and restart the clocks (full restart). */
+void rp_stats_reset(rp_stats_t *st, int64_t now_wall_us, int64_t now_mono_us);
+
+/* Hash of a (route, method) key; exposed for tests. */
+uint64_t rp_stats_key_hash(const char *route, const char *method);
+
+#endif

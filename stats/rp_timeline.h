@@ -1,0 +1,62 @@
+/*
+ * rp_timeline.h: the timeline of one request, as a small state machine.
+ *
+ * httpd runs most phases as "first module to return OK wins" hooks, so a
+ * hook at the end of a phase may never run.  mod_reqperf therefore only
+ * observes the *start* of each phase (APR_HOOK_REALLY_FIRST hooks) and
+ * charges the time since the previous observation to the phase that was
+ * running.  Durations accumulate, so a phase entered twice (an internal
+ * redirect runs translate..handler again) is charged both times, and the
+ * sum of the phases never exceeds the request's total.
+ *
+ * All times are microseconds from CLOCK_MONOTONIC.  No allocation, no
+ * locks: one timeline belongs to one request and one thread.
+ */
+#ifndef RP_TIMELINE_H
+#define RP_TIMELINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "rp_phase.h"
+
+typedef struct {
+    int64_t begin_us;            /* the request started arriving */
+    int64_t current_start_us;    /* when `current` was entered */
+    int current;                 /* phase being charged, or RP_PHASE_NONE */
+    uint32_t ran;                /* bit (1 << phase) for each phase seen */
+    int64_t dur_us[RP_PHASE_COUNT];
+} rp_timeline_t;
+
+/* Monotonic clock in microseconds (vDSO: no system call on Linux). */
+int64_t rp_now_us(void);
+
+/* Start a timeline at begin_us, charging time to `first` (RP_PHASE_NONE
+ * to charge nothing until the next rp_timeline_enter). */
+void rp_timeline_begin(rp_timeline_t *tl, int64_t begin_us, int first);
+
+/* Close the running phase at now_us and start charging `phase`
+ * (RP_PHASE_NONE: a gap that belongs to no phase, such as the time the
+ * core spends writing the response after the handler's last byte). */
+void rp_timeline_enter(rp_timeline_t *tl, int phase, int64_t now_us);
+
+/* The first body byte passed: ttfb = handler time charged so far. */
+void rp_timeline_first_byte(rp_timeline_t *tl, int64_t now_us);
+
+/* Whether a phase was seen, and its duration including a running one. */
+int rp_timeline_ran(const rp_timeline_t *tl, int phase);
+int64_t rp_timeline_phase_us(const rp_timeline_t *tl, int phase,
+                             int64_t now_us);
+int64_t rp_timeline_total_us(const rp_timeline_t *tl, int64_t now_us);
+
+/* "read=12 post_read=3 ... ttfb=300120": every phase seen, in order.
+ * Returns the length written (always NUL-terminated when outsz > 0). */
+size_t rp_timeline_format_notes(const rp_timeline_t *tl, int64_t now_us,
+                                char *out, size_t outsz);
+
+/* W3C Server-Timing value for the phases finished by now_us (the running
+ * phase is left out), then "total": "read;dur=0.012, ..., total;dur=1.500". */
+size_t rp_timeline_format_server_timing(const rp_timeline_t *tl,
+                                        int64_t now_us,
+                                        char *out, size_t outsz);
+
+#endif

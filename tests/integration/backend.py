@@ -1,0 +1,168 @@
+#!/usr/bin/python3
+"""A counting HTTP backend for the integration tests.
+
+It stands in for the slow application behind Apache (reached through
+mod_proxy_http): it counts how often each path is hit, so a test can tell
+whether a response came from the cache or from here, and it can be made
+slow, streamed, or told which status, headers and cookies to answer with.
+
+Query parameters (any method):
+  sleep_ms=N            wait N ms before answering
+  chunk_at=100,400      stream the body in chunks (chunked encoding), the
+                        k-th sent at that many ms after the request began
+  status=N              answer with this status
+  header=Name:Value     add a response header (repeatable)
+  cookie=name=value     add a Set-Cookie header
+  size=N                body of N bytes ('x'), else a small JSON body
+  cc=...                Cache-Control value
+Every response carries X-Backend-Count (hits of this path so far) and a
+body with a fresh nonce, so two identical bodies mean one backend answer.
+
+Control endpoints: GET /__hits?path=/p (JSON {"hits": n}; without path:
+all counts), POST /__reset.
+"""
+import argparse
+import json
+import os
+import sys
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit, parse_qs
+
+LOCK = threading.Lock()
+HITS = {}
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "CountingBackend/1"
+
+    def log_message(self, fmt, *args):  # keep test output clean
+        pass
+
+    def _body_in(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(n) if n > 0 else b""
+
+    def _control(self, url, qs):
+        if url.path == "/__hits":
+            with LOCK:
+                if "path" in qs:
+                    data = {"hits": HITS.get(qs["path"][0], 0)}
+                else:
+                    data = dict(HITS)
+        elif url.path == "/__reset":
+            with LOCK:
+                HITS.clear()
+            data = {"reset": True}
+        else:
+            return False
+        body = json.dumps(data).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+        return True
+
+    def _handle(self):
+        start = time.monotonic()
+        url = urlsplit(self.path)
+        qs = parse_qs(url.query, keep_blank_values=True)
+        req_body = self._body_in()
+        if url.path.startswith("/__") and self._control(url, qs):
+            return
+        with LOCK:
+            HITS[url.path] = HITS.get(url.path, 0) + 1
+            count = HITS[url.path]
+
+        sleep_ms = int(qs.get("sleep_ms", ["0"])[0])
+        if sleep_ms > 0:
+            time.sleep(sleep_ms / 1000.0)
+
+        status = int(qs.get("status", ["200"])[0])
+        headers = []
+        for h in qs.get("header", []):
+            name, _, value = h.partition(":")
+            headers.append((name.strip(), value.strip()))
+        for c in qs.get("cookie", []):
+            headers.append(("Set-Cookie", c + "; Path=/"))
+        if "cc" in qs:
+            headers.append(("Cache-Control", qs["cc"][0]))
+
+        if "size" in qs:
+            body = b"x" * int(qs["size"][0])
+            ctype = "text/plain"
+        else:
+            body = json.dumps({
+                "path": url.path,
+                "query": url.query,
+                "method": self.command,
+                "count": count,
+                "nonce": uuid.uuid4().hex,
+                "host": self.headers.get("Host"),
+                "x_forwarded_host": self.headers.get("X-Forwarded-Host"),
+                "cookie": self.headers.get("Cookie"),
+                "accept_encoding": self.headers.get("Accept-Encoding"),
+                "authorization": self.headers.get("Authorization"),
+                "body": req_body.decode("latin-1"),
+            }).encode() + b"\n"
+            ctype = "application/json"
+
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("X-Backend-Count", str(count))
+        for name, value in headers:
+            self.send_header(name, value)
+
+        if "chunk_at" in qs:
+            times = [int(t) for t in qs["chunk_at"][0].split(",") if t]
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            self.wfile.flush()
+            n = len(times)
+            for i, at in enumerate(times):
+                delay = start + at / 1000.0 - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+                part = body[i * len(body) // n:(i + 1) * len(body) // n] or b" "
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+                self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+            return
+
+        self.send_header("Content-Length", str(len(body)))
+        if self.command == "HEAD":
+            self.end_headers()
+            return
+        # headers and body in one write, so that a proxy reads them together
+        self._headers_buffer.append(b"\r\n")
+        self._headers_buffer.append(body)
+        self.wfile.write(b"".join(self._headers_buffer))
+        self._headers_buffer = []
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _handle
+    do_OPTIONS = _handle
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--host", default="127.0.0.1")
+    args = ap.parse_args()
+    srv = Server((args.host, args.port), Handler)
+    sys.stdout.write("ready %d\n" % os.getpid())
+    sys.stdout.flush()
+    srv.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

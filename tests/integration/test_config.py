@@ -1,0 +1,147 @@
+"""Directives: bad values fail `apache2 -t` with a message that names the
+directive and the value; contexts and merging behave as documented; the
+shipped conf/ files pass configtest with a2enmod."""
+import os
+import shutil
+import subprocess
+
+import pytest
+import requests
+
+from conftest import ROOT, MODULE, Apache, apache_env
+
+
+@pytest.mark.parametrize("line,words", [
+    ("ReqPerfSlowThreshold banana", ["ReqPerfSlowThreshold", "banana"]),
+    ("ReqPerfSlowThreshold -2s", ["ReqPerfSlowThreshold", "-2s"]),
+    ("ReqPerfSlowThreshold 5parsecs", ["ReqPerfSlowThreshold", "5parsecs"]),
+    ("ReqPerfMaxRoutes -5", ["ReqPerfMaxRoutes", "-5"]),
+    ("ReqPerfMaxRoutes 0", ["ReqPerfMaxRoutes", "0"]),
+    ("ReqPerfMaxRoutes many", ["ReqPerfMaxRoutes", "many"]),
+    ("ReqPerfSlowLogSize -1", ["ReqPerfSlowLogSize", "-1"]),
+    ("ReqPerfSlowLogSize 10x", ["ReqPerfSlowLogSize", "10x"]),
+    ('ReqPerfRoute "^/a/([0-9+" "/a/$1"', ["ReqPerfRoute", "^/a/([0-9+"]),
+    ('ReqPerfRoute "^/a/([0-9]+)$" "/a/$2"', ["ReqPerfRoute", "/a/$2", "$2"]),
+    ('ReqPerfRoute "^/a/[0-9]+$" "/a/$1"', ["ReqPerfRoute", "/a/$1"]),
+    ('ReqPerfRoute "^/a/[0-9]+$" "/a/$x"', ["ReqPerfRoute", "/a/$x"]),
+    ("ReqPerf maybe", ["ReqPerf", "maybe"]),
+    ("ReqPerfServerTiming yes-please", ["ReqPerfServerTiming"]),
+])
+def test_bad_value_fails_configtest(line, words):
+    a = Apache(conf=line + "\n")
+    try:
+        r = a.configtest()
+        assert r.returncode != 0, r
+        out = r.stdout + r.stderr
+        for w in words:
+            assert w in out, (w, out)
+    finally:
+        a.cleanup()
+
+
+@pytest.mark.parametrize("directive", ["ReqPerfMaxRoutes 10",
+                                       "ReqPerfSlowLogSize 10"])
+def test_server_only_directives_refused_in_vhost(directive):
+    a = Apache(conf="<VirtualHost 127.0.0.1:*>\n  %s\n</VirtualHost>\n"
+               % directive)
+    try:
+        r = a.configtest()
+        assert r.returncode != 0
+        assert directive.split()[0] in r.stdout + r.stderr
+    finally:
+        a.cleanup()
+
+
+def test_route_not_allowed_in_location():
+    a = Apache(conf='<Location /x>\n  ReqPerfRoute "^/x" "/x"\n</Location>\n')
+    try:
+        r = a.configtest()
+        assert r.returncode != 0
+        assert "ReqPerfRoute" in r.stdout + r.stderr
+    finally:
+        a.cleanup()
+
+
+@pytest.mark.parametrize("good", [
+    "ReqPerfSlowThreshold 500ms", "ReqPerfSlowThreshold 2s",
+    "ReqPerfSlowThreshold 2", "ReqPerfMaxRoutes 5", "ReqPerfSlowLogSize 0",
+    'ReqPerfRoute "^/a/([0-9]+)/(x|y)$" "/a/{id}/$2"',
+    'ReqPerfRoute "^/price$" "/price-in-$$"',
+])
+def test_good_values_pass(good):
+    a = Apache(conf=good + "\n")
+    try:
+        r = a.configtest()
+        assert r.returncode == 0, r.stdout + r.stderr
+    finally:
+        a.cleanup()
+
+
+def test_merging_server_vhost_location(apache_factory):
+    """Server sets On, a vhost turns it Off, a Location inside turns it On
+    again; a Location of the main server inherits the server's value."""
+    a = apache_factory(conf="""
+ReqPerfServerTiming On
+<Location /quiet>
+    ReqPerfServerTiming Off
+</Location>
+Alias /quiet {root}/htdocs
+<VirtualHost 127.0.0.1:*>
+    ServerName other.test
+    DocumentRoot {root}/htdocs
+    ReqPerfServerTiming Off
+    <Location /loud>
+        ReqPerfServerTiming On
+    </Location>
+    Alias /loud {root}/htdocs
+</VirtualHost>
+<VirtualHost 127.0.0.1:*>
+    ServerName default.test
+    ServerAlias 127.0.0.1
+    DocumentRoot {root}/htdocs
+</VirtualHost>
+""".replace("{root}", "@@ROOT@@"), start=False)
+    a.conf_body = a.conf_body.replace("@@ROOT@@", a.root)
+    a.start()
+
+    def st(path, host):
+        r = requests.get(a.url(path), headers={"Host": host})
+        assert r.status_code == 200, (path, host, r.status_code)
+        return "Server-Timing" in r.headers
+
+    assert st("/index.html", "default.test") is True     # inherits server
+    assert st("/quiet/index.html", "default.test") is False
+    assert st("/index.html", "other.test") is False      # vhost Off
+    assert st("/loud/index.html", "other.test") is True  # Location On
+
+
+def test_shipped_conf_with_a2enmod(tmp_path):
+    """conf/reqperf.load and .conf as shipped, enabled with a2enmod in a
+    copy of Debian's /etc/apache2, pass apache2ctl configtest."""
+    confdir = str(tmp_path / "apache2")
+    shutil.copytree("/etc/apache2", confdir, symlinks=True)
+    load = open(os.path.join(ROOT, "conf", "reqperf.load")).read()
+    assert "/usr/lib/apache2/modules/mod_reqperf.so" in load
+    # point at the module just built instead of an installed copy
+    with open(os.path.join(confdir, "mods-available", "reqperf.load"), "w") as f:
+        f.write(load.replace("/usr/lib/apache2/modules/mod_reqperf.so", MODULE))
+    shutil.copy(os.path.join(ROOT, "conf", "reqperf.conf"),
+                os.path.join(confdir, "mods-available", "reqperf.conf"))
+    asan_dir = str(tmp_path / "asan")
+    os.makedirs(asan_dir)
+    env = apache_env(asan_dir, dict(os.environ, APACHE_CONFDIR=confdir))
+    r = subprocess.run(["a2enmod", "-q", "reqperf"],
+                       env=dict(os.environ, APACHE_CONFDIR=confdir),
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert os.path.islink(os.path.join(confdir, "mods-enabled", "reqperf.load"))
+    assert os.path.islink(os.path.join(confdir, "mods-enabled", "reqperf.conf"))
+    r = subprocess.run(["apache2ctl", "configtest"], env=env,
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "Syntax OK" in r.stdout + r.stderr
+    # and the module really is loaded by that configuration
+    r = subprocess.run(["apache2ctl", "-M"], env=env, capture_output=True,
+                       text=True)
+    assert "reqperf_module" in r.stdout, r.stdout + r.stderr
+    assert os.listdir(asan_dir) == []

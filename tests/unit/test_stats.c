@@ -1,0 +1,459 @@
+/*
+ * test_stats.c: the shared-memory statistics (stats/rp_stats.c), with
+ * threads standing in for child processes: exact counts under
+ * concurrency, the route table's overflow to __other__, the slow ring
+ * (wrap, no torn entries), the recent window and layout checks.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <pthread.h>
+#include <cmocka.h>
+
+#include "stats/rp_stats.h"
+
+static rp_stats_t *make(uint32_t routes, uint32_t slow, void **mem)
+{
+    rp_stats_params_t p = { routes, slow };
+    size_t size = rp_stats_size(&p);
+
+    *mem = calloc(1, size);
+    return rp_stats_init(*mem, size, &p, 1000, 2000);
+}
+
+static int64_t phases_none[RP_PHASE_COUNT];
+
+static rp_sample_t sample(const char *route, const char *method, int status,
+                          int64_t total)
+{
+    rp_sample_t s;
+    int i;
+
+    for (i = 0; i < RP_PHASE_COUNT; i++) {
+        phases_none[i] = -1;
+    }
+    memset(&s, 0, sizeof(s));
+    s.route = route;
+    s.method = method;
+    s.uri = route;
+    s.status = status;
+    s.total_us = total;
+    s.phase_us = phases_none;
+    return s;
+}
+
+static rp_route_rec_t *find(rp_stats_t *st, const char *route,
+                            const char *method)
+{
+    uint32_t i;
+
+    for (i = 0; i < rp_stats_nrecords(st); i++) {
+        rp_route_rec_t *r = rp_stats_record_at(st, i);
+        if (r && strcmp(r->route, route) == 0
+            && strcmp(r->method, method) == 0) {
+            return r;
+        }
+    }
+    return NULL;
+}
+
+static void test_layout_and_attach(void **state)
+{
+    void *mem;
+    rp_stats_t *st = make(10, 5, &mem);
+    rp_stats_params_t same = { 10, 5 }, other = { 11, 5 };
+    size_t size = rp_stats_size(&same);
+
+    (void)state;
+    assert_non_null(st);
+    assert_ptr_equal(rp_stats_attach(mem, size, &same), st);
+    assert_null(rp_stats_attach(mem, size, &other));
+    assert_null(rp_stats_attach(mem, size - 1, &same));
+    rp_stats_hdr(st)->version++;
+    assert_null(rp_stats_attach(mem, size, &same));
+    rp_stats_hdr(st)->version--;
+    assert_true(rp_stats_size(&other) > size);
+    assert_true(size % 64 == 0);
+    free(mem);
+}
+
+static void test_record_counts(void **state)
+{
+    void *mem;
+    rp_stats_t *st = make(10, 5, &mem);
+    rp_sample_t s = sample("/a", "GET", 200, 1500);
+    int64_t ph[RP_PHASE_COUNT];
+    rp_route_rec_t *r;
+    int i;
+
+    (void)state;
+    for (i = 0; i < RP_PHASE_COUNT; i++) {
+        ph[i] = -1;
+    }
+    ph[RP_PHASE_HANDLER] = 1000;
+    ph[RP_PHASE_TTFB] = 400;
+    s.phase_us = ph;
+    rp_stats_record(st, &s);
+    s.status = 503;
+    s.slow = 1;
+    s.total_us = 3000000;
+    rp_stats_record(st, &s);
+    s = sample("/a", "POST", 302, 10);
+    rp_stats_record(st, &s);
+
+    assert_int_equal(rp_stats_counter(st, RP_CTR_REQUESTS), 3);
+    assert_int_equal(rp_stats_counter(st, RP_CTR_SLOW_REQUESTS), 1);
+    r = find(st, "/a", "GET");
+    assert_non_null(r);
+    assert_int_equal(r->count, 2);
+    assert_int_equal(r->errors, 1);
+    assert_int_equal(r->slow, 1);
+    assert_int_equal(r->status_class[2], 1);
+    assert_int_equal(r->status_class[5], 1);
+    assert_int_equal(r->h.sum, 3001500);
+    assert_int_equal(r->h.max, 3000000);
+    assert_int_equal(r->phase_count[RP_PHASE_HANDLER], 2);
+    assert_int_equal(r->phase_sum[RP_PHASE_HANDLER], 2000);
+    assert_int_equal(r->phase_count[RP_PHASE_READ], 0);
+    assert_int_equal(r->prom[rp_prom_bucket(1500)], 1);
+    assert_int_equal(find(st, "/a", "POST")->count, 1);
+    assert_int_equal(find(st, "/a", "POST")->status_class[3], 1);
+    assert_int_equal(rp_stats_hdr(st)->phases[RP_PHASE_TTFB].h.count, 2);
+    assert_int_equal(rp_stats_hdr(st)->phases[RP_PHASE_READ].h.count, 0);
+    free(mem);
+}
+
+static void test_overflow_to_other(void **state)
+{
+    void *mem;
+    rp_stats_t *st = make(3, 5, &mem);
+    char route[32];
+    rp_sample_t s;
+    int i;
+
+    (void)state;
+    for (i = 0; i < 10; i++) {
+        snprintf(route, sizeof(route), "/r%d", i);
+        s = sample(route, "GET", 200, 100);
+        rp_stats_record(st, &s);
+    }
+    s = sample("/r0", "GET", 200, 100);
+    rp_stats_record(st, &s);                       /* existing: still counted */
+    assert_int_equal(find(st, "/r0", "GET")->count, 2);
+    assert_non_null(find(st, "/r2", "GET"));
+    assert_null(find(st, "/r3", "GET"));
+    assert_int_equal(find(st, RP_ROUTE_OTHER, "GET")->count, 7);
+    assert_int_equal(rp_stats_counter(st, RP_CTR_ROUTES_OVERFLOW), 7);
+    assert_int_equal(rp_stats_counter(st, RP_CTR_REQUESTS), 11);
+    free(mem);
+}
+
+static void test_long_route_is_cut(void **state)
+{
+    void *mem;
+    rp_stats_t *st = make(3, 5, &mem);
+    char route[1000];
+    rp_route_rec_t *a, *b;
+
+    (void)state;
+    memset(route, 'r', sizeof(route) - 1);
+    route[sizeof(route) - 1] = '\0';
+    a = rp_stats_route(st, route, "GET");
+    route[500] = 'x';                  /* differs past the cut: same route */
+    b = rp_stats_route(st, route, "GET");
+    assert_ptr_equal(a, b);
+    assert_int_equal(strlen(a->route), RP_ROUTE_MAX - 1);
+    free(mem);
+}
+
+/* --- concurrency --------------------------------------------------- */
+
+#define THREADS 8
+#define PER_THREAD 20000
+
+typedef struct {
+    rp_stats_t *st;
+    int id;
+} worker_t;
+
+static void *worker(void *arg)
+{
+    worker_t *w = arg;
+    char route[32];
+    int64_t ph[RP_PHASE_COUNT];
+    rp_sample_t s;
+    int i, k;
+
+    for (k = 0; k < RP_PHASE_COUNT; k++) {
+        ph[k] = k == RP_PHASE_HANDLER ? 10 : -1;
+    }
+    for (i = 0; i < PER_THREAD; i++) {
+        /* 50 routes, all threads racing to create them */
+        snprintf(route, sizeof(route), "/route/%d", i % 50);
+        memset(&s, 0, sizeof(s));
+        s.route = route;
+        s.method = (i % 3) ? "GET" : "POST";
+        s.uri = route;
+        s.status = 200 + (i % 5 == 0 ? 300 : 0);
+        s.total_us = 1 + (i % 1000) * 1000;
+        s.phase_us = ph;
+        s.slow = (i % 97) == 0;
+        rp_stats_record(w->st, &s);
+    }
+    return NULL;
+}
+
+static void test_concurrent_writers_exact(void **state)
+{
+    void *mem;
+    rp_stats_t *st = make(500, 16, &mem);
+    pthread_t t[THREADS];
+    worker_t w[THREADS];
+    uint64_t sum = 0, errors = 0, slow = 0;
+    uint32_t i, published = 0;
+    int k;
+
+    (void)state;
+    for (k = 0; k < THREADS; k++) {
+        w[k].st = st;
+        w[k].id = k;
+        pthread_create(&t[k], NULL, worker, &w[k]);
+    }
+    for (k = 0; k < THREADS; k++) {
+        pthread_join(t[k], NULL);
+    }
+    assert_int_equal(rp_stats_counter(st, RP_CTR_REQUESTS),
+                     THREADS * PER_THREAD);
+    for (i = 0; i < rp_stats_nrecords(st); i++) {
+        rp_route_rec_t *r = rp_stats_record_at(st, i);
+        if (r == NULL) {
+            continue;
+        }
+        published++;
+        sum += r->count;
+        errors += r->errors;
+        slow += r->slow;
+        assert_int_equal(r->h.count, r->count);
+        /* no duplicate keys */
+        assert_ptr_equal(find(st, r->route, r->method), r);
+    }
+    assert_int_equal(published, 100);              /* 50 routes x 2 methods */
+    assert_int_equal(sum, THREADS * PER_THREAD);
+    assert_int_equal(errors, THREADS * PER_THREAD / 5);
+    assert_int_equal(slow, rp_stats_counter(st, RP_CTR_SLOW_REQUESTS));
+    assert_int_equal(rp_stats_hdr(st)->phases[RP_PHASE_HANDLER].h.count,
+                     THREADS * PER_THREAD);
+    assert_int_equal(rp_stats_counter(st, RP_CTR_ROUTES_OVERFLOW), 0);
+    free(mem);
+}
+
+/* --- slow ring ------------------------------------------------------- */
+
+static void test_slow_ring_wraps_newest_first(void **state)
+{
+    void *mem;
+    rp_stats_t *st = make(10, 4, &mem);
+    rp_slow_entry_t out[10];
+    char uri[32];
+    rp_sample_t s;
+    size_t n;
+    int i;
+
+    (void)state;
+    assert_int_equal(rp_stats_slow_read(st, out, 10), 0);
+    for (i = 0; i < 7; i++) {
+        snprintf(uri, sizeof(uri), "/slow/%d", i);
+        s = sample("/slow/{id}", "GET", 200, 2000000 + i);
+        s.uri = uri;
+        s.slow = 1;
+        s.wall_us = 42;
+        rp_stats_record(st, &s);
+    }
+    n = rp_stats_slow_read(st, out, 10);
+    assert_int_equal(n, 4);
+    assert_string_equal(out[0].uri, "/slow/6");
+    assert_string_equal(out[3].uri, "/slow/3");
+    assert_int_equal(out[0].total_us, 2000006);
+    assert_int_equal(out[0].wall_us, 42);
+    assert_string_equal(out[0].route, "/slow/{id}");
+    assert_int_equal(out[0].phase_us[RP_PHASE_HANDLER], -1);
+    n = rp_stats_slow_read(st, out, 2);
+    assert_int_equal(n, 2);
+    /* a fast request is not in the ring */
+    s = sample("/fast", "GET", 200, 5);
+    rp_stats_record(st, &s);
+    n = rp_stats_slow_read(st, out, 10);
+    assert_string_equal(out[0].uri, "/slow/6");
+    free(mem);
+}
+
+typedef struct {
+    rp_stats_t *st;
+    volatile int stop;
+    int id;
+} ring_arg_t;
+
+static void *ring_writer(void *arg)
+{
+    ring_arg_t *a = arg;
+    char uri[RP_SLOW_URI_MAX];
+    int64_t ph[RP_PHASE_COUNT];
+    rp_sample_t s;
+    int i, k;
+
+    for (i = 0; i < 20000; i++) {
+        /* every field derives from one number, so a torn copy shows */
+        int v = a->id * 1000000 + i;
+        for (k = 0; k < RP_PHASE_COUNT; k++) {
+            ph[k] = v;
+        }
+        snprintf(uri, sizeof(uri), "/w/%d/%0200d", v, v);
+        memset(&s, 0, sizeof(s));
+        s.route = uri;
+        s.method = "GET";
+        s.uri = uri;
+        s.status = 200;
+        s.total_us = v;
+        s.phase_us = ph;
+        s.slow = 1;
+        rp_stats_record(a->st, &s);
+    }
+    return NULL;
+}
+
+static void *ring_reader(void *arg)
+{
+    ring_arg_t *a = arg;
+    rp_slow_entry_t out[8];
+    char want[RP_SLOW_URI_MAX];
+    long checked = 0;
+
+    while (!a->stop) {
+        size_t n = rp_stats_slow_read(a->st, out, 8), i;
+        int k;
+        for (i = 0; i < n; i++) {
+            int64_t v = out[i].total_us;
+            snprintf(want, sizeof(want), "/w/%d/%0200d", (int)v, (int)v);
+            if (strcmp(out[i].uri, want) != 0) {
+                fail_msg("torn entry: total %lld uri %.40s", (long long)v,
+                         out[i].uri);
+            }
+            for (k = 0; k < RP_PHASE_COUNT; k++) {
+                if (out[i].phase_us[k] != v) {
+                    fail_msg("torn phases");
+                }
+            }
+            checked++;
+        }
+    }
+    return (void *)checked;
+}
+
+static void test_slow_ring_no_torn_reads(void **state)
+{
+    void *mem;
+    rp_stats_t *st = make(10, 8, &mem);
+    pthread_t w[4], r[2];
+    ring_arg_t wa[4], ra;
+    void *checked;
+    long total = 0;
+    int k;
+
+    (void)state;
+    ra.st = st;
+    ra.stop = 0;
+    for (k = 0; k < 2; k++) {
+        pthread_create(&r[k], NULL, ring_reader, &ra);
+    }
+    for (k = 0; k < 4; k++) {
+        wa[k].st = st;
+        wa[k].id = k + 1;
+        pthread_create(&w[k], NULL, ring_writer, &wa[k]);
+    }
+    for (k = 0; k < 4; k++) {
+        pthread_join(w[k], NULL);
+    }
+    ra.stop = 1;
+    for (k = 0; k < 2; k++) {
+        pthread_join(r[k], &checked);
+        total += (long)checked;
+    }
+    assert_true(total > 0);
+    /* every slow request is either in the ring's history or dropped */
+    assert_int_equal(rp_stats_counter(st, RP_CTR_SLOW_REQUESTS), 80000);
+    free(mem);
+}
+
+/* --- recent window --------------------------------------------------- */
+
+static void test_recent_window_rotates(void **state)
+{
+    void *mem;
+    rp_stats_t *st = make(10, 4, &mem);
+    rp_hist_snap_t snap;
+    rp_route_rec_t *r;
+    rp_sample_t s;
+    int64_t t0 = 2000;                 /* the clock at init (µs) */
+    int i;
+
+    (void)state;
+    for (i = 0; i < 10; i++) {
+        s = sample("/x", "GET", 200, 100000);
+        rp_stats_record(st, &s);
+    }
+    r = find(st, "/x", "GET");
+    rp_stats_recent(st, r, &snap);
+    assert_int_equal(snap.count, 10);
+    /* 30 s later: still inside the minute */
+    rp_stats_rotate(st, t0 + 30 * 1000000LL);
+    s = sample("/x", "GET", 200, 900000);
+    rp_stats_record(st, &s);
+    rp_stats_recent(st, r, &snap);
+    assert_int_equal(snap.count, 11);
+    assert_true(rp_hist_percentile(&snap, 99) > 800000);
+    /* 65 s after the first ten, they have left the window */
+    rp_stats_rotate(st, t0 + 65 * 1000000LL);
+    rp_stats_recent(st, r, &snap);
+    assert_int_equal(snap.count, 1);
+    /* a long pause empties it, lifetime counts stay */
+    rp_stats_rotate(st, t0 + 3600 * 1000000LL);
+    rp_stats_recent(st, r, &snap);
+    assert_int_equal(snap.count, 0);
+    assert_int_equal(r->count, 11);
+    free(mem);
+}
+
+static void test_reset(void **state)
+{
+    void *mem;
+    rp_stats_t *st = make(10, 4, &mem);
+    rp_sample_t s = sample("/x", "GET", 200, 10);
+
+    (void)state;
+    rp_stats_record(st, &s);
+    rp_stats_reset(st, 5, 6);
+    assert_int_equal(rp_stats_counter(st, RP_CTR_REQUESTS), 0);
+    assert_int_equal(rp_stats_nrecords(st), 0);
+    assert_int_equal(rp_stats_hdr(st)->start_wall_us, 5);
+    free(mem);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_layout_and_attach),
+        cmocka_unit_test(test_record_counts),
+        cmocka_unit_test(test_overflow_to_other),
+        cmocka_unit_test(test_long_route_is_cut),
+        cmocka_unit_test(test_concurrent_writers_exact),
+        cmocka_unit_test(test_slow_ring_wraps_newest_first),
+        cmocka_unit_test(test_slow_ring_no_torn_reads),
+        cmocka_unit_test(test_recent_window_rotates),
+        cmocka_unit_test(test_reset),
+    };
+    return cmocka_run_group_tests_name("stats", tests, NULL, NULL);
+}
