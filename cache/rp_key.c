@@ -1,0 +1,350 @@
+/*
+ * rp_key.c: canonical cache keys and their memcached hashes (see rp_key.h).
+ *
+ * The key text is built in two passes (measure, then write) so an over-long key
+ * is refused before anything is copied, and every loop is bounded by the input's
+ * length or by the RP_KEY_MAX_* limits.
+ */
+#include <string.h>
+
+#include <apr_strings.h>
+#include <xxhash.h>
+
+#include "rp_glob.h"
+#include "rp_key.h"
+#include "rp_util.h"
+
+typedef struct {
+    const char *s;
+    size_t len;         /* whole piece, "name=value" */
+    size_t name_len;    /* bytes before the first '=' (or the whole piece) */
+} rp_param_t;
+
+static int scheme_ok(const char *s)
+{
+    size_t i;
+
+    if (s == NULL || !((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z'))) {
+        return 0;
+    }
+    for (i = 1; s[i] != '\0'; i++) {
+        unsigned char c = (unsigned char)s[i];
+
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+              || c == '+' || c == '-' || c == '.')) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Bytes that would let a host run into the port, path or userinfo of the key text. */
+static int host_byte_ok(unsigned char c)
+{
+    return c > 0x20 && c != 0x7f && c != '/' && c != '?' && c != '#' && c != '@'
+        && c != '\\' && c != ':' && c != '[' && c != ']';
+}
+
+static int host_ok(const char *h)
+{
+    size_t i, len;
+
+    if (h == NULL || h[0] == '\0') {
+        return 0;
+    }
+    len = strlen(h);
+    if (h[0] == '[') {
+        /* IPv6 literal: hex digits, ':' and '.' (an embedded IPv4) only. */
+        if (len < 3 || h[len - 1] != ']') {
+            return 0;
+        }
+        for (i = 1; i + 1 < len; i++) {
+            unsigned char c = rp_ascii_lower((unsigned char)h[i]);
+
+            if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || c == ':' || c == '.')) {
+                return 0;
+            }
+        }
+        return 1;
+    }
+    for (i = 0; i < len; i++) {
+        if (!host_byte_ok((unsigned char)h[i])) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Control bytes would let a path or query fake the "\n" vary separator. */
+static int no_controls(const char *s, size_t len)
+{
+    size_t i;
+
+    for (i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+
+        if (c < 0x20 || c == 0x7f) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static int param_name_cmp(const rp_param_t *a, const rp_param_t *b)
+{
+    size_t n = a->name_len < b->name_len ? a->name_len : b->name_len;
+    int c = memcmp(a->s, b->s, n);
+
+    if (c != 0) {
+        return c;
+    }
+    return (a->name_len > b->name_len) - (a->name_len < b->name_len);
+}
+
+static int param_ignored(const rp_param_t *pa, const char *const *ignore, int n_ignore)
+{
+    int i;
+
+    for (i = 0; i < n_ignore; i++) {
+        if (rp_glob_match(ignore[i], pa->s, pa->name_len)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/*
+ * Splits, filters and sorts the query into params (at least RP_KEY_MAX_PARAMS
+ * slots). Returns the number kept, or -1 when a limit is passed.
+ */
+static int query_params(const char *q, const char *const *ignore, int n_ignore, rp_param_t *params)
+{
+    int kept = 0, seen = 0, i, j;
+
+    while (*q != '\0') {
+        const char *amp = strchr(q, '&');
+        size_t len = amp ? (size_t)(amp - q) : strlen(q);
+
+        if (len > 0) {
+            rp_param_t pa;
+            const char *eq = memchr(q, '=', len);
+
+            if (++seen > RP_KEY_MAX_QUERY_PIECES) {
+                return -1;
+            }
+            pa.s = q;
+            pa.len = len;
+            pa.name_len = eq ? (size_t)(eq - q) : len;
+            if (!param_ignored(&pa, ignore, n_ignore)) {
+                if (kept == RP_KEY_MAX_PARAMS) {
+                    return -1;
+                }
+                params[kept++] = pa;
+            }
+        }
+        q += len;
+        if (*q == '&') {
+            q++;
+        }
+    }
+    /* Insertion sort: stable (equal names keep their order), small n, no recursion. */
+    for (i = 1; i < kept; i++) {
+        rp_param_t cur = params[i];
+
+        for (j = i; j > 0 && param_name_cmp(&params[j - 1], &cur) > 0; j--) {
+            params[j] = params[j - 1];
+        }
+        params[j] = cur;
+    }
+    return kept;
+}
+
+char *rp_key_url(apr_pool_t *p, const rp_url_t *u)
+{
+    rp_param_t *params = NULL;
+    char port[8];
+    size_t total, slen, hlen, plen, portlen, i;
+    int kept = 0, k;
+    char *key, *w;
+
+    if (u == NULL || !scheme_ok(u->scheme) || !host_ok(u->host)
+        || u->port == 0 || u->port > 65535 || u->path == NULL || u->path[0] != '/') {
+        return NULL;
+    }
+    if (u->n_ignore_query > 0 && u->ignore_query == NULL) {
+        return NULL;
+    }
+    slen = strlen(u->scheme);
+    hlen = strlen(u->host);
+    plen = strlen(u->path);
+    if (!no_controls(u->path, plen) || memchr(u->path, '?', plen) != NULL) {
+        return NULL;
+    }
+    portlen = (size_t)apr_snprintf(port, sizeof(port), "%u", u->port);
+    total = slen + 3 + hlen + 1 + portlen + plen;
+    if (total > RP_ENTRY_MAX_KEY) {
+        return NULL;
+    }
+
+    if (u->query != NULL && u->query[0] != '\0') {
+        if (!no_controls(u->query, strlen(u->query))) {
+            return NULL;
+        }
+        params = apr_palloc(p, RP_KEY_MAX_PARAMS * sizeof(*params));
+        kept = query_params(u->query, u->ignore_query,
+                            u->n_ignore_query > 0 ? u->n_ignore_query : 0, params);
+        if (kept < 0) {
+            return NULL;
+        }
+        for (k = 0; k < kept; k++) {
+            total += 1 + params[k].len;     /* '?' or '&', then the piece */
+            if (total > RP_ENTRY_MAX_KEY) {
+                return NULL;
+            }
+        }
+    }
+
+    w = key = apr_palloc(p, total + 1);
+    for (i = 0; i < slen; i++) {
+        *w++ = (char)rp_ascii_lower((unsigned char)u->scheme[i]);
+    }
+    memcpy(w, "://", 3);
+    w += 3;
+    for (i = 0; i < hlen; i++) {
+        *w++ = (char)rp_ascii_lower((unsigned char)u->host[i]);
+    }
+    *w++ = ':';
+    memcpy(w, port, portlen);
+    w += portlen;
+    memcpy(w, u->path, plen);
+    w += plen;
+    for (k = 0; k < kept; k++) {
+        *w++ = k == 0 ? '?' : '&';
+        memcpy(w, params[k].s, params[k].len);
+        w += params[k].len;
+    }
+    *w = '\0';
+    return key;
+}
+
+static int vary_value_ok(const char *v, size_t len)
+{
+    size_t i;
+
+    for (i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)v[i];
+
+        if ((c < 0x20 && c != '\t') || c == 0x7f) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+char *rp_key_full(apr_pool_t *p, const char *url, const rp_header_t *vary, int n_vary)
+{
+    size_t total, ulen, i;
+    int k;
+    char *key, *w;
+
+    if (url == NULL || n_vary < 0 || (n_vary > 0 && vary == NULL)) {
+        return NULL;
+    }
+    ulen = strnlen(url, RP_ENTRY_MAX_KEY + 1);
+    if (ulen > RP_ENTRY_MAX_KEY || memchr(url, '\n', ulen) != NULL) {
+        return NULL;
+    }
+    total = ulen;
+    for (k = 0; k < n_vary; k++) {
+        size_t nlen, vlen;
+
+        if (vary[k].name == NULL) {
+            return NULL;
+        }
+        nlen = strnlen(vary[k].name, RP_ENTRY_MAX_KEY + 1);
+        if (!rp_is_token(vary[k].name, nlen)) {
+            return NULL;
+        }
+        if (vary[k].value == NULL) {
+            vlen = 2;
+        }
+        else {
+            vlen = strnlen(vary[k].value, RP_ENTRY_MAX_KEY + 1);
+        }
+        total += 1 + nlen + 1 + vlen;
+        if (total > RP_ENTRY_MAX_KEY) {
+            return NULL;
+        }
+        if (vary[k].value != NULL && !vary_value_ok(vary[k].value, vlen)) {
+            return NULL;
+        }
+    }
+
+    w = key = apr_palloc(p, total + 1);
+    memcpy(w, url, ulen);
+    w += ulen;
+    for (k = 0; k < n_vary; k++) {
+        *w++ = '\n';
+        for (i = 0; vary[k].name[i] != '\0'; i++) {
+            *w++ = (char)rp_ascii_lower((unsigned char)vary[k].name[i]);
+        }
+        *w++ = ':';
+        if (vary[k].value == NULL) {
+            *w++ = '\x01';
+            *w++ = '-';
+        }
+        else {
+            size_t vlen = strlen(vary[k].value);
+
+            memcpy(w, vary[k].value, vlen);
+            w += vlen;
+        }
+    }
+    *w = '\0';
+    return key;
+}
+
+static int name_icmp(const char *a, const char *b)
+{
+    for (;; a++, b++) {
+        unsigned char ca = rp_ascii_lower((unsigned char)*a);
+        unsigned char cb = rp_ascii_lower((unsigned char)*b);
+
+        if (ca != cb || ca == '\0') {
+            return (int)ca - (int)cb;
+        }
+    }
+}
+
+void rp_key_sort_headers(rp_header_t *h, int n)
+{
+    int i, j;
+
+    for (i = 1; i < n; i++) {
+        rp_header_t cur = h[i];
+
+        for (j = i; j > 0 && name_icmp(h[j - 1].name, cur.name) > 0; j--) {
+            h[j] = h[j - 1];
+        }
+        h[j] = cur;
+    }
+}
+
+void rp_key_hash(const char *prefix, const char *data, size_t len, char out[RP_KEY_HASH_MAX])
+{
+    static const char hex[] = "0123456789abcdef";
+    XXH128_canonical_t canon;
+    size_t i, n = 0;
+
+    if (prefix != NULL) {
+        for (; n < RP_KEY_PREFIX_MAX && prefix[n] != '\0'; n++) {
+            out[n] = rp_is_vchar((unsigned char)prefix[n]) ? prefix[n] : '_';
+        }
+    }
+    XXH128_canonicalFromHash(&canon, XXH3_128bits(data != NULL ? data : "", data != NULL ? len : 0));
+    for (i = 0; i < sizeof(canon.digest); i++) {
+        out[n++] = hex[canon.digest[i] >> 4];
+        out[n++] = hex[canon.digest[i] & 0x0f];
+    }
+    out[n] = '\0';
+}

@@ -1,0 +1,695 @@
+/*
+ * test_rules.c: Cache-Control parsing, HTTP dates, freshness, what may be
+ * stored, what bypasses the cache, cookies and tags. Each rule of SPEC.md's
+ * "Page cache" section has a case here that fails if the rule is dropped.
+ */
+#include <string.h>
+#include <strings.h>
+
+#include <apr_strings.h>
+
+#include "rp_test.h"
+#include "cache/rp_rules.h"
+
+/* ---- Cache-Control ---- */
+
+static void test_cc_basic(void **state)
+{
+    rp_cc_t cc;
+
+    (void)state;
+    rp_cc_parse(NULL, &cc);
+    assert_false(cc.no_store || cc.no_cache || cc.private_ || cc.public_ || cc.must_revalidate);
+    assert_true(cc.max_age == -1 && cc.s_maxage == -1);
+    rp_cc_parse("", &cc);
+    assert_true(cc.max_age == -1 && cc.s_maxage == -1);
+
+    rp_cc_parse("public, max-age=60, s-maxage=120, must-revalidate", &cc);
+    assert_true(cc.public_ && cc.must_revalidate);
+    assert_false(cc.no_store || cc.no_cache || cc.private_);
+    assert_int_equal(cc.max_age, 60);
+    assert_int_equal(cc.s_maxage, 120);
+
+    rp_cc_parse("NO-STORE", &cc);
+    assert_true(cc.no_store);
+    rp_cc_parse("No-Cache", &cc);
+    assert_true(cc.no_cache);
+    rp_cc_parse("PRIVATE", &cc);
+    assert_true(cc.private_);
+    rp_cc_parse("Max-Age=5", &cc);
+    assert_int_equal(cc.max_age, 5);
+    rp_cc_parse("  ,, max-age = 7 ,,  ", &cc);
+    assert_int_equal(cc.max_age, 7);
+    rp_cc_parse("max-age=\"30\"", &cc);
+    assert_int_equal(cc.max_age, 30);
+    /* near misses are other directives */
+    rp_cc_parse("no-stored, xprivate, no-cachex, max-ages=3", &cc);
+    assert_false(cc.no_store || cc.private_ || cc.no_cache);
+    assert_int_equal(cc.max_age, -1);
+}
+
+static void test_cc_quoted(void **state)
+{
+    rp_cc_t cc;
+
+    (void)state;
+    /* field-qualified forms count as the plain directive (conservative) */
+    rp_cc_parse("no-cache=\"Set-Cookie\"", &cc);
+    assert_true(cc.no_cache);
+    rp_cc_parse("private=\"X-A, X-B\", max-age=10", &cc);
+    assert_true(cc.private_);
+    assert_int_equal(cc.max_age, 10);
+    /* commas inside quotes do not split */
+    rp_cc_parse("ext=\"a, no-store, b\", max-age=10", &cc);
+    assert_false(cc.no_store);
+    assert_int_equal(cc.max_age, 10);
+    rp_cc_parse("ext=\"a \\\" , no-store\", public", &cc);
+    assert_false(cc.no_store);
+    assert_true(cc.public_);
+    /* unterminated quote: the rest is its content */
+    rp_cc_parse("ext=\"a, no-store", &cc);
+    assert_false(cc.no_store);
+    /* garbage after a value up to the next comma is ignored */
+    rp_cc_parse("max-age=10 junk \"x,y\", no-store", &cc);
+    assert_int_equal(cc.max_age, 10);
+    assert_true(cc.no_store);
+}
+
+static void test_cc_bad_values(void **state)
+{
+    rp_cc_t cc;
+
+    (void)state;
+    rp_cc_parse("max-age=-5", &cc);
+    assert_int_equal(cc.max_age, 0);
+    rp_cc_parse("max-age=abc", &cc);
+    assert_int_equal(cc.max_age, 0);
+    rp_cc_parse("max-age=", &cc);
+    assert_int_equal(cc.max_age, 0);
+    rp_cc_parse("max-age", &cc);
+    assert_int_equal(cc.max_age, 0);
+    rp_cc_parse("max-age=1.5", &cc);
+    assert_int_equal(cc.max_age, 0);
+    rp_cc_parse("max-age=+5", &cc);
+    assert_int_equal(cc.max_age, 0);
+    rp_cc_parse("s-maxage=x", &cc);
+    assert_int_equal(cc.s_maxage, 0);
+    rp_cc_parse("max-age=99999999999999999999999999999", &cc);
+    assert_true(cc.max_age == RP_MAX_FRESHNESS_S);
+    rp_cc_parse("max-age=315360001", &cc);
+    assert_true(cc.max_age == RP_MAX_FRESHNESS_S);
+    rp_cc_parse("max-age=315360000", &cc);
+    assert_true(cc.max_age == 315360000);
+    /* repeated: the smallest wins */
+    rp_cc_parse("max-age=60, max-age=10, max-age=30", &cc);
+    assert_int_equal(cc.max_age, 10);
+    rp_cc_parse("max-age=60, max-age=oops", &cc);
+    assert_int_equal(cc.max_age, 0);
+}
+
+static void test_cc_directive_limit(void **state)
+{
+    apr_pool_t *p = *state;
+    char *v = apr_pstrdup(p, "");
+    rp_cc_t cc;
+    int i;
+
+    for (i = 0; i < RP_CC_MAX_DIRECTIVES - 1; i++) {
+        v = apr_pstrcat(p, v, "x, ", NULL);
+    }
+    rp_cc_parse(apr_pstrcat(p, v, "no-store", NULL), &cc);
+    assert_true(cc.no_store);       /* the 64th is read */
+    rp_cc_parse(apr_pstrcat(p, v, "x, no-store", NULL), &cc);
+    assert_false(cc.no_store);      /* the 65th is not */
+}
+
+/* ---- dates ---- */
+
+static void test_dates(void **state)
+{
+    (void)state;
+    assert_true(rp_http_date_parse("Sun, 06 Nov 1994 08:49:37 GMT") == 784111777);
+    assert_true(rp_http_date_parse("Sunday, 06-Nov-94 08:49:37 GMT") == 784111777);
+    assert_true(rp_http_date_parse("Sun Nov  6 08:49:37 1994") == 784111777);
+    assert_true(rp_http_date_parse("Sun Nov 06 08:49:37 1994") == 784111777);
+    assert_true(rp_http_date_parse("  Sun, 06 Nov 1994 08:49:37 GMT\t") == 784111777);
+    assert_true(rp_http_date_parse("Thu, 01 Jan 1970 00:00:00 GMT") == 0);
+    assert_true(rp_http_date_parse("Thu, 01 Jan 1970 00:00:01 GMT") == 1);
+    assert_true(rp_http_date_parse("Tue, 29 Feb 2000 12:00:00 GMT") == 951825600);
+    assert_true(rp_http_date_parse("Fri, 31 Dec 9999 23:59:59 GMT") == 253402300799LL);
+    assert_true(rp_http_date_parse("Thursday, 01-Jan-70 00:00:00 GMT") == 0);
+    assert_true(rp_http_date_parse("Monday, 01-Jan-01 00:00:00 GMT") == 978307200);
+    /* before the epoch: valid, in the past */
+    assert_true(rp_http_date_parse("Mon, 01 Jan 1900 00:00:00 GMT") == 0);
+}
+
+static void test_dates_invalid(void **state)
+{
+    static const char *bad[] = {
+        NULL, "", "0", "-1", "tomorrow",
+        "Sun, 06 Nov 1994 08:49:37 UTC",
+        "Sun, 06 Nov 1994 08:49:37",
+        "Sun, 6 Nov 1994 08:49:37 GMT",
+        "Sun, 06 nov 1994 08:49:37 GMT",
+        "Xyz, 06 Nov 1994 08:49:37 GMT",
+        "Sun, 32 Jan 1994 08:49:37 GMT",
+        "Sun, 00 Jan 1994 08:49:37 GMT",
+        "Sun, 29 Feb 1900 08:49:37 GMT",
+        "Sun, 31 Apr 1994 08:49:37 GMT",
+        "Sun, 06 Nov 1994 24:00:00 GMT",
+        "Sun, 06 Nov 1994 08:60:00 GMT",
+        "Sun, 06 Nov 1994 08:49:61 GMT",
+        "Sun, 06 Nov 1994 08-49-37 GMT",
+        "Sun, 06 Nov 19a4 08:49:37 GMT",
+        "Sun, 06 Xxx 1994 08:49:37 GMT",
+        "Sun, 06 Nov 1994 08:49:37 GMT x",
+        "Sun, 06 Nov 1994 08:49:37 GMT                                   x",
+        "Sunday, 06-Nov-1994 08:49:37 GMT",
+        "Sun, 06-Nov-94 08:49:37 GMT",
+        "Sundae, 06-Nov-94 08:49:37 GMT",
+        "Sunday, 06 Nov 94 08:49:37 GMT",
+        "Sun Nov  6 08:49:37 94",
+        "Sun Nov 6 08:49:37 1994",
+        "Sun Nov  x 08:49:37 1994",
+        "Sun Xov  6 08:49:37 1994",
+        "Sun Nov  6 08:49:37 1994 ",
+    };
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        int64_t t = rp_http_date_parse(bad[i]);
+
+        /* the last one has a trailing space, which is trimmed: valid */
+        if (i == sizeof(bad) / sizeof(bad[0]) - 1) {
+            assert_true(t == 784111777);
+            continue;
+        }
+        if (t != -1) {
+            fail_msg("accepted bad date %zu '%s'", i, bad[i] ? bad[i] : "(null)");
+        }
+    }
+}
+
+/* ---- freshness ---- */
+
+static void test_freshness_precedence(void **state)
+{
+    const char *date = "Sun, 06 Nov 1994 08:49:37 GMT";
+    const char *exp_1h = "Sun, 06 Nov 1994 09:49:37 GMT";
+    int64_t now = 784111777 + 600;
+    rp_cc_t cc;
+
+    (void)state;
+    rp_cc_parse("max-age=60, s-maxage=120", &cc);
+    assert_int_equal(rp_freshness_s(&cc, exp_1h, date, now, 5), 120);
+    rp_cc_parse("max-age=60", &cc);
+    assert_int_equal(rp_freshness_s(&cc, exp_1h, date, now, 5), 60);
+    rp_cc_parse("s-maxage=0, max-age=60", &cc);
+    assert_int_equal(rp_freshness_s(&cc, exp_1h, date, now, 5), 0);
+    rp_cc_parse("public", &cc);
+    /* Expires - Date, not Expires - now */
+    assert_int_equal(rp_freshness_s(&cc, exp_1h, date, now, 5), 3600);
+    /* without a valid Date: Expires - now */
+    assert_int_equal(rp_freshness_s(&cc, exp_1h, NULL, now, 5), 3000);
+    assert_int_equal(rp_freshness_s(&cc, exp_1h, "garbage", now, 5), 3000);
+    /* invalid Expires means already expired, whatever the default */
+    assert_int_equal(rp_freshness_s(&cc, "0", date, now, 5), 0);
+    assert_int_equal(rp_freshness_s(&cc, "", date, now, 5), 0);
+    /* Expires in the past */
+    assert_int_equal(rp_freshness_s(&cc, date, exp_1h, now, 5), 0);
+    /* nothing: the default */
+    assert_int_equal(rp_freshness_s(&cc, NULL, date, now, 5), 5);
+    assert_int_equal(rp_freshness_s(NULL, NULL, NULL, now, 77), 77);
+    assert_int_equal(rp_freshness_s(NULL, NULL, NULL, now, -3), 0);
+    assert_true(rp_freshness_s(NULL, NULL, NULL, now, INT64_MAX) == RP_MAX_FRESHNESS_S);
+    assert_true(rp_freshness_s(NULL, "Fri, 31 Dec 9999 23:59:59 GMT", NULL, 0, 5)
+                == RP_MAX_FRESHNESS_S);
+}
+
+/* ---- storable ---- */
+
+static rp_response_info_t ok_response(void)
+{
+    rp_response_info_t ri;
+
+    memset(&ri, 0, sizeof(ri));
+    ri.status = 200;
+    return ri;
+}
+
+static void test_storable_statuses(void **state)
+{
+    static const int yes[] = { 200, 203, 300, 301, 404, 410 };
+    static const int no[] = { 100, 201, 204, 302, 303, 304, 307, 308, 400, 401, 403,
+                              405, 500, 502, 503, 504, 0, -1, 999 };
+    rp_response_info_t ri = ok_response();
+    int64_t fresh = -1;
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+        ri.status = yes[i];
+        assert_int_equal(rp_response_storable(&ri, 1000, 60, &fresh), RP_NOSTORE_NONE);
+        assert_int_equal(fresh, 60);
+    }
+    for (i = 0; i < sizeof(no) / sizeof(no[0]); i++) {
+        ri.status = no[i];
+        assert_int_equal(rp_response_storable(&ri, 1000, 60, &fresh), RP_NOSTORE_STATUS);
+    }
+    ri.status = 206;
+    assert_int_equal(rp_response_storable(&ri, 1000, 60, &fresh), RP_NOSTORE_PARTIAL);
+    ri.status = 200;
+    ri.has_content_range = 1;
+    assert_int_equal(rp_response_storable(&ri, 1000, 60, &fresh), RP_NOSTORE_PARTIAL);
+    assert_int_equal(rp_response_storable(NULL, 1000, 60, &fresh), RP_NOSTORE_STATUS);
+    ri = ok_response();
+    assert_int_equal(rp_response_storable(&ri, 1000, 60, NULL), RP_NOSTORE_NONE);
+}
+
+static void test_storable_reasons(void **state)
+{
+    rp_response_info_t ri;
+    int64_t fresh;
+
+    (void)state;
+    ri = ok_response();
+    ri.has_set_cookie = 1;
+    assert_int_equal(rp_response_storable(&ri, 0, 60, &fresh), RP_NOSTORE_SET_COOKIE);
+    /* Set-Cookie wins even with public caching asked for */
+    ri.cache_control = "public, s-maxage=600";
+    assert_int_equal(rp_response_storable(&ri, 0, 60, &fresh), RP_NOSTORE_SET_COOKIE);
+
+    ri = ok_response();
+    ri.cache_control = "public, private";
+    assert_int_equal(rp_response_storable(&ri, 0, 60, &fresh), RP_NOSTORE_PRIVATE);
+    ri.cache_control = "max-age=60, private=\"X-User\"";
+    assert_int_equal(rp_response_storable(&ri, 0, 60, &fresh), RP_NOSTORE_PRIVATE);
+    ri.cache_control = "no-store";
+    assert_int_equal(rp_response_storable(&ri, 0, 60, &fresh), RP_NOSTORE_NO_STORE);
+    ri.cache_control = "no-cache";
+    assert_int_equal(rp_response_storable(&ri, 0, 60, &fresh), RP_NOSTORE_NO_CACHE);
+    ri.cache_control = "max-age=60, no-cache=\"Set-Cookie\"";
+    assert_int_equal(rp_response_storable(&ri, 0, 60, &fresh), RP_NOSTORE_NO_CACHE);
+    ri.cache_control = "no-store, private";
+    assert_int_equal(rp_response_storable(&ri, 0, 60, &fresh), RP_NOSTORE_PRIVATE);
+    ri.cache_control = "max-age=60";
+    assert_int_equal(rp_response_storable(&ri, 0, 5, &fresh), RP_NOSTORE_NONE);
+    assert_int_equal(fresh, 60);
+
+    /* 404s and redirects follow the same Cache-Control rules */
+    ri.status = 301;
+    ri.cache_control = "private";
+    assert_int_equal(rp_response_storable(&ri, 0, 60, &fresh), RP_NOSTORE_PRIVATE);
+    /* partial before status, status before Set-Cookie */
+    ri = ok_response();
+    ri.status = 500;
+    ri.has_set_cookie = 1;
+    assert_int_equal(rp_response_storable(&ri, 0, 60, &fresh), RP_NOSTORE_STATUS);
+    ri.has_content_range = 1;
+    assert_int_equal(rp_response_storable(&ri, 0, 60, &fresh), RP_NOSTORE_PARTIAL);
+}
+
+static void test_storable_vary(void **state)
+{
+    static const char *star[] = { "*", " * ", "Accept-Encoding, *", "*, Cookie",
+                                  "accept,,*", "bad name", "a;b", "x\x01",
+                                  ("a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, "
+                                   "a14, a15, a16, a17") };
+    static const char *priv[] = { "Cookie", "cookie", "COOKIE", "Accept-Encoding, Cookie",
+                                  "Accept-Encoding,cookie", "Authorization",
+                                  "accept, AUTHORIZATION, x", "Accept-Encoding, Accept, cookie" };
+    static const char *fine[] = { "", " , ", "Accept-Encoding", "accept-encoding, Accept-Language",
+                                  "Cookies", "X-Cookie", "Authorization-X",
+                                  ("a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, "
+                                   "a14, a15, a16, A16, a1") };
+    rp_response_info_t ri = ok_response();
+    int64_t fresh;
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(star) / sizeof(star[0]); i++) {
+        ri.vary = star[i];
+        if (rp_response_storable(&ri, 0, 60, &fresh) != RP_NOSTORE_VARY_STAR) {
+            fail_msg("Vary '%s' not refused as vary-star", star[i]);
+        }
+    }
+    for (i = 0; i < sizeof(priv) / sizeof(priv[0]); i++) {
+        ri.vary = priv[i];
+        if (rp_response_storable(&ri, 0, 60, &fresh) != RP_NOSTORE_VARY_PRIVATE) {
+            fail_msg("Vary '%s' not refused as vary-private", priv[i]);
+        }
+    }
+    for (i = 0; i < sizeof(fine) / sizeof(fine[0]); i++) {
+        ri.vary = fine[i];
+        if (rp_response_storable(&ri, 0, 60, &fresh) != RP_NOSTORE_NONE) {
+            fail_msg("Vary '%s' refused", fine[i]);
+        }
+    }
+}
+
+static void test_storable_expired(void **state)
+{
+    rp_response_info_t ri = ok_response();
+    int64_t fresh = -1;
+
+    (void)state;
+    ri.cache_control = "max-age=0";
+    assert_int_equal(rp_response_storable(&ri, 0, 60, &fresh), RP_NOSTORE_EXPIRED);
+    assert_int_equal(fresh, 0);
+    /* with grace, a stale copy is still worth keeping */
+    ri.grace_s = 30;
+    fresh = -1;
+    assert_int_equal(rp_response_storable(&ri, 0, 60, &fresh), RP_NOSTORE_NONE);
+    assert_int_equal(fresh, 0);
+    /* ... unless the response forbids serving it stale */
+    ri.cache_control = "max-age=0, must-revalidate";
+    assert_int_equal(rp_response_storable(&ri, 0, 60, &fresh), RP_NOSTORE_EXPIRED);
+    ri.cache_control = "s-maxage=0";
+    assert_int_equal(rp_response_storable(&ri, 0, 60, &fresh), RP_NOSTORE_EXPIRED);
+    ri.cache_control = NULL;
+    ri.grace_s = 0;
+    ri.expires = "0";
+    assert_int_equal(rp_response_storable(&ri, 0, 60, &fresh), RP_NOSTORE_EXPIRED);
+    ri.expires = NULL;
+    assert_int_equal(rp_response_storable(&ri, 0, 0, &fresh), RP_NOSTORE_EXPIRED);
+    assert_int_equal(rp_response_storable(&ri, 0, 1, &fresh), RP_NOSTORE_NONE);
+    assert_int_equal(fresh, 1);
+    /* must-revalidate alone does not stop a fresh response */
+    ri.cache_control = "max-age=10, must-revalidate";
+    assert_int_equal(rp_response_storable(&ri, 0, 60, &fresh), RP_NOSTORE_NONE);
+    assert_int_equal(fresh, 10);
+}
+
+static void test_nostore_names(void **state)
+{
+    (void)state;
+    assert_string_equal(rp_nostore_name(RP_NOSTORE_STATUS), "status");
+    assert_string_equal(rp_nostore_name(RP_NOSTORE_SET_COOKIE), "set-cookie");
+    assert_string_equal(rp_nostore_name(RP_NOSTORE_PRIVATE), "private");
+    assert_string_equal(rp_nostore_name(RP_NOSTORE_NO_STORE), "no-store");
+    assert_string_equal(rp_nostore_name(RP_NOSTORE_NO_CACHE), "no-cache");
+    assert_string_equal(rp_nostore_name(RP_NOSTORE_VARY_STAR), "vary-star");
+    assert_string_equal(rp_nostore_name(RP_NOSTORE_VARY_PRIVATE), "vary-private");
+    assert_string_equal(rp_nostore_name(RP_NOSTORE_PARTIAL), "partial");
+    assert_string_equal(rp_nostore_name(RP_NOSTORE_EXPIRED), "expired");
+    assert_string_equal(rp_nostore_name(RP_NOSTORE_NONE), "none");
+    assert_non_null(rp_nostore_name((rp_nostore_t)99));
+}
+
+/* ---- Vary parsing ---- */
+
+static void test_vary_parse(void **state)
+{
+    apr_pool_t *p = *state;
+    const char **names = (const char **)1;
+
+    assert_int_equal(rp_vary_parse(p, NULL, &names), 0);
+    assert_null(names);
+    assert_int_equal(rp_vary_parse(p, " , ", &names), 0);
+    assert_int_equal(rp_vary_parse(p, "Accept-Language, accept-encoding,ACCEPT-language", &names), 2);
+    assert_string_equal(names[0], "accept-encoding");
+    assert_string_equal(names[1], "accept-language");
+    assert_null(names[2]);
+    assert_int_equal(rp_vary_parse(p, "b, a, c, Cookie", &names), 4);
+    assert_string_equal(names[0], "a");
+    assert_string_equal(names[3], "cookie");
+    assert_int_equal(rp_vary_parse(p, "*", &names), -1);
+    assert_null(names);
+    assert_int_equal(rp_vary_parse(p, "a, *", &names), -1);
+    assert_int_equal(rp_vary_parse(p, "a b", &names), -1);
+    assert_int_equal(rp_vary_parse(p, "a, (b)", &names), -1);
+    assert_int_equal(rp_vary_parse(p, "a1,a2,a3,a4,a5,a6,a7,a8,a9,a10,a11,a12,a13,a14,a15,a16",
+                                   &names), 16);
+    assert_int_equal(rp_vary_parse(p, "a1,a2,a3,a4,a5,a6,a7,a8,a9,a10,a11,a12,a13,a14,a15,a16,a17",
+                                   &names), -1);
+}
+
+/* ---- request bypass ---- */
+
+typedef struct {
+    const char *names[8];
+    const char *values[8];
+} hdrs_t;
+
+static const char *hdr_get(void *baton, const char *name)
+{
+    hdrs_t *h = baton;
+    int i;
+
+    for (i = 0; i < 8 && h->names[i] != NULL; i++) {
+        if (strcasecmp(h->names[i], name) == 0) {
+            return h->values[i];
+        }
+    }
+    return NULL;
+}
+
+static rp_bypass_t check1(const char *method, const char *name, const char *value,
+       const rp_request_rules_t *rules, int *refresh)
+{
+    hdrs_t h;
+
+    memset(&h, 0, sizeof(h));
+    h.names[0] = name;
+    h.values[0] = value;
+    return rp_request_check(method, hdr_get, &h, rules, refresh);
+}
+
+static void test_bypass_each_reason(void **state)
+{
+    static const char *ignore[] = { "_ga*", "consent" };
+    static const char *vary[] = { "x-forwarded-proto" };
+    rp_request_rules_t rules = { ignore, 2, vary, 1 };
+    int refresh = -1;
+
+    (void)state;
+    assert_int_equal(check1("GET", NULL, NULL, &rules, &refresh), RP_BYPASS_NONE);
+    assert_int_equal(refresh, 0);
+    assert_int_equal(check1("HEAD", NULL, NULL, NULL, &refresh), RP_BYPASS_NONE);
+    assert_int_equal(check1("POST", NULL, NULL, &rules, &refresh), RP_BYPASS_METHOD);
+    assert_int_equal(check1("get", NULL, NULL, &rules, &refresh), RP_BYPASS_METHOD);
+    assert_int_equal(check1("OPTIONS", NULL, NULL, &rules, &refresh), RP_BYPASS_METHOD);
+    assert_int_equal(check1(NULL, NULL, NULL, &rules, &refresh), RP_BYPASS_METHOD);
+    assert_int_equal(check1("GET", "Authorization", "Basic x", &rules, &refresh),
+                     RP_BYPASS_AUTHORIZATION);
+    assert_int_equal(check1("GET", "authorization", "", &rules, &refresh),
+                     RP_BYPASS_AUTHORIZATION);
+    assert_int_equal(check1("GET", "Cookie", "sid=1", &rules, &refresh), RP_BYPASS_COOKIE);
+    assert_int_equal(check1("GET", "Cookie", "_ga=1; consent=yes", &rules, &refresh),
+                     RP_BYPASS_NONE);
+    assert_int_equal(check1("GET", "Cache-Control", "no-cache", &rules, &refresh),
+                     RP_BYPASS_NO_CACHE);
+    assert_int_equal(refresh, 1);
+    assert_int_equal(check1("GET", "Cache-Control", "max-age=0", &rules, &refresh),
+                     RP_BYPASS_NONE);
+    assert_int_equal(refresh, 0);
+    assert_int_equal(check1("GET", "Pragma", "no-cache", &rules, &refresh), RP_BYPASS_NO_CACHE);
+    assert_int_equal(refresh, 1);
+    assert_int_equal(check1("GET", "Range", "bytes=0-10", &rules, &refresh), RP_BYPASS_RANGE);
+    assert_int_equal(refresh, 0);
+    /* refresh may be NULL */
+    assert_int_equal(check1("GET", "Pragma", "no-cache", &rules, NULL), RP_BYPASS_NO_CACHE);
+    /* no lookup function: no headers */
+    assert_int_equal(rp_request_check("GET", NULL, NULL, NULL, NULL), RP_BYPASS_NONE);
+}
+
+static void test_bypass_unkeyed(void **state)
+{
+    static const char *unkeyed[] = { "X-Forwarded-Host", "X-Forwarded-Proto", "Forwarded",
+                                     "X-Original-URL", "X-Rewrite-URL" };
+    static const char *vary_all[] = { "x-forwarded-host", "X-FORWARDED-PROTO", "forwarded",
+                                      "X-Original-Url", "x-rewrite-url" };
+    rp_request_rules_t none = { NULL, 0, NULL, 0 };
+    rp_request_rules_t all = { NULL, 0, vary_all, 5 };
+    rp_request_rules_t other = { NULL, 0, vary_all + 1, 1 };
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < 5; i++) {
+        assert_int_equal(check1("GET", unkeyed[i], "evil", &none, NULL),
+                         RP_BYPASS_UNKEYED_HEADER);
+        assert_int_equal(check1("GET", unkeyed[i], "evil", NULL, NULL),
+                         RP_BYPASS_UNKEYED_HEADER);
+        /* listed in ReqPerfCacheVary (any case): keyed, so fine */
+        assert_int_equal(check1("GET", unkeyed[i], "evil", &all, NULL), RP_BYPASS_NONE);
+    }
+    /* listing one does not allow another */
+    assert_int_equal(check1("GET", "X-Forwarded-Host", "evil", &other, NULL),
+                     RP_BYPASS_UNKEYED_HEADER);
+    assert_int_equal(check1("GET", "X-Forwarded-Proto", "https", &other, NULL), RP_BYPASS_NONE);
+}
+
+static void test_bypass_order(void **state)
+{
+    hdrs_t h;
+    int refresh = -1;
+
+    (void)state;
+    memset(&h, 0, sizeof(h));
+    h.names[0] = "Range";           h.values[0] = "bytes=0-1";
+    h.names[1] = "Pragma";          h.values[1] = "no-cache";
+    h.names[2] = "Cookie";          h.values[2] = "sid=1";
+    h.names[3] = "Forwarded";       h.values[3] = "host=evil";
+    h.names[4] = "Authorization";   h.values[4] = "Bearer x";
+    assert_int_equal(rp_request_check("POST", hdr_get, &h, NULL, &refresh), RP_BYPASS_METHOD);
+    assert_int_equal(rp_request_check("GET", hdr_get, &h, NULL, &refresh),
+                     RP_BYPASS_AUTHORIZATION);
+    h.names[4] = "X-None";
+    assert_int_equal(rp_request_check("GET", hdr_get, &h, NULL, &refresh),
+                     RP_BYPASS_UNKEYED_HEADER);
+    h.names[3] = "X-None";
+    assert_int_equal(rp_request_check("GET", hdr_get, &h, NULL, &refresh), RP_BYPASS_COOKIE);
+    assert_int_equal(refresh, 0);
+    h.names[2] = "X-None";
+    assert_int_equal(rp_request_check("GET", hdr_get, &h, NULL, &refresh), RP_BYPASS_NO_CACHE);
+    assert_int_equal(refresh, 1);
+    h.names[1] = "X-None";
+    assert_int_equal(rp_request_check("GET", hdr_get, &h, NULL, &refresh), RP_BYPASS_RANGE);
+    assert_int_equal(refresh, 0);
+}
+
+static void test_bypass_names(void **state)
+{
+    (void)state;
+    assert_string_equal(rp_bypass_name(RP_BYPASS_METHOD), "method");
+    assert_string_equal(rp_bypass_name(RP_BYPASS_AUTHORIZATION), "authorization");
+    assert_string_equal(rp_bypass_name(RP_BYPASS_COOKIE), "cookie");
+    assert_string_equal(rp_bypass_name(RP_BYPASS_NO_CACHE), "no-cache");
+    assert_string_equal(rp_bypass_name(RP_BYPASS_UNKEYED_HEADER), "unkeyed-header");
+    assert_string_equal(rp_bypass_name(RP_BYPASS_RANGE), "range");
+    assert_string_equal(rp_bypass_name(RP_BYPASS_NONE), "none");
+    assert_non_null(rp_bypass_name((rp_bypass_t)99));
+}
+
+/* ---- cookies ---- */
+
+static void test_cookies(void **state)
+{
+    apr_pool_t *p = *state;
+    static const char *ign[] = { "_ga*", "consent", "*_pref" };
+    char *many;
+    int i;
+
+    (void)p;
+    assert_false(rp_cookie_is_personal(NULL, ign, 3));
+    assert_false(rp_cookie_is_personal("", ign, 3));
+    assert_false(rp_cookie_is_personal(" ; ;, ", ign, 3));
+    assert_false(rp_cookie_is_personal("_ga=GA1.2.3", ign, 3));
+    assert_false(rp_cookie_is_personal("_ga=1; _gat=2;consent=yes , theme_pref=dark", ign, 3));
+    assert_false(rp_cookie_is_personal("_ga=1,consent=", ign, 3));
+    assert_false(rp_cookie_is_personal("_ga = 1", ign, 3));
+    assert_true(rp_cookie_is_personal("_ga=1; sid=abc", ign, 3));
+    assert_true(rp_cookie_is_personal("sid=abc", ign, 3));
+    assert_true(rp_cookie_is_personal("sid=abc", NULL, 0));
+    assert_true(rp_cookie_is_personal("_ga=1", NULL, 3));
+    assert_true(rp_cookie_is_personal("Consent=yes", ign, 3));     /* names are case-sensitive */
+    assert_true(rp_cookie_is_personal("consentx=yes", ign, 3));
+    /* malformed pieces count as personal */
+    assert_true(rp_cookie_is_personal("_ga=1; garbage", ign, 3));
+    assert_true(rp_cookie_is_personal("=value", ign, 3));
+    assert_true(rp_cookie_is_personal("_ga=1;  =x", ign, 3));
+    assert_true(rp_cookie_is_personal("consent", ign, 3));
+    /* a value with a comma splits: the tail is malformed */
+    assert_true(rp_cookie_is_personal("_ga=a,b", ign, 3));
+    /* an ignore-everything pattern still sees malformed pieces */
+    {
+        static const char *all[] = { "*" };
+
+        assert_false(rp_cookie_is_personal("a=1; b=2", all, 1));
+        assert_true(rp_cookie_is_personal("a=1; b", all, 1));
+        assert_true(rp_cookie_is_personal("a=1; =x", all, 1));     /* "*" matches "", still malformed */
+        assert_true(rp_cookie_is_personal(" = x", all, 1));
+    }
+    /* piece limit */
+    many = apr_pstrdup(p, "");
+    for (i = 0; i < RP_COOKIE_MAX_PIECES; i++) {
+        many = apr_pstrcat(p, many, "_ga=1; ", NULL);
+    }
+    assert_false(rp_cookie_is_personal(many, ign, 3));
+    assert_true(rp_cookie_is_personal(apr_pstrcat(p, many, "_ga=1", NULL), ign, 3));
+}
+
+/* ---- tags ---- */
+
+static void test_tags(void **state)
+{
+    apr_pool_t *p = *state;
+    const char **tags = (const char **)1;
+    int dropped = -1;
+    char *big, *long_tag;
+    int i;
+
+    assert_int_equal(rp_tags_parse(p, NULL, &tags, &dropped), 0);
+    assert_null(tags);
+    assert_int_equal(dropped, 0);
+    assert_int_equal(rp_tags_parse(p, "  , ,", &tags, &dropped), 0);
+    assert_null(tags);
+    assert_int_equal(rp_tags_parse(p, "invoice-123 customer-7", &tags, &dropped), 2);
+    assert_string_equal(tags[0], "invoice-123");
+    assert_string_equal(tags[1], "customer-7");
+    assert_null(tags[2]);
+    assert_int_equal(dropped, 0);
+    assert_int_equal(rp_tags_parse(p, "a,b, c ,\td", &tags, &dropped), 4);
+    assert_string_equal(tags[3], "d");
+    /* duplicates kept once, not counted as dropped; case matters */
+    assert_int_equal(rp_tags_parse(p, "a b a A a", &tags, &dropped), 3);
+    assert_string_equal(tags[2], "A");
+    assert_int_equal(dropped, 0);
+    /* bad bytes and long tags dropped and counted */
+    assert_int_equal(rp_tags_parse(p, "ok \x01x caf\xc3\xa9 x\x7f ok2", &tags, &dropped), 2);
+    assert_string_equal(tags[1], "ok2");
+    assert_int_equal(dropped, 3);
+    long_tag = apr_palloc(p, RP_ENTRY_MAX_TAG_LEN + 2);
+    memset(long_tag, 't', RP_ENTRY_MAX_TAG_LEN + 1);
+    long_tag[RP_ENTRY_MAX_TAG_LEN + 1] = '\0';
+    assert_int_equal(rp_tags_parse(p, long_tag, &tags, &dropped), 0);
+    assert_int_equal(dropped, 1);
+    long_tag[RP_ENTRY_MAX_TAG_LEN] = '\0';
+    assert_int_equal(rp_tags_parse(p, long_tag, &tags, &dropped), 1);
+    assert_int_equal(strlen(tags[0]), RP_ENTRY_MAX_TAG_LEN);
+    /* at most 16 kept, the rest counted; repeats after the limit are not "dropped" */
+    big = apr_pstrdup(p, "");
+    for (i = 0; i < RP_ENTRY_MAX_TAGS + 4; i++) {
+        big = apr_psprintf(p, "%s t%d", big, i);
+    }
+    big = apr_pstrcat(p, big, " t0", NULL);
+    assert_int_equal(rp_tags_parse(p, big, &tags, &dropped), RP_ENTRY_MAX_TAGS);
+    assert_int_equal(dropped, 4);
+    assert_string_equal(tags[0], "t0");
+    assert_string_equal(tags[15], "t15");
+    assert_null(tags[16]);
+    /* dropped may be NULL */
+    assert_int_equal(rp_tags_parse(p, "a \x01", &tags, NULL), 1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        RP_TEST(test_cc_basic),
+        RP_TEST(test_cc_quoted),
+        RP_TEST(test_cc_bad_values),
+        RP_TEST(test_cc_directive_limit),
+        RP_TEST(test_dates),
+        RP_TEST(test_dates_invalid),
+        RP_TEST(test_freshness_precedence),
+        RP_TEST(test_storable_statuses),
+        RP_TEST(test_storable_reasons),
+        RP_TEST(test_storable_vary),
+        RP_TEST(test_storable_expired),
+        RP_TEST(test_nostore_names),
+        RP_TEST(test_vary_parse),
+        RP_TEST(test_bypass_each_reason),
+        RP_TEST(test_bypass_unkeyed),
+        RP_TEST(test_bypass_order),
+        RP_TEST(test_bypass_names),
+        RP_TEST(test_cookies),
+        RP_TEST(test_tags),
+    };
+    int rc;
+
+    apr_initialize();
+    rc = cmocka_run_group_tests(tests, NULL, NULL);
+    apr_terminate();
+    return rc;
+}
