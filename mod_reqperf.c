@@ -41,6 +41,7 @@ static void reqperf_register_hooks(apr_pool_t *p)
 {
     reqperf_stats_register_hooks(p);
     reqperf_timing_register_hooks(p);
+    reqperf_status_register_hooks(p);
 }
 
 AP_DECLARE_MODULE(reqperf) = {

@@ -137,4 +137,9 @@ rp_stats_t *reqperf_stats(void);
 /* mod_reqperf_status.c */
 void reqperf_status_register_hooks(apr_pool_t *p);
 
+/* mod_reqperf_cache.c: what the status page shows of the cache. */
+struct rp_report_opts_t;
+void reqperf_cache_fill_report(apr_pool_t *p, server_rec *s,
+                               struct rp_report_opts_t *o);
+
 #endif

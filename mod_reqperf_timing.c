@@ -397,6 +397,20 @@ static void set_note(request_rec *orig, request_rec *fin, const char *name,
     }
 }
 
+/* The parent's "internal dummy connection" (OPTIONS * sent to wake a
+ * child it wants to stop) is not a request of the site. */
+static int is_dummy(request_rec *r)
+{
+    const char *ua;
+
+    if (r->method_number != M_OPTIONS || r->uri == NULL
+        || strcmp(r->uri, "*") != 0) {
+        return 0;
+    }
+    ua = apr_table_get(r->headers_in, "User-Agent");
+    return ua != NULL && ap_strstr_c(ua, "(internal dummy connection)");
+}
+
 static int reqperf_log_first(request_rec *r)
 {
     reqperf_req_t *rs;
@@ -408,7 +422,7 @@ static int reqperf_log_first(request_rec *r)
         return DECLINED;
     }
     fin = final_request(r);
-    if (rs->skip || !reqperf_enabled(dir_conf(fin))) {
+    if (rs->skip || !reqperf_enabled(dir_conf(fin)) || is_dummy(r)) {
         rs->skip = 1;
         return DECLINED;
     }

@@ -82,6 +82,14 @@
     X(LOCAL_REVALIDATIONS, LOCAL, "revalidations", "reqperf_cache_local_revalidations_total", NULL, \
       "Local copies checked again against memcached after ReqPerfCacheLocalTTL")
 
+/* Prometheus metric families fed by several rows above: one HELP each. */
+#define RP_PROM_FAMILIES(X) \
+    X("reqperf_cache_requests_total", "Page cache results, by result") \
+    X("reqperf_cache_stores_total", "Responses stored or not, by outcome") \
+    X("reqperf_cache_bypass_total", "Requests the cache did not consider, by reason") \
+    X("reqperf_cache_purges_total", "Purges, by kind") \
+    X("reqperf_cache_local_requests_total", "Cache hits, by the tier that served them")
+
 typedef enum {
 #define RP_CTR_ENUM(id, sec, json, prom, label, help) RP_CTR_##id,
     RP_COUNTERS(RP_CTR_ENUM)

@@ -26,6 +26,19 @@ ALL_REQUEST_PHASES = ["read", "post_read", "translate", "map_storage",
                       "fixups", "handler", "ttfb"]
 
 
+def by_uri(apache, n):
+    """The first n access-log entries by URI: log lines are written when
+    each response is done, which under event need not follow the order
+    in which the requests were sent."""
+    lines = apache.wait_access_lines(n)
+    assert len(lines) >= n, lines
+    out = {}
+    for line in lines:
+        e = parse_access_line(line)
+        out[e["uri"]] = e
+    return out
+
+
 def last_entry(apache, n):
     lines = apache.wait_access_lines(n)
     assert len(lines) >= n, lines
@@ -85,7 +98,7 @@ def test_slow_proxied_backend(apache_factory, mpm):
     assert e["total"] >= e["phases"]["handler"]
     # the time is in the handler, not in the phases before it
     before = sum(e["phases"].get(p, 0) for p in ALL_REQUEST_PHASES[:10])
-    assert before < 100000
+    assert before < 250000
 
 
 @pytest.mark.parametrize("mpm", MPMS)
@@ -122,14 +135,12 @@ def test_keepalive_idle_time_not_counted(apache_factory, mpm):
     a = apache_factory(mpm=mpm)
     with socket.create_connection(("127.0.0.1", a.port), timeout=10) as s:
         assert b" 200 " in raw_get(s, "/index.html?first")
-        time.sleep(1.0)
+        time.sleep(2.0)
         assert b" 200 " in raw_get(s, "/index.html?second")
-    lines = a.wait_access_lines(2)
-    second = parse_access_line(lines[1])
-    assert second["uri"].endswith("?second")
-    # the second request waited 1 s on the connection before it was sent
-    assert second["total"] < 500000, second
-    assert second["phases"]["read"] < 500000
+    second = by_uri(a, 2)["/index.html?second"]
+    # the second request waited 2 s on the connection before it was sent
+    assert second["total"] < 1000000, second
+    assert second["phases"]["read"] < 1000000
 
 
 @pytest.mark.parametrize("mpm", MPMS)
@@ -148,9 +159,9 @@ ReqPerfServerTiming On
     assert r1.status_code == r2.status_code == 200
     assert "Server-Timing" not in r1.headers
     assert "Server-Timing" in r2.headers
-    lines = a.wait_access_lines(2)
-    untimed = parse_access_line(lines[0])
-    timed = parse_access_line(lines[1])
+    e = by_uri(a, 2)
+    untimed = e["/untimed/index.html"]
+    timed = e["/index.html"]
     assert untimed["total"] is None and untimed["phases"] == {}
     assert timed["total"] is not None and timed["phases"]
 
@@ -193,16 +204,15 @@ AddOutputFilter INCLUDES .shtml
     assert r.status_code == 200 and b"after" in r.content
     r = requests.get(a.url("/dir/"))
     assert r.status_code == 200 and r.content == b"dir index\n"
-    lines = a.wait_access_lines(2)
+    e = by_uri(a, 2)
     time.sleep(0.3)
-    lines = a.access_lines()
     # subrequests are not logged or counted on their own
-    assert len(lines) == 2, lines
-    page = parse_access_line(lines[0])
+    assert len(a.access_lines()) == 2, a.access_lines()
+    page = e["/page.shtml"]
     assert page["route"] == "/page.shtml"
     assert page["phases"]["handler"] >= 200000
     assert page["total"] >= 200000
-    d = parse_access_line(lines[1])
+    d = e["/dir/index.html"]     # %U shows the index file served
     assert d["route"] == "/dir/"
     assert d["total"] < 1000000
 
@@ -238,8 +248,9 @@ def test_cgi_timing(apache_factory, mpm):
     assert r.headers["Server-Timing"].startswith("cgi;dur=1, ")
     r = requests.get(a.url("/cgi-bin/app.py?chunk_at=100,400"))
     assert r.status_code == 200
-    lines = a.wait_access_lines(2)
-    first, second = parse_access_line(lines[0]), parse_access_line(lines[1])
+    e = by_uri(a, 2)
+    first = e["/cgi-bin/app.py?sleep_ms=250&server_timing=cgi;dur=1"]
+    second = e["/cgi-bin/app.py?chunk_at=100,400"]
     assert first["phases"]["handler"] >= 250000
     assert first["phases"]["ttfb"] >= 250000
     assert second["phases"]["handler"] >= 400000
@@ -255,8 +266,8 @@ def test_wsgi_timing(apache_factory, mpm):
     assert r.status_code == 200 and b"wsgi done" in r.content
     r = requests.get(a.url("/wsgi/view?chunk_at=100,400"))
     assert r.status_code == 200
-    lines = a.wait_access_lines(2)
-    first, second = parse_access_line(lines[0]), parse_access_line(lines[1])
+    e = by_uri(a, 2)
+    first, second = e["/wsgi/view?sleep_ms=300"], e["/wsgi/view?chunk_at=100,400"]
     assert first["route"] == "/wsgi/view"
     assert first["phases"]["handler"] >= 300000
     assert first["phases"]["ttfb"] >= 300000
@@ -278,7 +289,8 @@ ReqPerfRoute "^/app/shop/([a-z]+)/item/[0-9]+$" "/app/shop/$1/item/{sku}"
              "/app/shop/toys/item/7?x=1"]
     for p in paths:
         assert requests.get(a.url(p)).status_code == 200
-    routes = [parse_access_line(l)["route"] for l in a.wait_access_lines(6)]
+    e = by_uri(a, 6)
+    routes = [e[p]["route"] for p in paths]
     assert routes == ["/app/invoices/{id}", "/app/invoices/{id}/pdf",
                       "/app/u/{id}/x", "/app/blob/{id}",
                       "/app/shop/books/item/{sku}", "/app/shop/toys/item/{sku}"]

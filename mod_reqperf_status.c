@@ -1,0 +1,203 @@
+/*
+ * mod_reqperf_status.c: the reqperf-status handler and the mod_reqperf
+ * section of mod_status's /server-status.
+ *
+ * All the work is in stats/rp_report.c (snapshot, then HTML, JSON,
+ * Prometheus or ?auto); this file parses the query, sets the headers and
+ * writes the bytes.  Requests to the page are not timed, so looking at
+ * the statistics does not change them.
+ */
+#include "apr_strings.h"
+#include "httpd.h"
+#include "http_config.h"
+#include "http_core.h"
+#include "http_protocol.h"
+#include "http_request.h"
+#include "http_log.h"
+#include "mod_status.h"
+
+#include "mod_reqperf.h"
+#include "stats/rp_report.h"
+
+APLOG_USE_MODULE(reqperf);
+
+#define CSP_HTML "default-src 'none'; style-src 'unsafe-inline'; " \
+                 "img-src data:; base-uri 'none'; form-action 'none'; " \
+                 "frame-ancestors 'none'"
+
+typedef enum { FMT_HTML, FMT_JSON, FMT_PROMETHEUS, FMT_AUTO } fmt_t;
+
+/* One query parameter (raw, unescaped), or NULL. */
+static const char *query_param(request_rec *r, const char *name)
+{
+    const char *args = r->args;
+    size_t nlen = strlen(name);
+
+    while (args && *args) {
+        const char *end = strchr(args, '&');
+        size_t len = end ? (size_t)(end - args) : strlen(args);
+        if (len >= nlen && strncmp(args, name, nlen) == 0
+            && (len == nlen || args[nlen] == '=')) {
+            return len == nlen ? "" : apr_pstrndup(r->pool, args + nlen + 1,
+                                                   len - nlen - 1);
+        }
+        args = end ? end + 1 : NULL;
+    }
+    return NULL;
+}
+
+static void fill_opts(request_rec *r, rp_report_opts_t *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->server_name = ap_get_server_name(r);
+    o->self_path = r->uri;
+    reqperf_cache_fill_report(r->pool, r->server, o);
+}
+
+static int reqperf_status_handler(request_rec *r)
+{
+    rp_stats_t *st = reqperf_stats();
+    const char *v;
+    fmt_t fmt = FMT_HTML;
+    int sort = RP_SORT_TIME, refresh = 0;
+    rp_report_opts_t opts;
+    rp_report_t *rep;
+    rp_buf_t b;
+
+    if (r->handler == NULL || strcmp(r->handler, "reqperf-status") != 0) {
+        return DECLINED;
+    }
+    reqperf_skip(r);
+    r->allowed |= (AP_METHOD_BIT << M_GET);
+    if (r->method_number != M_GET) {
+        return HTTP_METHOD_NOT_ALLOWED;
+    }
+    if ((v = query_param(r, "format")) != NULL) {
+        if (strcmp(v, "json") == 0) {
+            fmt = FMT_JSON;
+        }
+        else if (strcmp(v, "prometheus") == 0) {
+            fmt = FMT_PROMETHEUS;
+        }
+        else if (strcmp(v, "html") != 0) {
+            return HTTP_BAD_REQUEST;
+        }
+    }
+    if (query_param(r, "auto") != NULL) {
+        fmt = FMT_AUTO;
+    }
+    if ((v = query_param(r, "sort")) != NULL
+        && (sort = rp_sort_by_name(v)) < 0) {
+        return HTTP_BAD_REQUEST;
+    }
+    if ((v = query_param(r, "refresh")) != NULL) {
+        refresh = atoi(v);
+        refresh = refresh < 1 ? 1 : refresh > 3600 ? 3600 : refresh;
+    }
+
+    apr_table_setn(r->headers_out, "Cache-Control", "no-store");
+    apr_table_setn(r->headers_out, "X-Content-Type-Options", "nosniff");
+    if (st == NULL) {
+        return HTTP_SERVICE_UNAVAILABLE;
+    }
+    fill_opts(r, &opts);
+    opts.refresh_s = refresh;
+    rep = rp_report_build(r->pool, st, sort, apr_time_now(), rp_now_us());
+    rp_buf_init(&b, r->pool, 64 * 1024);
+    switch (fmt) {
+    case FMT_JSON:
+        ap_set_content_type(r, "application/json");
+        rp_render_json(&b, rep, &opts);
+        break;
+    case FMT_PROMETHEUS:
+        ap_set_content_type(r, "text/plain; version=0.0.4; charset=utf-8");
+        rp_render_prometheus(&b, rep, &opts);
+        break;
+    case FMT_AUTO:
+        ap_set_content_type(r, "text/plain; charset=utf-8");
+        rp_render_auto(&b, rep, &opts);
+        break;
+    default:
+        ap_set_content_type(r, "text/html; charset=utf-8");
+        apr_table_setn(r->headers_out, "Content-Security-Policy", CSP_HTML);
+        apr_table_setn(r->headers_out, "X-Frame-Options", "DENY");
+        rp_render_html(&b, rep, &opts);
+        break;
+    }
+    ap_set_content_length(r, (apr_off_t)b.len);
+    if (!r->header_only) {
+        ap_rwrite(b.data, (int)b.len, r);
+    }
+    return OK;
+}
+
+/* The short section in mod_status's /server-status. */
+static int reqperf_server_status(request_rec *r, int flags)
+{
+    rp_stats_t *st = reqperf_stats();
+    rp_report_t *rep;
+    size_t i;
+
+    if (st == NULL) {
+        return OK;
+    }
+    rep = rp_report_build(r->pool, st, RP_SORT_TIME, apr_time_now(),
+                          rp_now_us());
+    if (flags & AP_STATUS_SHORT) {
+        ap_rprintf(r, "ReqPerfRequests: %" APR_UINT64_T_FMT "\nReqPerfSlowRequests: %" APR_UINT64_T_FMT "\n"
+                   "ReqPerfRoutes: %" APR_UINT64_T_FMT "\nReqPerfP95Us: %" APR_UINT64_T_FMT "\n"
+                   "ReqPerfP99Us: %" APR_UINT64_T_FMT "\nReqPerfCacheHits: %" APR_UINT64_T_FMT "\n"
+                   "ReqPerfCacheMisses: %" APR_UINT64_T_FMT "\n",
+                   (apr_uint64_t)rep->counters[RP_CTR_REQUESTS],
+                   (apr_uint64_t)rep->counters[RP_CTR_SLOW_REQUESTS],
+                   (apr_uint64_t)rep->n_routes,
+                   (apr_uint64_t)rep->total.p95,
+                   (apr_uint64_t)rep->total.p99,
+                   (apr_uint64_t)rep->counters[RP_CTR_CACHE_HIT],
+                   (apr_uint64_t)rep->counters[RP_CTR_CACHE_MISS]);
+        return OK;
+    }
+    ap_rputs("<hr />\n<h2>mod_reqperf</h2>\n", r);
+    ap_rprintf(r, "<dl><dt>%" APR_UINT64_T_FMT " requests timed, %" APR_UINT64_T_FMT " slow; p95 %" APR_UINT64_T_FMT " &micro;s,"
+               " p99 %" APR_UINT64_T_FMT " &micro;s; cache %" APR_UINT64_T_FMT " hits, %" APR_UINT64_T_FMT " misses</dt></dl>\n",
+               (apr_uint64_t)rep->counters[RP_CTR_REQUESTS],
+               (apr_uint64_t)rep->counters[RP_CTR_SLOW_REQUESTS],
+               (apr_uint64_t)rep->total.p95,
+               (apr_uint64_t)rep->total.p99,
+               (apr_uint64_t)rep->counters[RP_CTR_CACHE_HIT],
+               (apr_uint64_t)rep->counters[RP_CTR_CACHE_MISS]);
+    ap_rputs("<table><tr><th>route</th><th>method</th><th>count</th>"
+             "<th>time spent (ms)</th><th>p95 (ms)</th></tr>\n", r);
+    for (i = 0; i < rep->n_routes && i < 5; i++) {
+        ap_rprintf(r, "<tr><td>%s</td><td>%s</td><td>%" APR_UINT64_T_FMT "</td><td>%.1f</td>"
+                   "<td>%.1f</td></tr>\n",
+                   ap_escape_html2(r->pool, rep->routes[i].route, 1),
+                   ap_escape_html2(r->pool, rep->routes[i].method, 1),
+                   (apr_uint64_t)rep->routes[i].count,
+                   (double)rep->routes[i].d.sum / 1000.0,
+                   (double)rep->routes[i].d.p95 / 1000.0);
+    }
+    ap_rputs("</table><p>The full picture is on the reqperf-status "
+             "page.</p>\n", r);
+    return OK;
+}
+
+void reqperf_status_register_hooks(apr_pool_t *p)
+{
+    (void)p;
+    ap_hook_handler(reqperf_status_handler, NULL, NULL, APR_HOOK_MIDDLE);
+    APR_OPTIONAL_HOOK(ap, status_hook, reqperf_server_status, NULL, NULL,
+                      APR_HOOK_MIDDLE);
+}
+
+/* Until the page cache is configured there is nothing to add; the cache
+ * glue (mod_reqperf_cache.c) replaces this when it is built in. */
+#ifndef REQPERF_HAVE_CACHE
+void reqperf_cache_fill_report(apr_pool_t *p, server_rec *s,
+                               struct rp_report_opts_t *o)
+{
+    (void)p;
+    (void)s;
+    (void)o;
+}
+#endif

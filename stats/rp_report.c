@@ -1,0 +1,1035 @@
+/*
+ * rp_report.c: the snapshot and the four renderings of the status page.
+ * See rp_report.h.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <apr_strings.h>
+#include "rp_report.h"
+
+static const char *const sort_names[] = {
+    "time", "count", "p95", "p99", "max", "avg", "slow", "errors", NULL
+};
+
+int rp_sort_by_name(const char *name)
+{
+    int i;
+
+    for (i = 0; name && sort_names[i]; i++) {
+        if (strcmp(name, sort_names[i]) == 0) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+const char *rp_sort_name(int sort)
+{
+    return (sort >= 0 && sort <= RP_SORT_ERRORS) ? sort_names[sort] : "time";
+}
+
+/* ---------------------------------------------------------------- */
+/* snapshot                                                          */
+
+static void dist_of(const rp_hist_snap_t *s, rp_dist_t *d)
+{
+    d->count = s->count;
+    d->sum = s->sum;
+    d->avg = s->count ? s->sum / s->count : 0;
+    d->p50 = rp_hist_percentile(s, 50);
+    d->p95 = rp_hist_percentile(s, 95);
+    d->p99 = rp_hist_percentile(s, 99);
+    d->max = s->max;
+}
+
+static uint64_t ld(const uint64_t *p)
+{
+    return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+
+static uint64_t sort_key(const rp_route_view_t *v, int sort)
+{
+    switch (sort) {
+    case RP_SORT_COUNT:
+        return v->count;
+    case RP_SORT_P95:
+        return v->d.p95;
+    case RP_SORT_P99:
+        return v->d.p99;
+    case RP_SORT_MAX:
+        return v->d.max;
+    case RP_SORT_AVG:
+        return v->d.avg;
+    case RP_SORT_SLOW:
+        return v->slow;
+    case RP_SORT_ERRORS:
+        return v->errors;
+    default:
+        return v->d.sum;
+    }
+}
+
+static int cmp_views(const void *a, const void *b, void *arg)
+{
+    const rp_route_view_t *x = a, *y = b;
+    int sort_by = *(const int *)arg;
+    uint64_t kx = sort_key(x, sort_by), ky = sort_key(y, sort_by);
+    int c;
+
+    if (kx != ky) {
+        return kx > ky ? -1 : 1;
+    }
+    if (x->d.sum != y->d.sum) {
+        return x->d.sum > y->d.sum ? -1 : 1;
+    }
+    c = strcmp(x->route, y->route);
+    return c ? c : strcmp(x->method, y->method);
+}
+
+rp_report_t *rp_report_build(apr_pool_t *p, rp_stats_t *st, int sort,
+                             int64_t now_wall_us, int64_t now_mono_us)
+{
+    rp_report_t *r = apr_pcalloc(p, sizeof(*r));
+    rp_stats_hdr_t *h = rp_stats_hdr(st);
+    rp_hist_snap_t *snap = apr_palloc(p, sizeof(*snap));
+    uint32_t i, n = rp_stats_nrecords(st);
+    int k, b;
+
+    r->sort = (sort >= 0 && sort <= RP_SORT_ERRORS) ? sort : RP_SORT_TIME;
+    r->now_wall_us = now_wall_us;
+    r->start_wall_us = h->start_wall_us;
+    r->uptime_s = now_mono_us > h->start_mono_us
+                  ? (uint64_t)(now_mono_us - h->start_mono_us) / 1000000 : 0;
+    r->max_routes = h->max_routes;
+    for (k = 0; k < RP_CTR_COUNT; k++) {
+        r->counters[k] = rp_stats_counter(st, (rp_counter_t)k);
+    }
+    rp_hist_snapshot(&h->total, snap);
+    dist_of(snap, &r->total);
+    memcpy(r->total_buckets, snap->b, sizeof(r->total_buckets));
+    for (k = 0; k < RP_PHASE_COUNT; k++) {
+        rp_hist_snapshot(&h->phases[k].h, snap);
+        dist_of(snap, &r->phases[k]);
+        for (b = 0; b < RP_PROM_BUCKETS; b++) {
+            r->phase_prom[k][b] = ld(&h->phases[k].prom[b]);
+        }
+    }
+
+    r->routes = apr_pcalloc(p, (n ? n : 1) * sizeof(rp_route_view_t));
+    for (i = 0; i < n; i++) {
+        rp_route_rec_t *rec = rp_stats_record_at(st, i);
+        rp_route_view_t *v;
+
+        if (rec == NULL) {
+            continue;
+        }
+        v = &r->routes[r->n_routes++];
+        /* a published record's key never changes: point at it */
+        v->route = rec->route;
+        v->method = rec->method;
+        v->count = ld(&rec->count);
+        v->slow = ld(&rec->slow);
+        v->errors = ld(&rec->errors);
+        rp_hist_snapshot(&rec->h, snap);
+        dist_of(snap, &v->d);
+        for (b = 0; b < 6; b++) {
+            v->status_class[b] = ld(&rec->status_class[b]);
+        }
+        for (b = 0; b < RP_CACHE_RESULTS; b++) {
+            v->cache[b] = ld(&rec->cache[b]);
+        }
+        for (b = 0; b < RP_PROM_BUCKETS; b++) {
+            v->prom[b] = ld(&rec->prom[b]);
+        }
+        for (k = 0; k < RP_PHASE_COUNT; k++) {
+            uint64_t c = ld(&rec->phase_count[k]);
+            v->phase_avg[k] = c ? (int64_t)(ld(&rec->phase_sum[k]) / c) : -1;
+        }
+        rp_stats_recent(st, rec, snap);
+        v->recent_count = snap->count;
+        v->recent_p95 = rp_hist_percentile(snap, 95);
+        v->recent_p99 = rp_hist_percentile(snap, 99);
+    }
+    qsort_r(r->routes, r->n_routes, sizeof(rp_route_view_t), cmp_views,
+            &r->sort);
+
+    r->slow = apr_palloc(p, (rp_stats_slow_size(st) + 1)
+                            * sizeof(rp_slow_entry_t));
+    r->n_slow = rp_stats_slow_read(st, r->slow, rp_stats_slow_size(st));
+    return r;
+}
+
+/* ---------------------------------------------------------------- */
+/* shared pieces                                                     */
+
+static void buf_str(rp_buf_t *b, const char *s)
+{
+    rp_buf_json_str(b, s, strlen(s));
+}
+
+static void iso_time(char *out, size_t outsz, int64_t wall_us)
+{
+    time_t t = (time_t)(wall_us / 1000000);
+    struct tm tm;
+
+    gmtime_r(&t, &tm);
+    snprintf(out, outsz, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+             tm.tm_min, tm.tm_sec, (int)((wall_us / 1000) % 1000));
+}
+
+static const char *server_state_value(const char *state)
+{
+    return strcmp(state, "up") == 0 ? "1" : "0";
+}
+
+/* ---------------------------------------------------------------- */
+/* JSON                                                              */
+
+static void json_dist(rp_buf_t *b, const rp_dist_t *d)
+{
+    rp_buf_printf(b, "{\"count\":%llu,\"avg_us\":%llu,\"p50_us\":%llu,"
+                  "\"p95_us\":%llu,\"p99_us\":%llu,\"max_us\":%llu}",
+                  (unsigned long long)d->count, (unsigned long long)d->avg,
+                  (unsigned long long)d->p50, (unsigned long long)d->p95,
+                  (unsigned long long)d->p99, (unsigned long long)d->max);
+}
+
+static void json_counters(rp_buf_t *b, const rp_report_t *r,
+                          rp_counter_section_t sec, int *first)
+{
+    int k;
+
+    for (k = 0; k < RP_CTR_COUNT; k++) {
+        if (rp_counter_info[k].section != sec) {
+            continue;
+        }
+        rp_buf_puts(b, *first ? "" : ",");
+        *first = 0;
+        buf_str(b, rp_counter_info[k].json_name);
+        rp_buf_add(b, ":", 1);
+        rp_buf_u64(b, r->counters[k]);
+    }
+}
+
+void rp_render_json(rp_buf_t *b, const rp_report_t *r,
+                    const rp_report_opts_t *o)
+{
+    char when[80];
+    size_t i;
+    int k, first;
+
+    iso_time(when, sizeof(when), r->start_wall_us);
+    rp_buf_printf(b, "{\"version\":1,\"uptime_s\":%llu,\"start_time\":\"%s\","
+                  "\"start_time_unix\":%lld,",
+                  (unsigned long long)r->uptime_s, when,
+                  (long long)(r->start_wall_us / 1000000));
+    first = 1;
+    json_counters(b, r, RP_SEC_TOP, &first);
+    rp_buf_printf(b, ",\"routes_tracked\":%llu,\"max_routes\":%u",
+                  (unsigned long long)r->n_routes, r->max_routes);
+    rp_buf_puts(b, ",\"total\":");
+    json_dist(b, &r->total);
+
+    rp_buf_puts(b, ",\"phases\":{");
+    first = 1;
+    for (k = 0; k < RP_PHASE_COUNT; k++) {
+        if (r->phases[k].count == 0) {
+            continue;
+        }
+        rp_buf_puts(b, first ? "" : ",");
+        first = 0;
+        buf_str(b, rp_phase_name(k));
+        rp_buf_add(b, ":", 1);
+        json_dist(b, &r->phases[k]);
+    }
+    rp_buf_puts(b, "}");
+
+    rp_buf_printf(b, ",\"sort\":\"%s\",\"routes\":[", rp_sort_name(r->sort));
+    for (i = 0; i < r->n_routes; i++) {
+        const rp_route_view_t *v = &r->routes[i];
+        rp_buf_puts(b, i ? ",{\"route\":" : "{\"route\":");
+        buf_str(b, v->route);
+        rp_buf_puts(b, ",\"method\":");
+        buf_str(b, v->method);
+        rp_buf_printf(b, ",\"count\":%llu,\"slow\":%llu,\"errors\":%llu,"
+                      "\"total_us\":%llu,\"avg_us\":%llu,\"p50_us\":%llu,"
+                      "\"p95_us\":%llu,\"p99_us\":%llu,\"max_us\":%llu,"
+                      "\"status\":{\"1xx\":%llu,\"2xx\":%llu,\"3xx\":%llu,"
+                      "\"4xx\":%llu,\"5xx\":%llu},\"phases\":{",
+                      (unsigned long long)v->count,
+                      (unsigned long long)v->slow,
+                      (unsigned long long)v->errors,
+                      (unsigned long long)v->d.sum,
+                      (unsigned long long)v->d.avg,
+                      (unsigned long long)v->d.p50,
+                      (unsigned long long)v->d.p95,
+                      (unsigned long long)v->d.p99,
+                      (unsigned long long)v->d.max,
+                      (unsigned long long)v->status_class[1],
+                      (unsigned long long)v->status_class[2],
+                      (unsigned long long)v->status_class[3],
+                      (unsigned long long)v->status_class[4],
+                      (unsigned long long)v->status_class[5]);
+        first = 1;
+        for (k = 0; k < RP_PHASE_COUNT; k++) {
+            if (v->phase_avg[k] < 0) {
+                continue;
+            }
+            rp_buf_printf(b, "%s\"%s\":%lld", first ? "" : ",",
+                          rp_phase_name(k), (long long)v->phase_avg[k]);
+            first = 0;
+        }
+        rp_buf_printf(b, "},\"cache\":{\"hit\":%llu,\"miss\":%llu,"
+                      "\"stale\":%llu,\"bypass\":%llu},"
+                      "\"recent\":{\"window_s\":%d,\"count\":%llu,"
+                      "\"p95_us\":%llu,\"p99_us\":%llu}}",
+                      (unsigned long long)v->cache[RP_CACHE_HIT],
+                      (unsigned long long)v->cache[RP_CACHE_MISS],
+                      (unsigned long long)v->cache[RP_CACHE_STALE],
+                      (unsigned long long)v->cache[RP_CACHE_BYPASS],
+                      RP_RECENT_SLOTS * RP_RECENT_SLOT_S,
+                      (unsigned long long)v->recent_count,
+                      (unsigned long long)v->recent_p95,
+                      (unsigned long long)v->recent_p99);
+    }
+    rp_buf_puts(b, "],\"slow\":[");
+    for (i = 0; i < r->n_slow; i++) {
+        const rp_slow_entry_t *e = &r->slow[i];
+        iso_time(when, sizeof(when), e->wall_us);
+        rp_buf_printf(b, "%s{\"time\":\"%s\",\"time_unix_us\":%lld,"
+                      "\"method\":", i ? "," : "", when,
+                      (long long)e->wall_us);
+        buf_str(b, e->method);
+        rp_buf_puts(b, ",\"uri\":");
+        buf_str(b, e->uri);
+        rp_buf_puts(b, ",\"route\":");
+        buf_str(b, e->route);
+        rp_buf_printf(b, ",\"status\":%d,\"total_us\":%lld,\"phases\":{",
+                      e->status, (long long)e->total_us);
+        first = 1;
+        for (k = 0; k < RP_PHASE_COUNT; k++) {
+            if (e->phase_us[k] < 0) {
+                continue;
+            }
+            rp_buf_printf(b, "%s\"%s\":%lld", first ? "" : ",",
+                          rp_phase_name(k), (long long)e->phase_us[k]);
+            first = 0;
+        }
+        rp_buf_puts(b, "},\"cache\":");
+        if (e->cache > RP_CACHE_NONE && e->cache < RP_CACHE_RESULTS) {
+            buf_str(b, rp_cache_result_name(e->cache));
+        }
+        else {
+            rp_buf_puts(b, "null");
+        }
+        rp_buf_puts(b, "}");
+    }
+    rp_buf_puts(b, "],\"cache\":{");
+    first = 1;
+    json_counters(b, r, RP_SEC_CACHE, &first);
+    rp_buf_printf(b, ",\"enabled\":%s,\"purges\":{",
+                  o->cache_configured ? "true" : "false");
+    first = 1;
+    json_counters(b, r, RP_SEC_PURGE, &first);
+    rp_buf_puts(b, "},\"servers\":[");
+    for (k = 0; k < o->n_servers; k++) {
+        rp_buf_puts(b, k ? ",{\"address\":" : "{\"address\":");
+        buf_str(b, o->servers[k].address);
+        rp_buf_puts(b, ",\"state\":");
+        buf_str(b, o->servers[k].state);
+        rp_buf_puts(b, "}");
+    }
+    rp_buf_puts(b, "],\"local\":{");
+    first = 1;
+    json_counters(b, r, RP_SEC_LOCAL, &first);
+    rp_buf_printf(b, ",\"enabled\":%s,\"bytes_used\":%llu,\"bytes_total\":%llu,"
+                  "\"entries\":%llu}}}\n",
+                  o->local_configured ? "true" : "false",
+                  (unsigned long long)o->local_bytes_used,
+                  (unsigned long long)o->local_bytes_total,
+                  (unsigned long long)o->local_entries);
+}
+
+/* ---------------------------------------------------------------- */
+/* Prometheus text format 0.0.4                                      */
+
+static void prom_seconds(rp_buf_t *b, uint64_t us)
+{
+    rp_buf_printf(b, "%llu.%06llu", (unsigned long long)(us / 1000000),
+                  (unsigned long long)(us % 1000000));
+}
+
+static void prom_route_labels(rp_buf_t *b, const rp_route_view_t *v)
+{
+    rp_buf_puts(b, "route=\"");
+    rp_buf_prom_label(b, v->route, strlen(v->route));
+    rp_buf_puts(b, "\",method=\"");
+    rp_buf_prom_label(b, v->method, strlen(v->method));
+    rp_buf_puts(b, "\"");
+}
+
+static void prom_head(rp_buf_t *b, const char *name, const char *type,
+                      const char *help)
+{
+    rp_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static const char *family_help(const char *metric, const char *fallback)
+{
+#define RP_FAMILY_HELP(name, help) \
+    if (strcmp(metric, name) == 0) { return help; }
+    RP_PROM_FAMILIES(RP_FAMILY_HELP)
+#undef RP_FAMILY_HELP
+    return fallback;
+}
+
+void rp_render_prometheus(rp_buf_t *b, const rp_report_t *r,
+                          const rp_report_opts_t *o)
+{
+    static const char *const classes[6] = { "other", "1xx", "2xx", "3xx",
+                                            "4xx", "5xx" };
+    const char *last = NULL;
+    size_t i;
+    int k, c;
+
+    prom_head(b, "reqperf_requests_total", "counter",
+              "Requests timed, by route, method and status class");
+    for (i = 0; i < r->n_routes; i++) {
+        const rp_route_view_t *v = &r->routes[i];
+        for (c = 0; c < 6; c++) {
+            if (v->status_class[c] == 0) {
+                continue;
+            }
+            rp_buf_puts(b, "reqperf_requests_total{");
+            prom_route_labels(b, v);
+            rp_buf_printf(b, ",status_class=\"%s\"} %llu\n", classes[c],
+                          (unsigned long long)v->status_class[c]);
+        }
+    }
+
+    prom_head(b, "reqperf_request_duration_seconds", "histogram",
+              "Request duration (read to end of logging), by route and method");
+    for (i = 0; i < r->n_routes; i++) {
+        const rp_route_view_t *v = &r->routes[i];
+        uint64_t cum = 0;
+        for (k = 0; k < RP_PROM_BUCKETS; k++) {
+            cum += v->prom[k];
+            rp_buf_puts(b, "reqperf_request_duration_seconds_bucket{");
+            prom_route_labels(b, v);
+            rp_buf_printf(b, ",le=\"%s\"} %llu\n",
+                          k < RP_PROM_BUCKETS - 1 ? rp_prom_bounds_le[k]
+                                                  : "+Inf",
+                          (unsigned long long)cum);
+        }
+        rp_buf_puts(b, "reqperf_request_duration_seconds_sum{");
+        prom_route_labels(b, v);
+        rp_buf_puts(b, "} ");
+        prom_seconds(b, v->d.sum);
+        rp_buf_puts(b, "\nreqperf_request_duration_seconds_count{");
+        prom_route_labels(b, v);
+        /* +Inf and _count from the same copy, so they are equal */
+        rp_buf_printf(b, "} %llu\n", (unsigned long long)cum);
+    }
+
+    prom_head(b, "reqperf_phase_duration_seconds", "histogram",
+              "Duration of each request phase");
+    for (k = 0; k < RP_PHASE_COUNT; k++) {
+        uint64_t cum = 0;
+        int j;
+        for (j = 0; j < RP_PROM_BUCKETS; j++) {
+            cum += r->phase_prom[k][j];
+            rp_buf_printf(b, "reqperf_phase_duration_seconds_bucket{phase=\"%s\","
+                          "le=\"%s\"} %llu\n", rp_phase_name(k),
+                          j < RP_PROM_BUCKETS - 1 ? rp_prom_bounds_le[j]
+                                                  : "+Inf",
+                          (unsigned long long)cum);
+        }
+        rp_buf_printf(b, "reqperf_phase_duration_seconds_sum{phase=\"%s\"} ",
+                      rp_phase_name(k));
+        prom_seconds(b, r->phases[k].sum);
+        rp_buf_printf(b, "\nreqperf_phase_duration_seconds_count{phase=\"%s\"} "
+                      "%llu\n", rp_phase_name(k), (unsigned long long)cum);
+    }
+
+    prom_head(b, "reqperf_slow_requests_total", "counter",
+              "Requests at or above ReqPerfSlowThreshold, by route and method");
+    for (i = 0; i < r->n_routes; i++) {
+        const rp_route_view_t *v = &r->routes[i];
+        rp_buf_puts(b, "reqperf_slow_requests_total{");
+        prom_route_labels(b, v);
+        rp_buf_printf(b, "} %llu\n", (unsigned long long)v->slow);
+    }
+
+    /* the global counters, from the one table */
+    for (k = 0; k < RP_CTR_COUNT; k++) {
+        const rp_counter_info_t *ci = &rp_counter_info[k];
+        if (ci->prom_metric == NULL) {
+            continue;
+        }
+        if (last == NULL || strcmp(last, ci->prom_metric) != 0) {
+            prom_head(b, ci->prom_metric, "counter",
+                      family_help(ci->prom_metric, ci->help));
+            last = ci->prom_metric;
+        }
+        rp_buf_printf(b, "%s%s%s%s %llu\n", ci->prom_metric,
+                      ci->prom_label ? "{" : "",
+                      ci->prom_label ? ci->prom_label : "",
+                      ci->prom_label ? "}" : "",
+                      (unsigned long long)r->counters[k]);
+    }
+
+    if (o->n_servers > 0) {
+        prom_head(b, "reqperf_memcached_up", "gauge",
+                  "1 when the memcached server is in use, 0 while it is "
+                  "skipped after failures");
+        for (k = 0; k < o->n_servers; k++) {
+            rp_buf_puts(b, "reqperf_memcached_up{server=\"");
+            rp_buf_prom_label(b, o->servers[k].address,
+                              strlen(o->servers[k].address));
+            rp_buf_printf(b, "\"} %s\n",
+                          server_state_value(o->servers[k].state));
+        }
+    }
+    if (o->local_configured) {
+        prom_head(b, "reqperf_cache_local_bytes", "gauge",
+                  "Bytes of cached entries in the shared-memory tier");
+        rp_buf_printf(b, "reqperf_cache_local_bytes %llu\n",
+                      (unsigned long long)o->local_bytes_used);
+        prom_head(b, "reqperf_cache_local_entries", "gauge",
+                  "Entries in the shared-memory tier");
+        rp_buf_printf(b, "reqperf_cache_local_entries %llu\n",
+                      (unsigned long long)o->local_entries);
+    }
+    prom_head(b, "reqperf_start_time_seconds", "gauge",
+              "When the statistics started (Unix time)");
+    rp_buf_printf(b, "reqperf_start_time_seconds %lld\n",
+                  (long long)(r->start_wall_us / 1000000));
+}
+
+/* ---------------------------------------------------------------- */
+/* ?auto: key: value lines, like mod_status                          */
+
+static const char *section_prefix(rp_counter_section_t s)
+{
+    switch (s) {
+    case RP_SEC_CACHE:
+        return "cache_";
+    case RP_SEC_LOCAL:
+        return "cache_local_";
+    case RP_SEC_PURGE:
+        return "cache_purge_";
+    default:
+        return "";
+    }
+}
+
+void rp_render_auto(rp_buf_t *b, const rp_report_t *r,
+                    const rp_report_opts_t *o)
+{
+    int k;
+
+    rp_buf_printf(b, "uptime_s: %llu\n", (unsigned long long)r->uptime_s);
+    for (k = 0; k < RP_CTR_COUNT; k++) {
+        rp_buf_printf(b, "%s%s: %llu\n",
+                      section_prefix(rp_counter_info[k].section),
+                      rp_counter_info[k].json_name,
+                      (unsigned long long)r->counters[k]);
+    }
+    rp_buf_printf(b, "routes: %llu\n", (unsigned long long)r->n_routes);
+    rp_buf_printf(b, "total_avg_us: %llu\ntotal_p50_us: %llu\n"
+                  "total_p95_us: %llu\ntotal_p99_us: %llu\n"
+                  "total_max_us: %llu\n",
+                  (unsigned long long)r->total.avg,
+                  (unsigned long long)r->total.p50,
+                  (unsigned long long)r->total.p95,
+                  (unsigned long long)r->total.p99,
+                  (unsigned long long)r->total.max);
+    for (k = 0; k < RP_PHASE_COUNT; k++) {
+        const rp_dist_t *d = &r->phases[k];
+        const char *n = rp_phase_name(k);
+        rp_buf_printf(b, "phase_%s_count: %llu\nphase_%s_avg_us: %llu\n"
+                      "phase_%s_p95_us: %llu\nphase_%s_p99_us: %llu\n",
+                      n, (unsigned long long)d->count, n,
+                      (unsigned long long)d->avg, n,
+                      (unsigned long long)d->p95, n,
+                      (unsigned long long)d->p99);
+    }
+    for (k = 0; k < o->n_servers; k++) {
+        rp_buf_printf(b, "memcached_%d: %s %s\n", k, o->servers[k].address,
+                      o->servers[k].state);
+    }
+}
+
+/* ---------------------------------------------------------------- */
+/* HTML                                                              */
+
+static const char *const phase_colors[RP_PHASE_COUNT] = {
+    "#9ecae1", "#c6dbef", "#fdd0a2", "#fdae6b", "#fd8d3c", "#a1d99b",
+    "#74c476", "#31a354", "#dadaeb", "#bcbddc", "#e7ba52", "#d6616b",
+    "#843c39", "#969696"
+};
+
+static void html_us(rp_buf_t *b, uint64_t us)
+{
+    if (us >= 10000000) {
+        rp_buf_printf(b, "%.1f&nbsp;s", (double)us / 1e6);
+    }
+    else if (us >= 1000000) {
+        rp_buf_printf(b, "%.2f&nbsp;s", (double)us / 1e6);
+    }
+    else if (us >= 10000) {
+        rp_buf_printf(b, "%.0f&nbsp;ms", (double)us / 1e3);
+    }
+    else if (us >= 1000) {
+        rp_buf_printf(b, "%.1f&nbsp;ms", (double)us / 1e3);
+    }
+    else {
+        rp_buf_printf(b, "%llu&nbsp;&micro;s", (unsigned long long)us);
+    }
+}
+
+static void html_text(rp_buf_t *b, const char *s)
+{
+    rp_buf_html(b, s, strlen(s));
+}
+
+static void html_link(rp_buf_t *b, const rp_report_opts_t *o,
+                      const char *query)
+{
+    rp_buf_puts(b, "<a href=\"");
+    html_text(b, o->self_path ? o->self_path : "");
+    rp_buf_puts(b, "?");
+    rp_buf_puts(b, query);
+    if (o->refresh_s > 0) {
+        rp_buf_printf(b, "&amp;refresh=%d", o->refresh_s);
+    }
+    rp_buf_puts(b, "\">");
+}
+
+static double log2_of(uint64_t v)
+{
+    double x = (double)(v ? v : 1), l = 0;
+
+    while (x >= 2) {
+        x /= 2;
+        l += 1;
+    }
+    return l + (x - 1);                /* piecewise linear: good enough */
+}
+
+/* The latency histogram of all requests, one bar per power of two. */
+static void html_histogram(rp_buf_t *b, const rp_report_t *r)
+{
+    uint64_t oct[48] = { 0 }, top = 0;
+    int lo = 48, hi = -1, k, x;
+    const int w = 760, h = 200, left = 40, bottom = 30, right = 10;
+    double span, bw;
+    static const struct { uint64_t us; const char *label; } ticks[] = {
+        { 10, "10µs" }, { 100, "100µs" }, { 1000, "1ms" },
+        { 10000, "10ms" }, { 100000, "100ms" }, { 1000000, "1s" },
+        { 10000000, "10s" }, { 100000000, "100s" }
+    };
+    struct { uint64_t v; const char *name; const char *color; } marks[3];
+
+    for (k = 0; k < RP_HIST_BUCKETS; k++) {
+        uint64_t lowv = rp_hist_bucket_low(k);
+        int o = lowv ? 63 - __builtin_clzll(lowv) : 0;
+        oct[o] += r->total_buckets[k];
+    }
+    for (k = 0; k < 48; k++) {
+        if (oct[k]) {
+            if (k < lo) {
+                lo = k;
+            }
+            hi = k;
+            if (oct[k] > top) {
+                top = oct[k];
+            }
+        }
+    }
+    rp_buf_printf(b, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" "
+                  "height=\"%d\" viewBox=\"0 0 %d %d\" role=\"img\" "
+                  "aria-label=\"latency histogram\" class=\"hist\">",
+                  w, h, w, h);
+    rp_buf_printf(b, "<rect x=\"0\" y=\"0\" width=\"%d\" height=\"%d\" "
+                  "fill=\"#fafafa\"/>", w, h);
+    if (hi < 0) {
+        rp_buf_printf(b, "<text x=\"%d\" y=\"%d\" font-size=\"14\" "
+                      "fill=\"#777\">no requests yet</text></svg>",
+                      w / 2 - 50, h / 2);
+        return;
+    }
+    /* show at least 1 µs .. 1 s so pictures are comparable */
+    if (lo > 0) {
+        lo = 0;
+    }
+    if (hi < 20) {
+        hi = 20;
+    }
+    span = hi - lo + 1;
+    bw = (w - left - right) / span;
+    for (k = lo; k <= hi; k++) {
+        double bh = top ? (double)oct[k] / (double)top * (h - bottom - 20) : 0;
+        if (oct[k] == 0) {
+            continue;
+        }
+        if (bh < 1) {
+            bh = 1;
+        }
+        rp_buf_printf(b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" "
+                      "height=\"%.1f\" fill=\"#4a7ab7\"><title>%llu requests "
+                      "between %llu and %llu µs</title></rect>",
+                      left + (k - lo) * bw + 1, h - bottom - bh, bw - 2, bh,
+                      (unsigned long long)oct[k],
+                      (unsigned long long)(1ULL << k),
+                      (unsigned long long)((2ULL << k) - 1));
+    }
+    for (k = 0; k < (int)(sizeof(ticks) / sizeof(ticks[0])); k++) {
+        double l = log2_of(ticks[k].us);
+        if (l < lo || l > hi + 1) {
+            continue;
+        }
+        x = (int)(left + (l - lo) * bw);
+        rp_buf_printf(b, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" "
+                      "stroke=\"#999\"/><text x=\"%d\" y=\"%d\" "
+                      "font-size=\"11\" text-anchor=\"middle\" "
+                      "fill=\"#333\">%s</text>", x, h - bottom, x,
+                      h - bottom + 5, x, h - bottom + 18, ticks[k].label);
+    }
+    marks[0].v = r->total.p50;
+    marks[0].name = "p50";
+    marks[0].color = "#2ca02c";
+    marks[1].v = r->total.p95;
+    marks[1].name = "p95";
+    marks[1].color = "#ff7f0e";
+    marks[2].v = r->total.p99;
+    marks[2].name = "p99";
+    marks[2].color = "#d62728";
+    for (k = 0; k < 3; k++) {
+        x = (int)(left + (log2_of(marks[k].v) - lo) * bw);
+        rp_buf_printf(b, "<line x1=\"%d\" y1=\"12\" x2=\"%d\" y2=\"%d\" "
+                      "stroke=\"%s\" stroke-dasharray=\"4 3\"/>"
+                      "<text x=\"%d\" y=\"%d\" font-size=\"11\" fill=\"%s\">"
+                      "%s</text>", x, x, h - bottom, marks[k].color, x + 3,
+                      12 + 11 * k, marks[k].color, marks[k].name);
+    }
+    rp_buf_printf(b, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" "
+                  "stroke=\"#333\"/></svg>", left, h - bottom, w - right,
+                  h - bottom);
+}
+
+/* One bar split by the average time of each phase. */
+static void html_phase_bar(rp_buf_t *b, const int64_t *avg)
+{
+    int64_t sum = 0;
+    int k;
+
+    for (k = 0; k < RP_PHASE_COUNT; k++) {
+        if (k != RP_PHASE_TTFB && avg[k] > 0) {
+            sum += avg[k];
+        }
+    }
+    rp_buf_puts(b, "<div class=\"bar\">");
+    if (sum > 0) {
+        for (k = 0; k < RP_PHASE_COUNT; k++) {
+            double pct;
+            if (k == RP_PHASE_TTFB || avg[k] <= 0) {
+                continue;
+            }
+            pct = 100.0 * (double)avg[k] / (double)sum;
+            if (pct < 0.5) {
+                continue;
+            }
+            rp_buf_printf(b, "<span style=\"width:%.1f%%;background:%s\" "
+                          "title=\"%s %lld µs\"></span>", pct, phase_colors[k],
+                          rp_phase_name(k), (long long)avg[k]);
+        }
+    }
+    rp_buf_puts(b, "</div>");
+}
+
+static void html_counter_rows(rp_buf_t *b, const rp_report_t *r,
+                              rp_counter_section_t sec)
+{
+    int k;
+
+    for (k = 0; k < RP_CTR_COUNT; k++) {
+        if (rp_counter_info[k].section != sec) {
+            continue;
+        }
+        rp_buf_printf(b, "<tr><th>%s%s</th><td class=\"n\">%llu</td>"
+                      "<td class=\"help\">%s</td></tr>",
+                      section_prefix(sec), rp_counter_info[k].json_name,
+                      (unsigned long long)r->counters[k],
+                      rp_counter_info[k].help);
+    }
+}
+
+void rp_render_html(rp_buf_t *b, const rp_report_t *r,
+                    const rp_report_opts_t *o)
+{
+    static const struct { int sort; const char *label; } cols[] = {
+        { RP_SORT_COUNT, "count" }, { RP_SORT_SLOW, "slow" },
+        { RP_SORT_ERRORS, "5xx" }, { RP_SORT_TIME, "time spent" },
+        { RP_SORT_AVG, "avg" }, { -1, "p50" }, { RP_SORT_P95, "p95" },
+        { RP_SORT_P99, "p99" }, { RP_SORT_MAX, "max" }
+    };
+    char when[80];
+    size_t i;
+    int k, c;
+    double rate = r->uptime_s ? (double)r->counters[RP_CTR_REQUESTS]
+                                / (double)r->uptime_s : 0;
+
+    rp_buf_puts(b, "<!DOCTYPE html>\n<html lang=\"en\"><head>"
+                "<meta charset=\"utf-8\">"
+                "<meta name=\"viewport\" content=\"width=device-width\">");
+    if (o->refresh_s > 0) {
+        rp_buf_printf(b, "<meta http-equiv=\"refresh\" content=\"%d\">",
+                      o->refresh_s);
+    }
+    rp_buf_puts(b, "<title>mod_reqperf status");
+    if (o->server_name) {
+        rp_buf_puts(b, " - ");
+        html_text(b, o->server_name);
+    }
+    rp_buf_puts(b, "</title><style>"
+        "body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}"
+        "h1{font-size:1.5em;margin:0 0 .2em}h2{font-size:1.15em;"
+        "margin:1.6em 0 .5em;border-bottom:1px solid #ddd}"
+        "table{border-collapse:collapse;font-size:13px}"
+        "th,td{padding:3px 8px;border-bottom:1px solid #eee;"
+        "text-align:left;vertical-align:top}"
+        "td.n,th.n{text-align:right;font-variant-numeric:tabular-nums;"
+        "white-space:nowrap}"
+        "th a{color:#225;text-decoration:none}th.sorted{background:#e8eef8}"
+        "code{font-size:12px;overflow-wrap:anywhere}"
+        "#routes td:first-child{min-width:14em}"
+        ".bar{display:flex;width:160px;height:12px;background:#f2f2f2}"
+        ".bar span{display:block;height:12px}"
+        ".legend span{display:inline-block;margin-right:10px}"
+        ".legend i{display:inline-block;width:10px;height:10px;"
+        "margin-right:3px}"
+        ".summary td{padding-right:24px}.help{color:#777}"
+        ".up{color:#2a7}.down{color:#c33}.retrying{color:#c80}"
+        ".muted{color:#777}"
+        "</style></head><body>\n");
+
+    rp_buf_puts(b, "<h1>mod_reqperf</h1><p class=\"muted\">");
+    if (o->server_name) {
+        html_text(b, o->server_name);
+        rp_buf_puts(b, " &middot; ");
+    }
+    iso_time(when, sizeof(when), r->now_wall_us);
+    rp_buf_printf(b, "as of %s &middot; ", when);
+    iso_time(when, sizeof(when), r->start_wall_us);
+    rp_buf_printf(b, "counting since %s &middot; formats: ", when);
+    html_link(b, o, "format=json");
+    rp_buf_puts(b, "JSON</a>, ");
+    html_link(b, o, "format=prometheus");
+    rp_buf_puts(b, "Prometheus</a>, ");
+    html_link(b, o, "auto");
+    rp_buf_puts(b, "auto</a></p>\n");
+
+    rp_buf_printf(b, "<table class=\"summary\"><tr>"
+                  "<td>uptime<br><b>%llu s</b></td>"
+                  "<td>requests<br><b>%llu</b></td>"
+                  "<td>requests/s (average)<br><b>%.1f</b></td>"
+                  "<td>slow requests<br><b>%llu</b></td>"
+                  "<td>routes<br><b>%llu</b> of %u</td>",
+                  (unsigned long long)r->uptime_s,
+                  (unsigned long long)r->counters[RP_CTR_REQUESTS], rate,
+                  (unsigned long long)r->counters[RP_CTR_SLOW_REQUESTS],
+                  (unsigned long long)r->n_routes, r->max_routes);
+    rp_buf_puts(b, "<td>p50<br><b>");
+    html_us(b, r->total.p50);
+    rp_buf_puts(b, "</b></td><td>p95<br><b>");
+    html_us(b, r->total.p95);
+    rp_buf_puts(b, "</b></td><td>p99<br><b>");
+    html_us(b, r->total.p99);
+    rp_buf_puts(b, "</b></td><td>max<br><b>");
+    html_us(b, r->total.max);
+    rp_buf_puts(b, "</b></td></tr></table>\n");
+
+    rp_buf_puts(b, "<h2>Latency of all requests</h2>");
+    html_histogram(b, r);
+
+    /* phases */
+    rp_buf_puts(b, "\n<h2>Phases</h2><table id=\"phases\"><tr><th>phase</th>"
+                "<th class=\"n\">count</th><th class=\"n\">avg</th>"
+                "<th class=\"n\">p50</th><th class=\"n\">p95</th>"
+                "<th class=\"n\">p99</th><th class=\"n\">max</th>"
+                "<th class=\"n\">time spent</th></tr>");
+    for (k = 0; k < RP_PHASE_COUNT; k++) {
+        const rp_dist_t *d = &r->phases[k];
+        rp_buf_printf(b, "<tr><th><i style=\"display:inline-block;width:10px;"
+                      "height:10px;background:%s\"></i> %s</th>"
+                      "<td class=\"n\">%llu</td><td class=\"n\">",
+                      phase_colors[k], rp_phase_name(k),
+                      (unsigned long long)d->count);
+        html_us(b, d->avg);
+        rp_buf_puts(b, "</td><td class=\"n\">");
+        html_us(b, d->p50);
+        rp_buf_puts(b, "</td><td class=\"n\">");
+        html_us(b, d->p95);
+        rp_buf_puts(b, "</td><td class=\"n\">");
+        html_us(b, d->p99);
+        rp_buf_puts(b, "</td><td class=\"n\">");
+        html_us(b, d->max);
+        rp_buf_puts(b, "</td><td class=\"n\">");
+        html_us(b, d->sum);
+        rp_buf_puts(b, "</td></tr>");
+    }
+    rp_buf_puts(b, "</table><p class=\"muted\">ttfb is the part of handler "
+                "until the first body byte (the application's own time "
+                "when it is proxied or under mod_wsgi).</p>\n");
+
+    /* routes */
+    rp_buf_printf(b, "<h2>Routes</h2><p class=\"muted\">sorted by %s; "
+                  "click a column to sort. recent = the last %d s.</p>",
+                  rp_sort_name(r->sort), RP_RECENT_SLOTS * RP_RECENT_SLOT_S);
+    rp_buf_puts(b, "<table id=\"routes\"><tr><th>route</th><th>method</th>");
+    for (c = 0; c < (int)(sizeof(cols) / sizeof(cols[0])); c++) {
+        rp_buf_printf(b, "<th class=\"n%s\">",
+                      cols[c].sort == r->sort ? " sorted" : "");
+        if (cols[c].sort >= 0) {
+            char q[32];
+            snprintf(q, sizeof(q), "sort=%s", rp_sort_name(cols[c].sort));
+            html_link(b, o, q);
+            rp_buf_puts(b, cols[c].label);
+            rp_buf_puts(b, "</a>");
+        }
+        else {
+            rp_buf_puts(b, cols[c].label);
+        }
+        rp_buf_puts(b, "</th>");
+    }
+    rp_buf_puts(b, "<th class=\"n\">recent count</th><th class=\"n\">recent "
+                "p95</th><th class=\"n\">recent p99</th><th class=\"n\">cache "
+                "hits</th><th>phases (avg)</th></tr>\n");
+    for (i = 0; i < r->n_routes; i++) {
+        const rp_route_view_t *v = &r->routes[i];
+        uint64_t lookups = v->cache[RP_CACHE_HIT] + v->cache[RP_CACHE_MISS]
+                           + v->cache[RP_CACHE_STALE];
+        rp_buf_puts(b, "<tr><td><code>");
+        html_text(b, v->route);
+        rp_buf_puts(b, "</code></td><td>");
+        html_text(b, v->method);
+        rp_buf_printf(b, "</td><td class=\"n\">%llu</td><td class=\"n\">%llu"
+                      "</td><td class=\"n\">%llu</td><td class=\"n\">",
+                      (unsigned long long)v->count,
+                      (unsigned long long)v->slow,
+                      (unsigned long long)v->errors);
+        html_us(b, v->d.sum);
+        rp_buf_puts(b, "</td><td class=\"n\">");
+        html_us(b, v->d.avg);
+        rp_buf_puts(b, "</td><td class=\"n\">");
+        html_us(b, v->d.p50);
+        rp_buf_puts(b, "</td><td class=\"n\">");
+        html_us(b, v->d.p95);
+        rp_buf_puts(b, "</td><td class=\"n\">");
+        html_us(b, v->d.p99);
+        rp_buf_puts(b, "</td><td class=\"n\">");
+        html_us(b, v->d.max);
+        rp_buf_printf(b, "</td><td class=\"n\">%llu</td><td class=\"n\">",
+                      (unsigned long long)v->recent_count);
+        html_us(b, v->recent_p95);
+        rp_buf_puts(b, "</td><td class=\"n\">");
+        html_us(b, v->recent_p99);
+        rp_buf_puts(b, "</td><td class=\"n\">");
+        if (lookups) {
+            rp_buf_printf(b, "%.0f%%", 100.0 * (double)v->cache[RP_CACHE_HIT]
+                                       / (double)lookups);
+        }
+        else {
+            rp_buf_puts(b, "&ndash;");
+        }
+        rp_buf_puts(b, "</td><td>");
+        html_phase_bar(b, v->phase_avg);
+        rp_buf_puts(b, "</td></tr>\n");
+    }
+    rp_buf_puts(b, "</table><p class=\"legend\">");
+    for (k = 0; k < RP_PHASE_COUNT; k++) {
+        if (k == RP_PHASE_TTFB) {
+            continue;
+        }
+        rp_buf_printf(b, "<span><i style=\"background:%s\"></i>%s</span>",
+                      phase_colors[k], rp_phase_name(k));
+    }
+    rp_buf_puts(b, "</p>\n");
+
+    /* slow log */
+    rp_buf_printf(b, "<h2>Slow requests</h2><p class=\"muted\">the %llu most "
+                  "recent at or above ReqPerfSlowThreshold, newest first</p>",
+                  (unsigned long long)r->n_slow);
+    rp_buf_puts(b, "<table id=\"slow\"><tr><th>time (UTC)</th><th>method</th>"
+                "<th>uri</th><th>route</th><th class=\"n\">status</th>"
+                "<th class=\"n\">total</th><th>cache</th><th>phases</th></tr>");
+    for (i = 0; i < r->n_slow; i++) {
+        const rp_slow_entry_t *e = &r->slow[i];
+        iso_time(when, sizeof(when), e->wall_us);
+        rp_buf_printf(b, "<tr><td class=\"n\">%s</td><td>", when);
+        html_text(b, e->method);
+        rp_buf_puts(b, "</td><td><code>");
+        html_text(b, e->uri);
+        rp_buf_puts(b, "</code></td><td><code>");
+        html_text(b, e->route);
+        rp_buf_printf(b, "</code></td><td class=\"n\">%d</td><td class=\"n\">",
+                      e->status);
+        html_us(b, (uint64_t)(e->total_us > 0 ? e->total_us : 0));
+        rp_buf_printf(b, "</td><td>%s</td><td><code>",
+                      rp_cache_result_name(e->cache));
+        for (k = 0; k < RP_PHASE_COUNT; k++) {
+            if (e->phase_us[k] < 0) {
+                continue;
+            }
+            rp_buf_printf(b, "%s=", rp_phase_name(k));
+            html_us(b, (uint64_t)e->phase_us[k]);
+            rp_buf_puts(b, " ");
+        }
+        rp_buf_puts(b, "</code></td></tr>\n");
+    }
+    rp_buf_puts(b, "</table>\n");
+
+    /* cache */
+    rp_buf_puts(b, "<h2>Page cache</h2>");
+    if (!o->cache_configured) {
+        rp_buf_puts(b, "<p class=\"muted\">not configured "
+                    "(ReqPerfCacheServers)</p>");
+    }
+    rp_buf_puts(b, "<table id=\"cache\">");
+    html_counter_rows(b, r, RP_SEC_CACHE);
+    html_counter_rows(b, r, RP_SEC_PURGE);
+    html_counter_rows(b, r, RP_SEC_LOCAL);
+    if (o->local_configured) {
+        rp_buf_printf(b, "<tr><th>cache_local_bytes_used</th><td class=\"n\">"
+                      "%llu</td><td class=\"help\">of %llu bytes</td></tr>"
+                      "<tr><th>cache_local_entries</th><td class=\"n\">%llu"
+                      "</td><td class=\"help\">entries in the shared-memory "
+                      "tier</td></tr>",
+                      (unsigned long long)o->local_bytes_used,
+                      (unsigned long long)o->local_bytes_total,
+                      (unsigned long long)o->local_entries);
+    }
+    rp_buf_puts(b, "</table>\n<h2>memcached servers</h2>");
+    if (o->n_servers == 0) {
+        rp_buf_puts(b, "<p class=\"muted\">none</p>");
+    }
+    else {
+        rp_buf_puts(b, "<table id=\"servers\"><tr><th>address</th>"
+                    "<th>state</th></tr>");
+        for (k = 0; k < o->n_servers; k++) {
+            rp_buf_puts(b, "<tr><td><code>");
+            html_text(b, o->servers[k].address);
+            rp_buf_puts(b, "</code></td><td class=\"");
+            html_text(b, o->servers[k].state);
+            rp_buf_puts(b, "\">");
+            html_text(b, o->servers[k].state);
+            rp_buf_puts(b, "</td></tr>");
+        }
+        rp_buf_puts(b, "</table>");
+    }
+    rp_buf_puts(b, "\n</body></html>\n");
+}

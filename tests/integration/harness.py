@@ -1,0 +1,486 @@
+"""The real parts the tests and benchmarks run: a private Debian apache2
+with mod_reqperf, a real memcached, and the counting backend (backend.py),
+each on its own free 127.0.0.1 port, each stopped by pid.
+
+Every Apache a test starts has its error log checked when it stops: a
+segfault, AH00052 (child exited on a signal) or a sanitizer report fails
+the test.  With REQPERF_SANITIZE=address (make test SANITIZE=address)
+libasan is preloaded into the uninstrumented apache2 and its reports land
+in a per-instance directory that is checked the same way.
+"""
+import glob
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+import requests
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
+MODULE = os.path.join(ROOT, ".libs", "mod_reqperf.so")
+APACHE = "/usr/sbin/apache2"
+MODDIR = "/usr/lib/apache2/modules"
+PYTHON = "/usr/bin/python3"
+SANITIZE = os.environ.get("REQPERF_SANITIZE", "")
+MPMS = ["prefork", "event"]
+
+BAD_LOG_PATTERNS = ["Segmentation fault", "AH00052", "exit signal",
+                    "AddressSanitizer", "LeakSanitizer", "runtime error:",
+                    "double free", "stack smashing", "Aborted"]
+
+sys.path.insert(0, HERE)
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, timeout=15.0, proc=None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError("process exited with %s" % proc.returncode)
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("port %d did not open" % port)
+
+
+def pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a zombie counts as gone
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().split(") ")[-1][0] != "Z"
+    except OSError:
+        return False
+
+
+def make_world_dir(prefix):
+    d = tempfile.mkdtemp(prefix=prefix, dir="/tmp")
+    os.chmod(d, 0o755)
+    return d
+
+
+def apache_env(asan_dir, base=None):
+    """The environment for apache2: libasan preloaded under SANITIZE."""
+    env = dict(base if base is not None else os.environ)
+    env.pop("LD_PRELOAD", None)
+    if SANITIZE == "address":
+        lib = subprocess.run(["gcc", "-print-file-name=libasan.so"],
+                             capture_output=True, text=True).stdout.strip()
+        env["LD_PRELOAD"] = lib
+        env["ASAN_OPTIONS"] = ("detect_leaks=0:abort_on_error=1:"
+                               "log_path=%s/asan:allow_user_segv_handler=1"
+                               % asan_dir)
+    return env
+
+
+BASE_MODULES = [
+    "authz_core", "authz_host", "authz_user", "authn_core", "authn_file",
+    "auth_basic", "mime", "dir", "alias", "include", "proxy", "proxy_http",
+    "headers", "setenvif", "env", "status", "rewrite", "deflate", "filter",
+]
+
+
+class Apache:
+    """One private apache2 instance with its own ServerRoot."""
+
+    def __init__(self, mpm="event", conf="", modules=(), name="httpd",
+                 backend=None, log_level="warn", server_name=None,
+                 keepalive_timeout=10, extra_global="", load_module=True,
+                 access_log=True):
+        assert mpm in ("prefork", "event", "worker")
+        self.mpm = mpm
+        self.name = name
+        self.root = make_world_dir("reqperf-%s-" % name)
+        self.port = free_port()
+        self.backend = backend
+        self.pid = None
+        self.conf_body = conf
+        self.modules = list(BASE_MODULES) + list(modules)
+        self.log_level = log_level
+        self.server_name = server_name or "127.0.0.1"
+        self.keepalive_timeout = keepalive_timeout
+        self.extra_global = extra_global
+        self.load_module = load_module
+        self.access_log_on = access_log
+        for d in ("htdocs", "run", "logs", "cgi-bin"):
+            os.makedirs(os.path.join(self.root, d))
+            os.chmod(os.path.join(self.root, d), 0o755)
+        self.asan_dir = os.path.join(self.root, "asan")
+        os.makedirs(self.asan_dir)
+        os.chmod(self.asan_dir, 0o777)
+        self.conf_path = os.path.join(self.root, "httpd.conf")
+        self.error_log = os.path.join(self.root, "logs", "error.log")
+        self.access_log = os.path.join(self.root, "logs", "access.log")
+        self.pid_file = os.path.join(self.root, "run", "httpd.pid")
+        self.write_file("htdocs/index.html", "<html>index</html>\n")
+        self.write_file("htdocs/static.txt", "x" * 14000)
+
+    # -- files ---------------------------------------------------------
+    def path(self, rel):
+        return os.path.join(self.root, rel)
+
+    def write_file(self, rel, text, mode=0o644):
+        p = self.path(rel)
+        os.makedirs(os.path.dirname(p), exist_ok=True)
+        with open(p, "w") as f:
+            f.write(text)
+        os.chmod(p, mode)
+        return p
+
+    def mpm_conf(self):
+        if self.mpm == "prefork":
+            return ("StartServers 2\nMinSpareServers 2\nMaxSpareServers 8\n"
+                    "ServerLimit 80\nMaxRequestWorkers 80\n")
+        return ("StartServers 2\nServerLimit 4\nThreadsPerChild 25\n"
+                "ThreadLimit 25\nMaxRequestWorkers 100\n"
+                "MinSpareThreads 10\nMaxSpareThreads 100\n")
+
+    def render_conf(self):
+        mods = []
+        mods.append("LoadModule mpm_%s_module %s/mod_mpm_%s.so"
+                    % (self.mpm, MODDIR, self.mpm))
+        cgi = "cgi" if self.mpm == "prefork" else "cgid"
+        for m in self.modules + [cgi]:
+            mods.append("LoadModule %s_module %s/mod_%s.so" % (m, MODDIR, m))
+        if self.load_module:
+            mods.append("LoadModule reqperf_module %s" % MODULE)
+        backend = ""
+        if self.backend is not None:
+            backend = ("Define BACKEND http://127.0.0.1:%d\n"
+                       % self.backend.port)
+        return """# generated by tests/integration/conftest.py
+ServerRoot {root}
+PidFile {root}/run/httpd.pid
+DefaultRuntimeDir {root}/run
+ErrorLog {error_log}
+LogLevel {log_level}
+Listen 127.0.0.1:{port}
+ServerName {server_name}
+User www-data
+Group www-data
+{modules}
+{mpm_conf}
+{backend}
+{extra_global}
+TypesConfig /etc/mime.types
+DocumentRoot {root}/htdocs
+KeepAlive On
+MaxKeepAliveRequests 1000
+KeepAliveTimeout {kat}
+Timeout 30
+<Directory />
+    AllowOverride None
+    Require all denied
+</Directory>
+<Directory {root}/htdocs>
+    Options +Includes
+    Require all granted
+</Directory>
+<Directory {root}/cgi-bin>
+    Options +ExecCGI
+    Require all granted
+</Directory>
+ScriptAlias /cgi-bin/ {root}/cgi-bin/
+{access_log_conf}
+{body}
+""".format(root=self.root, error_log=self.error_log, log_level=self.log_level,
+           port=self.port, server_name=self.server_name,
+           modules="\n".join(mods), mpm_conf=self.mpm_conf(), backend=backend,
+           extra_global=self.extra_global, kat=self.keepalive_timeout,
+           access_log_conf=self.access_log_conf(), body=self.conf_body)
+
+    def access_log_conf(self):
+        if not self.access_log_on:
+            return ""
+        if not self.load_module:
+            return ('LogFormat "%m %U%q %>s" plain\nCustomLog '
+                    + self.access_log + ' plain')
+        return ('LogFormat "%m %U%q %>s total=%{reqperf-total-us}n '
+                'route=%{reqperf-route}n cache=%{reqperf-cache}n '
+                'phases=[%{reqperf-phases}n]" reqperf\n'
+                'CustomLog ' + self.access_log + ' reqperf')
+
+    def env(self):
+        return apache_env(self.asan_dir)
+
+    # -- life ------------------------------------------------------------
+    def configtest(self, conf_text=None):
+        if conf_text is not None:
+            self.conf_body = conf_text
+        with open(self.conf_path, "w") as f:
+            f.write(self.render_conf())
+        return subprocess.run([APACHE, "-f", self.conf_path, "-t"],
+                              capture_output=True, text=True, env=self.env())
+
+    def start(self, timeout=20.0):
+        with open(self.conf_path, "w") as f:
+            f.write(self.render_conf())
+        r = subprocess.run([APACHE, "-f", self.conf_path, "-k", "start"],
+                           capture_output=True, text=True, env=self.env())
+        if r.returncode != 0:
+            raise RuntimeError("apache2 failed to start: %s%s\n%s"
+                               % (r.stdout, r.stderr, self.read_error_log()))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if os.path.exists(self.pid_file):
+                try:
+                    self.pid = int(open(self.pid_file).read().strip())
+                    break
+                except ValueError:
+                    pass
+            time.sleep(0.05)
+        if self.pid is None:
+            raise RuntimeError("no pid file\n" + self.read_error_log())
+        wait_port(self.port, timeout=timeout)
+        self.wait_ready()
+        return self
+
+    def wait_ready(self, timeout=15.0):
+        """The port accepts connections (no HTTP request: it would be
+        counted in the statistics the tests check exactly)."""
+        wait_port(self.port, timeout=timeout)
+
+    def signal(self, sig):
+        os.kill(self.pid, sig)
+
+    def graceful(self):
+        """apachectl graceful, and wait until a new generation answers."""
+        before = self.read_error_log()
+        self.signal(signal.SIGUSR1)
+        self._wait_log_growth(before, "resuming normal operations")
+
+    def restart(self):
+        """A full restart (SIGHUP): statistics start afresh."""
+        before = self.read_error_log()
+        self.signal(signal.SIGHUP)
+        self._wait_log_growth(before, "resuming normal operations")
+
+    def _wait_log_growth(self, before, needle, timeout=20.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            text = self.read_error_log()
+            if needle in text[len(before):]:
+                break
+            time.sleep(0.05)
+        else:
+            raise RuntimeError("restart not seen in the error log")
+        self.wait_ready()
+
+    def stop(self, timeout=20.0):
+        if self.pid is None:
+            return
+        try:
+            os.kill(self.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and pid_alive(self.pid):
+            time.sleep(0.05)
+        if pid_alive(self.pid):
+            try:
+                os.killpg(self.pid, signal.SIGKILL)
+            except OSError:
+                pass
+            os.kill(self.pid, signal.SIGKILL)
+        # children that outlived the parent (should not happen)
+        for p in self.children_pids():
+            try:
+                os.kill(p, signal.SIGKILL)
+            except OSError:
+                pass
+        self.pid = None
+
+    def children_pids(self):
+        out = []
+        for d in glob.glob("/proc/[0-9]*"):
+            try:
+                with open(d + "/cmdline", "rb") as f:
+                    cmd = f.read()
+            except OSError:
+                continue
+            if self.conf_path.encode() in cmd:
+                out.append(int(d.split("/")[-1]))
+        return out
+
+    # -- checks ----------------------------------------------------------
+    def read_error_log(self):
+        try:
+            with open(self.error_log, errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def sanitizer_reports(self):
+        texts = []
+        for p in glob.glob(os.path.join(self.asan_dir, "*")):
+            with open(p, errors="replace") as f:
+                texts.append(f.read())
+        return texts
+
+    def check_clean(self):
+        text = self.read_error_log()
+        bad = [line for line in text.splitlines()
+               if any(p in line for p in BAD_LOG_PATTERNS)]
+        reports = self.sanitizer_reports()
+        assert not bad, "error log of %s shows:\n%s" % (self.name,
+                                                       "\n".join(bad))
+        assert not reports, "sanitizer report:\n%s" % reports[0][:4000]
+
+    def url(self, path):
+        return "http://127.0.0.1:%d%s" % (self.port, path)
+
+    def access_lines(self):
+        try:
+            with open(self.access_log, errors="replace") as f:
+                return [l.rstrip("\n") for l in f]
+        except FileNotFoundError:
+            return []
+
+    def wait_access_lines(self, n, timeout=10.0):
+        """Log lines are written after the response: wait for them."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            lines = self.access_lines()
+            if len(lines) >= n:
+                return lines
+            time.sleep(0.02)
+        return self.access_lines()
+
+    def cleanup(self):
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+class Backend:
+    def __init__(self):
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            [PYTHON, os.path.join(HERE, "backend.py"), "--port",
+             str(self.port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        wait_port(self.port, proc=self.proc)
+
+    def url(self, path):
+        return "http://127.0.0.1:%d%s" % (self.port, path)
+
+    def hits(self, path):
+        return requests.get(self.url("/__hits"), params={"path": path},
+                            timeout=5).json()["hits"]
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+class Memcached:
+    def __init__(self, memory_mb=64):
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            ["/usr/bin/memcached", "-u", "nobody", "-l", "127.0.0.1", "-p",
+             str(self.port), "-U", "0", "-m", str(memory_mb), "-c", "1024"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_port(self.port, proc=self.proc)
+
+    @property
+    def address(self):
+        return "127.0.0.1:%d" % self.port
+
+    def command(self, line, terminator=b"END\r\n", timeout=5.0):
+        with socket.create_connection(("127.0.0.1", self.port),
+                                      timeout=timeout) as s:
+            s.sendall(line.encode() + b"\r\n")
+            data = b""
+            while not data.endswith(terminator):
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+                if data.startswith((b"ERROR", b"CLIENT_ERROR", b"SERVER_ERROR")):
+                    break
+            return data
+
+    def stats(self):
+        out = {}
+        for line in self.command("stats").decode().splitlines():
+            parts = line.split()
+            if len(parts) == 3 and parts[0] == "STAT":
+                out[parts[1]] = parts[2]
+        return out
+
+    def keys(self):
+        data = self.command("lru_crawler metadump all").decode()
+        keys = []
+        for line in data.splitlines():
+            for part in line.split():
+                if part.startswith("key="):
+                    keys.append(part[4:])
+        return keys
+
+    def pause(self):
+        os.kill(self.proc.pid, signal.SIGSTOP)
+
+    def resume(self):
+        os.kill(self.proc.pid, signal.SIGCONT)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            try:
+                os.kill(self.proc.pid, signal.SIGCONT)
+            except OSError:
+                pass
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+    def start_again(self):
+        """Restart on the same port (a memcached that came back)."""
+        self.stop()
+        self.proc = subprocess.Popen(
+            ["/usr/bin/memcached", "-u", "nobody", "-l", "127.0.0.1", "-p",
+             str(self.port), "-U", "0", "-m", "64", "-c", "1024"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_port(self.port, proc=self.proc)
+
+
+def parse_access_line(line):
+    """'GET /x 200 total=12 route=/x cache= phases=[read=1 ...]' -> dict"""
+    out = {"raw": line}
+    head, _, rest = line.partition(" total=")
+    parts = head.split(" ")
+    out["method"], out["uri"], out["status"] = parts[0], parts[1], int(parts[2])
+    total, _, rest = rest.partition(" route=")
+    out["total"] = int(total) if total not in ("-", "") else None
+    route, _, rest = rest.partition(" cache=")
+    out["route"] = route
+    cache, _, rest = rest.partition(" phases=[")
+    out["cache"] = cache
+    phases = {}
+    for item in rest.rstrip("]").split():
+        if "=" in item:
+            k, v = item.split("=", 1)
+            phases[k] = int(v)
+    out["phases"] = phases
+    return out
