@@ -34,6 +34,59 @@ static const command_rec reqperf_cmds[] = {
                   RSRC_CONF, "routes tracked in shared memory (default 500)"),
     AP_INIT_TAKE1("ReqPerfSlowLogSize", reqperf_cmd_slow_log_size, NULL,
                   RSRC_CONF, "recent slow requests kept (default 100)"),
+
+    /* page cache */
+    AP_INIT_ITERATE("ReqPerfCacheServers", reqperf_cmd_cache_servers, NULL,
+                    RSRC_CONF, "host:port ...: the memcached servers"),
+    AP_INIT_TAKE1("ReqPerfCache", reqperf_cmd_dir_flag,
+                  (void *)APR_OFFSETOF(reqperf_dir_conf_t, cache),
+                  RSRC_CONF | ACCESS_CONF,
+                  "On|Off: serve GET/HEAD here from the cache (default Off)"),
+    AP_INIT_TAKE1("ReqPerfCacheTTL", reqperf_cmd_dir_seconds,
+                  (void *)APR_OFFSETOF(reqperf_dir_conf_t, cache_ttl_s),
+                  RSRC_CONF | ACCESS_CONF,
+                  "freshness when the response gives none (default 60)"),
+    AP_INIT_TAKE1("ReqPerfCacheGrace", reqperf_cmd_dir_seconds,
+                  (void *)APR_OFFSETOF(reqperf_dir_conf_t, cache_grace_s),
+                  RSRC_CONF | ACCESS_CONF,
+                  "serve a stale copy this long while one request refreshes "
+                  "it (default 0)"),
+    AP_INIT_TAKE1("ReqPerfCacheLock", reqperf_cmd_dir_flag,
+                  (void *)APR_OFFSETOF(reqperf_dir_conf_t, cache_lock),
+                  RSRC_CONF | ACCESS_CONF,
+                  "On|Off: one request per key goes to the backend on a miss "
+                  "(default On)"),
+    AP_INIT_TAKE1("ReqPerfCacheMaxSize", reqperf_cmd_cache_max_size, NULL,
+                  RSRC_CONF | ACCESS_CONF,
+                  "larger responses are not stored (default 1000000)"),
+    AP_INIT_ITERATE("ReqPerfCacheVary", reqperf_cmd_dir_list,
+                    (void *)APR_OFFSETOF(reqperf_dir_conf_t, cache_vary),
+                    RSRC_CONF | ACCESS_CONF,
+                    "request headers to key on, besides the response's Vary"),
+    AP_INIT_ITERATE("ReqPerfCacheIgnoreCookie", reqperf_cmd_dir_list,
+                    (void *)APR_OFFSETOF(reqperf_dir_conf_t,
+                                         cache_ignore_cookie),
+                    RSRC_CONF | ACCESS_CONF,
+                    "cookies that do not make a request personal (_ga*)"),
+    AP_INIT_ITERATE("ReqPerfCacheIgnoreQuery", reqperf_cmd_dir_list,
+                    (void *)APR_OFFSETOF(reqperf_dir_conf_t,
+                                         cache_ignore_query),
+                    RSRC_CONF | ACCESS_CONF,
+                    "query parameters left out of the key (utm_*)"),
+    AP_INIT_TAKE1("ReqPerfCacheTimeout", reqperf_cmd_cache_timeout, NULL,
+                  RSRC_CONF, "memcached connect/read limit (default 50ms)"),
+    AP_INIT_TAKE1("ReqPerfCacheQuick", reqperf_cmd_srv_flag,
+                  (void *)APR_OFFSETOF(reqperf_srv_conf_t, cache_quick),
+                  RSRC_CONF,
+                  "On|Off: look up before access control (default Off)"),
+    AP_INIT_TAKE1("ReqPerfCacheLocal", reqperf_cmd_cache_local, NULL,
+                  RSRC_CONF,
+                  "size of the shared-memory tier in front of memcached "
+                  "(64M; 0 = off)"),
+    AP_INIT_TAKE1("ReqPerfCacheLocalTTL", reqperf_cmd_cache_local_ttl, NULL,
+                  RSRC_CONF,
+                  "revalidate a local copy against memcached after this "
+                  "long (default 1s)"),
     { NULL }
 };
 
@@ -42,6 +95,7 @@ static void reqperf_register_hooks(apr_pool_t *p)
     reqperf_stats_register_hooks(p);
     reqperf_timing_register_hooks(p);
     reqperf_status_register_hooks(p);
+    reqperf_cache_register_hooks(p);
 }
 
 AP_DECLARE_MODULE(reqperf) = {

@@ -80,6 +80,8 @@ typedef struct {
     int cache_result;                  /* rp_cache_result_t */
     const char *cache_note;            /* "HIT local", "BYPASS cookie" ... */
     const char *uri;                   /* as requested (decoded path) */
+    void *cache;                       /* mod_reqperf_cache.c's state */
+    void *cache_filter;                /* its REQPERF_CACHE filter */
     const char *route;
 } reqperf_req_t;
 
@@ -112,6 +114,20 @@ const char *reqperf_cmd_max_routes(cmd_parms *cmd, void *dconf,
                                    const char *arg);
 const char *reqperf_cmd_slow_log_size(cmd_parms *cmd, void *dconf,
                                       const char *arg);
+const char *reqperf_cmd_cache_servers(cmd_parms *cmd, void *dconf,
+                                      const char *arg);
+const char *reqperf_cmd_dir_seconds(cmd_parms *cmd, void *dconf,
+                                    const char *arg);
+const char *reqperf_cmd_cache_max_size(cmd_parms *cmd, void *dconf,
+                                       const char *arg);
+const char *reqperf_cmd_dir_list(cmd_parms *cmd, void *dconf,
+                                 const char *arg);
+const char *reqperf_cmd_cache_timeout(cmd_parms *cmd, void *dconf,
+                                      const char *arg);
+const char *reqperf_cmd_cache_local(cmd_parms *cmd, void *dconf,
+                                    const char *arg);
+const char *reqperf_cmd_cache_local_ttl(cmd_parms *cmd, void *dconf,
+                                        const char *arg);
 
 /* Resolved values (defaults applied). */
 int reqperf_enabled(const reqperf_dir_conf_t *d);
@@ -127,6 +143,9 @@ reqperf_req_t *reqperf_req(request_rec *r);
 void reqperf_phase_enter(request_rec *r, int phase);
 /* Do not time this request (the status page itself). */
 void reqperf_skip(request_rec *r);
+/* For responses sent past REQPERF_OUT (cache hits). */
+void reqperf_response_start(request_rec *r);
+void reqperf_response_end(request_rec *r);
 /* The route this request counts under (computed once). */
 const char *reqperf_route(request_rec *r);
 
@@ -137,7 +156,9 @@ rp_stats_t *reqperf_stats(void);
 /* mod_reqperf_status.c */
 void reqperf_status_register_hooks(apr_pool_t *p);
 
-/* mod_reqperf_cache.c: what the status page shows of the cache. */
+/* mod_reqperf_cache.c */
+void reqperf_cache_register_hooks(apr_pool_t *p);
+/* What the status page shows of the cache. */
 struct rp_report_opts_t;
 void reqperf_cache_fill_report(apr_pool_t *p, server_rec *s,
                                struct rp_report_opts_t *o);

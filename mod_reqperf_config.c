@@ -292,3 +292,185 @@ const char *reqperf_cmd_slow_log_size(cmd_parms *cmd, void *dconf,
     }
     return err;
 }
+
+/* ---------------------------------------------------------------- */
+/* cache directives                                                  */
+
+#include "cache/rp_mc.h"
+
+const char *reqperf_cmd_cache_servers(cmd_parms *cmd, void *dconf,
+                                      const char *arg)
+{
+    reqperf_srv_conf_t *sc = ap_get_module_config(cmd->server->module_config,
+                                                  &reqperf_module);
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    const char *host;
+    unsigned port;
+
+    (void)dconf;
+    if (err != NULL) {
+        return err;
+    }
+    if (rp_mc_parse_server(cmd->pool, arg, &host, &port) != 0) {
+        return apr_psprintf(cmd->pool, "ReqPerfCacheServers: '%s' is not "
+                            "host:port (for example 127.0.0.1:11211)", arg);
+    }
+    if (sc->cache_servers == NULL) {
+        sc->cache_servers = apr_array_make(cmd->pool, 4, sizeof(char *));
+    }
+    if (sc->cache_servers->nelts >= 32) {
+        return "ReqPerfCacheServers: at most 32 servers";
+    }
+    *(const char **)apr_array_push(sc->cache_servers) = arg;
+    return NULL;
+}
+
+/* ReqPerfCacheTTL / ReqPerfCacheGrace: whole seconds (units allowed). */
+const char *reqperf_cmd_dir_seconds(cmd_parms *cmd, void *dconf,
+                                    const char *arg)
+{
+    apr_int64_t *field = (apr_int64_t *)((char *)dconf
+                                         + (apr_size_t)cmd->info);
+    apr_interval_time_t t;
+    const char *err = reqperf_parse_time(cmd, arg, &t);
+
+    if (err != NULL) {
+        return err;
+    }
+    if (t > apr_time_from_sec(10LL * 365 * 24 * 3600)) {
+        return apr_psprintf(cmd->pool, "%s: '%s' is more than ten years",
+                            cmd->cmd->name, arg);
+    }
+    *field = apr_time_sec(t);
+    return NULL;
+}
+
+const char *reqperf_cmd_cache_max_size(cmd_parms *cmd, void *dconf,
+                                       const char *arg)
+{
+    reqperf_dir_conf_t *d = dconf;
+    apr_int64_t v;
+    const char *err = reqperf_parse_number(cmd, arg, 0, 64LL * 1024 * 1024,
+                                           1, &v);
+
+    if (err == NULL) {
+        d->cache_max_size = v;
+    }
+    return err;
+}
+
+static int is_token(const char *s)
+{
+    static const char seps[] = "()<>@,;:\\\"/[]?={} \t";
+
+    if (*s == '\0') {
+        return 0;
+    }
+    for (; *s; s++) {
+        if ((unsigned char)*s <= 32 || (unsigned char)*s >= 127
+            || strchr(seps, *s)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* ReqPerfCacheVary / IgnoreCookie / IgnoreQuery: lists.  A list set in a
+ * section replaces the inherited one; "None" empties it. */
+const char *reqperf_cmd_dir_list(cmd_parms *cmd, void *dconf,
+                                 const char *arg)
+{
+    apr_array_header_t **field = (apr_array_header_t **)((char *)dconf
+                                                         + (apr_size_t)cmd->info);
+    int header = strcmp(cmd->cmd->name, "ReqPerfCacheVary") == 0;
+
+    if (*field == NULL || (*field)->pool != cmd->pool) {
+        *field = apr_array_make(cmd->pool, 4, sizeof(char *));
+    }
+    if (strcasecmp(arg, "none") == 0) {
+        return NULL;
+    }
+    if (header ? !is_token(arg) : (strchr(arg, ';') || strchr(arg, '=')
+                                   || strchr(arg, '&') || *arg == '\0')) {
+        return apr_psprintf(cmd->pool, "%s: '%s' is not a valid %s",
+                            cmd->cmd->name, arg,
+                            header ? "header name"
+                                   : "name (letters, digits, '*' wildcards)");
+    }
+    if ((*field)->nelts >= 64) {
+        return apr_psprintf(cmd->pool, "%s: at most 64 entries",
+                            cmd->cmd->name);
+    }
+    *(const char **)apr_array_push(*field) = arg;
+    return NULL;
+}
+
+const char *reqperf_cmd_cache_timeout(cmd_parms *cmd, void *dconf,
+                                      const char *arg)
+{
+    reqperf_srv_conf_t *sc = ap_get_module_config(cmd->server->module_config,
+                                                  &reqperf_module);
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    apr_interval_time_t t;
+
+    (void)dconf;
+    if (err != NULL) {
+        return err;
+    }
+    if ((err = reqperf_parse_time(cmd, arg, &t)) != NULL) {
+        return err;
+    }
+    if (t < 1000 || t > apr_time_from_sec(10)) {
+        return apr_psprintf(cmd->pool, "ReqPerfCacheTimeout: '%s' must be "
+                            "between 1ms and 10s", arg);
+    }
+    sc->cache_timeout = t;
+    return NULL;
+}
+
+const char *reqperf_cmd_cache_local(cmd_parms *cmd, void *dconf,
+                                    const char *arg)
+{
+    reqperf_srv_conf_t *sc = ap_get_module_config(cmd->server->module_config,
+                                                  &reqperf_module);
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    apr_int64_t v;
+
+    (void)dconf;
+    if (err != NULL) {
+        return err;
+    }
+    err = reqperf_parse_number(cmd, arg, 0, 64LL * 1024 * 1024 * 1024, 1, &v);
+    if (err != NULL) {
+        return err;
+    }
+    if (v != 0 && v < 1024 * 1024) {
+        return apr_psprintf(cmd->pool, "ReqPerfCacheLocal: '%s' is too small;"
+                            " use 0 (off) or at least 1M", arg);
+    }
+    sc->cache_local_size = v;
+    return NULL;
+}
+
+const char *reqperf_cmd_cache_local_ttl(cmd_parms *cmd, void *dconf,
+                                        const char *arg)
+{
+    reqperf_srv_conf_t *sc = ap_get_module_config(cmd->server->module_config,
+                                                  &reqperf_module);
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    apr_interval_time_t t;
+
+    (void)dconf;
+    if (err != NULL) {
+        return err;
+    }
+    if ((err = reqperf_parse_time(cmd, arg, &t)) != NULL) {
+        return err;
+    }
+    if (t > apr_time_from_sec(3600)) {
+        return apr_psprintf(cmd->pool, "ReqPerfCacheLocalTTL: '%s' is more "
+                            "than an hour", arg);
+    }
+    sc->cache_local_ttl = t;
+    return NULL;
+}

@@ -190,14 +190,3 @@ void reqperf_status_register_hooks(apr_pool_t *p)
                       APR_HOOK_MIDDLE);
 }
 
-/* Until the page cache is configured there is nothing to add; the cache
- * glue (mod_reqperf_cache.c) replaces this when it is built in. */
-#ifndef REQPERF_HAVE_CACHE
-void reqperf_cache_fill_report(apr_pool_t *p, server_rec *s,
-                               struct rp_report_opts_t *o)
-{
-    (void)p;
-    (void)s;
-    (void)o;
-}
-#endif

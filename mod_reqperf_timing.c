@@ -329,6 +329,39 @@ static apr_status_t reqperf_out(ap_filter_t *f, apr_bucket_brigade *bb)
     return rv;
 }
 
+/* A response that does not pass through REQPERF_OUT (a cache hit is sent
+ * straight to the protocol filters): its first byte and its end. */
+void reqperf_response_start(request_rec *r)
+{
+    reqperf_req_t *rs = reqperf_req(r);
+    apr_int64_t now;
+
+    if (rs == NULL || !rs->begun) {
+        return;
+    }
+    now = rp_now_us();
+    if (!rs->first_byte) {
+        rs->first_byte = 1;
+        rp_timeline_first_byte(&rs->tl, now);
+    }
+    if (!rs->headers_sent) {
+        rs->headers_sent = 1;
+        add_server_timing(r, rs, now);
+    }
+}
+
+void reqperf_response_end(request_rec *r)
+{
+    reqperf_req_t *rs = reqperf_req(r);
+
+    if (rs != NULL && rs->begun && !rs->eos) {
+        rs->eos = 1;
+        if (rs->tl.current == RP_PHASE_HANDLER) {
+            rp_timeline_enter(&rs->tl, RP_PHASE_NONE, rp_now_us());
+        }
+    }
+}
+
 /* --- routes ------------------------------------------------------------ */
 
 static const char *request_path(request_rec *r)

@@ -147,7 +147,173 @@ ReqPerfSlowThreshold 0
     return times
 
 
-BENCHES = {"timing": bench_timing, "status": bench_status}
+# ---------------------------------------------------------------- cache
+
+CEILING_SO = os.path.join(ROOT, "build", "ceiling", ".libs", "mod_ceiling.so")
+
+
+def build_ceiling():
+    """bench/ceiling/mod_ceiling.c, built with apxs into build/ceiling."""
+    d = os.path.join(ROOT, "build", "ceiling")
+    os.makedirs(d, exist_ok=True)
+    src = os.path.join(HERE, "ceiling", "mod_ceiling.c")
+    dst = os.path.join(d, "mod_ceiling.c")
+    with open(src) as f, open(dst, "w") as g:
+        g.write(f.read())
+    subprocess.run(["apxs", "-c", "-o", "mod_ceiling.la", "mod_ceiling.c",
+                    "-lmemcached", "-lmemcachedutil"], cwd=d, check=True,
+                   capture_output=True)
+    return CEILING_SO
+
+
+def origin(cleanup):
+    """A fast, steady backend: a plain Apache serving the page, cacheable
+    under /c/, uncacheable under /u/, tagged under /t/."""
+    o = Apache(name="origin", load_module=False, log_level="error",
+               access_log=False, conf="""
+<Location /c/>
+    Header set Cache-Control "max-age=3600"
+</Location>
+<Location /t/>
+    Header set Cache-Control "max-age=3600"
+    Header set X-ReqPerf-Tags "invoice-123 customer-7 dashboard"
+</Location>
+<Location /u/>
+    Header set Cache-Control "no-store"
+</Location>
+Alias /c/ {root}/htdocs/
+Alias /t/ {root}/htdocs/
+Alias /u/ {root}/htdocs/
+""".replace("{root}", "@ROOT@"))
+    o.conf_body = o.conf_body.replace("@ROOT@", o.root)
+    page(o)
+    cleanup.append(o)
+    o.start()
+    return o
+
+
+def reqperf_front(name, mc_address, origin_port, extra="", cleanup=None,
+                  local="0"):
+    a = Apache(name=name, log_level="error", access_log=False, conf="""
+ReqPerfCacheServers {mc}
+ReqPerfCacheLocal {local}
+ProxyPass /app/ http://127.0.0.1:{op}/
+ProxyPass /off/ http://127.0.0.1:{op}/
+<Location /app/>
+    ReqPerfCache On
+</Location>
+{extra}
+""".format(mc=mc_address, op=origin_port, extra=extra, local=local))
+    cleanup.append(a)
+    a.start()
+    return a
+
+
+def warm(url, n=3):
+    for _ in range(n):
+        requests.get(url)
+
+
+def bench_cache(args, cleanup):
+    """Hits from memcached against the static file, the minimal memcached
+    ceiling and mod_cache_socache; the miss path and a memcached that is
+    down against the cache Off; tagged hits against untagged ones."""
+    ceiling_so = build_ceiling()
+    mc = Memcached(memory_mb=256)
+    cleanup.append(mc)
+    o = origin(cleanup)
+    static = Apache(name="static", load_module=False, log_level="error",
+                    access_log=False)
+    page(static)
+    cleanup.append(static)
+    static.start()
+    body = open(static.path("htdocs/page.html"), "rb").read()
+    mc.set("ceiling-page", body)
+    ceiling = Apache(name="ceiling", load_module=False, log_level="error",
+                     access_log=False,
+                     extra_global="LoadModule ceiling_module %s\n"
+                                  "CeilingMemcached %s ceiling-page\n"
+                                  % (ceiling_so, mc.address))
+    cleanup.append(ceiling)
+    ceiling.start()
+    socache = Apache(name="socache", load_module=False, log_level="error",
+                     access_log=False,
+                     modules=["cache", "cache_socache", "socache_memcache"],
+                     conf="""
+ProxyPass /app/ http://127.0.0.1:%d/
+CacheEnable socache /app/
+CacheSocache memcache:%s
+CacheSocacheMaxSize 102400
+CacheQuickHandler On
+CacheHeader On
+""" % (o.port, mc.address))
+    cleanup.append(socache)
+    socache.start()
+    rp = reqperf_front("reqperf", mc.address, o.port, cleanup=cleanup,
+                       extra="<Location /off/>\n ReqPerfCache Off\n"
+                             "</Location>\n")
+    rpq = reqperf_front("reqperf-quick", mc.address, o.port, cleanup=cleanup,
+                        extra="ReqPerfCacheQuick On\n")
+    dead = reqperf_front("reqperf-dead", "127.0.0.1:9", o.port,
+                         cleanup=cleanup,
+                         extra="<Location /off/>\n ReqPerfCache Off\n"
+                               "</Location>\n")
+
+    warm(socache.url("/app/c/page.html"))
+    for a in (rp, rpq):
+        warm(a.url("/app/c/page.html"))
+        warm(a.url("/app/t/page.html"))
+        warm(a.url("/app/u/page.html"))
+    r = requests.get(rp.url("/app/c/page.html"))
+    assert r.headers["X-Cache"].startswith("HIT"), r.headers
+    r = requests.get(socache.url("/app/c/page.html"))
+    assert "HIT" in r.headers.get("X-Cache", ""), r.headers
+    r = requests.get(rp.url("/app/t/page.html"))
+    assert r.headers["X-Cache"].startswith("HIT"), r.headers
+
+    res = side_by_side({
+        "static file": (static.url("/page.html"), ()),
+        "ceiling": (ceiling.url("/ceiling/page.html"), ()),
+        "mod_cache_socache": (socache.url("/app/c/page.html"), ()),
+        "reqperf": (rp.url("/app/c/page.html"), ()),
+        "reqperf quick": (rpq.url("/app/c/page.html"), ()),
+        "reqperf tagged": (rp.url("/app/t/page.html"), ()),
+    }, args.seconds, args.rounds)
+    base = res["static file"]
+    row("cache hits from memcached", "Apache static file", base, base)
+    row("cache hits from memcached", "ceiling: quick handler + libmemcached",
+        res["ceiling"], base)
+    row("cache hits from memcached", "mod_cache_socache (memcache)",
+        res["mod_cache_socache"], base)
+    row("cache hits from memcached", "mod_reqperf (handler)", res["reqperf"],
+        base, "≥ 0.95× ceiling, ≥ 1.0× socache")
+    row("cache hits from memcached", "mod_reqperf (ReqPerfCacheQuick On)",
+        res["reqperf quick"], base)
+    ROWS.append(("", "mod_reqperf / ceiling", "", "", "",
+                 "%.2f×" % (res["reqperf"]["rps"] / res["ceiling"]["rps"]),
+                 "≥ 0.95×"))
+    ROWS.append(("", "mod_reqperf / mod_cache_socache", "", "", "",
+                 "%.2f×" % (res["reqperf"]["rps"]
+                            / res["mod_cache_socache"]["rps"]), "≥ 1.0×"))
+    row("tags", "hits, 3 tags per entry, vs untagged",
+        res["reqperf tagged"], res["reqperf"], "≥ 0.9×")
+
+    res = side_by_side({
+        "off": (rp.url("/off/u/page.html"), ()),
+        "miss": (rp.url("/app/u/page.html"), ()),
+        "dead off": (dead.url("/off/u/page.html"), ()),
+        "dead": (dead.url("/app/u/page.html"), ()),
+    }, args.seconds, args.rounds)
+    row("miss path", "cache Off (proxy to origin)", res["off"], res["off"])
+    row("miss path", "cache On, every request a miss", res["miss"],
+        res["off"], "≥ 0.97× (overhead ≤ 3%)")
+    row("memcached down", "cache Off", res["dead off"], res["dead off"])
+    row("memcached down", "cache On, memcached down", res["dead"],
+        res["dead off"], "≥ 0.98×")
+
+
+BENCHES = {"timing": bench_timing, "status": bench_status,
+           "cache": bench_cache}
 
 
 def main():

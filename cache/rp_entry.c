@@ -100,7 +100,7 @@ static int status_ok(rp_entry_kind_t kind, uint64_t status)
         return 1;
     }
     /* A vary index describes a URL, not a response; it may not have a status. */
-    return kind == RP_ENTRY_VARY_INDEX && status == 0;
+    return (kind == RP_ENTRY_VARY_INDEX || kind == RP_ENTRY_PASS) && status == 0;
 }
 
 static rp_entry_status_t tag_check(const char *tag, size_t len)
@@ -148,7 +148,8 @@ static rp_entry_status_t entry_check(const rp_entry_t *e, size_t *size)
     if (e == NULL) {
         return RP_ENTRY_EFORMAT;
     }
-    if (e->kind != RP_ENTRY_PAGE && e->kind != RP_ENTRY_VARY_INDEX) {
+    if (e->kind != RP_ENTRY_PAGE && e->kind != RP_ENTRY_VARY_INDEX
+        && e->kind != RP_ENTRY_PASS) {
         return RP_ENTRY_EFORMAT;
     }
     if (e->status < 0 || !status_ok(e->kind, (uint64_t)e->status) || e->grace_us < 0) {
@@ -459,7 +460,8 @@ rp_entry_status_t rp_entry_decode(const char *buf, size_t len, apr_pool_t *p, rp
         return RP_ENTRY_EVERSION;
     }
     kind = load_uint(u + 6, 2);
-    if (kind != RP_ENTRY_PAGE && kind != RP_ENTRY_VARY_INDEX) {
+    if (kind != RP_ENTRY_PAGE && kind != RP_ENTRY_VARY_INDEX
+        && kind != RP_ENTRY_PASS) {
         return RP_ENTRY_EFORMAT;
     }
     total_len = load_uint(u + 8, 4);

@@ -13,7 +13,7 @@
  *
  *   u32 magic            "RPCE" (bytes 'R','P','C','E')
  *   u16 version          1
- *   u16 kind             1 = page, 2 = vary index
+ *   u16 kind             1 = page, 2 = vary index, 3 = pass marker
  *   u32 total_len        length of the whole buffer, checksum included
  *   u32 key_len, key bytes
  *   u16 status           100..599 (a vary index may also hold 0)
@@ -57,7 +57,11 @@ typedef struct {
 
 typedef enum {
     RP_ENTRY_PAGE = 1,
-    RP_ENTRY_VARY_INDEX = 2
+    RP_ENTRY_VARY_INDEX = 2,
+    /* "hit-for-pass": this URL's responses are not cacheable (for a
+     * while), so its misses skip the stampede lock and go straight to
+     * the backend instead of queueing behind one another */
+    RP_ENTRY_PASS = 3
 } rp_entry_kind_t;
 
 typedef struct {

@@ -135,7 +135,9 @@ void rp_cc_parse(const char *value, rp_cc_t *cc)
         else if (rp_span_ieq(name, nlen, "public")) {
             cc->public_ = 1;
         }
-        else if (rp_span_ieq(name, nlen, "must-revalidate")) {
+        else if (rp_span_ieq(name, nlen, "must-revalidate")
+                 || rp_span_ieq(name, nlen, "proxy-revalidate")) {
+            /* for a shared cache proxy-revalidate means the same */
             cc->must_revalidate = 1;
         }
         else if (rp_span_ieq(name, nlen, "max-age")) {

@@ -313,6 +313,7 @@ void rp_stats_record(rp_stats_t *st, const rp_sample_t *s)
         __atomic_fetch_add(&rec->status_class[sc >= 1 && sc <= 5 ? sc : 0],
                            1, __ATOMIC_RELAXED);
         __atomic_fetch_add(&rec->prom[pb], 1, __ATOMIC_RELAXED);
+        rp_stats_route_cache(rec, s->cache);
         rp_hist_add(&rec->h, total);
         cur = __atomic_load_n(&st->hdr.recent_cur, __ATOMIC_RELAXED);
         rp_hist32_add(&rec->recent[cur % RP_RECENT_SLOTS], total);

@@ -58,3 +58,17 @@ def apache_factory(backend):
         pytest.fail("\n".join(failures))
 
 
+
+
+@pytest.fixture(autouse=True)
+def fresh_backend_counts(request):
+    """Each test counts backend hits from zero (the backend is shared)."""
+    if "backend" in request.fixturenames:
+        b = request.getfixturevalue("backend")
+        requests_post(b.url("/__reset"))
+    yield
+
+
+def requests_post(url):
+    import requests
+    requests.post(url, timeout=5)

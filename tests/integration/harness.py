@@ -339,6 +339,13 @@ ScriptAlias /cgi-bin/ {root}/cgi-bin/
         bad = [line for line in text.splitlines()
                if any(p in line for p in BAD_LOG_PATTERNS)]
         reports = self.sanitizer_reports()
+        if bad or reports:
+            # keep the evidence: the ServerRoot is removed after a test
+            keep = "/tmp/reqperf-failed-%s-%d.log" % (self.name, os.getpid())
+            with open(keep, "a") as f:
+                f.write(text)
+                for rep in reports:
+                    f.write(rep)
         assert not bad, "error log of %s shows:\n%s" % (self.name,
                                                        "\n".join(bad))
         assert not reports, "sanitizer report:\n%s" % reports[0][:4000]
@@ -428,13 +435,29 @@ class Memcached:
         return out
 
     def keys(self):
+        from urllib.parse import unquote
         data = self.command("lru_crawler metadump all").decode()
         keys = []
         for line in data.splitlines():
             for part in line.split():
                 if part.startswith("key="):
-                    keys.append(part[4:])
+                    keys.append(unquote(part[4:]))
         return keys
+
+    def get(self, key):
+        """The raw value of a key, or None."""
+        data = self.command("get " + key)
+        if not data.startswith(b"VALUE "):
+            return None
+        head, _, rest = data.partition(b"\r\n")
+        n = int(head.split()[3])
+        return rest[:n]
+
+    def set(self, key, value, ttl=0):
+        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
+            s.sendall(b"set %s 0 %d %d\r\n%s\r\n"
+                      % (key.encode(), ttl, len(value), value))
+            assert s.recv(100).startswith(b"STORED")
 
     def pause(self):
         os.kill(self.proc.pid, signal.SIGSTOP)

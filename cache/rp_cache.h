@@ -1,0 +1,186 @@
+/*
+ * rp_cache.h: the page cache's algorithm, against any store.
+ *
+ * This is the whole decision of what a request gets (HIT, STALE or MISS)
+ * and of what a response leaves behind, written against rp_store_t so
+ * that it runs unchanged over memcached in Apache and over the in-memory
+ * store in unit tests.  The HTTP glue (mod_reqperf_cache.c) only turns a
+ * request_rec into these inputs and a response into rp_cache_response_t.
+ *
+ * Keys (rp_key.h): the canonical URL names the page; the "base" full key
+ * adds the ReqPerfCacheVary headers; a response Vary adds a second level
+ * (the base key then holds a small "vary index" entry naming the
+ * headers, and each variant lives under the base key plus their values).
+ *
+ * Invalidation without scanning memcached: every URL and every tag has a
+ * generation counter in memcached (rp:u:..., rp:t:...).  An entry records
+ * the generations it was stored under and is dead as soon as one has
+ * moved on.  A generation that is missing (never created, or evicted)
+ * matches nothing, so eviction can only cause a miss, never revive a
+ * purged page; new generations start at the current time in
+ * microseconds so a re-created one never repeats an old value.  The URL
+ * generation is read (and created if needed) before the backend is asked,
+ * and checked again before storing, so a purge made while the backend
+ * was rendering is never undone.  Tags are only known from the response,
+ * so a global tag epoch (rp:g:tags, bumped by every tag purge) read at
+ * lookup and again at store time plays the same role for them.
+ *
+ * Round trips on a hit: one multi-get (entry, URL generation, tag epoch
+ * and the entry's "validated" epoch), plus one for the variant when the
+ * response varied.  A tagged entry records (rp:v:<key>) the tag epoch at
+ * which its tag generations were last seen unchanged; while the epoch
+ * has not moved since, no tag was purged anywhere and the tags need no
+ * second round trip.  After a tag purge the first hit of each tagged
+ * entry checks its tags (one more round trip) and records the epoch
+ * again.
+ *
+ * Stampede lock: on a miss one request adds rp:l:<key> (short TTL) and
+ * goes to the backend; the others poll for the entry for a bounded time,
+ * or take the stale copy at once while it is within grace.  When the
+ * answer cannot be stored, a short-lived "pass" marker (Varnish's
+ * hit-for-pass) lets the next misses skip the lock, so an uncacheable
+ * page under load is never served one request at a time.
+ */
+#ifndef RP_CACHE_H
+#define RP_CACHE_H
+
+#include <stdint.h>
+#include <apr_pools.h>
+#include "rp_store.h"
+#include "rp_entry.h"
+#include "rp_key.h"
+#include "rp_rules.h"
+
+#define RP_CACHE_TAG_EPOCH_KEY "rp:g:tags"
+#define RP_CACHE_MAX_TTL_S (30 * 24 * 3600)   /* memcached's relative max */
+#define RP_CACHE_PASS_MAX_S 60
+
+typedef struct {
+    int64_t default_ttl_s;             /* ReqPerfCacheTTL */
+    int64_t grace_s;                   /* ReqPerfCacheGrace */
+    int lock;                          /* ReqPerfCacheLock */
+    int64_t lock_wait_us;              /* a waiter gives up after this */
+    uint32_t lock_ttl_s;               /* a lock expires by itself */
+} rp_cache_conf_t;
+
+typedef struct {
+    int64_t (*now_us)(void *baton);    /* wall clock, µs since the epoch */
+    void (*sleep_us)(void *baton, int64_t us);
+    void *baton;
+} rp_clock_t;
+
+typedef enum {
+    RP_LOOKUP_MISS = 0,
+    RP_LOOKUP_HIT,
+    RP_LOOKUP_STALE,
+    RP_LOOKUP_DOWN                     /* the store could not answer */
+} rp_lookup_result_t;
+
+typedef enum {
+    RP_MISS_ABSENT = 0,
+    RP_MISS_EXPIRED,
+    RP_MISS_PURGED,
+    RP_MISS_INVALID,
+    RP_MISS_REFRESH,                   /* client asked for no-cache */
+    RP_MISS_LOCK_TIMEOUT,              /* waited for another request */
+    RP_MISS_PASS                       /* known uncacheable: no lock */
+} rp_miss_reason_t;
+
+typedef struct {
+    /* inputs */
+    rp_store_t *store;
+    apr_pool_t *pool;
+    const rp_cache_conf_t *conf;
+    const rp_clock_t *clock;
+    rp_header_get_fn get_header;       /* request headers, for Vary */
+    void *header_baton;
+    const char *url;                   /* rp_key_url() */
+    const char *base_full;             /* url + ReqPerfCacheVary values */
+    int no_lock;                       /* e.g. HEAD: will not store */
+    int refresh;                       /* do not serve; fetch and store */
+
+    /* outputs */
+    rp_lookup_result_t result;
+    rp_miss_reason_t miss_reason;
+    rp_entry_t entry;                  /* HIT/STALE: what to serve */
+    int64_t age_s;
+    int holds_lock;
+    int waited;                        /* polled for another's fill */
+    unsigned invalid_entries;          /* damaged or foreign bytes seen */
+    unsigned stale_by_generation;
+    unsigned round_trips;
+
+    /* private */
+    char base_key[RP_KEY_HASH_MAX];
+    char url_gen_key[RP_KEY_HASH_MAX];
+    char lock_key[RP_KEY_HASH_MAX];    /* "" until needed */
+    char valid_key[RP_KEY_HASH_MAX];
+    char variant_valid_key[RP_KEY_HASH_MAX];
+    rp_store_item_t variant_items[2];
+    int refreshing_stale;              /* we hold the lock over a stale copy */
+    uint64_t url_gen;                  /* 0 = missing */
+    uint64_t tag_epoch;                /* 0 = missing */
+    int tag_epoch_read;
+} rp_lookup_t;
+
+/* Set the inputs; computes the keys. */
+void rp_cache_lookup_init(rp_lookup_t *lk, rp_store_t *store, apr_pool_t *p,
+                          const rp_cache_conf_t *conf,
+                          const rp_clock_t *clock, const char *url,
+                          const char *base_full, rp_header_get_fn get_header,
+                          void *header_baton);
+
+rp_lookup_result_t rp_cache_lookup(rp_lookup_t *lk);
+
+typedef struct {
+    int status;
+    const rp_header_t *headers;        /* to store, already filtered */
+    int n_headers;
+    const char *cache_control;
+    const char *expires;
+    const char *date;
+    const char *vary;
+    int has_set_cookie;
+    int has_content_range;
+    const char *tags;                  /* X-ReqPerf-Tags */
+    const char *body;
+    size_t body_len;
+} rp_cache_response_t;
+
+typedef enum {
+    RP_STORE_STORED = 0,
+    RP_STORE_NOT_CACHEABLE,            /* see *why */
+    RP_STORE_PURGED_DURING_FETCH,
+    RP_STORE_DOWN,
+    RP_STORE_FAILED
+} rp_store_outcome_t;
+
+/* Store a complete response after a MISS (or a refresh).  *why names the
+ * reason when it was not stored; *tags_dropped counts ignored tags. */
+rp_store_outcome_t rp_cache_store(rp_lookup_t *lk,
+                                  const rp_cache_response_t *resp,
+                                  const char **why, int *tags_dropped);
+
+/* Let go of the stampede lock if this request holds it (idempotent). */
+void rp_cache_release(rp_lookup_t *lk);
+
+/* The response to a miss cannot be stored (too large, Set-Cookie, ...):
+ * leave a "pass" marker under the key for a short while (5 s after a
+ * 5xx, else ReqPerfCacheTTL up to a minute) so that the next misses of
+ * this URL go straight to the backend instead of queueing on the lock,
+ * then release the lock.  A purge of the URL ends the pass. */
+void rp_cache_mark_pass(rp_lookup_t *lk, int status);
+
+/* Invalidation: every variant of a URL (its canonical rp_key_url form),
+ * or every entry carrying a tag.  RP_ST_OK when memcached took it. */
+rp_st_rc_t rp_cache_purge_url(rp_store_t *s, apr_pool_t *p, const char *url,
+                              int64_t now_us);
+rp_st_rc_t rp_cache_purge_tag(rp_store_t *s, apr_pool_t *p, const char *tag,
+                              int64_t now_us);
+
+const char *rp_miss_reason_name(rp_miss_reason_t r);
+
+/* Exposed for tests. */
+int rp_cache_parse_gen(const char *v, size_t len, uint64_t *out);
+
+#endif

@@ -1,0 +1,457 @@
+/*
+ * rp_mc.c: see rp_mc.h.
+ */
+#include <string.h>
+#include <time.h>
+#include <libmemcached/memcached.h>
+#include <libmemcached/util.h>
+#include <apr_strings.h>
+
+#include "rp_mc.h"
+
+struct rp_mc_t {
+    memcached_st *master;
+    memcached_pool_st *pool;
+    int n;
+    const char **names;
+    rp_breaker_t *breakers;
+};
+
+typedef struct {
+    rp_mc_t *mc;
+    memcached_st *memc;
+    memcached_result_st result;
+    int result_ready;
+} rp_mc_conn_t;
+
+static int64_t mono_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Whether a return code means "the server did not answer" (counts
+ * against its breaker) rather than an answer. */
+static int server_failed(memcached_return_t rc)
+{
+    switch (rc) {
+    case MEMCACHED_SUCCESS:
+    case MEMCACHED_NOTFOUND:
+    case MEMCACHED_NOTSTORED:
+    case MEMCACHED_DATA_EXISTS:
+    case MEMCACHED_STORED:
+    case MEMCACHED_DELETED:
+    case MEMCACHED_END:
+    case MEMCACHED_BUFFERED:
+    case MEMCACHED_E2BIG:
+    case MEMCACHED_BAD_KEY_PROVIDED:
+    case MEMCACHED_CLIENT_ERROR:
+    case MEMCACHED_SERVER_ERROR:
+    case MEMCACHED_VALUE:
+    case MEMCACHED_STAT:
+    case MEMCACHED_ITEM:
+        return 0;
+    default:
+        return 1;
+    }
+}
+
+int rp_mc_parse_server(apr_pool_t *p, const char *s, const char **host,
+                       unsigned *port)
+{
+    const char *colon = strrchr(s, ':');
+    char *end;
+    long v;
+
+    if (colon == NULL || colon == s || colon[1] == '\0') {
+        return -1;
+    }
+    v = strtol(colon + 1, &end, 10);
+    if (*end != '\0' || v < 1 || v > 65535) {
+        return -1;
+    }
+    if (s[0] == '[') {                 /* [::1]:11211 */
+        if (colon[-1] != ']' || colon - s < 3) {
+            return -1;
+        }
+        *host = apr_pstrndup(p, s + 1, (apr_size_t)(colon - s - 2));
+    }
+    else {
+        *host = apr_pstrndup(p, s, (apr_size_t)(colon - s));
+        if (strchr(*host, ':') || strchr(*host, '/')) {
+            return -1;
+        }
+    }
+    *port = (unsigned)v;
+    return 0;
+}
+
+static apr_status_t destroy_mc(void *data)
+{
+    rp_mc_t *mc = data;
+
+    if (mc->pool) {
+        memcached_pool_destroy(mc->pool);
+        mc->pool = NULL;
+    }
+    if (mc->master) {
+        memcached_free(mc->master);
+        mc->master = NULL;
+    }
+    return APR_SUCCESS;
+}
+
+rp_mc_t *rp_mc_create(apr_pool_t *p, const char *const *servers, int n,
+                      int64_t timeout_us, int max_connections,
+                      rp_breaker_t *breakers, const char **err)
+{
+    rp_mc_t *mc = apr_pcalloc(p, sizeof(*mc));
+    uint64_t ms = (uint64_t)(timeout_us + 999) / 1000;
+    int i;
+
+    if (n < 1 || n > RP_BREAKER_MAX_SERVERS) {
+        *err = "between 1 and 32 memcached servers";
+        return NULL;
+    }
+    mc->master = memcached_create(NULL);
+    if (mc->master == NULL) {
+        *err = "memcached_create failed";
+        return NULL;
+    }
+    apr_pool_cleanup_register(p, mc, destroy_mc, apr_pool_cleanup_null);
+    mc->n = n;
+    mc->names = apr_pcalloc(p, sizeof(char *) * (size_t)n);
+    mc->breakers = breakers;
+    for (i = 0; i < n; i++) {
+        const char *host;
+        unsigned port;
+        if (rp_mc_parse_server(p, servers[i], &host, &port) != 0
+            || memcached_server_add(mc->master, host, (in_port_t)port)
+               != MEMCACHED_SUCCESS) {
+            *err = apr_psprintf(p, "bad memcached server '%s'", servers[i]);
+            return NULL;
+        }
+        mc->names[i] = servers[i];
+    }
+    if (ms < 1) {
+        ms = 1;
+    }
+    /* every socket operation bounded; non-blocking so that the connect
+     * timeout applies; consistent hashing so that adding a server moves
+     * few keys; no libmemcached-level ejection: our breaker decides */
+    memcached_behavior_set(mc->master, MEMCACHED_BEHAVIOR_NO_BLOCK, 1);
+    memcached_behavior_set(mc->master, MEMCACHED_BEHAVIOR_TCP_NODELAY, 1);
+    memcached_behavior_set(mc->master, MEMCACHED_BEHAVIOR_KETAMA, 1);
+    memcached_behavior_set(mc->master, MEMCACHED_BEHAVIOR_CONNECT_TIMEOUT, ms);
+    memcached_behavior_set(mc->master, MEMCACHED_BEHAVIOR_POLL_TIMEOUT, ms);
+    memcached_behavior_set(mc->master, MEMCACHED_BEHAVIOR_SND_TIMEOUT,
+                           (uint64_t)timeout_us);
+    memcached_behavior_set(mc->master, MEMCACHED_BEHAVIOR_RCV_TIMEOUT,
+                           (uint64_t)timeout_us);
+    memcached_behavior_set(mc->master, MEMCACHED_BEHAVIOR_RETRY_TIMEOUT, 0);
+    memcached_behavior_set(mc->master, MEMCACHED_BEHAVIOR_SERVER_FAILURE_LIMIT,
+                           1000000);
+    memcached_behavior_set(mc->master, MEMCACHED_BEHAVIOR_AUTO_EJECT_HOSTS, 0);
+    mc->pool = memcached_pool_create(mc->master, 1,
+                                     (uint32_t)(max_connections > 0
+                                                ? max_connections : 1));
+    if (mc->pool == NULL) {
+        *err = "memcached_pool_create failed";
+        return NULL;
+    }
+    return mc;
+}
+
+int rp_mc_all_down(const rp_mc_t *mc)
+{
+    int64_t now;
+    int i;
+
+    if (mc->breakers == NULL) {
+        return 0;
+    }
+    now = mono_us();
+    for (i = 0; i < mc->n; i++) {
+        const rp_breaker_t *b = &mc->breakers[i];
+        rp_brk_state_t st = rp_breaker_state(b);
+        if (st == RP_BRK_UP || (st == RP_BRK_DOWN
+                                && now >= rp_breaker_time_us(b))) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+int rp_mc_nservers(const rp_mc_t *mc)
+{
+    return mc->n;
+}
+
+const char *rp_mc_server_name(const rp_mc_t *mc, int i)
+{
+    return (i >= 0 && i < mc->n) ? mc->names[i] : NULL;
+}
+
+/* --- breaker plumbing ------------------------------------------------ */
+
+typedef struct {
+    int server;
+    int probe;
+} gate_t;
+
+static int gate_open(rp_mc_conn_t *c, const char *key, size_t klen,
+                     gate_t *g)
+{
+    g->server = -1;
+    g->probe = 0;
+    if (c->memc == NULL) {
+        return 0;                      /* released: nothing to talk with */
+    }
+    g->server = (int)memcached_generate_hash(c->memc, key, klen);
+    g->probe = 0;
+    if (c->mc->breakers == NULL || g->server < 0 || g->server >= c->mc->n) {
+        return 1;
+    }
+    return rp_breaker_allow(&c->mc->breakers[g->server], mono_us(),
+                            &g->probe);
+}
+
+static void gate_close(rp_mc_conn_t *c, gate_t *g, memcached_return_t rc)
+{
+    rp_breaker_t *b;
+
+    if (c->mc->breakers == NULL || g->server < 0 || g->server >= c->mc->n) {
+        return;
+    }
+    b = &c->mc->breakers[g->server];
+    if (server_failed(rc)) {
+        rp_breaker_failure(b, mono_us(), g->probe);
+    }
+    else {
+        rp_breaker_success(b, g->probe);
+    }
+}
+
+static rp_st_rc_t map_rc(memcached_return_t rc)
+{
+    switch (rc) {
+    case MEMCACHED_SUCCESS:
+    case MEMCACHED_STORED:
+    case MEMCACHED_DELETED:
+    case MEMCACHED_END:
+        return RP_ST_OK;
+    case MEMCACHED_NOTFOUND:
+        return RP_ST_NOTFOUND;
+    case MEMCACHED_NOTSTORED:
+    case MEMCACHED_DATA_EXISTS:
+        return RP_ST_EXISTS;
+    default:
+        return server_failed(rc) ? RP_ST_DOWN : RP_ST_ERROR;
+    }
+}
+
+/* --- operations ------------------------------------------------------ */
+
+static rp_st_rc_t mc_mget(void *ctx, apr_pool_t *p, rp_store_item_t *items,
+                          size_t n)
+{
+    rp_mc_conn_t *c = ctx;
+
+    if (c->memc == NULL) {
+        return RP_ST_DOWN;
+    }
+    const char *keys[64];
+    size_t lens[64];
+    size_t idx[64];
+    gate_t gates[64];
+    size_t i, k, m = 0;
+    memcached_return_t rc;
+    memcached_result_st *res;
+    rp_st_rc_t out = RP_ST_OK;
+
+    if (n > 64) {
+        return RP_ST_ERROR;
+    }
+    for (i = 0; i < n; i++) {
+        items[i].value = NULL;
+        items[i].value_len = 0;
+        if (!gate_open(c, items[i].key, items[i].key_len, &gates[i])) {
+            items[i].rc = RP_ST_DOWN;
+            out = RP_ST_DOWN;
+            continue;
+        }
+        items[i].rc = RP_ST_NOTFOUND;
+        keys[m] = items[i].key;
+        lens[m] = items[i].key_len;
+        idx[m] = i;
+        m++;
+    }
+    if (m == 0) {
+        return out;
+    }
+    rc = memcached_mget(c->memc, keys, lens, m);
+    if (rc == MEMCACHED_SUCCESS) {
+        if (!c->result_ready) {
+            memcached_result_create(c->memc, &c->result);
+            c->result_ready = 1;
+        }
+        while ((res = memcached_fetch_result(c->memc, &c->result, &rc))
+               != NULL) {
+            const char *rk = memcached_result_key_value(res);
+            size_t rkl = memcached_result_key_length(res);
+            for (k = 0; k < m; k++) {
+                rp_store_item_t *it = &items[idx[k]];
+                if (it->key_len == rkl && memcmp(it->key, rk, rkl) == 0) {
+                    size_t vl = memcached_result_length(res);
+                    it->value = apr_pmemdup(p, memcached_result_value(res),
+                                            vl ? vl : 1);
+                    it->value_len = vl;
+                    it->rc = RP_ST_OK;
+                    break;
+                }
+            }
+        }
+        /* the fetch loop ends with END (or NOTFOUND) when all went well */
+        if (rc == MEMCACHED_END || rc == MEMCACHED_NOTFOUND) {
+            rc = MEMCACHED_SUCCESS;
+        }
+    }
+    for (k = 0; k < m; k++) {
+        gate_close(c, &gates[idx[k]], rc);
+        if (rc != MEMCACHED_SUCCESS && items[idx[k]].rc != RP_ST_OK) {
+            items[idx[k]].rc = map_rc(rc) == RP_ST_OK ? RP_ST_ERROR
+                                                     : map_rc(rc);
+        }
+    }
+    if (rc != MEMCACHED_SUCCESS) {
+        out = map_rc(rc) == RP_ST_OK ? RP_ST_ERROR : map_rc(rc);
+    }
+    return out;
+}
+
+static rp_st_rc_t mc_get(void *ctx, apr_pool_t *p, const char *key,
+                         size_t klen, const char **val, size_t *vlen)
+{
+    rp_store_item_t it;
+    rp_st_rc_t rc;
+
+    it.key = key;
+    it.key_len = klen;
+    rc = mc_mget(ctx, p, &it, 1);
+    if (rc != RP_ST_OK) {
+        return rc;
+    }
+    *val = it.value;
+    *vlen = it.value_len;
+    return it.rc;
+}
+
+static rp_st_rc_t store_cmd(void *ctx, const char *key, size_t klen,
+                            const char *val, size_t vlen, uint32_t ttl_s,
+                            int add)
+{
+    rp_mc_conn_t *c = ctx;
+    gate_t g;
+    memcached_return_t rc;
+
+    if (!gate_open(c, key, klen, &g)) {
+        return RP_ST_DOWN;
+    }
+    rc = add ? memcached_add(c->memc, key, klen, val, vlen, (time_t)ttl_s, 0)
+             : memcached_set(c->memc, key, klen, val, vlen, (time_t)ttl_s, 0);
+    gate_close(c, &g, rc);
+    return map_rc(rc);
+}
+
+static rp_st_rc_t mc_set(void *ctx, const char *key, size_t klen,
+                         const char *val, size_t vlen, uint32_t ttl_s)
+{
+    return store_cmd(ctx, key, klen, val, vlen, ttl_s, 0);
+}
+
+static rp_st_rc_t mc_add(void *ctx, const char *key, size_t klen,
+                         const char *val, size_t vlen, uint32_t ttl_s)
+{
+    return store_cmd(ctx, key, klen, val, vlen, ttl_s, 1);
+}
+
+static rp_st_rc_t mc_del(void *ctx, const char *key, size_t klen)
+{
+    rp_mc_conn_t *c = ctx;
+    gate_t g;
+    memcached_return_t rc;
+
+    if (!gate_open(c, key, klen, &g)) {
+        return RP_ST_DOWN;
+    }
+    rc = memcached_delete(c->memc, key, klen, 0);
+    gate_close(c, &g, rc);
+    return map_rc(rc);
+}
+
+static rp_st_rc_t mc_incr(void *ctx, const char *key, size_t klen,
+                          uint64_t delta, uint64_t *newval)
+{
+    rp_mc_conn_t *c = ctx;
+    gate_t g;
+    memcached_return_t rc;
+
+    if (!gate_open(c, key, klen, &g)) {
+        return RP_ST_DOWN;
+    }
+    rc = memcached_increment(c->memc, key, klen, (uint32_t)delta, newval);
+    gate_close(c, &g, rc);
+    return map_rc(rc);
+}
+
+static const rp_store_ops_t mc_ops = {
+    "memcached", mc_get, mc_mget, mc_set, mc_add, mc_del, mc_incr
+};
+
+static void release_conn(rp_mc_conn_t *c)
+{
+    if (c->memc == NULL) {
+        return;
+    }
+    if (c->result_ready) {
+        memcached_result_free(&c->result);
+        c->result_ready = 0;
+    }
+    memcached_pool_push(c->mc->pool, c->memc);
+    c->memc = NULL;
+}
+
+static apr_status_t release_cleanup(void *data)
+{
+    release_conn(data);
+    return APR_SUCCESS;
+}
+
+int rp_mc_acquire(rp_mc_t *mc, apr_pool_t *p, rp_store_t *out)
+{
+    memcached_return_t rc;
+    memcached_st *memc;
+    rp_mc_conn_t *c;
+
+    /* never wait: an exhausted pool means the request is not cached */
+    memc = memcached_pool_pop(mc->pool, false, &rc);
+    if (memc == NULL) {
+        return -1;
+    }
+    c = apr_pcalloc(p, sizeof(*c));
+    c->mc = mc;
+    c->memc = memc;
+    out->ops = &mc_ops;
+    out->ctx = c;
+    apr_pool_cleanup_register(p, c, release_cleanup, apr_pool_cleanup_null);
+    return 0;
+}
+
+void rp_mc_release(rp_store_t *s)
+{
+    if (s != NULL && s->ops == &mc_ops && s->ctx != NULL) {
+        release_conn(s->ctx);
+    }
+}

@@ -1,0 +1,45 @@
+/*
+ * rp_mc.h: the store interface (rp_store.h) over libmemcached.
+ *
+ * One rp_mc_t per child process (created in child_init) holds a
+ * memcached_pool of connections sized to the child's threads; a request
+ * borrows one without waiting (an exhausted pool means "down", so the
+ * request goes to the backend instead of queueing) and gives it back
+ * when it ends.  Keys are spread with consistent hashing (ketama), every
+ * socket operation is bounded by the configured timeout, and each call
+ * first asks the shared circuit breaker of the server that holds the key
+ * (rp_breaker.h): a server known to be down is not called at all.
+ */
+#ifndef RP_MC_H
+#define RP_MC_H
+
+#include <stdint.h>
+#include <apr_pools.h>
+#include "rp_store.h"
+#include "rp_breaker.h"
+
+typedef struct rp_mc_t rp_mc_t;
+
+/* servers: "host:port" strings.  breakers: shared memory with at least
+ * n entries (NULL: no breaker).  Returns NULL with *err set on failure. */
+rp_mc_t *rp_mc_create(apr_pool_t *p, const char *const *servers, int n,
+                      int64_t timeout_us, int max_connections,
+                      rp_breaker_t *breakers, const char **err);
+
+/* Borrow a connection as a store; 0, or -1 when none is free. */
+int rp_mc_acquire(rp_mc_t *mc, apr_pool_t *p, rp_store_t *out);
+/* Give it back (also done by a cleanup of the pool given to acquire). */
+void rp_mc_release(rp_store_t *s);
+
+/* Every server is known down and not yet due for a probe: a request
+ * need not build keys or borrow a connection at all. */
+int rp_mc_all_down(const rp_mc_t *mc);
+
+int rp_mc_nservers(const rp_mc_t *mc);
+const char *rp_mc_server_name(const rp_mc_t *mc, int i);
+
+/* Parse "host:port"; 0 or -1. */
+int rp_mc_parse_server(apr_pool_t *p, const char *s, const char **host,
+                       unsigned *port);
+
+#endif

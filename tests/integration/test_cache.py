@@ -1,0 +1,595 @@
+"""The memcached page cache against a real apache2 (prefork and event), a
+real memcached and the counting backend: hits that never reach the
+backend, every rule that keeps a private page private, the stampede lock
+and grace, and a site that stays up when memcached is down or hung.
+
+The backend's X-Backend-Count says how often a path reached it, and each
+of its bodies carries a fresh nonce: equal nonces mean one backend answer.
+"""
+import concurrent.futures
+import json
+import socket
+import threading
+import time
+
+import pytest
+import requests
+
+from conftest import MPMS, parse_access_line
+
+STATUS = """
+<Location /reqperf-status>
+    SetHandler reqperf-status
+</Location>
+"""
+
+
+def site(apache_factory, memcached, mpm, extra="", location_extra="",
+         server_extra="", workers=0):
+    # prefork serves one request per process: tests of concurrency start
+    # enough of them up front
+    extra_global = ""
+    if workers and mpm == "prefork":
+        extra_global = ("StartServers %d\nMinSpareServers %d\n"
+                        "MaxSpareServers %d\n" % (workers, workers,
+                                                   workers + 10))
+    return apache_factory(mpm=mpm, extra_global=extra_global, conf="""
+ReqPerfCacheServers {mc}
+{server_extra}
+ProxyPass /app/ ${{BACKEND}}/
+<Location /app/>
+    ReqPerfCache On
+    {location_extra}
+</Location>
+{status}
+{extra}
+""".format(mc=memcached.address, server_extra=server_extra,
+           location_extra=location_extra, status=STATUS, extra=extra))
+
+
+def get(a, path, **kw):
+    r = requests.get(a.url(path), **kw)
+    return r
+
+
+def xc(r):
+    return r.headers.get("X-Cache", "")
+
+
+def nonce(r):
+    return r.json()["nonce"]
+
+
+def stats(a):
+    return requests.get(a.url("/reqperf-status?format=json")).json()
+
+
+# ---------------------------------------------------------------- basics
+
+@pytest.mark.parametrize("mpm", MPMS)
+def test_miss_then_hit_head_and_age(apache_factory, memcached, backend, mpm):
+    a = site(apache_factory, memcached, mpm)
+    r1 = get(a, "/app/basic/page?x=1")
+    assert r1.status_code == 200 and xc(r1) == "MISS"
+    r2 = get(a, "/app/basic/page?x=1")
+    assert xc(r2).startswith("HIT")
+    assert nonce(r2) == nonce(r1)
+    assert r2.headers["Content-Type"] == "application/json"
+    assert int(r2.headers["Age"]) >= 0
+    assert backend.hits("/basic/page") == 1
+    h = requests.head(a.url("/app/basic/page?x=1"))
+    assert h.status_code == 200 and xc(h).startswith("HIT")
+    assert h.content == b""
+    assert int(h.headers["Content-Length"]) == len(r1.content)
+    assert backend.hits("/basic/page") == 1
+    # another query string is another page
+    assert xc(get(a, "/app/basic/page?x=2")) == "MISS"
+    assert backend.hits("/basic/page") == 2
+    # the note and the cache phase reach the log and the statistics
+    lines = [parse_access_line(l) for l in a.wait_access_lines(4)]
+    hit = [e for e in lines if e["cache"] == "HIT" or e["cache"].startswith("HIT")]
+    assert hit and "cache" in hit[0]["phases"]
+    time.sleep(0.3)
+    d = stats(a)
+    route = [x for x in d["routes"] if x["route"] == "/app/basic/page"
+             and x["method"] == "GET"][0]
+    assert route["cache"]["hit"] == 1 and route["cache"]["miss"] == 2
+    assert d["cache"]["store"] == 2
+    assert d["phases"]["cache"]["count"] >= 4
+
+
+@pytest.mark.parametrize("mpm", MPMS)
+def test_conditional_requests_answered_from_cache(apache_factory, memcached,
+                                                  backend, mpm):
+    a = site(apache_factory, memcached, mpm)
+    path = ('/app/cond?header=ETag:"v1"'
+            '&header=Last-Modified:Wed, 21 Oct 2015 07:28:00 GMT')
+    assert xc(get(a, path)) == "MISS"
+    r = get(a, path, headers={"If-None-Match": '"v1"'})
+    assert r.status_code == 304 and xc(r).startswith("HIT")
+    assert r.content == b""
+    r = get(a, path, headers={"If-Modified-Since": "Thu, 22 Oct 2015 07:28:00 GMT"})
+    assert r.status_code == 304
+    r = get(a, path, headers={"If-None-Match": '"other"'})
+    assert r.status_code == 200 and xc(r).startswith("HIT")
+    assert backend.hits("/cond") == 1
+    # a conditional request on a miss still fills the cache with the page
+    p2 = '/app/cond2?header=ETag:"v2"'
+    r = get(a, p2, headers={"If-None-Match": '"v2"'})
+    assert r.status_code == 200 and xc(r) == "MISS"
+    assert get(a, p2, headers={"If-None-Match": '"v2"'}).status_code == 304
+    assert backend.hits("/cond2") == 1
+
+
+@pytest.mark.parametrize("mpm", MPMS)
+def test_chunked_response_cached(apache_factory, memcached, backend, mpm):
+    a = site(apache_factory, memcached, mpm)
+    r1 = get(a, "/app/stream?chunk_at=20,60,100")
+    assert xc(r1) == "MISS"
+    r2 = get(a, "/app/stream?chunk_at=20,60,100")
+    assert xc(r2).startswith("HIT")
+    assert r2.content == r1.content
+    assert backend.hits("/stream") == 1
+
+
+@pytest.mark.parametrize("mpm", MPMS)
+def test_too_large_passed_through_and_counted(apache_factory, memcached,
+                                              backend, mpm):
+    a = site(apache_factory, memcached, mpm,
+             location_extra="ReqPerfCacheMaxSize 1000")
+    for want in ("MISS", "MISS uncacheable"):
+        r = get(a, "/app/big?size=5000")
+        assert r.status_code == 200 and len(r.content) == 5000
+        assert xc(r) == want
+    assert backend.hits("/big") == 2
+    r = get(a, "/app/bigchunks?size=5000&chunk_at=1,2,3,4")
+    assert len(r.content) == 5000
+    assert xc(get(a, "/app/small?size=900")) == "MISS"
+    assert xc(get(a, "/app/small?size=900")).startswith("HIT")
+    time.sleep(0.3)
+    assert stats(a)["cache"]["store_skipped"] >= 2
+
+
+# ---------------------------------------------------------------- never store
+
+NEVER_STORED = [
+    ("setcookie", "cookie=sid=secret"),
+    ("private", "cc=private, max-age=60"),
+    ("nostore", "cc=no-store"),
+    ("nocache", "cc=no-cache"),
+    ("s500", "status=500"),
+    ("s302", "status=302&header=Location:/elsewhere"),
+    ("s206", "status=206&header=Content-Range:bytes 0-9/100"),
+    ("varystar", "header=Vary:*"),
+    ("varycookie", "header=Vary:Cookie"),
+    ("varyauth", "header=Vary:Accept-Encoding, Authorization"),
+]
+
+
+@pytest.mark.parametrize("mpm", MPMS)
+def test_never_stored(apache_factory, memcached, backend, mpm):
+    a = site(apache_factory, memcached, mpm)
+    for name, query in NEVER_STORED:
+        path = "/app/never/%s?%s" % (name, query)
+        r1 = requests.get(a.url(path), allow_redirects=False)
+        r2 = requests.get(a.url(path), allow_redirects=False)
+        # the first finds it cannot be stored; the second goes straight
+        # to the backend (hit-for-pass)
+        assert xc(r1) == "MISS", (name, xc(r1))
+        assert xc(r2) in ("MISS", "MISS uncacheable"), (name, xc(r2))
+        assert backend.hits("/never/" + name) == 2, name
+    # and what may be stored is: 404, 410, 301
+    for status in (404, 410, 301):
+        path = "/app/ok/%d?status=%d&header=Location:/x" % (status, status)
+        requests.get(a.url(path), allow_redirects=False)
+        r = requests.get(a.url(path), allow_redirects=False)
+        assert r.status_code == status and xc(r).startswith("HIT"), status
+
+
+@pytest.mark.parametrize("mpm", MPMS)
+def test_set_cookie_never_replayed(apache_factory, memcached, backend, mpm):
+    a = site(apache_factory, memcached, mpm)
+    r1 = get(a, "/app/login?cookie=sid=alice-secret")
+    assert "alice-secret" in r1.headers["Set-Cookie"]
+    r2 = requests.get(a.url("/app/login?cookie=sid=alice-secret"))
+    assert xc(r2) == "MISS uncacheable"
+    assert backend.hits("/login") == 2
+    # a cacheable page never carries another response's cookie
+    r3 = get(a, "/app/plain")
+    r4 = get(a, "/app/plain")
+    assert xc(r4).startswith("HIT") and "Set-Cookie" not in r4.headers
+
+
+# ---------------------------------------------------------------- never serve
+
+@pytest.mark.parametrize("mpm", MPMS)
+def test_two_users_never_see_each_others_page(apache_factory, memcached,
+                                              backend, mpm):
+    a = site(apache_factory, memcached, mpm,
+             location_extra="ReqPerfCacheIgnoreCookie _ga* consent")
+    alice = get(a, "/app/account", cookies={"sessionid": "alice"})
+    bob = get(a, "/app/account", cookies={"sessionid": "bob"})
+    assert xc(alice) == "BYPASS cookie" and xc(bob) == "BYPASS cookie"
+    assert alice.json()["cookie"] == "sessionid=alice"
+    assert bob.json()["cookie"] == "sessionid=bob"
+    # an anonymous visitor fills the cache; users still never get it
+    anon = get(a, "/app/account")
+    assert xc(get(a, "/app/account")).startswith("HIT")
+    alice2 = get(a, "/app/account", cookies={"sessionid": "alice"})
+    assert alice2.json()["cookie"] == "sessionid=alice"
+    assert nonce(alice2) != nonce(anon)
+    # analytics cookies do not make a request personal
+    ga = get(a, "/app/account", cookies={"_ga": "GA1.2.3", "consent": "yes"})
+    assert xc(ga).startswith("HIT") and nonce(ga) == nonce(anon)
+    # one personal cookie among ignored ones does
+    mixed = get(a, "/app/account", cookies={"_ga": "1", "sessionid": "carol"})
+    assert xc(mixed) == "BYPASS cookie"
+    assert "carol" in mixed.json()["cookie"]
+    # Authorization is always personal
+    auth = get(a, "/app/account", auth=("dave", "pw"))
+    assert xc(auth) == "BYPASS authorization"
+    assert auth.json()["authorization"].startswith("Basic ")
+    # malformed cookie headers are personal too
+    odd = get(a, "/app/account", headers={"Cookie": "garbage-without-equals"})
+    assert xc(odd) == "BYPASS cookie"
+
+
+@pytest.mark.parametrize("mpm", MPMS)
+def test_client_no_cache_refreshes(apache_factory, memcached, backend, mpm):
+    a = site(apache_factory, memcached, mpm)
+    r1 = get(a, "/app/fresh")
+    r2 = get(a, "/app/fresh", headers={"Cache-Control": "no-cache"})
+    assert xc(r2) == "BYPASS no-cache"
+    assert nonce(r2) != nonce(r1)
+    r3 = get(a, "/app/fresh")
+    assert xc(r3).startswith("HIT") and nonce(r3) == nonce(r2)
+    r4 = get(a, "/app/fresh", headers={"Pragma": "no-cache"})
+    assert nonce(r4) != nonce(r2)
+    assert backend.hits("/fresh") == 3
+
+
+@pytest.mark.parametrize("mpm", MPMS)
+def test_vary_keeps_variants_apart(apache_factory, memcached, backend, mpm):
+    a = site(apache_factory, memcached, mpm)
+    path = "/app/v?header=Vary:Accept-Encoding"
+    gz = get(a, path, headers={"Accept-Encoding": "gzip"})
+    ident = get(a, path, headers={"Accept-Encoding": "identity"})
+    assert gz.json()["accept_encoding"] == "gzip"
+    assert ident.json()["accept_encoding"] == "identity"
+    gz2 = get(a, path, headers={"Accept-Encoding": "gzip"})
+    ident2 = get(a, path, headers={"Accept-Encoding": "identity"})
+    assert xc(gz2).startswith("HIT") and xc(ident2).startswith("HIT")
+    assert nonce(gz2) == nonce(gz) and nonce(ident2) == nonce(ident)
+    assert gz2.json()["accept_encoding"] == "gzip"
+    assert ident2.json()["accept_encoding"] == "identity"
+    assert backend.hits("/v") == 2
+
+
+@pytest.mark.parametrize("mpm", MPMS)
+def test_forwarded_headers_never_poison(apache_factory, memcached, backend,
+                                        mpm):
+    a = site(apache_factory, memcached, mpm, extra="""
+<Location /app/keyed/>
+    ReqPerfCacheVary X-Forwarded-Host
+</Location>
+""")
+    # (mod_proxy appends the real host to X-Forwarded-Host itself, so the
+    # backend always sees one; "evil" only comes from the client)
+    def fwd(r):
+        return r.json()["x_forwarded_host"] or ""
+    evil = {"X-Forwarded-Host": "evil.example"}
+    r = get(a, "/app/home", headers=evil)
+    assert xc(r) == "BYPASS unkeyed-header"
+    assert "evil.example" in fwd(r)
+    clean = get(a, "/app/home")
+    assert xc(clean) == "MISS" and "evil" not in fwd(clean)
+    assert xc(get(a, "/app/home")).startswith("HIT")
+    # the poisoned request neither got into nor came out of the cache
+    r = get(a, "/app/home", headers=evil)
+    assert xc(r) == "BYPASS unkeyed-header"
+    assert "evil.example" in fwd(r)
+    r = get(a, "/app/home")
+    assert "evil" not in fwd(r)
+    for h in ("X-Forwarded-Proto", "Forwarded", "X-Original-URL",
+              "X-Rewrite-URL"):
+        r = get(a, "/app/home", headers={h: "x"})
+        assert xc(r) == "BYPASS unkeyed-header", h
+    # listed in ReqPerfCacheVary, the header is part of the key instead
+    k1 = get(a, "/app/keyed/p", headers=evil)
+    assert xc(k1) == "MISS"
+    k2 = get(a, "/app/keyed/p")
+    assert xc(k2) == "MISS" and "evil" not in fwd(k2)
+    k3 = get(a, "/app/keyed/p", headers=evil)
+    assert xc(k3).startswith("HIT") and "evil.example" in fwd(k3)
+    assert xc(get(a, "/app/keyed/p")).startswith("HIT")
+
+
+@pytest.mark.parametrize("mpm", MPMS)
+def test_host_is_part_of_the_key(apache_factory, memcached, backend, mpm):
+    a = site(apache_factory, memcached, mpm)
+    one = get(a, "/app/h", headers={"Host": "one.example"})
+    two = get(a, "/app/h", headers={"Host": "two.example"})
+    assert xc(two) == "MISS" and nonce(one) != nonce(two)
+    assert get(a, "/app/h", headers={"Host": "one.example"}).json()["nonce"] \
+        == nonce(one)
+
+
+@pytest.mark.parametrize("mpm", MPMS)
+def test_ignored_query_parameters_and_order(apache_factory, memcached,
+                                            backend, mpm):
+    a = site(apache_factory, memcached, mpm,
+             location_extra="ReqPerfCacheIgnoreQuery utm_* fbclid")
+    r1 = get(a, "/app/q?a=1&b=2&utm_source=x")
+    r2 = get(a, "/app/q?b=2&a=1&utm_medium=y&fbclid=z")
+    assert xc(r2).startswith("HIT") and nonce(r2) == nonce(r1)
+    assert xc(get(a, "/app/q?a=1&b=3")) == "MISS"
+
+
+# ---------------------------------------------------------------- access
+
+@pytest.mark.parametrize("mpm", MPMS)
+def test_access_control_guards_cached_pages(apache_factory, memcached,
+                                            backend, mpm):
+    conf = """
+SetEnvIf X-Allow "^yes$" allowed
+<Location /app/guarded/>
+    Require env allowed
+</Location>
+"""
+    a = site(apache_factory, memcached, mpm, extra=conf)
+    r = get(a, "/app/guarded/p", headers={"X-Allow": "yes"})
+    assert r.status_code == 200
+    assert xc(get(a, "/app/guarded/p", headers={"X-Allow": "yes"})).startswith("HIT")
+    denied = get(a, "/app/guarded/p")
+    assert denied.status_code == 403
+    assert nonce(r) not in denied.text
+
+
+@pytest.mark.parametrize("mpm", MPMS)
+def test_quick_handler(apache_factory, memcached, backend, mpm):
+    a = site(apache_factory, memcached, mpm,
+             server_extra="ReqPerfCacheQuick On", extra="""
+<Location /app/nocache/>
+    ReqPerfCache Off
+</Location>
+""")
+    r1 = get(a, "/app/quick")
+    assert xc(r1) == "MISS"
+    r2 = get(a, "/app/quick")
+    assert xc(r2).startswith("HIT") and nonce(r2) == nonce(r1)
+    # <Location> settings are honoured before translation too
+    get(a, "/app/nocache/p")
+    r = get(a, "/app/nocache/p")
+    assert "X-Cache" not in r.headers
+    assert backend.hits("/nocache/p") == 2
+    e = [parse_access_line(l) for l in a.wait_access_lines(4)]
+    quick_hit = [x for x in e if x["uri"] == "/app/quick"][1]
+    # served before translation: no translate phase
+    assert "cache" in quick_hit["phases"]
+    assert "translate" not in quick_hit["phases"]
+
+
+# ---------------------------------------------------------------- unsafe
+
+@pytest.mark.parametrize("mpm", MPMS)
+def test_unsafe_method_invalidates(apache_factory, memcached, backend, mpm):
+    a = site(apache_factory, memcached, mpm)
+    r1 = get(a, "/app/invoice/7")
+    assert xc(get(a, "/app/invoice/7")).startswith("HIT")
+    p = requests.post(a.url("/app/invoice/7"), data="paid=1")
+    assert p.status_code == 200 and xc(p) == "BYPASS method"
+    r2 = get(a, "/app/invoice/7")
+    assert xc(r2) == "MISS" and nonce(r2) != nonce(r1)
+    # a failed POST leaves the page alone
+    get(a, "/app/invoice/8")
+    requests.post(a.url("/app/invoice/8?status=500"))
+    assert xc(get(a, "/app/invoice/8")).startswith("HIT")
+    for method in ("PUT", "PATCH", "DELETE"):
+        get(a, "/app/doc/1")
+        assert xc(get(a, "/app/doc/1")).startswith("HIT")
+        requests.request(method, a.url("/app/doc/1"))
+        assert xc(get(a, "/app/doc/1")) == "MISS", method
+
+
+# ---------------------------------------------------------------- stampede
+
+@pytest.mark.parametrize("mpm", MPMS)
+def test_stampede_reaches_backend_once(apache_factory, memcached, backend,
+                                       mpm):
+    a = site(apache_factory, memcached, mpm, workers=55)
+    start = threading.Barrier(50)
+
+    def one(i):
+        start.wait()
+        r = get(a, "/app/cold?sleep_ms=500")
+        return r.status_code, xc(r), nonce(r)
+    with concurrent.futures.ThreadPoolExecutor(50) as ex:
+        out = list(ex.map(one, range(50)))
+    assert all(s == 200 for s, _, _ in out)
+    assert backend.hits("/cold") == 1
+    assert len({n for _, _, n in out}) == 1
+    assert sum(1 for _, x, _ in out if x == "MISS") == 1
+    time.sleep(0.3)
+    c = stats(a)["cache"]
+    assert c["hit"] == 49 and c["miss"] == 1
+    # those that came while the backend worked waited for its answer
+    assert c["lock_waits"] >= 1
+
+
+@pytest.mark.parametrize("mpm", MPMS)
+def test_lock_off_lets_every_miss_through(apache_factory, memcached, backend,
+                                          mpm):
+    a = site(apache_factory, memcached, mpm,
+             location_extra="ReqPerfCacheLock Off", workers=8)
+    start = threading.Barrier(5)
+
+    def one(i):
+        start.wait()
+        return xc(get(a, "/app/cold-nolock?sleep_ms=300"))
+    with concurrent.futures.ThreadPoolExecutor(5) as ex:
+        out = list(ex.map(one, range(5)))
+    assert out.count("MISS") == 5
+    assert backend.hits("/cold-nolock") == 5
+
+
+@pytest.mark.parametrize("mpm", MPMS)
+def test_uncacheable_page_is_not_serialized(apache_factory, memcached,
+                                            backend, mpm):
+    """hit-for-pass: once a URL answered something that cannot be stored,
+    its next misses go straight to the backend instead of queueing on the
+    stampede lock one after the other."""
+    a = site(apache_factory, memcached, mpm, workers=8)
+    path = "/app/uncacheable?cc=no-store&sleep_ms=300"
+    assert xc(get(a, path)) == "MISS"
+    start = threading.Barrier(5)
+
+    def one(i):
+        start.wait()
+        return xc(get(a, path))
+    with concurrent.futures.ThreadPoolExecutor(5) as ex:
+        out = list(ex.map(one, range(5)))
+    assert out == ["MISS uncacheable"] * 5
+    assert backend.hits("/uncacheable") == 6
+    time.sleep(0.3)
+    assert stats(a)["cache"]["lock_waits"] == 0
+    # a purge of the URL ends the pass: the next miss takes the lock again
+    requests.post(a.url("/app/uncacheable?cc=no-store&sleep_ms=300"))
+    assert xc(get(a, path)) == "MISS"
+
+
+@pytest.mark.parametrize("mpm", MPMS)
+def test_grace_serves_stale_while_one_refreshes(apache_factory, memcached,
+                                                backend, mpm):
+    a = site(apache_factory, memcached, mpm,
+             location_extra="ReqPerfCacheGrace 60", workers=8)
+    path = "/app/graceful?cc=max-age=1&sleep_ms=600"
+    first = get(a, path)
+    assert xc(first) == "MISS"
+    time.sleep(1.5)                             # expired, within grace
+    refresher = {}
+
+    def refresh():
+        refresher["r"] = get(a, path)
+    t = threading.Thread(target=refresh)
+    t.start()
+    time.sleep(0.2)                             # the refresher holds the lock
+    stale = [get(a, path) for _ in range(3)]
+    t.join()
+    for s in stale:
+        assert xc(s) == "STALE" and nonce(s) == nonce(first)
+    assert xc(refresher["r"]) == "MISS"
+    assert nonce(refresher["r"]) != nonce(first)
+    after = get(a, path)
+    assert xc(after).startswith("HIT") and nonce(after) == nonce(refresher["r"])
+    assert backend.hits("/graceful") == 2
+
+
+# ---------------------------------------------------------------- faults
+
+@pytest.mark.parametrize("mpm", MPMS)
+def test_memcached_down_then_back(apache_factory, memcached, backend, mpm):
+    a = site(apache_factory, memcached, mpm)
+    get(a, "/app/fault")
+    assert xc(get(a, "/app/fault")).startswith("HIT")
+    memcached.stop()
+    for i in range(10):
+        r = get(a, "/app/fault")
+        assert r.status_code == 200, r.status_code
+        assert xc(r) == "BYPASS down"
+    time.sleep(0.3)
+    d = stats(a)
+    assert d["cache"]["servers"][0]["state"] in ("down", "retrying")
+    memcached.start_again()
+    deadline = time.monotonic() + 15
+    seen = []
+    while time.monotonic() < deadline:
+        seen.append(xc(get(a, "/app/fault")))
+        if seen[-1].startswith("HIT"):
+            break
+        time.sleep(0.2)
+    assert seen[-1].startswith("HIT"), seen
+    assert stats(a)["cache"]["servers"][0]["state"] == "up"
+
+
+class HungServer:
+    """Accepts connections and never answers (a memcached that hangs)."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(128)
+        self.port = self.sock.getsockname()[1]
+        self.conns = []
+        self.stop = threading.Event()
+        self.t = threading.Thread(target=self.run, daemon=True)
+        self.t.start()
+
+    def run(self):
+        self.sock.settimeout(0.2)
+        while not self.stop.is_set():
+            try:
+                c, _ = self.sock.accept()
+                self.conns.append(c)
+            except OSError:
+                pass
+
+    def close(self):
+        self.stop.set()
+        self.t.join()
+        for c in self.conns:
+            c.close()
+        self.sock.close()
+
+
+@pytest.mark.parametrize("mpm", MPMS)
+def test_hung_memcached_costs_at_most_the_timeout(apache_factory, backend,
+                                                  mpm):
+    hung = HungServer()
+    try:
+        a = apache_factory(mpm=mpm, conf="""
+ReqPerfCacheServers 127.0.0.1:%d
+ReqPerfCacheTimeout 100ms
+ProxyPass /app/ ${BACKEND}/
+<Location /app/>
+    ReqPerfCache On
+</Location>
+%s
+""" % (hung.port, STATUS))
+        durations = []
+        for i in range(12):
+            t0 = time.monotonic()
+            r = get(a, "/app/hung?i=%d" % i, timeout=20)
+            durations.append(time.monotonic() - t0)
+            assert r.status_code == 200
+        # never a hang: each request is bounded by a few timeouts (the
+        # first ones pay the lookup and the store), and once the breaker
+        # has opened a request does not wait for memcached at all
+        assert max(durations) < 3.0, durations
+        assert xc(r) == "BYPASS down"
+        d = stats(a)
+        assert d["cache"]["servers"][0]["state"] in ("down", "retrying")
+        assert d["cache"]["bypass_down"] >= 1
+    finally:
+        hung.close()
+
+
+@pytest.mark.parametrize("mpm", MPMS)
+def test_garbage_in_memcached_is_a_miss(apache_factory, memcached, backend,
+                                        mpm):
+    a = site(apache_factory, memcached, mpm)
+    get(a, "/app/victim")
+    assert xc(get(a, "/app/victim")).startswith("HIT")
+    entries = [k for k in memcached.keys() if k.startswith("rp:e:")]
+    assert len(entries) == 1
+    good = memcached.get(entries[0])
+    for bad in (b"garbage", good[:len(good) // 2], good[:-1],
+                good[:40] + bytes([good[40] ^ 0xFF]) + good[41:], b"",
+                b"\x00" * 5000):
+        memcached.set(entries[0], bad)
+        r = get(a, "/app/victim")
+        assert r.status_code == 200
+        assert xc(r) == "MISS", bad[:20]
+        assert r.json()["path"] == "/victim"
+        memcached.set(entries[0], bad)
+    time.sleep(0.3)
+    assert stats(a)["cache"]["invalid_entries"] >= 5

@@ -1,0 +1,251 @@
+"""Invalidation against real apache2s and a real memcached: tags, URL
+purges of every variant, the X-ReqPerf-Purge header, the purge handler's
+answers to bad input, purges seen across Apache servers sharing
+memcached, and an honest answer when memcached is down."""
+import json
+
+import pytest
+import requests
+
+from conftest import MPMS
+
+PURGE = """
+<Location /reqperf-purge>
+    SetHandler reqperf-purge
+    Require local
+</Location>
+<Location /reqperf-status>
+    SetHandler reqperf-status
+</Location>
+"""
+
+
+def site(apache_factory, memcached, mpm, extra="", location_extra="",
+         server_name=None):
+    return apache_factory(mpm=mpm, server_name=server_name, conf="""
+ReqPerfCacheServers {mc}
+ProxyPass /app/ ${{BACKEND}}/
+<Location /app/>
+    ReqPerfCache On
+    {location_extra}
+</Location>
+{purge}
+{extra}
+""".format(mc=memcached.address, location_extra=location_extra,
+           purge=PURGE, extra=extra))
+
+
+def xc(r):
+    return r.headers.get("X-Cache", "")
+
+
+def hit(r):
+    return xc(r).startswith("HIT")
+
+
+def purge(a, **kw):
+    return requests.post(a.url("/reqperf-purge"), **kw)
+
+
+def stats(a):
+    return requests.get(a.url("/reqperf-status?format=json")).json()
+
+
+@pytest.mark.parametrize("mpm", MPMS)
+def test_tag_purge(apache_factory, memcached, backend, mpm):
+    a = site(apache_factory, memcached, mpm)
+    pages = {
+        "inv": "/app/invoice/123?header=X-ReqPerf-Tags:invoice-123",
+        "list": "/app/customer/7/invoices?header=X-ReqPerf-Tags:customer-7 invoice-123",
+        "other": "/app/invoice/999?header=X-ReqPerf-Tags:invoice-999",
+        "untagged": "/app/about",
+    }
+    for p in pages.values():
+        r = requests.get(a.url(p))
+        assert xc(r) == "MISS"
+        # tags never reach the client
+        assert "X-ReqPerf-Tags" not in r.headers
+    for p in pages.values():
+        assert hit(requests.get(a.url(p)))
+    r = purge(a, data={"tag": "invoice-123"})
+    assert r.status_code == 200, r.text
+    assert r.json() == {"purged": {"url": [], "tag": ["invoice-123"]}}
+    assert xc(requests.get(a.url(pages["inv"]))) == "MISS"
+    assert xc(requests.get(a.url(pages["list"]))) == "MISS"
+    assert hit(requests.get(a.url(pages["other"])))
+    assert hit(requests.get(a.url(pages["untagged"])))
+    # refilled after the purge
+    assert hit(requests.get(a.url(pages["inv"])))
+    d = stats(a)
+    assert d["cache"]["purges"]["tag"] == 1
+    assert d["cache"]["stale_by_generation"] >= 2
+
+
+@pytest.mark.parametrize("mpm", MPMS)
+def test_url_purge_drops_every_variant(apache_factory, memcached, backend,
+                                       mpm):
+    a = site(apache_factory, memcached, mpm,
+             location_extra="ReqPerfCacheIgnoreQuery utm_*")
+    base = "/app/report?header=Vary:Accept-Encoding"
+    # four entries: two Vary variants, and two more reached through
+    # ignored query parameters (each with its own Accept-Encoding so that
+    # refilling one after the purge does not refill another)
+    variants = [
+        (base, {"Accept-Encoding": "gzip"}),
+        (base, {"Accept-Encoding": "identity"}),
+        (base + "&utm_source=mail", {"Accept-Encoding": "br"}),
+        (base + "&utm_campaign=x", {"Accept-Encoding": "deflate"}),
+    ]
+    for p, h in variants:
+        requests.get(a.url(p), headers=h)
+    for p, h in variants:
+        assert hit(requests.get(a.url(p), headers=h)), (p, h)
+    other = "/app/report?header=Vary:Accept-Encoding&page=2"
+    requests.get(a.url(other))
+    assert hit(requests.get(a.url(other)))
+    # relative form, with an ignored parameter and another order
+    r = purge(a, data={"url": "/app/report?utm_x=1&header=Vary:Accept-Encoding"})
+    assert r.status_code == 200, r.text
+    assert r.json()["purged"]["url"][0].endswith(
+        "/app/report?header=Vary:Accept-Encoding")
+    for p, h in variants:
+        assert xc(requests.get(a.url(p), headers=h)) == "MISS", (p, h)
+    assert hit(requests.get(a.url(other)))
+
+
+@pytest.mark.parametrize("mpm", MPMS)
+def test_absolute_url_purge_and_several_items(apache_factory, memcached,
+                                              backend, mpm):
+    a = site(apache_factory, memcached, mpm)
+    for p in ("/app/a", "/app/b", "/app/c"):
+        requests.get(a.url(p))
+    body = "url=%s&url=/app/b&tag=nothing-tagged" % requests.utils.quote(
+        "http://127.0.0.1:%d/app/a" % a.port, safe="")
+    r = purge(a, data=body,
+              headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 200, r.text
+    assert len(r.json()["purged"]["url"]) == 2
+    assert xc(requests.get(a.url("/app/a"))) == "MISS"
+    assert xc(requests.get(a.url("/app/b"))) == "MISS"
+    assert hit(requests.get(a.url("/app/c")))
+
+
+@pytest.mark.parametrize("mpm", MPMS)
+def test_purge_header_from_a_post(apache_factory, memcached, backend, mpm):
+    a = site(apache_factory, memcached, mpm)
+    inv = "/app/invoice/5?header=X-ReqPerf-Tags:invoice-5 customer-2"
+    lst = "/app/customer/2?header=X-ReqPerf-Tags:customer-2"
+    dash = "/app/dashboard"
+    for p in (inv, lst, dash):
+        requests.get(a.url(p))
+        assert hit(requests.get(a.url(p)))
+    # the save: the application names what it changed
+    r = requests.post(a.url("/app/invoice/5/pay?header=X-ReqPerf-Purge:"
+                            "tag=invoice-5 url=/app/dashboard"))
+    assert r.status_code == 200
+    assert "X-ReqPerf-Purge" not in r.headers
+    assert "X-ReqPerf-Tags" not in r.headers
+    assert xc(requests.get(a.url(inv))) == "MISS"
+    assert xc(requests.get(a.url(dash))) == "MISS"
+    assert hit(requests.get(a.url(lst)))
+    # on any method, and stripped even where the cache is off
+    r = requests.get(a.url("/app/whatever?header=X-ReqPerf-Purge:tag=customer-2"))
+    assert "X-ReqPerf-Purge" not in r.headers
+    assert xc(requests.get(a.url(lst))) == "MISS"
+    d = stats(a)
+    assert d["cache"]["purges"]["tag"] == 2
+    assert d["cache"]["purges"]["url"] == 1
+
+
+@pytest.mark.parametrize("mpm", MPMS)
+def test_headers_stripped_where_cache_is_off(apache_factory, memcached,
+                                             backend, mpm):
+    a = site(apache_factory, memcached, mpm, extra="""
+ProxyPass /plain/ ${BACKEND}/
+""")
+    r = requests.get(a.url("/plain/x?header=X-ReqPerf-Tags:t1"
+                           "&header=X-ReqPerf-Purge:tag=t1"))
+    assert r.status_code == 200
+    assert "X-ReqPerf-Tags" not in r.headers
+    assert "X-ReqPerf-Purge" not in r.headers
+    assert "X-Cache" not in r.headers
+
+
+@pytest.mark.parametrize("mpm", MPMS)
+def test_purge_handler_rejects_bad_input(apache_factory, memcached, backend,
+                                         mpm):
+    a = site(apache_factory, memcached, mpm)
+    requests.get(a.url("/app/keep"))
+    assert hit(requests.get(a.url("/app/keep")))
+    r = requests.get(a.url("/reqperf-purge"))
+    assert r.status_code == 405 and "error" in r.json()
+    assert r.headers["Allow"] == "POST"
+    bad_bodies = [
+        "",
+        "url=",
+        "what=/app/keep",
+        "url=/app/keep&bogus=1",
+        "url=%zz",
+        "url=relative/path",
+        "url=javascript:alert(1)",
+        "tag=has%20space",
+        "url=/app/keep%0d%0aX-Injected:1",
+        "tag=" + "t" * 300,
+        "&&&",
+        "url=%00",
+    ]
+    for body in bad_bodies:
+        r = purge(a, data=body,
+                  headers={"Content-Type": "application/x-www-form-urlencoded"})
+        assert r.status_code == 400, (body, r.status_code, r.text)
+        assert "error" in r.json()
+    huge = "url=/app/keep&" + "tag=x&" * 20000
+    r = purge(a, data=huge)
+    assert r.status_code == 413, r.status_code
+    # chunked, no Content-Length: still bounded
+    def gen():
+        for _ in range(100):
+            yield b"tag=abcdefgh&" * 100
+    r = purge(a, data=gen())
+    assert r.status_code == 413
+    # nothing was purged by any of them
+    assert hit(requests.get(a.url("/app/keep")))
+    assert stats(a)["cache"]["purges"]["url"] == 0
+
+
+@pytest.mark.parametrize("mpm", MPMS)
+def test_purge_seen_by_another_apache(apache_factory, memcached, backend, mpm):
+    # a farm: two servers behind one name, sharing memcached
+    extra = "UseCanonicalName On\n"
+    one = site(apache_factory, memcached, mpm, extra=extra,
+               server_name="shop.example:80")
+    two = site(apache_factory, memcached, mpm, extra=extra,
+               server_name="shop.example:80")
+    r1 = requests.get(one.url("/app/shared/1"))
+    r2 = requests.get(two.url("/app/shared/1"))
+    assert xc(r1) == "MISS" and hit(r2)
+    assert r1.json()["nonce"] == r2.json()["nonce"]
+    assert purge(one, data={"url": "/app/shared/1"}).status_code == 200
+    r3 = requests.get(two.url("/app/shared/1"))
+    assert xc(r3) == "MISS" and r3.json()["nonce"] != r1.json()["nonce"]
+    # and by tag
+    t = "/app/shared/2?header=X-ReqPerf-Tags:shared-2"
+    requests.get(two.url(t))
+    assert hit(requests.get(one.url(t)))
+    assert purge(two, data={"tag": "shared-2"}).status_code == 200
+    assert xc(requests.get(one.url(t))) == "MISS"
+
+
+@pytest.mark.parametrize("mpm", MPMS)
+def test_purge_when_memcached_is_down(apache_factory, memcached, backend,
+                                      mpm):
+    a = site(apache_factory, memcached, mpm)
+    requests.get(a.url("/app/x"))
+    memcached.stop()
+    r = purge(a, data={"url": "/app/x", "tag": "t"})
+    assert r.status_code == 503
+    body = r.json()
+    assert "error" in body
+    assert body.get("purged", {}).get("url", []) == []
+    assert body.get("purged", {}).get("tag", []) == []
+    assert stats(a)["cache"]["purges"]["failed"] >= 1
