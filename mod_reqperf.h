@@ -30,7 +30,7 @@ extern module AP_MODULE_DECLARE_DATA reqperf_module;
 #define REQPERF_DEFAULT_CACHE_TTL_S    60
 #define REQPERF_DEFAULT_CACHE_MAXSIZE  1000000
 #define REQPERF_DEFAULT_CACHE_TIMEOUT  (50 * 1000)        /* µs */
-#define REQPERF_DEFAULT_LOCAL_SIZE     (32 * 1024 * 1024)
+#define REQPERF_DEFAULT_LOCAL_SIZE     (64 * 1024 * 1024)
 #define REQPERF_DEFAULT_LOCAL_TTL      (1000 * 1000)      /* µs */
 
 /* Per-directory configuration (also what server and <VirtualHost> set,

@@ -42,6 +42,7 @@
 #include "cache/rp_cache.h"
 #include "cache/rp_mc.h"
 #include "cache/rp_purge.h"
+#include "cache/rp_local.h"
 
 APLOG_USE_MODULE(reqperf);
 
@@ -50,6 +51,8 @@ APLOG_USE_MODULE(reqperf);
 
 static ap_filter_rec_t *cache_filter_handle;
 static rp_breaker_t *breakers;         /* shared memory, one per server */
+static rp_local_t *local_tier;         /* shared memory, or NULL */
+static apr_interval_time_t local_ttl;
 static rp_mc_t *child_mc;              /* this child's connections */
 static const char **server_names;
 static int n_servers;
@@ -260,6 +263,11 @@ static int serve_entry(request_rec *r, reqperf_cache_req_t *cr, int stale)
         count(RP_CTR_CACHE_STALE);
         note_result(r, RP_CACHE_STALE, "STALE");
     }
+    else if (cr->lk.from_local) {
+        count(RP_CTR_CACHE_HIT);
+        count(RP_CTR_LOCAL_HIT);
+        note_result(r, RP_CACHE_HIT, "HIT local");
+    }
     else {
         count(RP_CTR_CACHE_HIT);
         count(RP_CTR_LOCAL_MC_HIT);
@@ -384,6 +392,8 @@ static int cache_lookup(request_rec *r, const reqperf_dir_conf_t *d)
                          &wall_clock, url, base, request_header, r);
     cr->lk.no_lock = r->header_only;
     cr->lk.refresh = refresh;
+    cr->lk.local = local_tier;
+    cr->lk.local_ttl_us = local_ttl;
 
     result = rp_cache_lookup(&cr->lk);
     if (cr->lk.invalid_entries) {
@@ -394,6 +404,16 @@ static int cache_lookup(request_rec *r, const reqperf_dir_conf_t *d)
     }
     if (cr->lk.waited) {
         count(RP_CTR_CACHE_LOCK_WAITS);
+    }
+    if (cr->lk.local_revalidating) {
+        count(RP_CTR_LOCAL_REVALIDATIONS);
+    }
+    if (cr->lk.local_evictions) {
+        rp_stats_t *st = reqperf_stats();
+        if (st != NULL) {
+            rp_stats_count(st, RP_CTR_LOCAL_EVICTIONS, cr->lk.local_evictions);
+        }
+        cr->lk.local_evictions = 0;
     }
     switch (result) {
     case RP_LOOKUP_HIT:
@@ -529,7 +549,8 @@ static void do_purges(request_rec *r, rp_store_t *store,
         if (url == NULL) {
             continue;
         }
-        if (rp_cache_purge_url(store, r->pool, url, apr_time_now())
+        if (rp_cache_purge_url(store, r->pool, local_tier, url,
+                               apr_time_now())
             != RP_ST_OK) {
             out->failed++;
             count(RP_CTR_PURGE_FAILED);
@@ -540,7 +561,8 @@ static void do_purges(request_rec *r, rp_store_t *store,
     }
     for (i = 0; req->tags && i < req->tags->nelts; i++) {
         const char *tag = APR_ARRAY_IDX(req->tags, i, const char *);
-        if (rp_cache_purge_tag(store, r->pool, tag, apr_time_now())
+        if (rp_cache_purge_tag(store, r->pool, local_tier, tag,
+                               apr_time_now())
             != RP_ST_OK) {
             out->failed++;
             count(RP_CTR_PURGE_FAILED);
@@ -599,8 +621,8 @@ static void response_purges(request_rec *r, const char *purge_header)
     if (unsafe) {
         const char *url = request_url(r, d);
         if (url != NULL
-            && rp_cache_purge_url(&store, r->pool, url, apr_time_now())
-               == RP_ST_OK) {
+            && rp_cache_purge_url(&store, r->pool, local_tier, url,
+                                  apr_time_now()) == RP_ST_OK) {
             count(RP_CTR_PURGE_UNSAFE);
         }
         else if (url != NULL) {
@@ -1038,6 +1060,26 @@ static int cache_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     }
     breakers = apr_shm_baseaddr_get(shm);
     memset(breakers, 0, sizeof(rp_breaker_t) * (apr_size_t)n_servers);
+
+    local_tier = NULL;
+    local_ttl = sc->cache_local_ttl == REQPERF_UNSET
+                ? REQPERF_DEFAULT_LOCAL_TTL : sc->cache_local_ttl;
+    if (sc->cache_local_size != 0) {
+        apr_size_t size = (apr_size_t)(sc->cache_local_size == REQPERF_UNSET
+                                       ? REQPERF_DEFAULT_LOCAL_SIZE
+                                       : sc->cache_local_size);
+        /* made afresh with each configuration: a copy is only a copy */
+        rv = apr_shm_create(&shm, size, NULL, pconf);
+        if (rv != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_ERR, rv, s, APLOGNO(10516)
+                         "mod_reqperf: cannot create %" APR_SIZE_T_FMT
+                         " bytes of shared memory for ReqPerfCacheLocal; "
+                         "the local tier is off", size);
+        }
+        else {
+            local_tier = rp_local_init(apr_shm_baseaddr_get(shm), size);
+        }
+    }
     return OK;
 }
 
@@ -1086,6 +1128,11 @@ void reqperf_cache_fill_report(apr_pool_t *p, server_rec *s,
     }
     o->servers = list;
     o->n_servers = n_servers;
+    if (local_tier != NULL) {
+        o->local_configured = 1;
+        rp_local_usage(local_tier, &o->local_bytes_used, &o->local_bytes_total,
+                       &o->local_entries);
+    }
 }
 
 void reqperf_cache_register_hooks(apr_pool_t *p)

@@ -236,6 +236,13 @@ def bench_cache(args, cleanup):
                                   % (ceiling_so, mc.address))
     cleanup.append(ceiling)
     ceiling.start()
+    memceil = Apache(name="memceiling", load_module=False, log_level="error",
+                     access_log=False,
+                     extra_global="LoadModule ceiling_module %s\n"
+                                  "CeilingMemory %s\n"
+                                  % (ceiling_so, static.path("htdocs/page.html")))
+    cleanup.append(memceil)
+    memceil.start()
     socache = Apache(name="socache", load_module=False, log_level="error",
                      access_log=False,
                      modules=["cache", "cache_socache", "socache_memcache"],
@@ -254,13 +261,20 @@ CacheHeader On
                              "</Location>\n")
     rpq = reqperf_front("reqperf-quick", mc.address, o.port, cleanup=cleanup,
                         extra="ReqPerfCacheQuick On\n")
+    # the default configuration: the shared-memory tier in front
+    rpl = reqperf_front("reqperf-local", mc.address, o.port, cleanup=cleanup,
+                        local="64M", extra="<Location /off/>\n"
+                        " ReqPerfCache Off\n</Location>\n")
+    rplq = reqperf_front("reqperf-local-quick", mc.address, o.port,
+                         cleanup=cleanup, local="64M",
+                         extra="ReqPerfCacheQuick On\n")
     dead = reqperf_front("reqperf-dead", "127.0.0.1:9", o.port,
-                         cleanup=cleanup,
+                         cleanup=cleanup, local="64M",
                          extra="<Location /off/>\n ReqPerfCache Off\n"
                                "</Location>\n")
 
     warm(socache.url("/app/c/page.html"))
-    for a in (rp, rpq):
+    for a in (rp, rpq, rpl, rplq):
         warm(a.url("/app/c/page.html"))
         warm(a.url("/app/t/page.html"))
         warm(a.url("/app/u/page.html"))
@@ -270,14 +284,19 @@ CacheHeader On
     assert "HIT" in r.headers.get("X-Cache", ""), r.headers
     r = requests.get(rp.url("/app/t/page.html"))
     assert r.headers["X-Cache"].startswith("HIT"), r.headers
+    r = requests.get(rpl.url("/app/c/page.html"))
+    assert r.headers["X-Cache"] == "HIT local", r.headers
 
     res = side_by_side({
         "static file": (static.url("/page.html"), ()),
+        "memory ceiling": (memceil.url("/ceiling/page.html"), ()),
         "ceiling": (ceiling.url("/ceiling/page.html"), ()),
         "mod_cache_socache": (socache.url("/app/c/page.html"), ()),
         "reqperf": (rp.url("/app/c/page.html"), ()),
         "reqperf quick": (rpq.url("/app/c/page.html"), ()),
         "reqperf tagged": (rp.url("/app/t/page.html"), ()),
+        "reqperf local": (rpl.url("/app/c/page.html"), ()),
+        "reqperf local quick": (rplq.url("/app/c/page.html"), ()),
     }, args.seconds, args.rounds)
     base = res["static file"]
     row("cache hits from memcached", "Apache static file", base, base)
@@ -297,16 +316,36 @@ CacheHeader On
                             / res["mod_cache_socache"]["rps"]), "≥ 1.0×"))
     row("tags", "hits, 3 tags per entry, vs untagged",
         res["reqperf tagged"], res["reqperf"], "≥ 0.9×")
+    row("cache hits from the local tier", "Apache static file", base, base)
+    row("cache hits from the local tier", "ceiling: quick handler, page in memory",
+        res["memory ceiling"], base)
+    row("cache hits from the local tier", "mod_reqperf (handler)",
+        res["reqperf local"], base, "≥ 1.5× static, ≥ 0.8× ceiling")
+    row("cache hits from the local tier", "mod_reqperf (ReqPerfCacheQuick On)",
+        res["reqperf local quick"], base, "≥ 1.5× static, ≥ 0.8× ceiling")
+    ROWS.append(("", "mod_reqperf local (quick) / memory ceiling", "", "", "",
+                 "%.2f×" % (res["reqperf local quick"]["rps"]
+                            / res["memory ceiling"]["rps"]), "≥ 0.8×"))
+    ROWS.append(("", "p99, mod_reqperf local (quick) / static file", "", "",
+                 "", "%.2f×" % (res["reqperf local quick"]["p99"]
+                                / base["p99"]), "≤ 1.0×"))
 
+    warm(rpl.url("/app/u/page.html"))
     res = side_by_side({
         "off": (rp.url("/off/u/page.html"), ()),
         "miss": (rp.url("/app/u/page.html"), ()),
+        "local off": (rpl.url("/off/u/page.html"), ()),
+        "local miss": (rpl.url("/app/u/page.html"), ()),
         "dead off": (dead.url("/off/u/page.html"), ()),
         "dead": (dead.url("/app/u/page.html"), ()),
     }, args.seconds, args.rounds)
     row("miss path", "cache Off (proxy to origin)", res["off"], res["off"])
-    row("miss path", "cache On, every request a miss", res["miss"],
-        res["off"], "≥ 0.97× (overhead ≤ 3%)")
+    row("miss path", "cache On, every request a miss (memcached only)",
+        res["miss"], res["off"])
+    row("miss path", "cache Off (proxy to origin)", res["local off"],
+        res["local off"])
+    row("miss path", "cache On, every request a miss (default, local tier)",
+        res["local miss"], res["local off"], "≥ 0.97× (overhead ≤ 3%)")
     row("memcached down", "cache Off", res["dead off"], res["dead off"])
     row("memcached down", "cache On, memcached down", res["dead"],
         res["dead off"], "≥ 0.98×")

@@ -6,6 +6,7 @@
 #include <apr_strings.h>
 
 #include "rp_cache.h"
+#include "rp_local.h"
 
 #define POLL_FIRST_US 10000
 #define POLL_MAX_US 100000
@@ -203,6 +204,9 @@ static eval_t evaluate(rp_lookup_t *lk, const rp_store_item_t *it,
     if (it->rc != RP_ST_OK) {
         return EV_NONE;
     }
+    lk->base_raw = val;
+    lk->base_raw_len = vlen;
+    lk->variant_raw = NULL;
     if (rp_entry_decode(val, vlen, lk->pool, &e) != RP_ENTRY_OK
         || e.key_len != strlen(want) || memcmp(e.key, want, e.key_len) != 0) {
         lk->invalid_entries++;
@@ -244,6 +248,9 @@ static eval_t evaluate(rp_lookup_t *lk, const rp_store_item_t *it,
         val = lk->variant_items[0].value;
         vlen = lk->variant_items[0].value_len;
         validated = &lk->variant_items[1];
+        memcpy(lk->variant_key, vkey, sizeof(lk->variant_key));
+        lk->variant_raw = val;
+        lk->variant_raw_len = vlen;
         if (rp_entry_decode(val, vlen, lk->pool, &e) != RP_ENTRY_OK
             || e.kind != RP_ENTRY_PAGE || e.key_len != strlen(want)
             || memcmp(e.key, want, e.key_len) != 0) {
@@ -361,8 +368,121 @@ static rp_lookup_result_t miss(rp_lookup_t *lk, rp_miss_reason_t why,
 {
     lk->result = RP_LOOKUP_MISS;
     lk->miss_reason = why;
-    before_fetch(lk, now_us);
+    if (why != RP_MISS_PASS) {
+        before_fetch(lk, now_us);     /* a pass neither locks nor stores */
+    }
     return lk->result;
+}
+
+/* ---- the shared-memory tier ------------------------------------------- */
+
+typedef enum { LOCAL_NONE = 0, LOCAL_HIT, LOCAL_PASS } local_t;
+
+static void local_put(rp_lookup_t *lk, const char *key, const char *val,
+                      size_t len, int64_t now_us)
+{
+    if (lk->local != NULL && val != NULL) {
+        rp_local_put(lk->local, key, val, len, lk->local_epoch, now_us,
+                     &lk->local_evictions);
+    }
+}
+
+/* After memcached answered: keep what it gave, forget what it did not. */
+static void local_fill(rp_lookup_t *lk, eval_t ev, int64_t now_us)
+{
+    if (lk->local == NULL) {
+        return;
+    }
+    if (ev == EV_FRESH || ev == EV_PASS) {
+        local_put(lk, lk->base_key, lk->base_raw, lk->base_raw_len, now_us);
+        if (lk->variant_raw != NULL) {
+            local_put(lk, lk->variant_key, lk->variant_raw,
+                      lk->variant_raw_len, now_us);
+        }
+    }
+    else if (lk->local_seen) {
+        rp_local_drop(lk->local, lk->base_key);
+        if (lk->variant_key[0] != '\0') {
+            rp_local_drop(lk->local, lk->variant_key);
+        }
+    }
+}
+
+/* Was something this entry depends on purged on this server since its
+ * copy was read from memcached? */
+static int local_purged(rp_lookup_t *lk, const rp_entry_t *e, uint64_t since)
+{
+    uint64_t h[1 + RP_ENTRY_MAX_TAGS];
+    uint32_t k;
+
+    h[0] = rp_local_hash("u:", lk->url);
+    for (k = 0; k < e->n_tags && k < RP_ENTRY_MAX_TAGS; k++) {
+        h[k + 1] = rp_local_hash("t:", e->tags[k]);
+    }
+    return rp_local_purged_since(lk->local, since, h, (int)(k + 1));
+}
+
+static local_t local_lookup(rp_lookup_t *lk, int64_t now_us)
+{
+    rp_local_meta_t meta;
+    const char *val, *want = lk->base_full;
+    size_t len;
+    rp_entry_t e;
+
+    if (!rp_local_get(lk->local, lk->base_key, lk->pool, &val, &len, &meta)) {
+        return LOCAL_NONE;
+    }
+    lk->local_seen = 1;
+    if (rp_entry_decode(val, len, lk->pool, &e) != RP_ENTRY_OK
+        || e.key_len != strlen(want) || memcmp(e.key, want, e.key_len) != 0) {
+        lk->invalid_entries++;
+        rp_local_drop(lk->local, lk->base_key);
+        return LOCAL_NONE;
+    }
+    if (e.kind == RP_ENTRY_PASS) {
+        return now_us < e.fresh_until_us && !local_purged(lk, &e, meta.epoch)
+               ? LOCAL_PASS : LOCAL_NONE;
+    }
+    if (e.kind == RP_ENTRY_VARY_INDEX) {
+        char vkey[RP_KEY_HASH_MAX];
+
+        want = variant_full(lk, e.headers, (int)e.n_headers);
+        if (want == NULL) {
+            return LOCAL_NONE;
+        }
+        rp_key_hash("rp:e:", want, strlen(want), vkey);
+        if (!rp_local_get(lk->local, vkey, lk->pool, &val, &len, &meta)) {
+            return LOCAL_NONE;
+        }
+        if (rp_entry_decode(val, len, lk->pool, &e) != RP_ENTRY_OK
+            || e.kind != RP_ENTRY_PAGE || e.key_len != strlen(want)
+            || memcmp(e.key, want, e.key_len) != 0) {
+            lk->invalid_entries++;
+            return LOCAL_NONE;
+        }
+        memcpy(lk->variant_key, vkey, sizeof(vkey));
+    }
+    if (e.kind != RP_ENTRY_PAGE || now_us >= e.fresh_until_us
+        || local_purged(lk, &e, meta.epoch)) {
+        return LOCAL_NONE;             /* memcached decides */
+    }
+    if (now_us - meta.filled_us >= lk->local_ttl_us) {
+        /* old copy: one request asks memcached, the others serve it */
+        if (rp_local_try_revalidate(lk->local, &meta, now_us)) {
+            lk->local_revalidating = 1;
+            return LOCAL_NONE;
+        }
+    }
+    lk->entry = e;
+    lk->age_s = now_us > e.stored_us ? (now_us - e.stored_us) / 1000000 : 0;
+    if (meta.old) {
+        /* about to be overwritten, and used: keep it (CLOCK-like) */
+        rp_local_put(lk->local, e.kind == RP_ENTRY_PAGE && want != lk->base_full
+                                ? lk->variant_key : lk->base_key,
+                     val, len, meta.epoch, meta.filled_us,
+                     &lk->local_evictions);
+    }
+    return LOCAL_HIT;
 }
 
 rp_lookup_result_t rp_cache_lookup(rp_lookup_t *lk)
@@ -373,6 +493,24 @@ rp_lookup_result_t rp_cache_lookup(rp_lookup_t *lk)
     rp_miss_reason_t why;
     int got;
 
+    if (lk->local != NULL) {
+        /* before anything is read from memcached: a purge recorded after
+         * this moment is checked against whatever is filled below */
+        lk->local_epoch = rp_local_epoch(lk->local);
+        if (!lk->refresh) {
+            switch (local_lookup(lk, now)) {
+            case LOCAL_HIT:
+                lk->from_local = 1;
+                lk->result = RP_LOOKUP_HIT;
+                return lk->result;
+            case LOCAL_PASS:
+                return miss(lk, RP_MISS_PASS, now);
+            default:
+                memset(&lk->entry, 0, sizeof(lk->entry));
+                break;
+            }
+        }
+    }
     memset(items, 0, sizeof(items));
     items[0].key = lk->base_key;
     items[0].key_len = strlen(lk->base_key);
@@ -386,6 +524,11 @@ rp_lookup_result_t rp_cache_lookup(rp_lookup_t *lk)
     rp_store_mget(lk->store, lk->pool, items, 4);
     if (items[0].rc == RP_ST_DOWN || items[1].rc == RP_ST_DOWN
         || items[0].rc == RP_ST_ERROR || items[1].rc == RP_ST_ERROR) {
+        /* a copy that could not be revalidated is not served again: the
+         * others must not keep it past ReqPerfCacheLocalTTL */
+        if (lk->local_revalidating) {
+            rp_local_drop(lk->local, lk->base_key);
+        }
         lk->result = RP_LOOKUP_DOWN;
         return lk->result;
     }
@@ -398,11 +541,15 @@ rp_lookup_result_t rp_cache_lookup(rp_lookup_t *lk)
         return miss(lk, RP_MISS_REFRESH, now);
     }
     ev = evaluate(lk, &items[0], &items[3], now);
+    local_fill(lk, ev, now);
     switch (ev) {
     case EV_FRESH:
         lk->result = RP_LOOKUP_HIT;
         return lk->result;
     case EV_DOWN:
+        if (lk->local_revalidating) {
+            rp_local_drop(lk->local, lk->base_key);
+        }
         lk->result = RP_LOOKUP_DOWN;
         return lk->result;
     case EV_PASS:
@@ -445,18 +592,26 @@ rp_lookup_result_t rp_cache_lookup(rp_lookup_t *lk)
         lk->clock->sleep_us(lk->clock->baton, pause);
         now = lk->clock->now_us(lk->clock->baton);
         pause = pause * 2 > POLL_MAX_US ? POLL_MAX_US : pause * 2;
+        /* the lock first: the filler stores the entry, then deletes the
+         * lock, so if the lock is gone when read, the entry read after
+         * it is there (when it was stored at all) */
         memset(poll, 0, sizeof(poll));
-        poll[0].key = lk->base_key;
-        poll[0].key_len = strlen(lk->base_key);
-        poll[1].key = lock_key(lk);
-        poll[1].key_len = strlen(lock_key(lk));
+        poll[0].key = lock_key(lk);
+        poll[0].key_len = strlen(lock_key(lk));
+        poll[1].key = lk->base_key;
+        poll[1].key_len = strlen(lk->base_key);
         lk->round_trips++;
         rp_store_mget(lk->store, lk->pool, poll, 2);
-        if (poll[0].rc == RP_ST_DOWN || poll[0].rc == RP_ST_ERROR) {
+        if (poll[1].rc == RP_ST_DOWN || poll[1].rc == RP_ST_ERROR) {
             lk->result = RP_LOOKUP_DOWN;
             return lk->result;
         }
-        if (poll[0].rc == RP_ST_OK) {
+        if (poll[1].rc != RP_ST_OK && poll[0].rc == RP_ST_NOTFOUND) {
+            /* the two keys may live on different servers: read the entry
+             * once more now that the lock is known to be gone */
+            rp_store_mget(lk->store, lk->pool, &poll[1], 1);
+        }
+        if (poll[1].rc == RP_ST_OK) {
             /* the URL generation may have been created by the filler */
             if (lk->url_gen == 0) {
                 rp_store_item_t g;
@@ -466,8 +621,9 @@ rp_lookup_result_t rp_cache_lookup(rp_lookup_t *lk)
                 rp_store_mget(lk->store, lk->pool, &g, 1);
                 lk->url_gen = item_gen(&g);
             }
-            ev = evaluate(lk, &poll[0], NULL, now);
+            ev = evaluate(lk, &poll[1], NULL, now);
             if (ev == EV_FRESH) {
+                local_fill(lk, ev, now);
                 lk->result = RP_LOOKUP_HIT;
                 return lk->result;
             }
@@ -477,7 +633,7 @@ rp_lookup_result_t rp_cache_lookup(rp_lookup_t *lk)
                 return miss(lk, RP_MISS_PASS, now);
             }
         }
-        if (poll[1].rc == RP_ST_NOTFOUND) {
+        if (poll[0].rc == RP_ST_NOTFOUND) {
             /* the filler gave up (error, not cacheable): our turn? */
             got = try_lock(lk);
             if (got != 0) {
@@ -516,9 +672,10 @@ void rp_cache_mark_pass(rp_lookup_t *lk, int status)
         e.fresh_until_us = now + ttl * 1000000;
         e.url_gen = lk->url_gen;
         bytes = rp_entry_encode_pool(&e, lk->pool, &len, &est);
-        if (bytes != NULL) {
-            rp_store_set(lk->store, lk->base_key, strlen(lk->base_key),
-                         bytes, len, (uint32_t)ttl);
+        if (bytes != NULL
+            && rp_store_set(lk->store, lk->base_key, strlen(lk->base_key),
+                            bytes, len, (uint32_t)ttl) == RP_ST_OK) {
+            local_put(lk, lk->base_key, bytes, len, now);
         }
     }
     rp_cache_release(lk);
@@ -705,6 +862,8 @@ rp_store_outcome_t rp_cache_store(rp_lookup_t *lk,
         }
         rc = rp_store_set(lk->store, lk->base_key, strlen(lk->base_key),
                           bytes, len, (uint32_t)ttl);
+        lk->index_raw = bytes;
+        lk->index_raw_len = len;
         if (rc != RP_ST_OK) {
             *why = rc == RP_ST_DOWN ? "memcached down" : "memcached refused";
             rp_cache_release(lk);
@@ -722,6 +881,13 @@ rp_store_outcome_t rp_cache_store(rp_lookup_t *lk,
     }
     rc = rp_store_set(lk->store, full_key, strlen(full_key), bytes, len,
                       (uint32_t)ttl);
+    if (rc == RP_ST_OK) {
+        local_put(lk, full_key, bytes, len, now);
+        if (n_vary > 0) {
+            local_put(lk, lk->base_key, lk->index_raw, lk->index_raw_len,
+                      now);
+        }
+    }
     if (rc == RP_ST_OK && n_tags > 0 && lk->tag_epoch != 0) {
         /* the tag generations above were read with this epoch */
         char vkey[RP_KEY_HASH_MAX], ebuf[32];
@@ -739,21 +905,30 @@ rp_store_outcome_t rp_cache_store(rp_lookup_t *lk,
     return RP_STORE_STORED;
 }
 
-rp_st_rc_t rp_cache_purge_url(rp_store_t *s, apr_pool_t *p, const char *url,
+rp_st_rc_t rp_cache_purge_url(rp_store_t *s, apr_pool_t *p,
+                              rp_local_t *local, const char *url,
                               int64_t now_us)
 {
     char key[RP_KEY_HASH_MAX];
 
+    /* this server's copies go at once, whatever memcached says */
+    if (local != NULL) {
+        rp_local_record_purge(local, rp_local_hash("u:", url));
+    }
     gen_key(key, "rp:u:", url);
     return gen_bump(s, p, key, now_us);
 }
 
-rp_st_rc_t rp_cache_purge_tag(rp_store_t *s, apr_pool_t *p, const char *tag,
+rp_st_rc_t rp_cache_purge_tag(rp_store_t *s, apr_pool_t *p,
+                              rp_local_t *local, const char *tag,
                               int64_t now_us)
 {
     char key[RP_KEY_HASH_MAX];
     rp_st_rc_t rc;
 
+    if (local != NULL) {
+        rp_local_record_purge(local, rp_local_hash("t:", tag));
+    }
     gen_key(key, "rp:t:", tag);
     rc = gen_bump(s, p, key, now_us);
     if (rc == RP_ST_OK) {

@@ -34,6 +34,12 @@
  * entry checks its tags (one more round trip) and records the epoch
  * again.
  *
+ * Two tiers: with a shared-memory tier (rp_local.h) a lookup asks it
+ * first; a copy younger than ReqPerfCacheLocalTTL, fresh, and not purged
+ * on this server since it was read is a HIT without memcached.  Older
+ * copies are revalidated by one request through the memcached path
+ * below, whose answers (hits, pass markers, stores) fill the tier.
+ *
  * Stampede lock: on a miss one request adds rp:l:<key> (short TTL) and
  * goes to the backend; the others poll for the entry for a bounded time,
  * or take the stale copy at once while it is within grace.  When the
@@ -50,6 +56,7 @@
 #include "rp_entry.h"
 #include "rp_key.h"
 #include "rp_rules.h"
+#include "rp_local.h"
 
 #define RP_CACHE_TAG_EPOCH_KEY "rp:g:tags"
 #define RP_CACHE_MAX_TTL_S (30 * 24 * 3600)   /* memcached's relative max */
@@ -98,6 +105,8 @@ typedef struct {
     const char *base_full;             /* url + ReqPerfCacheVary values */
     int no_lock;                       /* e.g. HEAD: will not store */
     int refresh;                       /* do not serve; fetch and store */
+    rp_local_t *local;                 /* the shared-memory tier, or NULL */
+    int64_t local_ttl_us;              /* ReqPerfCacheLocalTTL */
 
     /* outputs */
     rp_lookup_result_t result;
@@ -109,6 +118,9 @@ typedef struct {
     unsigned invalid_entries;          /* damaged or foreign bytes seen */
     unsigned stale_by_generation;
     unsigned round_trips;
+    int from_local;                    /* HIT served from the local tier */
+    int local_revalidating;            /* this request rechecks a copy */
+    unsigned local_evictions;
 
     /* private */
     char base_key[RP_KEY_HASH_MAX];
@@ -118,6 +130,11 @@ typedef struct {
     char variant_valid_key[RP_KEY_HASH_MAX];
     rp_store_item_t variant_items[2];
     int refreshing_stale;              /* we hold the lock over a stale copy */
+    uint64_t local_epoch;
+    int local_seen;
+    const char *base_raw, *variant_raw, *index_raw;
+    size_t base_raw_len, variant_raw_len, index_raw_len;
+    char variant_key[RP_KEY_HASH_MAX];
     uint64_t url_gen;                  /* 0 = missing */
     uint64_t tag_epoch;                /* 0 = missing */
     int tag_epoch_read;
@@ -173,9 +190,11 @@ void rp_cache_mark_pass(rp_lookup_t *lk, int status);
 
 /* Invalidation: every variant of a URL (its canonical rp_key_url form),
  * or every entry carrying a tag.  RP_ST_OK when memcached took it. */
-rp_st_rc_t rp_cache_purge_url(rp_store_t *s, apr_pool_t *p, const char *url,
+rp_st_rc_t rp_cache_purge_url(rp_store_t *s, apr_pool_t *p,
+                              rp_local_t *local, const char *url,
                               int64_t now_us);
-rp_st_rc_t rp_cache_purge_tag(rp_store_t *s, apr_pool_t *p, const char *tag,
+rp_st_rc_t rp_cache_purge_tag(rp_store_t *s, apr_pool_t *p,
+                              rp_local_t *local, const char *tag,
                               int64_t now_us);
 
 const char *rp_miss_reason_name(rp_miss_reason_t r);

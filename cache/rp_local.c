@@ -1,0 +1,369 @@
+/*
+ * rp_local.c: see rp_local.h for the design and the concurrency rules.
+ */
+#include <string.h>
+#include <xxhash.h>
+
+#include "rp_local.h"
+
+typedef struct {
+    uint64_t seq;                      /* even: stable; odd: being written */
+    uint64_t hash;                     /* 0: empty */
+    uint64_t pos;                      /* logical position in the arena */
+    uint32_t len;
+    uint32_t pad;
+    int64_t filled_us;
+    uint64_t epoch;
+    int64_t reval_us;                  /* 0, or when a revalidation began */
+    uint64_t pad2;
+} slot_t;
+
+typedef struct {
+    uint64_t seq;
+    uint64_t epoch;
+    uint64_t hash;
+} purge_rec_t;
+
+struct rp_local_t {
+    uint32_t magic;
+    uint32_t version;
+    uint64_t size;
+    uint32_t nslots;
+    uint32_t pad;
+    uint64_t index_off;
+    uint64_t arena_off;
+    uint64_t arena_size;
+    uint64_t reserved;                 /* logical bytes reserved, ever */
+    uint64_t epoch;                    /* local purges so far */
+    purge_rec_t ring[RP_LOCAL_PURGE_RING];
+};
+
+#define ALIGN64(x) (((x) + 63) & ~(uint64_t)63)
+
+static slot_t *slots(rp_local_t *l)
+{
+    return (slot_t *)((char *)l + l->index_off);
+}
+
+static char *arena(rp_local_t *l)
+{
+    return (char *)l + l->arena_off;
+}
+
+rp_local_t *rp_local_init(void *mem, size_t size)
+{
+    rp_local_t *l = mem;
+    uint64_t n = 1024, index_bytes;
+
+    if (mem == NULL || size < 1024 * 1024) {
+        return NULL;
+    }
+    /* about one slot per 8 KiB of arena, a power of two */
+    while (n * 2 * 8192 <= size && n < (1u << 22)) {
+        n *= 2;
+    }
+    memset(l, 0, sizeof(*l));
+    index_bytes = n * sizeof(slot_t);
+    l->index_off = ALIGN64(sizeof(*l));
+    l->arena_off = ALIGN64(l->index_off + index_bytes);
+    if (l->arena_off + 65536 > size) {
+        return NULL;
+    }
+    memset(slots(l), 0, index_bytes);
+    l->arena_size = size - l->arena_off;
+    l->nslots = (uint32_t)n;
+    l->size = size;
+    l->version = RP_LOCAL_VERSION;
+    __atomic_store_n(&l->magic, RP_LOCAL_MAGIC, __ATOMIC_RELEASE);
+    return l;
+}
+
+static uint64_t key_hash(const char *mkey)
+{
+    uint64_t h = XXH3_64bits(mkey, strlen(mkey));
+
+    return h ? h : 1;
+}
+
+uint64_t rp_local_hash(const char *prefix, const char *s)
+{
+    /* the prefix ("u:", "t:") seeds the hash, so a tag and a URL with the
+     * same text never collide */
+    uint64_t seed = XXH3_64bits(prefix, strlen(prefix));
+    uint64_t h = XXH3_64bits_withSeed(s, strlen(s), seed);
+
+    return h ? h : 1;
+}
+
+/* Bytes at logical position pos are intact while no writer has reserved
+ * beyond pos + arena size. */
+static int intact(rp_local_t *l, uint64_t pos, uint32_t len)
+{
+    uint64_t r = __atomic_load_n(&l->reserved, __ATOMIC_ACQUIRE);
+
+    return r <= pos + l->arena_size && (uint64_t)len <= l->arena_size;
+}
+
+/* A consistent copy of a slot, or 0. */
+static int read_slot(slot_t *s, slot_t *out)
+{
+    uint64_t s1 = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE), s2;
+
+    if (s1 & 1) {
+        return 0;
+    }
+    out->hash = __atomic_load_n(&s->hash, __ATOMIC_RELAXED);
+    out->pos = __atomic_load_n(&s->pos, __ATOMIC_RELAXED);
+    out->len = __atomic_load_n(&s->len, __ATOMIC_RELAXED);
+    out->filled_us = __atomic_load_n(&s->filled_us, __ATOMIC_RELAXED);
+    out->epoch = __atomic_load_n(&s->epoch, __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    s2 = __atomic_load_n(&s->seq, __ATOMIC_RELAXED);
+    out->seq = s1;
+    return s1 == s2;
+}
+
+int rp_local_get(rp_local_t *l, const char *mkey, apr_pool_t *p,
+                 const char **val, size_t *len, rp_local_meta_t *meta)
+{
+    uint64_t h = key_hash(mkey);
+    uint32_t mask = l->nslots - 1, i;
+    slot_t *tab = slots(l);
+
+    for (i = 0; i < RP_LOCAL_PROBE; i++) {
+        uint32_t idx = (uint32_t)(h + i) & mask;
+        slot_t copy;
+        char *buf;
+
+        if (__atomic_load_n(&tab[idx].hash, __ATOMIC_RELAXED) != h
+            || !read_slot(&tab[idx], &copy) || copy.hash != h
+            || copy.len == 0 || !intact(l, copy.pos, copy.len)) {
+            continue;
+        }
+        buf = apr_palloc(p, copy.len);
+        memcpy(buf, arena(l) + copy.pos % l->arena_size, copy.len);
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        if (!intact(l, copy.pos, copy.len)
+            || __atomic_load_n(&tab[idx].seq, __ATOMIC_RELAXED) != copy.seq) {
+            return 0;                  /* overwritten while copied */
+        }
+        *val = buf;
+        *len = copy.len;
+        meta->slot = idx;
+        meta->seq = copy.seq;
+        meta->pos = copy.pos;
+        meta->filled_us = copy.filled_us;
+        meta->epoch = copy.epoch;
+        meta->old = __atomic_load_n(&l->reserved, __ATOMIC_RELAXED) - copy.pos
+                    > l->arena_size / 4 * 3;
+        return 1;
+    }
+    return 0;
+}
+
+static int lock_slot(slot_t *s, uint64_t *seq)
+{
+    uint64_t v = __atomic_load_n(&s->seq, __ATOMIC_RELAXED);
+
+    if (v & 1) {
+        return 0;
+    }
+    if (!__atomic_compare_exchange_n(&s->seq, &v, v + 1, 0, __ATOMIC_ACQUIRE,
+                                     __ATOMIC_RELAXED)) {
+        return 0;
+    }
+    *seq = v;
+    return 1;
+}
+
+static void unlock_slot(slot_t *s, uint64_t seq)
+{
+    __atomic_store_n(&s->seq, seq + 2, __ATOMIC_RELEASE);
+}
+
+/* Reserve len contiguous bytes; returns the logical position. */
+static uint64_t reserve(rp_local_t *l, uint32_t len)
+{
+    uint64_t cur = __atomic_load_n(&l->reserved, __ATOMIC_RELAXED), need,
+             phys;
+
+    for (;;) {
+        phys = cur % l->arena_size;
+        need = len;
+        if (phys + len > l->arena_size) {
+            need += l->arena_size - phys;     /* skip to the start */
+        }
+        if (__atomic_compare_exchange_n(&l->reserved, &cur, cur + need, 0,
+                                        __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
+            return cur + need - len;
+        }
+    }
+}
+
+int rp_local_put(rp_local_t *l, const char *mkey, const char *val,
+                 size_t len, uint64_t epoch, int64_t now_us,
+                 unsigned *evicted)
+{
+    uint64_t h = key_hash(mkey), seq, pos, oldest_pos = UINT64_MAX;
+    uint32_t mask = l->nslots - 1, i, target = UINT32_MAX, oldest = 0;
+    slot_t *tab = slots(l);
+    int live;   /* the slot held an entry that is now gone */
+
+    if (len == 0 || len > l->arena_size / 8 || len > UINT32_MAX) {
+        return 0;
+    }
+    /* the same key, else an empty or dead slot, else the oldest */
+    for (i = 0; i < RP_LOCAL_PROBE; i++) {
+        uint32_t idx = (uint32_t)(h + i) & mask;
+        uint64_t sh = __atomic_load_n(&tab[idx].hash, __ATOMIC_RELAXED);
+        uint64_t sp = __atomic_load_n(&tab[idx].pos, __ATOMIC_RELAXED);
+        uint32_t sl = __atomic_load_n(&tab[idx].len, __ATOMIC_RELAXED);
+
+        if (sh == h) {
+            target = idx;
+            break;
+        }
+        if (target == UINT32_MAX && (sh == 0 || !intact(l, sp, sl))) {
+            target = idx;
+        }
+        if (sp < oldest_pos) {
+            oldest_pos = sp;
+            oldest = idx;
+        }
+    }
+    if (target == UINT32_MAX) {
+        target = oldest;
+    }
+    if (!lock_slot(&tab[target], &seq)) {
+        return 0;                      /* busy: it is only a cache */
+    }
+    /* an entry pushed out: either this slot's, displaced now, or one
+     * whose bytes the arena's head already wrote over */
+    live = tab[target].hash != 0
+           && (tab[target].hash != h
+               || !intact(l, tab[target].pos, tab[target].len));
+    /* hide the slot while its bytes change */
+    __atomic_store_n(&tab[target].hash, 0, __ATOMIC_RELAXED);
+    pos = reserve(l, (uint32_t)len);
+    memcpy(arena(l) + pos % l->arena_size, val, len);
+    __atomic_store_n(&tab[target].pos, pos, __ATOMIC_RELAXED);
+    __atomic_store_n(&tab[target].len, (uint32_t)len, __ATOMIC_RELAXED);
+    __atomic_store_n(&tab[target].filled_us, now_us, __ATOMIC_RELAXED);
+    __atomic_store_n(&tab[target].epoch, epoch, __ATOMIC_RELAXED);
+    __atomic_store_n(&tab[target].reval_us, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&tab[target].hash, h, __ATOMIC_RELAXED);
+    unlock_slot(&tab[target], seq);
+    if (evicted && live) {
+        (*evicted)++;
+    }
+    return 1;
+}
+
+void rp_local_drop(rp_local_t *l, const char *mkey)
+{
+    uint64_t h = key_hash(mkey), seq;
+    uint32_t mask = l->nslots - 1, i;
+    slot_t *tab = slots(l);
+
+    for (i = 0; i < RP_LOCAL_PROBE; i++) {
+        uint32_t idx = (uint32_t)(h + i) & mask;
+        if (__atomic_load_n(&tab[idx].hash, __ATOMIC_RELAXED) == h
+            && lock_slot(&tab[idx], &seq)) {
+            if (tab[idx].hash == h) {
+                __atomic_store_n(&tab[idx].hash, 0, __ATOMIC_RELAXED);
+            }
+            unlock_slot(&tab[idx], seq);
+        }
+    }
+}
+
+int rp_local_try_revalidate(rp_local_t *l, const rp_local_meta_t *meta,
+                            int64_t now_us)
+{
+    slot_t *s = &slots(l)[meta->slot & (l->nslots - 1)];
+    int64_t cur = __atomic_load_n(&s->reval_us, __ATOMIC_RELAXED);
+
+    if (__atomic_load_n(&s->seq, __ATOMIC_ACQUIRE) != meta->seq) {
+        return 0;                      /* refilled meanwhile */
+    }
+    if (cur != 0 && now_us - cur < RP_LOCAL_REVALIDATE_STALE_US) {
+        return 0;                      /* someone is on it */
+    }
+    return __atomic_compare_exchange_n(&s->reval_us, &cur, now_us, 0,
+                                       __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
+}
+
+uint64_t rp_local_epoch(rp_local_t *l)
+{
+    return __atomic_load_n(&l->epoch, __ATOMIC_ACQUIRE);
+}
+
+void rp_local_record_purge(rp_local_t *l, uint64_t hash)
+{
+    uint64_t e = __atomic_add_fetch(&l->epoch, 1, __ATOMIC_ACQ_REL);
+    purge_rec_t *r = &l->ring[e % RP_LOCAL_PURGE_RING];
+    uint64_t s = __atomic_load_n(&r->seq, __ATOMIC_RELAXED);
+
+    /* a slot in mid-write by a lapped writer: the readers of it will see
+     * the wrong epoch and ask memcached, which is always right */
+    if ((s & 1) || !__atomic_compare_exchange_n(&r->seq, &s, s + 1, 0,
+                                                __ATOMIC_ACQUIRE,
+                                                __ATOMIC_RELAXED)) {
+        return;
+    }
+    __atomic_store_n(&r->hash, hash, __ATOMIC_RELAXED);
+    __atomic_store_n(&r->epoch, e, __ATOMIC_RELAXED);
+    __atomic_store_n(&r->seq, s + 2, __ATOMIC_RELEASE);
+}
+
+int rp_local_purged_since(rp_local_t *l, uint64_t since,
+                          const uint64_t *hashes, int n)
+{
+    uint64_t now = rp_local_epoch(l), e;
+    int k;
+
+    if (now <= since) {
+        return 0;
+    }
+    if (now - since >= RP_LOCAL_PURGE_RING) {
+        return 1;                      /* the ring forgot: unknown */
+    }
+    for (e = since + 1; e <= now; e++) {
+        purge_rec_t *r = &l->ring[e % RP_LOCAL_PURGE_RING];
+        uint64_t s1 = __atomic_load_n(&r->seq, __ATOMIC_ACQUIRE), s2, h, re;
+
+        h = __atomic_load_n(&r->hash, __ATOMIC_RELAXED);
+        re = __atomic_load_n(&r->epoch, __ATOMIC_RELAXED);
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        s2 = __atomic_load_n(&r->seq, __ATOMIC_RELAXED);
+        if ((s1 & 1) || s1 != s2 || re != e) {
+            return 1;                  /* not readable: assume the worst */
+        }
+        for (k = 0; k < n; k++) {
+            if (hashes[k] == h) {
+                return 1;
+            }
+        }
+    }
+    return 0;
+}
+
+void rp_local_usage(rp_local_t *l, uint64_t *bytes_used,
+                    uint64_t *bytes_total, uint64_t *entries)
+{
+    slot_t *tab = slots(l), c;
+    uint64_t bytes = 0, n = 0;
+    uint32_t i;
+
+    for (i = 0; i < l->nslots; i++) {
+        if (__atomic_load_n(&tab[i].hash, __ATOMIC_RELAXED) != 0
+            && read_slot(&tab[i], &c) && c.hash != 0
+            && intact(l, c.pos, c.len)) {
+            bytes += c.len;
+            n++;
+        }
+    }
+    *bytes_used = bytes;
+    *bytes_total = l->arena_size;
+    *entries = n;
+}
