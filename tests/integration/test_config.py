@@ -25,6 +25,26 @@ from conftest import ROOT, MODULE, Apache, apache_env
     ('ReqPerfRoute "^/a/[0-9]+$" "/a/$1"', ["ReqPerfRoute", "/a/$1"]),
     ('ReqPerfRoute "^/a/[0-9]+$" "/a/$x"', ["ReqPerfRoute", "/a/$x"]),
     ("ReqPerf maybe", ["ReqPerf", "maybe"]),
+    ("ReqPerfCacheServers localhost", ["ReqPerfCacheServers", "localhost"]),
+    ("ReqPerfCacheServers 127.0.0.1:99999", ["ReqPerfCacheServers", "99999"]),
+    ("ReqPerfCacheServers 127.0.0.1:", ["ReqPerfCacheServers"]),
+    ("ReqPerfCache sometimes", ["ReqPerfCache", "sometimes"]),
+    ("ReqPerfCacheTTL banana", ["ReqPerfCacheTTL", "banana"]),
+    ("ReqPerfCacheTTL -5", ["ReqPerfCacheTTL", "-5"]),
+    ("ReqPerfCacheGrace forever", ["ReqPerfCacheGrace", "forever"]),
+    ("ReqPerfCacheLock perhaps", ["ReqPerfCacheLock", "perhaps"]),
+    ("ReqPerfCacheMaxSize -1", ["ReqPerfCacheMaxSize", "-1"]),
+    ("ReqPerfCacheMaxSize 1T", ["ReqPerfCacheMaxSize", "1T"]),
+    ("ReqPerfCacheVary Bad:Header", ["ReqPerfCacheVary", "Bad:Header"]),
+    ("ReqPerfCacheIgnoreQuery a=b", ["ReqPerfCacheIgnoreQuery", "a=b"]),
+    ("ReqPerfCacheIgnoreCookie x;y", ["ReqPerfCacheIgnoreCookie", "x;y"]),
+    ("ReqPerfCacheTimeout 0", ["ReqPerfCacheTimeout", "0"]),
+    ("ReqPerfCacheTimeout 20s", ["ReqPerfCacheTimeout", "20s"]),
+    ("ReqPerfCacheTimeout soon", ["ReqPerfCacheTimeout", "soon"]),
+    ("ReqPerfCacheQuick yes", ["ReqPerfCacheQuick", "yes"]),
+    ("ReqPerfCacheLocal 100K", ["ReqPerfCacheLocal", "100K"]),
+    ("ReqPerfCacheLocal lots", ["ReqPerfCacheLocal", "lots"]),
+    ("ReqPerfCacheLocalTTL 2h", ["ReqPerfCacheLocalTTL", "2h"]),
     ("ReqPerfServerTiming yes-please", ["ReqPerfServerTiming"]),
 ])
 def test_bad_value_fails_configtest(line, words):
@@ -40,10 +60,27 @@ def test_bad_value_fails_configtest(line, words):
 
 
 @pytest.mark.parametrize("directive", ["ReqPerfMaxRoutes 10",
-                                       "ReqPerfSlowLogSize 10"])
+                                       "ReqPerfSlowLogSize 10",
+                                       "ReqPerfCacheServers 127.0.0.1:11211",
+                                       "ReqPerfCacheTimeout 10ms",
+                                       "ReqPerfCacheLocal 8M",
+                                       "ReqPerfCacheLocalTTL 2s"])
 def test_server_only_directives_refused_in_vhost(directive):
     a = Apache(conf="<VirtualHost 127.0.0.1:*>\n  %s\n</VirtualHost>\n"
                % directive)
+    try:
+        r = a.configtest()
+        assert r.returncode != 0
+        assert directive.split()[0] in r.stdout + r.stderr
+    finally:
+        a.cleanup()
+
+
+@pytest.mark.parametrize("directive", ["ReqPerfCacheQuick On",
+                                       "ReqPerfCacheServers 127.0.0.1:1",
+                                       "ReqPerfCacheLocal 8M"])
+def test_server_directives_refused_in_location(directive):
+    a = Apache(conf="<Location /x>\n  %s\n</Location>\n" % directive)
     try:
         r = a.configtest()
         assert r.returncode != 0
@@ -67,6 +104,13 @@ def test_route_not_allowed_in_location():
     "ReqPerfSlowThreshold 2", "ReqPerfMaxRoutes 5", "ReqPerfSlowLogSize 0",
     'ReqPerfRoute "^/a/([0-9]+)/(x|y)$" "/a/{id}/$2"',
     'ReqPerfRoute "^/price$" "/price-in-$$"',
+    "ReqPerfCacheServers 127.0.0.1:11211 [::1]:11212",
+    "ReqPerfCacheTTL 5min", "ReqPerfCacheMaxSize 512K",
+    "ReqPerfCacheVary Accept-Language X-Forwarded-Proto",
+    "ReqPerfCacheIgnoreCookie _ga* consent", "ReqPerfCacheIgnoreQuery utm_*",
+    "ReqPerfCacheTimeout 250ms", "ReqPerfCacheLocal 0",
+    "ReqPerfCacheLocal 1G", "ReqPerfCacheLocalTTL 500ms",
+    "ReqPerfCacheQuick On",
 ])
 def test_good_values_pass(good):
     a = Apache(conf=good + "\n")
