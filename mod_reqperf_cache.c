@@ -339,6 +339,16 @@ static void drop_conditionals(request_rec *r)
     apr_table_unset(r->headers_in, "If-Range");
 }
 
+static void count_local_evictions(reqperf_cache_req_t *cr)
+{
+    rp_stats_t *st = reqperf_stats();
+
+    if (cr->lk.local_evictions && st != NULL) {
+        rp_stats_count(st, RP_CTR_LOCAL_EVICTIONS, cr->lk.local_evictions);
+    }
+    cr->lk.local_evictions = 0;
+}
+
 static int cache_lookup(request_rec *r, const reqperf_dir_conf_t *d)
 {
     reqperf_req_t *rs = reqperf_req(r);
@@ -408,13 +418,7 @@ static int cache_lookup(request_rec *r, const reqperf_dir_conf_t *d)
     if (cr->lk.local_revalidating) {
         count(RP_CTR_LOCAL_REVALIDATIONS);
     }
-    if (cr->lk.local_evictions) {
-        rp_stats_t *st = reqperf_stats();
-        if (st != NULL) {
-            rp_stats_count(st, RP_CTR_LOCAL_EVICTIONS, cr->lk.local_evictions);
-        }
-        cr->lk.local_evictions = 0;
-    }
+    count_local_evictions(cr);
     switch (result) {
     case RP_LOOKUP_HIT:
         return serve_entry(r, cr, 0);
@@ -705,6 +709,7 @@ static void give_up(reqperf_cache_req_t *cr, const char *why, request_rec *r,
     cr->buf = NULL;
     if (pass) {
         rp_cache_mark_pass(&cr->lk, r->status);
+        count_local_evictions(cr);
     }
     else {
         rp_cache_release(&cr->lk);
@@ -775,6 +780,7 @@ static void store_response(request_rec *r, reqperf_cache_req_t *cr)
     resp.body = cr->buf ? cr->buf : "";
     resp.body_len = cr->len;
     out = rp_cache_store(&cr->lk, &resp, &why, &dropped);
+    count_local_evictions(cr);
     if (dropped > 0) {
         rp_stats_t *st = reqperf_stats();
         if (st != NULL) {

@@ -440,12 +440,25 @@ static local_t local_lookup(rp_lookup_t *lk, int64_t now_us)
         return LOCAL_NONE;
     }
     if (e.kind == RP_ENTRY_PASS) {
-        return now_us < e.fresh_until_us && !local_purged(lk, &e, meta.epoch)
-               ? LOCAL_PASS : LOCAL_NONE;
+        if (now_us >= e.fresh_until_us || local_purged(lk, &e, meta.epoch)) {
+            return LOCAL_NONE;
+        }
+        /* a purge elsewhere ends a pass too: recheck it like a page */
+        if (now_us - meta.filled_us >= lk->local_ttl_us
+            && rp_local_try_revalidate(lk->local, &meta, now_us)) {
+            lk->local_revalidating = 1;
+            return LOCAL_NONE;
+        }
+        return LOCAL_PASS;
     }
     if (e.kind == RP_ENTRY_VARY_INDEX) {
         char vkey[RP_KEY_HASH_MAX];
 
+        if (meta.old) {
+            /* the index is as hot as its variants: keep it too */
+            rp_local_put(lk->local, lk->base_key, val, len, meta.epoch,
+                         meta.filled_us, &lk->local_evictions);
+        }
         want = variant_full(lk, e.headers, (int)e.n_headers);
         if (want == NULL) {
             return LOCAL_NONE;
@@ -910,13 +923,17 @@ rp_st_rc_t rp_cache_purge_url(rp_store_t *s, apr_pool_t *p,
                               int64_t now_us)
 {
     char key[RP_KEY_HASH_MAX];
+    rp_st_rc_t rc;
 
-    /* this server's copies go at once, whatever memcached says */
+    gen_key(key, "rp:u:", url);
+    rc = gen_bump(s, p, key, now_us);
+    /* this server's copies go at once, whatever memcached said; recorded
+     * after the bump, so a copy read from memcached before the bump
+     * carries an epoch older than this record */
     if (local != NULL) {
         rp_local_record_purge(local, rp_local_hash("u:", url));
     }
-    gen_key(key, "rp:u:", url);
-    return gen_bump(s, p, key, now_us);
+    return rc;
 }
 
 rp_st_rc_t rp_cache_purge_tag(rp_store_t *s, apr_pool_t *p,
@@ -926,14 +943,14 @@ rp_st_rc_t rp_cache_purge_tag(rp_store_t *s, apr_pool_t *p,
     char key[RP_KEY_HASH_MAX];
     rp_st_rc_t rc;
 
-    if (local != NULL) {
-        rp_local_record_purge(local, rp_local_hash("t:", tag));
-    }
     gen_key(key, "rp:t:", tag);
     rc = gen_bump(s, p, key, now_us);
     if (rc == RP_ST_OK) {
         /* lets a store in flight notice that some tag moved on */
         rc = gen_bump(s, p, RP_CACHE_TAG_EPOCH_KEY, now_us);
+    }
+    if (local != NULL) {
+        rp_local_record_purge(local, rp_local_hash("t:", tag));
     }
     return rc;
 }

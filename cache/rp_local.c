@@ -15,7 +15,7 @@ typedef struct {
     int64_t filled_us;
     uint64_t epoch;
     int64_t reval_us;                  /* 0, or when a revalidation began */
-    uint64_t pad2;
+    uint64_t sum;                      /* XXH3 of the bytes put */
 } slot_t;
 
 typedef struct {
@@ -117,6 +117,7 @@ static int read_slot(slot_t *s, slot_t *out)
     out->len = __atomic_load_n(&s->len, __ATOMIC_RELAXED);
     out->filled_us = __atomic_load_n(&s->filled_us, __ATOMIC_RELAXED);
     out->epoch = __atomic_load_n(&s->epoch, __ATOMIC_RELAXED);
+    out->sum = __atomic_load_n(&s->sum, __ATOMIC_RELAXED);
     __atomic_thread_fence(__ATOMIC_ACQUIRE);
     s2 = __atomic_load_n(&s->seq, __ATOMIC_RELAXED);
     out->seq = s1;
@@ -144,7 +145,10 @@ int rp_local_get(rp_local_t *l, const char *mkey, apr_pool_t *p,
         memcpy(buf, arena(l) + copy.pos % l->arena_size, copy.len);
         __atomic_thread_fence(__ATOMIC_ACQUIRE);
         if (!intact(l, copy.pos, copy.len)
-            || __atomic_load_n(&tab[idx].seq, __ATOMIC_RELAXED) != copy.seq) {
+            || __atomic_load_n(&tab[idx].seq, __ATOMIC_RELAXED) != copy.seq
+            /* a writer that stalled between reserving and copying can
+             * land on bytes reserved after its own: only the sum tells */
+            || XXH3_64bits(buf, copy.len) != copy.sum) {
             return 0;                  /* overwritten while copied */
         }
         *val = buf;
@@ -204,7 +208,7 @@ int rp_local_put(rp_local_t *l, const char *mkey, const char *val,
                  size_t len, uint64_t epoch, int64_t now_us,
                  unsigned *evicted)
 {
-    uint64_t h = key_hash(mkey), seq, pos, oldest_pos = UINT64_MAX;
+    uint64_t h = key_hash(mkey), seq, pos, oldest_pos = UINT64_MAX, sum;
     uint32_t mask = l->nslots - 1, i, target = UINT32_MAX, oldest = 0;
     slot_t *tab = slots(l);
     int live;   /* the slot held an entry that is now gone */
@@ -212,6 +216,7 @@ int rp_local_put(rp_local_t *l, const char *mkey, const char *val,
     if (len == 0 || len > l->arena_size / 8 || len > UINT32_MAX) {
         return 0;
     }
+    sum = XXH3_64bits(val, len);
     /* the same key, else an empty or dead slot, else the oldest */
     for (i = 0; i < RP_LOCAL_PROBE; i++) {
         uint32_t idx = (uint32_t)(h + i) & mask;
@@ -251,6 +256,7 @@ int rp_local_put(rp_local_t *l, const char *mkey, const char *val,
     __atomic_store_n(&tab[target].filled_us, now_us, __ATOMIC_RELAXED);
     __atomic_store_n(&tab[target].epoch, epoch, __ATOMIC_RELAXED);
     __atomic_store_n(&tab[target].reval_us, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&tab[target].sum, sum, __ATOMIC_RELAXED);
     __atomic_store_n(&tab[target].hash, h, __ATOMIC_RELAXED);
     unlock_slot(&tab[target], seq);
     if (evicted && live) {
