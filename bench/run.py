@@ -33,9 +33,9 @@ WRK_CONNECTIONS = 32
 ROWS = []          # (benchmark, variant, rps, p50 ms, p99 ms, ratio, goal)
 
 
-def wrk(url, seconds, headers=()):
-    cmd = ["wrk", "-t%d" % WRK_THREADS, "-c%d" % WRK_CONNECTIONS,
-           "-d%ds" % seconds, "--latency", "--timeout", "5s"]
+def wrk(url, seconds, headers=(), connections=WRK_CONNECTIONS):
+    cmd = ["wrk", "-t%d" % WRK_THREADS, "-c%d" % connections,
+           "-d%ds" % seconds, "--latency", "--timeout", "10s"]
     for h in headers:
         cmd += ["-H", h]
     out = subprocess.run(cmd + [url], capture_output=True, text=True,
@@ -53,14 +53,14 @@ def wrk(url, seconds, headers=()):
             "socket_errors": sock.group(1) if sock else ""}
 
 
-def side_by_side(variants, seconds, rounds):
+def side_by_side(variants, seconds, rounds, connections=WRK_CONNECTIONS):
     """variants: {name: (url, headers)}; alternating rounds, medians."""
     results = {name: [] for name in variants}
     for name, (url, headers) in variants.items():      # warm up
-        wrk(url, 1, headers)
+        wrk(url, 1, headers, connections)
     for _ in range(rounds):
         for name, (url, headers) in variants.items():
-            results[name].append(wrk(url, seconds, headers))
+            results[name].append(wrk(url, seconds, headers, connections))
     out = {}
     for name, runs in results.items():
         out[name] = {
@@ -351,8 +351,61 @@ CacheHeader On
         res["dead off"], "≥ 0.98×")
 
 
+# ---------------------------------------------------------------- demo
+
+def bench_demo(args, cleanup):
+    """The demo's heaviest cacheable view (the monthly report), uncached
+    (every request carries Cache-Control: no-cache, so it goes to the
+    application and refreshes the entry) against cached, on the demo's own
+    Apache, side by side."""
+    import signal
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    run_dir = os.path.join("/tmp", "reqperf-bench-demo-%d" % os.getpid())
+    env = dict(os.environ, DEMO_SECONDS="600", DEMO_PORT=str(port),
+               DEMO_RUN_DIR=run_dir, DEMO_TRAFFIC_REQUESTS="40",
+               DEMO_TRAFFIC_SECONDS="10")
+    proc = subprocess.Popen(["bash", os.path.join(ROOT, "demo", "run.sh")],
+                            env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+
+    class Stop:
+        def stop(self):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)   # its trap stops it all
+                try:
+                    proc.wait(60)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+    cleanup.append(Stop())
+    url = "http://127.0.0.1:%d/reports/monthly" % port
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        try:
+            if requests.get(url, timeout=30).status_code == 200:
+                break
+        except requests.RequestException:
+            pass
+        time.sleep(1)
+    warm(url)
+    assert requests.get(url).headers["X-Cache"].startswith("HIT")
+    # as many connections as the application has threads: more would
+    # only queue in front of it
+    res = side_by_side({
+        "uncached": (url, ("Cache-Control: no-cache",)),
+        "cached": (url, ()),
+    }, max(args.seconds, 5), args.rounds, connections=8)
+    row("demo: /reports/monthly", "uncached (application every time)",
+        res["uncached"], res["uncached"])
+    row("demo: /reports/monthly", "cached", res["cached"], res["uncached"],
+        "≥ 100×")
+
+
 BENCHES = {"timing": bench_timing, "status": bench_status,
-           "cache": bench_cache}
+           "cache": bench_cache, "demo": bench_demo}
 
 
 def main():
