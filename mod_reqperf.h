@@ -110,10 +110,23 @@ const char *reqperf_cmd_slow_threshold(cmd_parms *cmd, void *dconf,
                                        const char *arg);
 const char *reqperf_cmd_route(cmd_parms *cmd, void *dconf, const char *re,
                               const char *tmpl);
-const char *reqperf_cmd_max_routes(cmd_parms *cmd, void *dconf,
+/* cmd_data of the server-wide number and time directives */
+typedef struct {
+    apr_size_t offset;                 /* in reqperf_srv_conf_t */
+    apr_int64_t min, max;              /* time directives: in µs */
+    int units;                         /* K/M/G suffixes allowed */
+    int wide;                          /* apr_int64_t field (else int) */
+    apr_int64_t min_nonzero;           /* 0, or at least this */
+} reqperf_srv_spec_t;
+extern const reqperf_srv_spec_t reqperf_spec_max_routes;
+extern const reqperf_srv_spec_t reqperf_spec_slow_log_size;
+extern const reqperf_srv_spec_t reqperf_spec_cache_local;
+extern const reqperf_srv_spec_t reqperf_spec_cache_timeout;
+extern const reqperf_srv_spec_t reqperf_spec_cache_local_ttl;
+const char *reqperf_cmd_srv_number(cmd_parms *cmd, void *dconf,
                                    const char *arg);
-const char *reqperf_cmd_slow_log_size(cmd_parms *cmd, void *dconf,
-                                      const char *arg);
+const char *reqperf_cmd_srv_time(cmd_parms *cmd, void *dconf,
+                                 const char *arg);
 const char *reqperf_cmd_cache_servers(cmd_parms *cmd, void *dconf,
                                       const char *arg);
 const char *reqperf_cmd_dir_seconds(cmd_parms *cmd, void *dconf,
@@ -122,12 +135,6 @@ const char *reqperf_cmd_cache_max_size(cmd_parms *cmd, void *dconf,
                                        const char *arg);
 const char *reqperf_cmd_dir_list(cmd_parms *cmd, void *dconf,
                                  const char *arg);
-const char *reqperf_cmd_cache_timeout(cmd_parms *cmd, void *dconf,
-                                      const char *arg);
-const char *reqperf_cmd_cache_local(cmd_parms *cmd, void *dconf,
-                                    const char *arg);
-const char *reqperf_cmd_cache_local_ttl(cmd_parms *cmd, void *dconf,
-                                        const char *arg);
 
 /* Resolved values (defaults applied). */
 int reqperf_enabled(const reqperf_dir_conf_t *d);

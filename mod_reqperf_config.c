@@ -255,42 +255,84 @@ const char *reqperf_cmd_route(cmd_parms *cmd, void *dconf, const char *re,
     return NULL;
 }
 
-const char *reqperf_cmd_max_routes(cmd_parms *cmd, void *dconf,
-                                  const char *arg)
+
+
+/* Server-wide numbers and times (ReqPerfMaxRoutes, ReqPerfCacheTimeout,
+ * ...): the directive's cmd_data is a reqperf_srv_spec_t saying where the
+ * value goes and what range is allowed. */
+const reqperf_srv_spec_t reqperf_spec_max_routes = {
+    APR_OFFSETOF(reqperf_srv_conf_t, max_routes), 1, 100000, 0, 0, 0
+};
+const reqperf_srv_spec_t reqperf_spec_slow_log_size = {
+    APR_OFFSETOF(reqperf_srv_conf_t, slow_log_size), 0, 100000, 0, 0, 0
+};
+const reqperf_srv_spec_t reqperf_spec_cache_local = {
+    APR_OFFSETOF(reqperf_srv_conf_t, cache_local_size),
+    0, 64LL * 1024 * 1024 * 1024, 1, 1, 1024 * 1024
+};
+const reqperf_srv_spec_t reqperf_spec_cache_timeout = {
+    APR_OFFSETOF(reqperf_srv_conf_t, cache_timeout),
+    1000, 10 * APR_USEC_PER_SEC, 0, 1, 0
+};
+const reqperf_srv_spec_t reqperf_spec_cache_local_ttl = {
+    APR_OFFSETOF(reqperf_srv_conf_t, cache_local_ttl),
+    0, 3600 * APR_USEC_PER_SEC, 0, 1, 0
+};
+
+static const char *srv_value(cmd_parms *cmd, const char *arg, int is_time)
 {
-    reqperf_srv_conf_t *sc = ap_get_module_config(cmd->server->module_config,
-                                                  &reqperf_module);
+    const reqperf_srv_spec_t *spec = cmd->info;
+    char *sc = ap_get_module_config(cmd->server->module_config,
+                                    &reqperf_module);
     const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
     apr_int64_t v;
 
-    (void)dconf;
     if (err != NULL) {
         return err;
     }
-    err = reqperf_parse_number(cmd, arg, 1, 100000, 0, &v);
-    if (err == NULL) {
-        sc->max_routes = (int)v;
+    if (is_time) {
+        apr_interval_time_t t;
+        if ((err = reqperf_parse_time(cmd, arg, &t)) != NULL) {
+            return err;
+        }
+        if (t < spec->min || t > spec->max) {
+            return apr_psprintf(cmd->pool, "%s: '%s' must be between %"
+                                APR_INT64_T_FMT "ms and %" APR_INT64_T_FMT
+                                "s", cmd->cmd->name, arg, spec->min / 1000,
+                                spec->max / APR_USEC_PER_SEC);
+        }
+        v = t;
     }
-    return err;
+    else if ((err = reqperf_parse_number(cmd, arg, spec->min, spec->max,
+                                         spec->units, &v)) != NULL) {
+        return err;
+    }
+    if (v != 0 && v < spec->min_nonzero) {
+        return apr_psprintf(cmd->pool, "%s: '%s' is too small; use 0 (off) "
+                            "or at least %" APR_INT64_T_FMT " bytes",
+                            cmd->cmd->name, arg, spec->min_nonzero);
+    }
+    if (spec->wide) {
+        *(apr_int64_t *)(sc + spec->offset) = v;
+    }
+    else {
+        *(int *)(sc + spec->offset) = (int)v;
+    }
+    return NULL;
 }
 
-const char *reqperf_cmd_slow_log_size(cmd_parms *cmd, void *dconf,
-                                     const char *arg)
+const char *reqperf_cmd_srv_number(cmd_parms *cmd, void *dconf,
+                                   const char *arg)
 {
-    reqperf_srv_conf_t *sc = ap_get_module_config(cmd->server->module_config,
-                                                  &reqperf_module);
-    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
-    apr_int64_t v;
-
     (void)dconf;
-    if (err != NULL) {
-        return err;
-    }
-    err = reqperf_parse_number(cmd, arg, 0, 100000, 0, &v);
-    if (err == NULL) {
-        sc->slow_log_size = (int)v;
-    }
-    return err;
+    return srv_value(cmd, arg, 0);
+}
+
+const char *reqperf_cmd_srv_time(cmd_parms *cmd, void *dconf,
+                                 const char *arg)
+{
+    (void)dconf;
+    return srv_value(cmd, arg, 1);
 }
 
 /* ---------------------------------------------------------------- */
@@ -405,72 +447,5 @@ const char *reqperf_cmd_dir_list(cmd_parms *cmd, void *dconf,
     return NULL;
 }
 
-const char *reqperf_cmd_cache_timeout(cmd_parms *cmd, void *dconf,
-                                      const char *arg)
-{
-    reqperf_srv_conf_t *sc = ap_get_module_config(cmd->server->module_config,
-                                                  &reqperf_module);
-    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
-    apr_interval_time_t t;
 
-    (void)dconf;
-    if (err != NULL) {
-        return err;
-    }
-    if ((err = reqperf_parse_time(cmd, arg, &t)) != NULL) {
-        return err;
-    }
-    if (t < 1000 || t > apr_time_from_sec(10)) {
-        return apr_psprintf(cmd->pool, "ReqPerfCacheTimeout: '%s' must be "
-                            "between 1ms and 10s", arg);
-    }
-    sc->cache_timeout = t;
-    return NULL;
-}
 
-const char *reqperf_cmd_cache_local(cmd_parms *cmd, void *dconf,
-                                    const char *arg)
-{
-    reqperf_srv_conf_t *sc = ap_get_module_config(cmd->server->module_config,
-                                                  &reqperf_module);
-    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
-    apr_int64_t v;
-
-    (void)dconf;
-    if (err != NULL) {
-        return err;
-    }
-    err = reqperf_parse_number(cmd, arg, 0, 64LL * 1024 * 1024 * 1024, 1, &v);
-    if (err != NULL) {
-        return err;
-    }
-    if (v != 0 && v < 1024 * 1024) {
-        return apr_psprintf(cmd->pool, "ReqPerfCacheLocal: '%s' is too small;"
-                            " use 0 (off) or at least 1M", arg);
-    }
-    sc->cache_local_size = v;
-    return NULL;
-}
-
-const char *reqperf_cmd_cache_local_ttl(cmd_parms *cmd, void *dconf,
-                                        const char *arg)
-{
-    reqperf_srv_conf_t *sc = ap_get_module_config(cmd->server->module_config,
-                                                  &reqperf_module);
-    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
-    apr_interval_time_t t;
-
-    (void)dconf;
-    if (err != NULL) {
-        return err;
-    }
-    if ((err = reqperf_parse_time(cmd, arg, &t)) != NULL) {
-        return err;
-    }
-    if (t > apr_time_from_sec(3600)) {
-        return apr_psprintf(cmd->pool, "ReqPerfCacheLocalTTL: '%s' is more "
-                            "than an hour", arg);
-    }
-    sc->cache_local_ttl = t;
-    return NULL;
-}

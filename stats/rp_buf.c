@@ -191,79 +191,75 @@ void rp_buf_json_str(rp_buf_t *b, const char *str, size_t n)
     rp_buf_add(b, "\"", 1);
 }
 
-void rp_buf_html(rp_buf_t *b, const char *str, size_t n)
+#define U_FFFD "\xEF\xBF\xBD"
+
+/* Copy s into b as valid UTF-8, replacing each byte `special` knows
+ * (returning its replacement) and every invalid sequence by U+FFFD. */
+static void escape_utf8(rp_buf_t *b, const char *str, size_t n,
+                        const char *(*special)(unsigned char c))
 {
     const unsigned char *s = (const unsigned char *)str;
     size_t i = 0, k;
+    const char *rep;
 
     while (i < n) {
-        unsigned char c = s[i];
-        switch (c) {
-        case '&':
-            rp_buf_add(b, "&amp;", 5);
-            break;
-        case '<':
-            rp_buf_add(b, "&lt;", 4);
-            break;
-        case '>':
-            rp_buf_add(b, "&gt;", 4);
-            break;
-        case '"':
-            rp_buf_add(b, "&quot;", 6);
-            break;
-        case '\'':
-            rp_buf_add(b, "&#39;", 5);
-            break;
-        default:
-            if (c < 0x20 || c == 0x7f) {
-                rp_buf_add(b, "\xEF\xBF\xBD", 3);      /* U+FFFD */
-            }
-            else if (c < 0x80) {
-                rp_buf_add(b, (const char *)s + i, 1);
-            }
-            else if ((k = rp_utf8_seq(s + i, n - i)) > 0) {
-                rp_buf_add(b, (const char *)s + i, k);
-                i += k;
-                continue;
-            }
-            else {
-                rp_buf_add(b, "\xEF\xBF\xBD", 3);
-            }
+        if ((rep = special(s[i])) != NULL) {
+            rp_buf_puts(b, rep);
+            i++;
         }
-        i++;
-    }
-}
-
-void rp_buf_prom_label(rp_buf_t *b, const char *str, size_t n)
-{
-    const unsigned char *s = (const unsigned char *)str;
-    size_t i = 0, k;
-
-    while (i < n) {
-        unsigned char c = s[i];
-        if (c == '\\') {
-            rp_buf_add(b, "\\\\", 2);
-        }
-        else if (c == '"') {
-            rp_buf_add(b, "\\\"", 2);
-        }
-        else if (c == '\n') {
-            rp_buf_add(b, "\\n", 2);
-        }
-        else if (c < 0x20 || c == 0x7f) {
-            rp_buf_add(b, "\xEF\xBF\xBD", 3);
-        }
-        else if (c < 0x80) {
+        else if (s[i] < 0x80) {
             rp_buf_add(b, (const char *)s + i, 1);
+            i++;
         }
         else if ((k = rp_utf8_seq(s + i, n - i)) > 0) {
             rp_buf_add(b, (const char *)s + i, k);
             i += k;
-            continue;
         }
         else {
-            rp_buf_add(b, "\xEF\xBF\xBD", 3);
+            rp_buf_add(b, U_FFFD, 3);
+            i++;
         }
-        i++;
     }
+}
+
+static const char *html_special(unsigned char c)
+{
+    switch (c) {
+    case '&':
+        return "&amp;";
+    case '<':
+        return "&lt;";
+    case '>':
+        return "&gt;";
+    case '"':
+        return "&quot;";
+    case '\'':
+        return "&#39;";
+    default:
+        return (c < 0x20 || c == 0x7f) ? U_FFFD : NULL;
+    }
+}
+
+static const char *prom_special(unsigned char c)
+{
+    switch (c) {
+    case '\\':
+        return "\\\\";
+    case '"':
+        return "\\\"";
+    case '\n':
+        return "\\n";
+    default:
+        return (c < 0x20 || c == 0x7f) ? U_FFFD : NULL;
+    }
+}
+
+void rp_buf_html(rp_buf_t *b, const char *s, size_t n)
+{
+    escape_utf8(b, s, n, html_special);
+}
+
+void rp_buf_prom_label(rp_buf_t *b, const char *s, size_t n)
+{
+    escape_utf8(b, s, n, prom_special);
 }

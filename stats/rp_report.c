@@ -197,6 +197,23 @@ static void json_dist(rp_buf_t *b, const rp_dist_t *d)
                   (unsigned long long)d->p99, (unsigned long long)d->max);
 }
 
+/* {"read":12,"handler":300,...}: the phases with a value (>= 0). */
+static void json_phases(rp_buf_t *b, const int64_t *us)
+{
+    int k, first = 1;
+
+    rp_buf_add(b, "{", 1);
+    for (k = 0; k < RP_PHASE_COUNT; k++) {
+        if (us[k] < 0) {
+            continue;
+        }
+        rp_buf_printf(b, "%s\"%s\":%lld", first ? "" : ",",
+                      rp_phase_name(k), (long long)us[k]);
+        first = 0;
+    }
+    rp_buf_add(b, "}", 1);
+}
+
 static void json_counters(rp_buf_t *b, const rp_report_t *r,
                           rp_counter_section_t sec, int *first)
 {
@@ -258,7 +275,7 @@ void rp_render_json(rp_buf_t *b, const rp_report_t *r,
                       "\"total_us\":%llu,\"avg_us\":%llu,\"p50_us\":%llu,"
                       "\"p95_us\":%llu,\"p99_us\":%llu,\"max_us\":%llu,"
                       "\"status\":{\"1xx\":%llu,\"2xx\":%llu,\"3xx\":%llu,"
-                      "\"4xx\":%llu,\"5xx\":%llu},\"phases\":{",
+                      "\"4xx\":%llu,\"5xx\":%llu},\"phases\":",
                       (unsigned long long)v->count,
                       (unsigned long long)v->slow,
                       (unsigned long long)v->errors,
@@ -273,16 +290,8 @@ void rp_render_json(rp_buf_t *b, const rp_report_t *r,
                       (unsigned long long)v->status_class[3],
                       (unsigned long long)v->status_class[4],
                       (unsigned long long)v->status_class[5]);
-        first = 1;
-        for (k = 0; k < RP_PHASE_COUNT; k++) {
-            if (v->phase_avg[k] < 0) {
-                continue;
-            }
-            rp_buf_printf(b, "%s\"%s\":%lld", first ? "" : ",",
-                          rp_phase_name(k), (long long)v->phase_avg[k]);
-            first = 0;
-        }
-        rp_buf_printf(b, "},\"cache\":{\"hit\":%llu,\"miss\":%llu,"
+        json_phases(b, v->phase_avg);
+        rp_buf_printf(b, ",\"cache\":{\"hit\":%llu,\"miss\":%llu,"
                       "\"stale\":%llu,\"bypass\":%llu},"
                       "\"recent\":{\"window_s\":%d,\"count\":%llu,"
                       "\"p95_us\":%llu,\"p99_us\":%llu}}",
@@ -307,18 +316,10 @@ void rp_render_json(rp_buf_t *b, const rp_report_t *r,
         buf_str(b, e->uri);
         rp_buf_puts(b, ",\"route\":");
         buf_str(b, e->route);
-        rp_buf_printf(b, ",\"status\":%d,\"total_us\":%lld,\"phases\":{",
+        rp_buf_printf(b, ",\"status\":%d,\"total_us\":%lld,\"phases\":",
                       e->status, (long long)e->total_us);
-        first = 1;
-        for (k = 0; k < RP_PHASE_COUNT; k++) {
-            if (e->phase_us[k] < 0) {
-                continue;
-            }
-            rp_buf_printf(b, "%s\"%s\":%lld", first ? "" : ",",
-                          rp_phase_name(k), (long long)e->phase_us[k]);
-            first = 0;
-        }
-        rp_buf_puts(b, "},\"cache\":");
+        json_phases(b, e->phase_us);
+        rp_buf_puts(b, ",\"cache\":");
         if (e->cache > RP_CACHE_NONE && e->cache < RP_CACHE_RESULTS) {
             buf_str(b, rp_cache_result_name(e->cache));
         }
@@ -356,12 +357,6 @@ void rp_render_json(rp_buf_t *b, const rp_report_t *r,
 /* ---------------------------------------------------------------- */
 /* Prometheus text format 0.0.4                                      */
 
-static void prom_seconds(rp_buf_t *b, uint64_t us)
-{
-    rp_buf_printf(b, "%llu.%06llu", (unsigned long long)(us / 1000000),
-                  (unsigned long long)(us % 1000000));
-}
-
 static void prom_route_labels(rp_buf_t *b, const rp_route_view_t *v)
 {
     rp_buf_puts(b, "route=\"");
@@ -369,6 +364,27 @@ static void prom_route_labels(rp_buf_t *b, const rp_route_view_t *v)
     rp_buf_puts(b, "\",method=\"");
     rp_buf_prom_label(b, v->method, strlen(v->method));
     rp_buf_puts(b, "\"");
+}
+
+/* One histogram series: cumulative _bucket lines, _sum and _count, all
+ * from the same copy of the counts (so +Inf always equals _count).
+ * labels: the series' labels, already escaped, without braces. */
+static void prom_histogram(rp_buf_t *b, const char *name, const char *labels,
+                           const uint64_t *prom, uint64_t sum_us)
+{
+    uint64_t cum = 0;
+    int k;
+
+    for (k = 0; k < RP_PROM_BUCKETS; k++) {
+        cum += prom[k];
+        rp_buf_printf(b, "%s_bucket{%s,le=\"%s\"} %llu\n", name, labels,
+                      k < RP_PROM_BUCKETS - 1 ? rp_prom_bounds_le[k] : "+Inf",
+                      (unsigned long long)cum);
+    }
+    rp_buf_printf(b, "%s_sum{%s} %llu.%06llu\n%s_count{%s} %llu\n", name,
+                  labels, (unsigned long long)(sum_us / 1000000),
+                  (unsigned long long)(sum_us % 1000000), name, labels,
+                  (unsigned long long)cum);
 }
 
 static void prom_head(rp_buf_t *b, const char *name, const char *type,
@@ -392,6 +408,7 @@ void rp_render_prometheus(rp_buf_t *b, const rp_report_t *r,
     static const char *const classes[6] = { "other", "1xx", "2xx", "3xx",
                                             "4xx", "5xx" };
     const char *last = NULL;
+    rp_buf_t labels;
     size_t i;
     int k, c;
 
@@ -412,46 +429,22 @@ void rp_render_prometheus(rp_buf_t *b, const rp_report_t *r,
 
     prom_head(b, "reqperf_request_duration_seconds", "histogram",
               "Request duration (read to end of logging), by route and method");
+    rp_buf_init(&labels, b->pool, 256);
     for (i = 0; i < r->n_routes; i++) {
-        const rp_route_view_t *v = &r->routes[i];
-        uint64_t cum = 0;
-        for (k = 0; k < RP_PROM_BUCKETS; k++) {
-            cum += v->prom[k];
-            rp_buf_puts(b, "reqperf_request_duration_seconds_bucket{");
-            prom_route_labels(b, v);
-            rp_buf_printf(b, ",le=\"%s\"} %llu\n",
-                          k < RP_PROM_BUCKETS - 1 ? rp_prom_bounds_le[k]
-                                                  : "+Inf",
-                          (unsigned long long)cum);
-        }
-        rp_buf_puts(b, "reqperf_request_duration_seconds_sum{");
-        prom_route_labels(b, v);
-        rp_buf_puts(b, "} ");
-        prom_seconds(b, v->d.sum);
-        rp_buf_puts(b, "\nreqperf_request_duration_seconds_count{");
-        prom_route_labels(b, v);
-        /* +Inf and _count from the same copy, so they are equal */
-        rp_buf_printf(b, "} %llu\n", (unsigned long long)cum);
+        labels.len = 0;
+        prom_route_labels(&labels, &r->routes[i]);
+        prom_histogram(b, "reqperf_request_duration_seconds",
+                       rp_buf_cstr(&labels), r->routes[i].prom,
+                       r->routes[i].d.sum);
     }
 
     prom_head(b, "reqperf_phase_duration_seconds", "histogram",
               "Duration of each request phase");
     for (k = 0; k < RP_PHASE_COUNT; k++) {
-        uint64_t cum = 0;
-        int j;
-        for (j = 0; j < RP_PROM_BUCKETS; j++) {
-            cum += r->phase_prom[k][j];
-            rp_buf_printf(b, "reqperf_phase_duration_seconds_bucket{phase=\"%s\","
-                          "le=\"%s\"} %llu\n", rp_phase_name(k),
-                          j < RP_PROM_BUCKETS - 1 ? rp_prom_bounds_le[j]
-                                                  : "+Inf",
-                          (unsigned long long)cum);
-        }
-        rp_buf_printf(b, "reqperf_phase_duration_seconds_sum{phase=\"%s\"} ",
-                      rp_phase_name(k));
-        prom_seconds(b, r->phases[k].sum);
-        rp_buf_printf(b, "\nreqperf_phase_duration_seconds_count{phase=\"%s\"} "
-                      "%llu\n", rp_phase_name(k), (unsigned long long)cum);
+        char labels[64];
+        snprintf(labels, sizeof(labels), "phase=\"%s\"", rp_phase_name(k));
+        prom_histogram(b, "reqperf_phase_duration_seconds", labels,
+                       r->phase_prom[k], r->phases[k].sum);
     }
 
     prom_head(b, "reqperf_slow_requests_total", "counter",
@@ -588,6 +581,18 @@ static void html_us(rp_buf_t *b, uint64_t us)
     }
     else {
         rp_buf_printf(b, "%llu&nbsp;&micro;s", (unsigned long long)us);
+    }
+}
+
+/* <td class="n">value</td> for each of n durations. */
+static void html_us_cells(rp_buf_t *b, const uint64_t *us, int n)
+{
+    int i;
+
+    for (i = 0; i < n; i++) {
+        rp_buf_puts(b, "<td class=\"n\">");
+        html_us(b, us[i]);
+        rp_buf_puts(b, "</td>");
     }
 }
 
@@ -843,15 +848,17 @@ void rp_render_html(rp_buf_t *b, const rp_report_t *r,
                   (unsigned long long)r->counters[RP_CTR_REQUESTS], rate,
                   (unsigned long long)r->counters[RP_CTR_SLOW_REQUESTS],
                   (unsigned long long)r->n_routes, r->max_routes);
-    rp_buf_puts(b, "<td>p50<br><b>");
-    html_us(b, r->total.p50);
-    rp_buf_puts(b, "</b></td><td>p95<br><b>");
-    html_us(b, r->total.p95);
-    rp_buf_puts(b, "</b></td><td>p99<br><b>");
-    html_us(b, r->total.p99);
-    rp_buf_puts(b, "</b></td><td>max<br><b>");
-    html_us(b, r->total.max);
-    rp_buf_puts(b, "</b></td></tr></table>\n");
+    {
+        static const char *const names[4] = { "p50", "p95", "p99", "max" };
+        const uint64_t vals[4] = { r->total.p50, r->total.p95, r->total.p99,
+                                   r->total.max };
+        for (k = 0; k < 4; k++) {
+            rp_buf_printf(b, "<td>%s<br><b>", names[k]);
+            html_us(b, vals[k]);
+            rp_buf_puts(b, "</b></td>");
+        }
+    }
+    rp_buf_puts(b, "</tr></table>\n");
 
     rp_buf_puts(b, "<h2>Latency of all requests</h2>");
     html_histogram(b, r);
@@ -866,21 +873,15 @@ void rp_render_html(rp_buf_t *b, const rp_report_t *r,
         const rp_dist_t *d = &r->phases[k];
         rp_buf_printf(b, "<tr><th><i style=\"display:inline-block;width:10px;"
                       "height:10px;background:%s\"></i> %s</th>"
-                      "<td class=\"n\">%llu</td><td class=\"n\">",
+                      "<td class=\"n\">%llu</td>",
                       phase_colors[k], rp_phase_name(k),
                       (unsigned long long)d->count);
-        html_us(b, d->avg);
-        rp_buf_puts(b, "</td><td class=\"n\">");
-        html_us(b, d->p50);
-        rp_buf_puts(b, "</td><td class=\"n\">");
-        html_us(b, d->p95);
-        rp_buf_puts(b, "</td><td class=\"n\">");
-        html_us(b, d->p99);
-        rp_buf_puts(b, "</td><td class=\"n\">");
-        html_us(b, d->max);
-        rp_buf_puts(b, "</td><td class=\"n\">");
-        html_us(b, d->sum);
-        rp_buf_puts(b, "</td></tr>");
+        {
+            const uint64_t vals[6] = { d->avg, d->p50, d->p95, d->p99, d->max,
+                                       d->sum };
+            html_us_cells(b, vals, 6);
+        }
+        rp_buf_puts(b, "</tr>");
     }
     rp_buf_puts(b, "</table><p class=\"muted\">ttfb is the part of handler "
                 "until the first body byte (the application's own time "
@@ -918,27 +919,22 @@ void rp_render_html(rp_buf_t *b, const rp_report_t *r,
         rp_buf_puts(b, "</code></td><td>");
         html_text(b, v->method);
         rp_buf_printf(b, "</td><td class=\"n\">%llu</td><td class=\"n\">%llu"
-                      "</td><td class=\"n\">%llu</td><td class=\"n\">",
+                      "</td><td class=\"n\">%llu</td>",
                       (unsigned long long)v->count,
                       (unsigned long long)v->slow,
                       (unsigned long long)v->errors);
-        html_us(b, v->d.sum);
-        rp_buf_puts(b, "</td><td class=\"n\">");
-        html_us(b, v->d.avg);
-        rp_buf_puts(b, "</td><td class=\"n\">");
-        html_us(b, v->d.p50);
-        rp_buf_puts(b, "</td><td class=\"n\">");
-        html_us(b, v->d.p95);
-        rp_buf_puts(b, "</td><td class=\"n\">");
-        html_us(b, v->d.p99);
-        rp_buf_puts(b, "</td><td class=\"n\">");
-        html_us(b, v->d.max);
-        rp_buf_printf(b, "</td><td class=\"n\">%llu</td><td class=\"n\">",
+        {
+            const uint64_t vals[6] = { v->d.sum, v->d.avg, v->d.p50, v->d.p95,
+                                       v->d.p99, v->d.max };
+            html_us_cells(b, vals, 6);
+        }
+        rp_buf_printf(b, "<td class=\"n\">%llu</td>",
                       (unsigned long long)v->recent_count);
-        html_us(b, v->recent_p95);
-        rp_buf_puts(b, "</td><td class=\"n\">");
-        html_us(b, v->recent_p99);
-        rp_buf_puts(b, "</td><td class=\"n\">");
+        {
+            const uint64_t vals[2] = { v->recent_p95, v->recent_p99 };
+            html_us_cells(b, vals, 2);
+        }
+        rp_buf_puts(b, "<td class=\"n\">");
         if (lookups) {
             rp_buf_printf(b, "%.0f%%", 100.0 * (double)v->cache[RP_CACHE_HIT]
                                        / (double)lookups);

@@ -29,6 +29,9 @@ PYTHON = "/usr/bin/python3"
 SANITIZE = os.environ.get("REQPERF_SANITIZE", "")
 MPMS = ["prefork", "event"]
 
+# how long an event-MPM Apache lives before it is signalled (see settle())
+SETTLE_S = float(os.environ.get("REQPERF_SETTLE_S", "0.6"))
+
 BAD_LOG_PATTERNS = ["Segmentation fault", "AH00052", "exit signal",
                     "AddressSanitizer", "LeakSanitizer", "runtime error:",
                     "double free", "stack smashing", "Aborted"]
@@ -260,7 +263,7 @@ ScriptAlias /cgi-bin/ {root}/cgi-bin/
         mod_reqperf loaded).  Give every generation a second of life
         before signalling it, so that this never passes for ours."""
         if self.mpm != "prefork":
-            left = getattr(self, "started_at", 0) + 1.0 - time.monotonic()
+            left = getattr(self, "started_at", 0) + SETTLE_S - time.monotonic()
             if left > 0:
                 time.sleep(left)
 

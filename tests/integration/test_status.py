@@ -206,7 +206,7 @@ def test_counts_exact_under_concurrency_and_recycling(apache_factory, mpm):
     # hold 25 threads each, so they are given more connections)
     a = apache_factory(mpm=mpm, conf=STATUS + PROXY + """
 MaxConnectionsPerChild %d
-""" % (40 if mpm == "prefork" else 250))
+""" % (100 if mpm == "prefork" else 250))
     a.write_file("htdocs/a/1.html", "a1")
     a.write_file("htdocs/a/2.html", "a2")
     a.write_file("htdocs/b.txt", "b")
