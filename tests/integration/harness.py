@@ -276,11 +276,17 @@ ScriptAlias /cgi-bin/ {root}/cgi-bin/
         os.kill(self.pid, sig)
 
     def graceful(self):
-        """apachectl graceful, and wait until a new generation answers."""
+        """apachectl graceful, and wait until the new generation answers
+        and the old one has gone (so that what follows is served by the
+        new generation, not by a child finishing its last connections)."""
         self.settle()
+        old = [p for p in self.children_pids() if p != self.pid]
         before = self.read_error_log()
         self.signal(signal.SIGUSR1)
         self._wait_log_growth(before, "resuming normal operations")
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and any(pid_alive(p) for p in old):
+            time.sleep(0.05)
 
     def restart(self):
         """A full restart (SIGHUP): statistics start afresh."""
