@@ -17,9 +17,14 @@ struct rp_mc_t {
     rp_breaker_t *breakers;
 };
 
+/* A request's handle on the pool.  The connection itself is popped at the
+ * first operation, not at rp_mc_acquire(): a request answered from the
+ * local tier never touches the pool's mutex. */
 typedef struct {
     rp_mc_t *mc;
-    memcached_st *memc;
+    apr_pool_t *p;
+    memcached_st *memc;            /* NULL until first use, and after release */
+    int done;                      /* released, or the pool was exhausted */
     memcached_result_st result;
     int result_ready;
 } rp_mc_conn_t;
@@ -201,13 +206,34 @@ typedef struct {
     int probe;
 } gate_t;
 
+static apr_status_t release_cleanup(void *data);
+
+/* The connection, borrowed from the pool on first use without waiting
+ * (an exhausted pool reads as "down" for the rest of the request); NULL
+ * after release. */
+static memcached_st *conn_memc(rp_mc_conn_t *c)
+{
+    memcached_return_t rc;
+
+    if (c->memc == NULL && !c->done) {
+        c->memc = memcached_pool_pop(c->mc->pool, false, &rc);
+        if (c->memc == NULL) {
+            c->done = 1;
+            return NULL;
+        }
+        apr_pool_cleanup_register(c->p, c, release_cleanup,
+                                  apr_pool_cleanup_null);
+    }
+    return c->memc;
+}
+
 static int gate_open(rp_mc_conn_t *c, const char *key, size_t klen,
                      gate_t *g)
 {
     g->server = -1;
     g->probe = 0;
-    if (c->memc == NULL) {
-        return 0;                      /* released: nothing to talk with */
+    if (conn_memc(c) == NULL) {
+        return 0;                      /* nothing to talk with */
     }
     g->server = (int)memcached_generate_hash(c->memc, key, klen);
     g->probe = 0;
@@ -258,10 +284,6 @@ static rp_st_rc_t mc_mget(void *ctx, apr_pool_t *p, rp_store_item_t *items,
                           size_t n)
 {
     rp_mc_conn_t *c = ctx;
-
-    if (c->memc == NULL) {
-        return RP_ST_DOWN;
-    }
     const char *keys[64];
     size_t lens[64];
     size_t idx[64];
@@ -273,6 +295,14 @@ static rp_st_rc_t mc_mget(void *ctx, apr_pool_t *p, rp_store_item_t *items,
 
     if (n > 64) {
         return RP_ST_ERROR;
+    }
+    if (conn_memc(c) == NULL) {
+        for (i = 0; i < n; i++) {
+            items[i].value = NULL;
+            items[i].value_len = 0;
+            items[i].rc = RP_ST_DOWN;
+        }
+        return RP_ST_DOWN;
     }
     for (i = 0; i < n; i++) {
         items[i].value = NULL;
@@ -412,6 +442,7 @@ static const rp_store_ops_t mc_ops = {
 
 static void release_conn(rp_mc_conn_t *c)
 {
+    c->done = 1;
     if (c->memc == NULL) {
         return;
     }
@@ -431,21 +462,12 @@ static apr_status_t release_cleanup(void *data)
 
 int rp_mc_acquire(rp_mc_t *mc, apr_pool_t *p, rp_store_t *out)
 {
-    memcached_return_t rc;
-    memcached_st *memc;
-    rp_mc_conn_t *c;
+    rp_mc_conn_t *c = apr_pcalloc(p, sizeof(*c));
 
-    /* never wait: an exhausted pool means the request is not cached */
-    memc = memcached_pool_pop(mc->pool, false, &rc);
-    if (memc == NULL) {
-        return -1;
-    }
-    c = apr_pcalloc(p, sizeof(*c));
     c->mc = mc;
-    c->memc = memc;
+    c->p = p;
     out->ops = &mc_ops;
     out->ctx = c;
-    apr_pool_cleanup_register(p, c, release_cleanup, apr_pool_cleanup_null);
     return 0;
 }
 

@@ -3,9 +3,10 @@
  *
  * One rp_mc_t per child process (created in child_init) holds a
  * memcached_pool of connections sized to the child's threads; a request
- * borrows one without waiting (an exhausted pool means "down", so the
- * request goes to the backend instead of queueing) and gives it back
- * when it ends.  Keys are spread with consistent hashing (ketama), every
+ * borrows one at its first memcached operation, without waiting (an
+ * exhausted pool means "down", so the request goes to the backend instead
+ * of queueing), and gives it back when it ends.  A request answered from
+ * the local tier never borrows one.  Keys are spread with consistent hashing (ketama), every
  * socket operation is bounded by the configured timeout, and each call
  * first asks the shared circuit breaker of the server that holds the key
  * (rp_breaker.h): a server known to be down is not called at all.
@@ -26,7 +27,9 @@ rp_mc_t *rp_mc_create(apr_pool_t *p, const char *const *servers, int n,
                       int64_t timeout_us, int max_connections,
                       rp_breaker_t *breakers, const char **err);
 
-/* Borrow a connection as a store; 0, or -1 when none is free. */
+/* A store over this child's connections; the connection itself is
+ * borrowed at the first operation (which reports RP_ST_DOWN when none is
+ * free).  Returns 0. */
 int rp_mc_acquire(rp_mc_t *mc, apr_pool_t *p, rp_store_t *out);
 /* Give it back (also done by a cleanup of the pool given to acquire). */
 void rp_mc_release(rp_store_t *s);
