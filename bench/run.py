@@ -30,7 +30,31 @@ PAGE_BYTES = 14 * 1024
 WRK_THREADS = 2
 WRK_CONNECTIONS = 32
 
-ROWS = []          # (benchmark, variant, rps, p50 ms, p99 ms, ratio, goal)
+ROWS = []     # (benchmark, variant, rps, p50 ms, p99 ms, CPU us, ratio, goal)
+SERVERS = []  # every server started (main()'s cleanup list)
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def apache_cpu_s(url):
+    """CPU seconds used so far by the private Apache serving url (its
+    processes, plus the children it has reaped), or None."""
+    port = int(re.match(r"https?://[^/]*:(\d+)/", url).group(1))
+    for a in SERVERS:
+        if isinstance(a, Apache) and a.port == port:
+            break
+    else:
+        return None
+    ticks = 0
+    for pid in a.children_pids():
+        try:
+            with open("/proc/%d/stat" % pid) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])      # utime, stime
+        if pid == a.pid:
+            ticks += int(fields[13]) + int(fields[14])  # reaped children
+    return ticks / TICK
 
 
 def wrk(url, seconds, headers=(), connections=WRK_CONNECTIONS):
@@ -38,9 +62,15 @@ def wrk(url, seconds, headers=(), connections=WRK_CONNECTIONS):
            "-d%ds" % seconds, "--latency", "--timeout", "10s"]
     for h in headers:
         cmd += ["-H", h]
+    cpu0 = apache_cpu_s(url)
     out = subprocess.run(cmd + [url], capture_output=True, text=True,
                          timeout=seconds + 60).stdout
+    cpu1 = apache_cpu_s(url)
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    n = int(re.search(r"(\d+) requests in", out).group(1))
+    # the server's own CPU per request: far steadier than req/s on a
+    # machine whose other tenants take the cores at will
+    cpu_us = (cpu1 - cpu0) * 1e6 / n if cpu0 is not None and n else None
 
     def pct(p):
         m = re.search(r"^\s+%s%%\s+([\d.]+)(us|ms|s)\s*$" % p, out, re.M)
@@ -48,7 +78,7 @@ def wrk(url, seconds, headers=(), connections=WRK_CONNECTIONS):
         return v / 1000 if unit == "us" else v * 1000 if unit == "s" else v
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     sock = re.search(r"Socket errors: (.*)", out)
-    return {"rps": rps, "p50": pct(50), "p99": pct(99),
+    return {"rps": rps, "p50": pct(50), "p99": pct(99), "cpu_us": cpu_us,
             "non2xx": int(errors.group(1)) if errors else 0,
             "socket_errors": sock.group(1) if sock else ""}
 
@@ -73,6 +103,9 @@ def side_by_side(variants, seconds, rounds, connections=WRK_CONNECTIONS):
             "rps": statistics.median(r["rps"] for r in runs),
             "p50": statistics.median(r["p50"] for r in runs),
             "p99": statistics.median(r["p99"] for r in runs),
+            "cpu_us": (statistics.median(r["cpu_us"] for r in runs)
+                       if all(r["cpu_us"] is not None for r in runs)
+                       else None),
             "non2xx": sum(r["non2xx"] for r in runs),
             "runs": runs,
         }
@@ -93,12 +126,23 @@ def ratio(res, base, key="rps"):
 
 def row(bench, variant, res, base=None, goal=""):
     r = "" if base is None else "%.2f×" % ratio(res, base)
+    cpu = "" if res.get("cpu_us") is None else "%.0f" % res["cpu_us"]
     ROWS.append((bench, variant, "%.0f" % res["rps"], "%.2f" % res["p50"],
-                 "%.2f" % res["p99"], r, goal))
+                 "%.2f" % res["p99"], cpu, r, goal))
     if res.get("non2xx"):
         print("warning: %s/%s had %d non-2xx responses" % (bench, variant,
                                                           res["non2xx"]),
               file=sys.stderr)
+
+
+def ratio_row(what, value, goal=""):
+    """A row that only holds a ratio (value: a ratio() result)."""
+    ROWS.append(("", what, "", "", "", "", "%.2f×" % value, goal))
+
+
+def cpu_ratio_row(what, res, base, goal=""):
+    if res.get("cpu_us") is not None and base.get("cpu_us") is not None:
+        ratio_row(what, ratio(res, base, "cpu_us"), goal)
 
 
 def page(apache):
@@ -130,6 +174,8 @@ def bench_timing(args, cleanup):
     row("timing overhead", "ReqPerf On", res["ReqPerf On"], base,
         "≥ 0.98×, p99 ≤ 1.05×")
     row("timing overhead", "ReqPerf Off", res["ReqPerf Off"], base)
+    cpu_ratio_row("CPU per request, ReqPerf On / not loaded",
+                  res["ReqPerf On"], base, "≤ 1.02×")
     return {"on_ratio": ratio(res["ReqPerf On"], base),
             "p99_ratio": ratio(res["ReqPerf On"], base, "p99")}
 
@@ -161,7 +207,7 @@ ReqPerfSlowThreshold 0
         times[fmt or "html"] = (statistics.median(samples), len(r.content))
     for fmt, (ms, size) in times.items():
         ROWS.append(("status page, 500 routes", fmt.replace("?format=", ""),
-                     "", "%.2f" % ms, "", "%d KB" % (size // 1024),
+                     "", "%.2f" % ms, "", "", "%d KB" % (size // 1024),
                      "< 10 ms" if fmt == "html" else ""))
     return times
 
@@ -327,12 +373,12 @@ CacheHeader On
         base, "≥ 0.95× ceiling, ≥ 1.0× socache")
     row("cache hits from memcached", "mod_reqperf (ReqPerfCacheQuick On)",
         res["reqperf quick"], base)
-    ROWS.append(("", "mod_reqperf / ceiling", "", "", "",
-                 "%.2f×" % ratio(res["reqperf"], res["ceiling"]),
-                 "≥ 0.95×"))
-    ROWS.append(("", "mod_reqperf / mod_cache_socache", "", "", "",
-                 "%.2f×" % ratio(res["reqperf"],
-                                       res["mod_cache_socache"]), "≥ 1.0×"))
+    ratio_row("mod_reqperf / ceiling", ratio(res["reqperf"], res["ceiling"]),
+              "≥ 0.95×")
+    ratio_row("mod_reqperf / mod_cache_socache",
+              ratio(res["reqperf"], res["mod_cache_socache"]), "≥ 1.0×")
+    cpu_ratio_row("CPU per hit, mod_reqperf / ceiling", res["reqperf"],
+                  res["ceiling"])
     row("tags", "hits, 3 tags per entry, vs untagged",
         res["reqperf tagged"], res["reqperf"], "≥ 0.9×")
     row("cache hits from the local tier", "Apache static file", base, base)
@@ -342,12 +388,11 @@ CacheHeader On
         res["reqperf local"], base, "≥ 1.5× static, ≥ 0.8× ceiling")
     row("cache hits from the local tier", "mod_reqperf (ReqPerfCacheQuick On)",
         res["reqperf local quick"], base, "≥ 1.5× static, ≥ 0.8× ceiling")
-    ROWS.append(("", "mod_reqperf local (quick) / memory ceiling", "", "", "",
-                 "%.2f×" % ratio(res["reqperf local quick"],
-                                       res["memory ceiling"]), "≥ 0.8×"))
-    ROWS.append(("", "p99, mod_reqperf local (quick) / static file", "", "",
-                 "", "%.2f×" % ratio(res["reqperf local quick"], base,
-                                        "p99"), "≤ 1.0×"))
+    ratio_row("mod_reqperf local (quick) / memory ceiling",
+              ratio(res["reqperf local quick"], res["memory ceiling"]),
+              "≥ 0.8×")
+    ratio_row("p99, mod_reqperf local (quick) / static file",
+              ratio(res["reqperf local quick"], base, "p99"), "≤ 1.0×")
 
     warm(rpl.url("/app/u/page.html"))
     res = side_by_side({
@@ -365,9 +410,15 @@ CacheHeader On
         res["local off"])
     row("miss path", "cache On, every request a miss (default, local tier)",
         res["local miss"], res["local off"], "≥ 0.97× (overhead ≤ 3%)")
+    cpu_ratio_row("CPU per request, miss (memcached only) / cache Off",
+                  res["miss"], res["off"])
+    cpu_ratio_row("CPU per request, miss (default) / cache Off",
+                  res["local miss"], res["local off"], "≤ 1.03×")
     row("memcached down", "cache Off", res["dead off"], res["dead off"])
     row("memcached down", "cache On, memcached down", res["dead"],
         res["dead off"], "≥ 0.98×")
+    cpu_ratio_row("CPU per request, memcached down / cache Off", res["dead"],
+                  res["dead off"], "≤ 1.02×")
 
 
 # ---------------------------------------------------------------- demo
@@ -433,7 +484,7 @@ def main():
     ap.add_argument("--seconds", type=int, default=3)
     ap.add_argument("--rounds", type=int, default=5)
     args = ap.parse_args()
-    cleanup = []
+    cleanup = SERVERS
     started = time.time()
     try:
         for name in args.which:
@@ -451,8 +502,9 @@ def main():
               os.cpu_count(), WRK_THREADS, WRK_CONNECTIONS, args.rounds,
               args.seconds))
     print()
-    print("| benchmark | variant | req/s | p50 ms | p99 ms | ratio | goal |")
-    print("|---|---|---:|---:|---:|---:|---|")
+    print("| benchmark | variant | req/s | p50 ms | p99 ms | CPU µs/req "
+          "| ratio | goal |")
+    print("|---|---|---:|---:|---:|---:|---:|---|")
     for r in ROWS:
         print("| %s |" % " | ".join(r))
     print()
