@@ -156,9 +156,41 @@ static const char **list_of(const apr_array_header_t *a, int *n)
     return a ? (const char **)a->elts : NULL;
 }
 
-/* The path exactly as the client sent it (the key must not depend on
- * whether httpd has decoded it yet: the quick handler runs before). */
-static const char *raw_path(request_rec *r)
+/* The request's path for the key: from the request line as the client
+ * sent it (the quick handler runs before httpd has parsed it further),
+ * normalised the way httpd normalises it before mapping a request: dot
+ * segments resolved, unreserved characters decoded, slashes merged unless
+ * MergeSlashes Off, and the remaining escapes in upper case.  So every
+ * spelling of one resource has one key, and a purge or an unsafe method
+ * names them all.  NULL if the path is unusable (above the root). */
+static const char *normalised_path(request_rec *r, const char *u,
+                                   apr_size_t len)
+{
+    core_server_config *core;
+    unsigned flags = AP_NORMALIZE_NOT_ABOVE_ROOT
+                     | AP_NORMALIZE_DECODE_UNRESERVED;
+    char *path = apr_pstrmemdup(r->pool, u, len), *q;
+
+    if (*path != '/') {
+        return NULL;
+    }
+    core = ap_get_core_module_config(r->server->module_config);
+    if (core->merge_slashes != AP_CORE_CONFIG_OFF) {
+        flags |= AP_NORMALIZE_MERGE_SLASHES;
+    }
+    if (!ap_normalize_path(path, flags)) {
+        return NULL;
+    }
+    for (q = path; (q = strchr(q, '%')) != NULL; q++) {
+        if (apr_isxdigit(q[1]) && apr_isxdigit(q[2])) {
+            q[1] = (char)apr_toupper(q[1]);
+            q[2] = (char)apr_toupper(q[2]);
+        }
+    }
+    return path;
+}
+
+static const char *key_path(request_rec *r)
 {
     const char *u = r->unparsed_uri, *end;
 
@@ -166,14 +198,40 @@ static const char *raw_path(request_rec *r)
         return NULL;
     }
     if (*u != '/') {
-        /* absolute-form: http://host/path */
+        /* absolute-form: the path starts where the authority ends, and
+         * is "/" when it ends at the query (http://host?a=/b) */
         const char *p = ap_strstr_c(u, "://");
-        if (p == NULL || (u = strchr(p + 3, '/')) == NULL) {
+        if (p == NULL) {
             return NULL;
         }
+        p += 3;
+        p += strcspn(p, "/?#");
+        u = *p == '/' ? p : "/";
     }
     end = u + strcspn(u, "?#");
-    return apr_pstrmemdup(r->pool, u, (apr_size_t)(end - u));
+    return normalised_path(r, u, (apr_size_t)(end - u));
+}
+
+/* Whether the path as sent is already in the form httpd will match
+ * <Location> against: no escapes, no dot segments, no double slashes.
+ * Only such requests are looked up before httpd has mapped them. */
+static int path_is_plain(const char *u)
+{
+    size_t n = strcspn(u, "?#");
+
+    if (*u != '/' || memchr(u, '%', n) != NULL) {
+        return 0;
+    }
+    for (; n > 0; u++, n--) {
+        if (u[0] == '/' && n > 1
+            && (u[1] == '/'
+                || (u[1] == '.' && (n == 2 || u[2] == '/'
+                                    || (u[2] == '.'
+                                        && (n == 3 || u[3] == '/')))))) {
+            return 0;
+        }
+    }
+    return 1;
 }
 
 /* The canonical URL of (scheme, host, port, path, query) under the
@@ -194,12 +252,42 @@ static const char *canonical_url(apr_pool_t *p, const char *scheme,
     return rp_key_url(p, &u);
 }
 
+/* With UseCanonicalName On the key holds the server's own name, whatever
+ * Host the client sent; the backend still sees that Host (or
+ * X-Forwarded-Host) and may build another page for it.  So such a request
+ * is keyed only when its Host is one of the virtual host's own names
+ * (ServerName, ServerAlias): "Host: evil.example" is never cached.  With
+ * UseCanonicalName Off the key holds the Host itself. */
+static int host_is_named(request_rec *r)
+{
+    server_rec *s = r->server;
+    const char *h = r->hostname;
+    int i;
+
+    if (h == NULL || strcasecmp(h, ap_get_server_name(r)) == 0
+        || (s->server_hostname && strcasecmp(h, s->server_hostname) == 0)) {
+        return 1;
+    }
+    for (i = 0; s->names && i < s->names->nelts; i++) {
+        if (strcasecmp(h, APR_ARRAY_IDX(s->names, i, const char *)) == 0) {
+            return 1;
+        }
+    }
+    for (i = 0; s->wild_names && i < s->wild_names->nelts; i++) {
+        if (ap_strcasecmp_match(h, APR_ARRAY_IDX(s->wild_names, i,
+                                                 const char *)) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* The host Apache chose the virtual host by, as it would put it in a
  * self-referential URL (UseCanonicalName decides); never a forwarded
  * header. */
 static const char *request_url(request_rec *r, const reqperf_dir_conf_t *d)
 {
-    const char *path = raw_path(r);
+    const char *path = key_path(r);
 
     if (path == NULL) {
         return NULL;
@@ -373,6 +461,10 @@ static int cache_lookup(request_rec *r, const reqperf_dir_conf_t *d)
         bypass(r, bypass_counter(why), rp_bypass_name(why));
         return DECLINED;
     }
+    if (!host_is_named(r)) {
+        bypass(r, RP_CTR_CACHE_BYPASS_OTHER, "host");
+        return DECLINED;
+    }
     if (rp_mc_all_down(child_mc)) {
         /* memcached is known down: cost the request nothing more */
         bypass(r, RP_CTR_CACHE_BYPASS_DOWN, "down");
@@ -491,6 +583,12 @@ static int cache_quick_handler(request_rec *r, int lookup_uri)
     if (sc->cache_quick != 1) {
         return DECLINED;
     }
+    /* <Location> is matched below on the path as sent; another spelling
+     * of it (%61dmin, /./, //) could slip past a ReqPerfCache Off there.
+     * Such a request is looked up later, after httpd has mapped it. */
+    if (r->unparsed_uri == NULL || !path_is_plain(r->unparsed_uri)) {
+        return DECLINED;
+    }
     saved = r->per_dir_config;
     ap_location_walk(r);
     d = dconf_of(r);
@@ -524,6 +622,9 @@ static const char *purge_target(request_rec *r, const char *given)
     }
     else if (port == 0) {
         port = strcmp(scheme, "https") == 0 ? 443 : 80;
+    }
+    if ((path = normalised_path(r, path, strlen(path))) == NULL) {
+        return NULL;
     }
     /* the configuration of the page, not of the purge location */
     rr = ap_sub_req_lookup_uri(path, r, NULL);
@@ -682,12 +783,42 @@ static const char *either(request_rec *r, const char *name)
     return v ? v : apr_table_get(r->err_headers_out, name);
 }
 
+/* Every value of a list header in both tables, comma-joined: a backend
+ * may send "Cache-Control: public" and "Cache-Control: private" on two
+ * lines, and the second must count as much as the first. */
+static const char *all_of(request_rec *r, const char *name)
+{
+    const char *a = apr_table_getm(r->pool, r->headers_out, name);
+    const char *b = apr_table_getm(r->pool, r->err_headers_out, name);
+
+    if (a != NULL && b != NULL) {
+        return apr_pstrcat(r->pool, a, ", ", b, NULL);
+    }
+    return a ? a : b;
+}
+
+static int count_of(request_rec *r, const char *name)
+{
+    const apr_array_header_t *a[2];
+    int n = 0, t, i;
+
+    a[0] = apr_table_elts(r->headers_out);
+    a[1] = apr_table_elts(r->err_headers_out);
+    for (t = 0; t < 2; t++) {
+        const apr_table_entry_t *e = (const apr_table_entry_t *)a[t]->elts;
+        for (i = 0; i < a[t]->nelts; i++) {
+            n += e[i].key != NULL && strcasecmp(e[i].key, name) == 0;
+        }
+    }
+    return n;
+}
+
 /* Before the headers leave: what the client must not see, and what the
  * backend asked us to do. */
 static void handle_response_headers(request_rec *r, reqperf_cache_req_t *cr)
 {
-    const char *tags = either(r, "X-ReqPerf-Tags");
-    const char *purge = either(r, "X-ReqPerf-Purge");
+    const char *tags = all_of(r, "X-ReqPerf-Tags");
+    const char *purge = all_of(r, "X-ReqPerf-Purge");
 
     apr_table_unset(r->headers_out, "X-ReqPerf-Tags");
     apr_table_unset(r->err_headers_out, "X-ReqPerf-Tags");
@@ -757,7 +888,7 @@ static void store_response(request_rec *r, reqperf_cache_req_t *cr)
 
     memset(&resp, 0, sizeof(resp));
     c.out = apr_array_make(r->pool, 16, sizeof(rp_header_t));
-    c.connection = either(r, "Connection");
+    c.connection = all_of(r, "Connection");
     apr_table_do(collect_header, &c, r->headers_out, NULL);
     apr_table_do(collect_header, &c, r->err_headers_out, NULL);
     if (r->content_type && !apr_table_get(r->headers_out, "Content-Type")) {
@@ -768,10 +899,11 @@ static void store_response(request_rec *r, reqperf_cache_req_t *cr)
     resp.status = r->status;
     resp.headers = (const rp_header_t *)c.out->elts;
     resp.n_headers = c.out->nelts;
-    resp.cache_control = either(r, "Cache-Control");
-    resp.expires = either(r, "Expires");
+    resp.cache_control = all_of(r, "Cache-Control");
+    /* two Expires disagree: read as junk, which means already expired */
+    resp.expires = count_of(r, "Expires") > 1 ? "0" : either(r, "Expires");
     resp.date = apr_table_get(r->headers_out, "Date");
-    resp.vary = either(r, "Vary");
+    resp.vary = all_of(r, "Vary");
     resp.has_set_cookie = either(r, "Set-Cookie") != NULL
                           || either(r, "Set-Cookie2") != NULL;
     resp.has_content_range = either(r, "Content-Range") != NULL
@@ -826,9 +958,15 @@ static apr_status_t cache_out_filter(ap_filter_t *f, apr_bucket_brigade *bb)
             cr->headers_done = 1;
         }
         handle_response_headers(r, cr);
-        if (cr != NULL && cr->capture
-            && (!storable_status(r->status)
-                || either(r, "Set-Cookie") != NULL)) {
+        if (cr != NULL && cr->capture && dconf_of(r)->cache != 1) {
+            /* the request ended up where the cache is off (an internal
+             * redirect, a different mapping): nothing is stored for it */
+            give_up(cr, "ReqPerfCache Off where the request was served",
+                    r, 0);
+        }
+        else if (cr != NULL && cr->capture
+                 && (!storable_status(r->status)
+                     || either(r, "Set-Cookie") != NULL)) {
             give_up(cr, "status or Set-Cookie", r, 1);
         }
         if (cr == NULL || !cr->capture) {

@@ -770,6 +770,9 @@ rp_store_outcome_t rp_cache_store(rp_lookup_t *lk,
     }
     rp_store_mget(lk->store, lk->pool, items, (size_t)(n_tags + 2));
     for (k = 0; k < n_tags + 2; k++) {
+        if (k == 1 && n_tags == 0) {
+            continue;                  /* an untagged page needs no epoch */
+        }
         if (items[k].rc == RP_ST_DOWN || items[k].rc == RP_ST_ERROR) {
             *why = "memcached down";
             rp_cache_release(lk);

@@ -280,17 +280,66 @@ static rp_st_rc_t map_rc(memcached_return_t rc)
 
 /* --- operations ------------------------------------------------------ */
 
+/* One server's share of a multi-get: the keys idx[0..m) of items, all
+ * held by the server of the first.  Returns that server's answer code. */
+static memcached_return_t mget_one_server(rp_mc_conn_t *c, apr_pool_t *p,
+                                          rp_store_item_t *items,
+                                          const size_t *idx, size_t m)
+{
+    const char *keys[64];
+    size_t lens[64];
+    size_t k;
+    memcached_return_t rc;
+    memcached_result_st *res;
+
+    for (k = 0; k < m; k++) {
+        keys[k] = items[idx[k]].key;
+        lens[k] = items[idx[k]].key_len;
+    }
+    rc = memcached_mget_by_key(c->memc, keys[0], lens[0], keys, lens, m);
+    if (rc != MEMCACHED_SUCCESS) {
+        return rc;
+    }
+    if (!c->result_ready) {
+        memcached_result_create(c->memc, &c->result);
+        c->result_ready = 1;
+    }
+    while ((res = memcached_fetch_result(c->memc, &c->result, &rc)) != NULL) {
+        const char *rk = memcached_result_key_value(res);
+        size_t rkl = memcached_result_key_length(res);
+        for (k = 0; k < m; k++) {
+            rp_store_item_t *it = &items[idx[k]];
+            if (it->key_len == rkl && memcmp(it->key, rk, rkl) == 0) {
+                size_t vl = memcached_result_length(res);
+                it->value = apr_pmemdup(p, memcached_result_value(res),
+                                        vl ? vl : 1);
+                it->value_len = vl;
+                it->rc = RP_ST_OK;
+                break;
+            }
+        }
+    }
+    /* the fetch loop ends with END (or NOTFOUND) when all went well */
+    if (rc == MEMCACHED_END || rc == MEMCACHED_NOTFOUND) {
+        rc = MEMCACHED_SUCCESS;
+    }
+    return rc;
+}
+
+/* A multi-get asks each server for its keys in turn.  One libmemcached
+ * mget over several servers would answer with one code for all of them:
+ * a dead server among live ones would read as "not found", never reach
+ * its breaker, and cost every request the timeout.  With one server (or
+ * all keys on one) it is a single round trip, as before. */
 static rp_st_rc_t mc_mget(void *ctx, apr_pool_t *p, rp_store_item_t *items,
                           size_t n)
 {
     rp_mc_conn_t *c = ctx;
-    const char *keys[64];
-    size_t lens[64];
-    size_t idx[64];
+    size_t idx[64], group[64];
     gate_t gates[64];
-    size_t i, k, m = 0;
+    char done[64];
+    size_t i, k, g, m = 0;
     memcached_return_t rc;
-    memcached_result_st *res;
     rp_st_rc_t out = RP_ST_OK;
 
     if (n > 64) {
@@ -313,50 +362,32 @@ static rp_st_rc_t mc_mget(void *ctx, apr_pool_t *p, rp_store_item_t *items,
             continue;
         }
         items[i].rc = RP_ST_NOTFOUND;
-        keys[m] = items[i].key;
-        lens[m] = items[i].key_len;
-        idx[m] = i;
-        m++;
+        idx[m++] = i;
     }
-    if (m == 0) {
-        return out;
-    }
-    rc = memcached_mget(c->memc, keys, lens, m);
-    if (rc == MEMCACHED_SUCCESS) {
-        if (!c->result_ready) {
-            memcached_result_create(c->memc, &c->result);
-            c->result_ready = 1;
+    memset(done, 0, sizeof(done));
+    for (k = 0; k < m; k++) {
+        if (done[k]) {
+            continue;
         }
-        while ((res = memcached_fetch_result(c->memc, &c->result, &rc))
-               != NULL) {
-            const char *rk = memcached_result_key_value(res);
-            size_t rkl = memcached_result_key_length(res);
-            for (k = 0; k < m; k++) {
-                rp_store_item_t *it = &items[idx[k]];
-                if (it->key_len == rkl && memcmp(it->key, rk, rkl) == 0) {
-                    size_t vl = memcached_result_length(res);
-                    it->value = apr_pmemdup(p, memcached_result_value(res),
-                                            vl ? vl : 1);
-                    it->value_len = vl;
-                    it->rc = RP_ST_OK;
-                    break;
-                }
+        /* the keys of the server holding idx[k] */
+        g = 0;
+        for (i = k; i < m; i++) {
+            if (!done[i] && gates[idx[i]].server == gates[idx[k]].server) {
+                group[g++] = idx[i];
+                done[i] = 1;
             }
         }
-        /* the fetch loop ends with END (or NOTFOUND) when all went well */
-        if (rc == MEMCACHED_END || rc == MEMCACHED_NOTFOUND) {
-            rc = MEMCACHED_SUCCESS;
+        rc = mget_one_server(c, p, items, group, g);
+        for (i = 0; i < g; i++) {
+            gate_close(c, &gates[group[i]], rc);
+            if (rc != MEMCACHED_SUCCESS && items[group[i]].rc != RP_ST_OK) {
+                items[group[i]].rc = map_rc(rc) == RP_ST_OK ? RP_ST_ERROR
+                                                            : map_rc(rc);
+            }
         }
-    }
-    for (k = 0; k < m; k++) {
-        gate_close(c, &gates[idx[k]], rc);
-        if (rc != MEMCACHED_SUCCESS && items[idx[k]].rc != RP_ST_OK) {
-            items[idx[k]].rc = map_rc(rc) == RP_ST_OK ? RP_ST_ERROR
-                                                     : map_rc(rc);
+        if (rc != MEMCACHED_SUCCESS && out == RP_ST_OK) {
+            out = map_rc(rc) == RP_ST_OK ? RP_ST_ERROR : map_rc(rc);
         }
-    }
-    if (rc != MEMCACHED_SUCCESS) {
-        out = map_rc(rc) == RP_ST_OK ? RP_ST_ERROR : map_rc(rc);
     }
     return out;
 }

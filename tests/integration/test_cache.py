@@ -576,6 +576,50 @@ ProxyPass /app/ ${BACKEND}/
 
 
 @pytest.mark.parametrize("mpm", MPMS)
+@pytest.mark.parametrize("dead", ["hung", "refused"])
+def test_one_dead_server_among_two(apache_factory, memcached, backend, mpm,
+                                   dead):
+    # keys spread over a live and a dead memcached (one that hangs, or one
+    # that refuses connections): the dead one's breaker opens (its failures
+    # are not hidden behind the live one's answers), requests stay bounded,
+    # and pages whose keys all live on the live server still hit
+    hung = HungServer()
+    if dead == "refused":
+        hung.close()                   # its port now refuses connections
+    try:
+        a = apache_factory(mpm=mpm, conf="""
+ReqPerfCacheServers %s 127.0.0.1:%d
+ReqPerfCacheTimeout 100ms
+ReqPerfCacheLocal 0
+ProxyPass /app/ ${BACKEND}/
+<Location /app/>
+    ReqPerfCache On
+</Location>
+%s
+""" % (memcached.address, hung.port, STATUS))
+        durations, results = [], {}
+        for rnd in range(3):
+            for i in range(16):
+                t0 = time.monotonic()
+                r = get(a, "/app/spread/%d" % i, timeout=20)
+                durations.append(time.monotonic() - t0)
+                assert r.status_code == 200
+                results.setdefault(i, []).append(xc(r))
+        assert max(durations) < 3.0, durations
+        time.sleep(0.3)
+        d = stats(a)
+        states = {s["address"]: s["state"] for s in d["cache"]["servers"]}
+        assert states[memcached.address] == "up", states
+        assert states["127.0.0.1:%d" % hung.port] in ("down", "retrying"), \
+            states
+        assert d["cache"]["bypass_down"] >= 1
+        # with ketama some pages have all their keys on the live server
+        assert any(x[-1].startswith("HIT") for x in results.values()), results
+    finally:
+        hung.close()
+
+
+@pytest.mark.parametrize("mpm", MPMS)
 def test_garbage_in_memcached_is_a_miss(apache_factory, memcached, backend,
                                         mpm):
     a = site(apache_factory, memcached, mpm, server_extra="ReqPerfCacheLocal 0")
@@ -595,3 +639,129 @@ def test_garbage_in_memcached_is_a_miss(apache_factory, memcached, backend,
         memcached.set(entries[0], bad)
     time.sleep(0.3)
     assert stats(a)["cache"]["invalid_entries"] >= 5
+
+
+# ---------------------------------------------------------------- spellings
+
+def raw(a, data, timeout=10):
+    """Send raw bytes, return the whole answer as text."""
+    with socket.create_connection(("127.0.0.1", a.port), timeout=timeout) as s:
+        s.sendall(data)
+        out = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            out += chunk
+    return out.decode("latin-1")
+
+
+def raw_get(a, target, headers=""):
+    # the Host requests sends too: the port is part of the key
+    return raw(a, ("GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n%s"
+                   "Connection: close\r\n\r\n" % (target, a.port,
+                                                    headers)).encode())
+
+
+@pytest.mark.parametrize("mpm", MPMS)
+def test_cache_control_on_two_lines_is_read_whole(apache_factory, memcached,
+                                                  backend, mpm):
+    # "public" on one line, "private" on the next: private wins, as it
+    # would for any cache that reads the header field whole
+    a = site(apache_factory, memcached, mpm)
+    for second in ("private", "no-store", "no-cache"):
+        path = ("/app/cc2/%s?header=Cache-Control:public, max-age=60"
+                "&header=Cache-Control:%s" % (second, second))
+        r1 = get(a, path)
+        r2 = get(a, path)
+        assert not xc(r2).startswith("HIT"), (second, xc(r2))
+        assert nonce(r2) != nonce(r1), second
+        assert backend.hits("/cc2/%s" % second) == 2
+
+
+@pytest.mark.parametrize("mpm", MPMS)
+def test_absolute_form_without_a_path_keys_as_slash(apache_factory,
+                                                    memcached, backend, mpm):
+    # GET http://host?utm_x=/victim is a request for "/": it must not be
+    # stored under the key of /victim
+    a = apache_factory(mpm=mpm, conf="""
+ReqPerfCacheServers %s
+ReqPerfCacheIgnoreQuery utm_*
+ProxyPass / ${BACKEND}/
+<Location />
+    ReqPerfCache On
+</Location>
+""" % memcached.address)
+    host = "127.0.0.1:%d" % a.port
+    raw(a, ("GET http://%s?utm_x=/victim HTTP/1.1\r\nHost: %s\r\n"
+            "Connection: close\r\n\r\n" % (host, host)).encode())
+    r = get(a, "/victim")
+    assert r.json()["path"] == "/victim"
+    assert xc(r) == "MISS"
+
+
+@pytest.mark.parametrize("mpm", MPMS)
+def test_quick_handler_sees_through_other_spellings(apache_factory,
+                                                    memcached, backend, mpm):
+    # a guarded <Location> with the cache off stays off, and guarded,
+    # whatever spelling of its path a client uses
+    a = site(apache_factory, memcached, mpm,
+             server_extra="ReqPerfCacheQuick On", extra="""
+SetEnvIf X-Allow "^yes$" allowed
+<Location /app/admin/>
+    ReqPerfCache Off
+    Require env allowed
+</Location>
+""")
+    assert get(a, "/app/admin/report").status_code == 403
+    for spelling in ("/app/%61dmin/report", "/app/./admin/report",
+                     "/app/x/../admin/report", "/app//admin/report"):
+        ok = raw_get(a, spelling, "X-Allow: yes\r\n")
+        assert ok.startswith("HTTP/1.1 200"), (spelling, ok[:200])
+        assert "X-Cache: HIT" not in ok, spelling
+        denied = raw_get(a, spelling)
+        assert denied.startswith("HTTP/1.1 403"), (spelling, denied[:300])
+    # plain public paths are still served by the quick handler
+    get(a, "/app/public/page")
+    assert xc(get(a, "/app/public/page")).startswith("HIT")
+
+
+@pytest.mark.parametrize("mpm", MPMS)
+def test_spellings_of_one_path_share_one_entry(apache_factory, memcached,
+                                               backend, mpm):
+    a = site(apache_factory, memcached, mpm)
+    first = raw_get(a, "/app/%64oc/1")
+    assert "X-Cache: MISS" in first
+    for spelling in ("/app/doc/1", "/app/./doc/1", "/app//doc/1",
+                     "/app/x/../doc/1"):
+        r = raw_get(a, spelling)
+        assert "X-Cache: HIT" in r, (spelling, r[:300])
+    assert backend.hits("/doc/1") == 1
+    # an unsafe method on one spelling drops them all
+    assert requests.post(a.url("/app/doc/1"), data="x").status_code == 200
+    again = raw_get(a, "/app/%64oc/1")
+    assert "X-Cache: HIT" not in again, again[:300]
+
+
+@pytest.mark.parametrize("mpm", MPMS)
+def test_other_host_with_canonical_name_is_not_cached(apache_factory,
+                                                      memcached, backend,
+                                                      mpm):
+    # UseCanonicalName On keys every request under ServerName: a request
+    # naming another host gets its own answer from the backend, uncached
+    a = site(apache_factory, memcached, mpm, server_extra="""
+<VirtualHost *>
+    ServerName 127.0.0.1
+    ServerAlias *.alias.test
+    UseCanonicalName On
+</VirtualHost>
+""")
+    r = get(a, "/app/home", headers={"Host": "evil.example"})
+    assert xc(r) == "BYPASS host"
+    victim = get(a, "/app/home")
+    assert victim.json()["x_forwarded_host"] != "evil.example"
+    assert xc(victim) == "MISS"
+    assert xc(get(a, "/app/home")).startswith("HIT")
+    # the server's own names (here a ServerAlias) are keyed as ServerName
+    r = get(a, "/app/home", headers={"Host": "www.alias.test"})
+    assert xc(r).startswith("HIT")

@@ -222,19 +222,23 @@ def test_purge_seen_by_another_apache(apache_factory, memcached, backend, mpm):
                server_name="shop.example:80")
     two = site(apache_factory, memcached, mpm, extra=extra,
                server_name="shop.example:80")
-    r1 = requests.get(one.url("/app/shared/1"))
-    r2 = requests.get(two.url("/app/shared/1"))
+    # as behind a load balancer: clients name the farm, not the server
+    shop = {"Host": "shop.example"}
+    r1 = requests.get(one.url("/app/shared/1"), headers=shop)
+    r2 = requests.get(two.url("/app/shared/1"), headers=shop)
     assert xc(r1) == "MISS" and hit(r2)
     assert r1.json()["nonce"] == r2.json()["nonce"]
     assert purge(one, data={"url": "/app/shared/1"}).status_code == 200
-    r3 = requests.get(two.url("/app/shared/1"))
+    r3 = requests.get(two.url("/app/shared/1"), headers=shop)
     assert xc(r3) == "MISS" and r3.json()["nonce"] != r1.json()["nonce"]
+    # a client naming another host is not cached at all
+    assert xc(requests.get(two.url("/app/shared/1"))) == "BYPASS host"
     # and by tag
     t = "/app/shared/2?header=X-ReqPerf-Tags:shared-2"
-    requests.get(two.url(t))
-    assert hit(requests.get(one.url(t)))
+    requests.get(two.url(t), headers=shop)
+    assert hit(requests.get(one.url(t), headers=shop))
     assert purge(two, data={"tag": "shared-2"}).status_code == 200
-    assert xc(requests.get(one.url(t))) == "MISS"
+    assert xc(requests.get(one.url(t), headers=shop)) == "MISS"
 
 
 @pytest.mark.parametrize("mpm", MPMS)
