@@ -437,6 +437,14 @@ static void count_local_evictions(reqperf_cache_req_t *cr)
     cr->lk.local_evictions = 0;
 }
 
+static int no_unkeyed_spelling(void *baton, const char *name,
+                               const char *value)
+{
+    (void)baton;
+    (void)value;
+    return !rp_unkeyed_spelling(name);
+}
+
 static int cache_lookup(request_rec *r, const reqperf_dir_conf_t *d)
 {
     reqperf_req_t *rs = reqperf_req(r);
@@ -457,6 +465,13 @@ static int cache_lookup(request_rec *r, const reqperf_dir_conf_t *d)
                                   &rules.n_ignore_cookie);
     rules.vary = list_of(d->cache_vary, &rules.n_vary);
     why = rp_request_check(r->method, request_header, r, &rules, &refresh);
+    if (why == RP_BYPASS_NONE || why == RP_BYPASS_NO_CACHE) {
+        /* X_Forwarded_Host and the like: some backends read them as the
+         * real header (rules->vary cannot list them: keys are exact) */
+        if (!apr_table_do(no_unkeyed_spelling, NULL, r->headers_in, NULL)) {
+            why = RP_BYPASS_UNKEYED_HEADER;
+        }
+    }
     if (why != RP_BYPASS_NONE && why != RP_BYPASS_NO_CACHE) {
         bypass(r, bypass_counter(why), rp_bypass_name(why));
         return DECLINED;
@@ -963,6 +978,13 @@ static apr_status_t cache_out_filter(ap_filter_t *f, apr_bucket_brigade *bb)
              * redirect, a different mapping): nothing is stored for it */
             give_up(cr, "ReqPerfCache Off where the request was served",
                     r, 0);
+        }
+        else if (cr != NULL && cr->capture
+                 && (r->status == HTTP_NOT_MODIFIED
+                     || r->status == HTTP_PRECONDITION_FAILED)) {
+            /* an answer to this client's own preconditions (If-Match, ...)
+             * says nothing of the page: no hit-for-pass for everyone */
+            give_up(cr, "an answer to the request's preconditions", r, 0);
         }
         else if (cr != NULL && cr->capture
                  && (!storable_status(r->status)

@@ -7,6 +7,7 @@
  * caches less was taken, and the header says which.
  */
 #include <limits.h>
+#include <ctype.h>
 #include <string.h>
 
 #include <apr_strings.h>
@@ -517,6 +518,28 @@ static int name_listed(const char *name, const char *const *list, int n)
 
     for (i = 0; i < n; i++) {
         if (list[i] != NULL && rp_str_ieq(list[i], name)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int rp_unkeyed_spelling(const char *name)
+{
+    size_t i, k;
+
+    if (name == NULL || strchr(name, '_') == NULL) {
+        return 0;
+    }
+    for (i = 0; i < sizeof(rp_unkeyed_headers) / sizeof(rp_unkeyed_headers[0]); i++) {
+        const char *u = rp_unkeyed_headers[i];
+        for (k = 0; u[k] != '\0' && name[k] != '\0'; k++) {
+            char c = name[k] == '_' ? '-' : name[k];
+            if (tolower((unsigned char)c) != tolower((unsigned char)u[k])) {
+                break;
+            }
+        }
+        if (u[k] == '\0' && name[k] == '\0') {
             return 1;
         }
     }

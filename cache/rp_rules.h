@@ -135,6 +135,11 @@ typedef struct {
     int n_vary;
 } rp_request_rules_t;
 
+/* Whether a request header name is one of the unkeyed headers spelled
+ * with '_' for '-' (X_Forwarded_Host): some backends fold the two, so such
+ * a request is treated like one carrying the header itself. */
+int rp_unkeyed_spelling(const char *name);
+
 /*
  * Whether a request must bypass the cache, checked in this order: method not
  * GET or HEAD (case-sensitive; NULL counts as other) -> METHOD; Authorization ->

@@ -765,3 +765,44 @@ def test_other_host_with_canonical_name_is_not_cached(apache_factory,
     # the server's own names (here a ServerAlias) are keyed as ServerName
     r = get(a, "/app/home", headers={"Host": "www.alias.test"})
     assert xc(r).startswith("HIT")
+
+
+@pytest.mark.parametrize("mpm", MPMS)
+def test_parameter_cloaking_stays_keyed(apache_factory, memcached, backend,
+                                        mpm):
+    # "utm_x=1;id=evil": a backend that splits on ';' sees id=evil, so the
+    # piece is keyed even though utm_* is ignored
+    a = site(apache_factory, memcached, mpm,
+             location_extra="ReqPerfCacheIgnoreQuery utm_*")
+    get(a, "/app/cloak?utm_x=1;id=evil")
+    r = get(a, "/app/cloak")
+    assert xc(r) == "MISS"
+    assert r.json()["query"] == ""
+    # a plain ignored parameter still shares the entry
+    assert xc(get(a, "/app/cloak?utm_source=news")).startswith("HIT")
+
+
+@pytest.mark.parametrize("mpm", MPMS)
+def test_an_answer_to_preconditions_leaves_no_pass_marker(apache_factory,
+                                                          memcached, backend,
+                                                          mpm):
+    # one client's 412 (its own If-Match failed) must not make the page
+    # uncacheable for everyone
+    a = site(apache_factory, memcached, mpm)
+    r = get(a, "/app/precond?status=412")
+    assert r.status_code == 412 and xc(r) == "MISS"
+    r = get(a, "/app/precond?status=412")
+    assert xc(r) == "MISS", "a 412 left a hit-for-pass marker"
+    # whereas an uncacheable answer does leave one
+    get(a, "/app/nostore?header=Cache-Control:no-store")
+    assert xc(get(a, "/app/nostore?header=Cache-Control:no-store")) \
+        == "MISS uncacheable"
+
+
+@pytest.mark.parametrize("mpm", MPMS)
+def test_underscore_spelling_of_an_unkeyed_header(apache_factory, memcached,
+                                                  backend, mpm):
+    a = site(apache_factory, memcached, mpm)
+    r = raw_get(a, "/app/under", "X_Forwarded_Host: evil.example\r\n")
+    assert "X-Cache: BYPASS unkeyed-header" in r, r[:400]
+    assert xc(get(a, "/app/under")) == "MISS"

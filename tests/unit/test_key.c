@@ -91,6 +91,10 @@ static void test_url_ignore_query(void **state)
                         "http://example.com:80/p?a=1&b=2");
     assert_string_equal(key_of(p, "utm_source=x&utm_campaign", UTM, 2),
                         "http://example.com:80/p");
+    /* a piece holding ';' stays keyed: a backend splitting on ';' would
+     * see id=evil in it (parameter cloaking) */
+    assert_string_equal(key_of(p, "utm_source=1;id=evil&utm_medium=y", UTM, 2),
+                        "http://example.com:80/p?utm_source=1;id=evil");
     /* names are matched as received: encoded names are not decoded */
     assert_string_equal(key_of(p, "utm%5Fsource=1", UTM, 2),
                         "http://example.com:80/p?utm%5Fsource=1");

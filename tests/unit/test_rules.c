@@ -494,6 +494,21 @@ static void test_bypass_each_reason(void **state)
     assert_int_equal(rp_request_check("GET", NULL, NULL, NULL, NULL), RP_BYPASS_NONE);
 }
 
+static void test_unkeyed_spelling(void **state)
+{
+    (void)state;
+    assert_true(rp_unkeyed_spelling("X_Forwarded_Host"));
+    assert_true(rp_unkeyed_spelling("x_forwarded-proto"));
+    assert_true(rp_unkeyed_spelling("X_Original_URL"));
+    /* the real names are checked by rp_request_check itself */
+    assert_false(rp_unkeyed_spelling("X-Forwarded-Host"));
+    assert_false(rp_unkeyed_spelling("Forwarded"));
+    assert_false(rp_unkeyed_spelling("X_Forwarded_Hosts"));
+    assert_false(rp_unkeyed_spelling("X_Forwarded"));
+    assert_false(rp_unkeyed_spelling("My_Header"));
+    assert_false(rp_unkeyed_spelling(NULL));
+}
+
 static void test_bypass_unkeyed(void **state)
 {
     static const char *unkeyed[] = { "X-Forwarded-Host", "X-Forwarded-Proto", "Forwarded",
@@ -680,6 +695,7 @@ int main(void)
         RP_TEST(test_nostore_names),
         RP_TEST(test_vary_parse),
         RP_TEST(test_bypass_each_reason),
+        RP_TEST(test_unkeyed_spelling),
         RP_TEST(test_bypass_unkeyed),
         RP_TEST(test_bypass_order),
         RP_TEST(test_bypass_names),
