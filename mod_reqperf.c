@@ -23,7 +23,7 @@ static const command_rec reqperf_cmds[] = {
     AP_INIT_TAKE1("ReqPerfSlowThreshold", reqperf_cmd_slow_threshold, NULL,
                   RSRC_CONF | ACCESS_CONF,
                   "a request at least this long is slow (default 1s; "
-                  "500ms, 2s, 2)"),
+                  "500ms, 2s, 2, 1min)"),
     AP_INIT_TAKE1("ReqPerfServerTiming", reqperf_cmd_dir_flag,
                   (void *)APR_OFFSETOF(reqperf_dir_conf_t, server_timing),
                   RSRC_CONF | ACCESS_CONF,

@@ -117,22 +117,51 @@ int reqperf_srv_slow_log_size(const reqperf_srv_conf_t *s)
 /* ---------------------------------------------------------------- */
 /* value parsers shared by the directives                            */
 
-/* A time in Apache's usual forms ("500ms", "2s", "2" = seconds, "1min");
- * returns NULL or an error naming the directive and the value. */
+/* A time: a non-negative decimal integer followed by nothing (seconds)
+ * or exactly one of the units ms, s, min, h.  Parsed here rather than
+ * with ap_timeout_parameter_parse, which reads "2sbanana" as 2s,
+ * "100msec" as 100ms and "soon" as 0.  Returns NULL or an error naming
+ * the directive and the value. */
 const char *reqperf_parse_time(cmd_parms *cmd, const char *arg,
                                apr_interval_time_t *out)
 {
-    apr_interval_time_t t;
+    static const struct {
+        const char *name;
+        apr_int64_t usec;
+    } units[] = {
+        { "", APR_USEC_PER_SEC },
+        { "ms", 1000 },
+        { "s", APR_USEC_PER_SEC },
+        { "min", 60 * APR_USEC_PER_SEC },
+        { "h", 3600 * APR_USEC_PER_SEC },
+    };
+    const char *p = arg;
+    apr_int64_t v = 0;
+    apr_size_t i;
 
-    if (*arg == '-'
-        || ap_timeout_parameter_parse(arg, &t, "s") != APR_SUCCESS
-        || t < 0) {
-        return apr_psprintf(cmd->pool, "%s: '%s' is not a time; use a "
-                            "number of seconds or a unit, e.g. 500ms, 2s, "
-                            "2", cmd->cmd->name, arg);
+    while (*p >= '0' && *p <= '9') {
+        if (v > (APR_INT64_MAX - 9) / 10) {
+            return apr_psprintf(cmd->pool, "%s: '%s' is too large",
+                                cmd->cmd->name, arg);
+        }
+        v = v * 10 + (*p++ - '0');
     }
-    *out = t;
-    return NULL;
+    if (p != arg) {
+        for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+            if (strcmp(p, units[i].name) != 0) {
+                continue;
+            }
+            if (v > APR_INT64_MAX / units[i].usec) {
+                return apr_psprintf(cmd->pool, "%s: '%s' is too large",
+                                    cmd->cmd->name, arg);
+            }
+            *out = v * units[i].usec;
+            return NULL;
+        }
+    }
+    return apr_psprintf(cmd->pool, "%s: '%s' is not a time; use a whole "
+                        "number of seconds or one with a unit (ms, s, min, "
+                        "h), e.g. 500ms, 2s, 2", cmd->cmd->name, arg);
 }
 
 /* A whole number in [min, max] with an optional K/M/G suffix when
@@ -367,7 +396,8 @@ const char *reqperf_cmd_cache_servers(cmd_parms *cmd, void *dconf,
     return NULL;
 }
 
-/* ReqPerfCacheTTL / ReqPerfCacheGrace: whole seconds (units allowed). */
+/* ReqPerfCacheTTL / ReqPerfCacheGrace: whole seconds (units allowed,
+ * "2min" or "3000ms", but not "500ms"). */
 const char *reqperf_cmd_dir_seconds(cmd_parms *cmd, void *dconf,
                                     const char *arg)
 {
@@ -382,6 +412,11 @@ const char *reqperf_cmd_dir_seconds(cmd_parms *cmd, void *dconf,
     if (t > apr_time_from_sec(10LL * 365 * 24 * 3600)) {
         return apr_psprintf(cmd->pool, "%s: '%s' is more than ten years",
                             cmd->cmd->name, arg);
+    }
+    /* the field holds seconds: "500ms" must not quietly become 0 */
+    if (t % APR_USEC_PER_SEC != 0) {
+        return apr_psprintf(cmd->pool, "%s: '%s' is not a whole number of "
+                            "seconds", cmd->cmd->name, arg);
     }
     *field = apr_time_sec(t);
     return NULL;

@@ -46,6 +46,27 @@ from conftest import ROOT, MODULE, Apache, apache_env
     ("ReqPerfCacheLocal lots", ["ReqPerfCacheLocal", "lots"]),
     ("ReqPerfCacheLocalTTL 2h", ["ReqPerfCacheLocalTTL", "2h"]),
     ("ReqPerfServerTiming yes-please", ["ReqPerfServerTiming"]),
+    # times are strict: digits, then nothing or exactly ms, s, min or h
+    ("ReqPerfSlowThreshold 2sbanana", ["ReqPerfSlowThreshold", "2sbanana"]),
+    ("ReqPerfSlowThreshold 2seconds", ["ReqPerfSlowThreshold", "2seconds"]),
+    ("ReqPerfSlowThreshold 100msec", ["ReqPerfSlowThreshold", "100msec"]),
+    ("ReqPerfSlowThreshold hello", ["ReqPerfSlowThreshold", "hello"]),
+    ("ReqPerfSlowThreshold ms", ["ReqPerfSlowThreshold", "'ms'"]),
+    ("ReqPerfSlowThreshold 1.5s", ["ReqPerfSlowThreshold", "1.5s"]),
+    ("ReqPerfSlowThreshold +2s", ["ReqPerfSlowThreshold", "+2s"]),
+    ("ReqPerfSlowThreshold 2S", ["ReqPerfSlowThreshold", "2S"]),
+    ("ReqPerfSlowThreshold 99999999999999999999",
+     ["ReqPerfSlowThreshold", "99999999999999999999"]),
+    ("ReqPerfCacheTTL 2sbanana", ["ReqPerfCacheTTL", "2sbanana"]),
+    ("ReqPerfCacheTTL soon", ["ReqPerfCacheTTL", "soon"]),
+    ("ReqPerfCacheGrace 5minutes", ["ReqPerfCacheGrace", "5minutes"]),
+    ("ReqPerfCacheLocalTTL 2seconds", ["ReqPerfCacheLocalTTL", "2seconds"]),
+    ("ReqPerfCacheLocalTTL ms", ["ReqPerfCacheLocalTTL", "'ms'"]),
+    ("ReqPerfCacheTimeout 100msec", ["ReqPerfCacheTimeout", "100msec"]),
+    ("ReqPerfCacheTimeout hello", ["ReqPerfCacheTimeout", "hello"]),
+    # TTL and grace are whole seconds: 500ms used to become 0
+    ("ReqPerfCacheTTL 500ms", ["ReqPerfCacheTTL", "500ms", "whole"]),
+    ("ReqPerfCacheGrace 1500ms", ["ReqPerfCacheGrace", "1500ms", "whole"]),
 ])
 def test_bad_value_fails_configtest(line, words):
     a = Apache(conf=line + "\n")
@@ -111,6 +132,10 @@ def test_route_not_allowed_in_location():
     "ReqPerfCacheTimeout 250ms", "ReqPerfCacheLocal 0",
     "ReqPerfCacheLocal 1G", "ReqPerfCacheLocalTTL 500ms",
     "ReqPerfCacheQuick On",
+    "ReqPerfSlowThreshold 0", "ReqPerfSlowThreshold 1min",
+    "ReqPerfCacheTTL 2000ms", "ReqPerfCacheTTL 0", "ReqPerfCacheGrace 1h",
+    "ReqPerfCacheLocalTTL 0", "ReqPerfCacheLocalTTL 1h",
+    "ReqPerfCacheTimeout 1ms", "ReqPerfCacheTimeout 10",
 ])
 def test_good_values_pass(good):
     a = Apache(conf=good + "\n")
