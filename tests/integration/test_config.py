@@ -64,6 +64,9 @@ from conftest import ROOT, MODULE, Apache, apache_env
     ("ReqPerfCacheLocalTTL ms", ["ReqPerfCacheLocalTTL", "'ms'"]),
     ("ReqPerfCacheTimeout 100msec", ["ReqPerfCacheTimeout", "100msec"]),
     ("ReqPerfCacheTimeout hello", ["ReqPerfCacheTimeout", "hello"]),
+    # a route is a path: no query string, no fragment
+    ('ReqPerfRoute "^/a$" "/a?x=1"', ["ReqPerfRoute", "/a?x=1", "'?'"]),
+    ('ReqPerfRoute "^/a$" "/a#top"', ["ReqPerfRoute", "/a#top", "'#'"]),
     # TTL and grace are whole seconds: 500ms used to become 0
     ("ReqPerfCacheTTL 500ms", ["ReqPerfCacheTTL", "500ms", "whole"]),
     ("ReqPerfCacheGrace 1500ms", ["ReqPerfCacheGrace", "1500ms", "whole"]),
