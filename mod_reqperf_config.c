@@ -436,6 +436,7 @@ const char *reqperf_cmd_cache_max_size(cmd_parms *cmd, void *dconf,
     return err;
 }
 
+/* An RFC 9110 token (header field names; RFC 6265 cookie names too). */
 static int is_token(const char *s)
 {
     static const char seps[] = "()<>@,;:\\\"/[]?={} \t";
@@ -452,27 +453,87 @@ static int is_token(const char *s)
     return 1;
 }
 
+/* A query parameter name or glob: anything but what ends or splits a
+ * parameter ('&', '=', ';'), a fragment ('#'), whitespace and control
+ * bytes, none of which can appear in a parameter name as the key sees
+ * it. */
+static int is_query_name(const char *s)
+{
+    if (*s == '\0') {
+        return 0;
+    }
+    for (; *s; s++) {
+        if ((unsigned char)*s <= 32 || (unsigned char)*s == 127
+            || strchr("#&=;", *s)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Whether the directive's line holds "None" together with other words:
+ * ITERATE hands us one word at a time, so look at the whole line. */
+static int none_not_alone(cmd_parms *cmd)
+{
+    const char *line, *word;
+    int words = 0, none = 0;
+
+    if (cmd->directive == NULL || cmd->directive->args == NULL) {
+        return 0;
+    }
+    line = cmd->directive->args;
+    while (*line) {
+        word = ap_getword_conf(cmd->temp_pool, &line);
+        if (*word == '\0') {
+            break;
+        }
+        words++;
+        none |= strcasecmp(word, "none") == 0;
+    }
+    return none && words > 1;
+}
+
 /* ReqPerfCacheVary / IgnoreCookie / IgnoreQuery: lists.  A list set in a
- * section replaces the inherited one; "None" empties it. */
+ * section replaces the inherited one; "None", alone on its line, empties
+ * it.  A word starting with '#' is refused in every list: Apache has no
+ * comments after a directive, so "ReqPerfCacheVary X-A  # note" would
+ * otherwise key on headers named "#" and "note". */
 const char *reqperf_cmd_dir_list(cmd_parms *cmd, void *dconf,
                                  const char *arg)
 {
     apr_array_header_t **field = (apr_array_header_t **)((char *)dconf
                                                          + (apr_size_t)cmd->info);
     int header = strcmp(cmd->cmd->name, "ReqPerfCacheVary") == 0;
+    int cookie = strcmp(cmd->cmd->name, "ReqPerfCacheIgnoreCookie") == 0;
+    int ok;
 
-    if (*field == NULL || (*field)->pool != cmd->pool) {
-        *field = apr_array_make(cmd->pool, 4, sizeof(char *));
+    if (none_not_alone(cmd)) {
+        return apr_psprintf(cmd->pool, "%s: None must stand alone on its "
+                            "line (it clears the list): '%s'",
+                            cmd->cmd->name, cmd->directive->args);
     }
     if (strcasecmp(arg, "none") == 0) {
+        *field = apr_array_make(cmd->pool, 4, sizeof(char *));
         return NULL;
     }
-    if (header ? !is_token(arg) : (strchr(arg, ';') || strchr(arg, '=')
-                                   || strchr(arg, '&') || *arg == '\0')) {
+    if (*arg == '#') {
+        return apr_psprintf(cmd->pool, "%s: '%s' is not a valid name; "
+                            "Apache has no comments after a directive, put "
+                            "the comment on a line of its own",
+                            cmd->cmd->name, arg);
+    }
+    ok = (header || cookie) ? is_token(arg) : is_query_name(arg);
+    if (!ok) {
         return apr_psprintf(cmd->pool, "%s: '%s' is not a valid %s",
                             cmd->cmd->name, arg,
-                            header ? "header name"
-                                   : "name (letters, digits, '*' wildcards)");
+                            header ? "header name (an RFC 9110 token)"
+                            : cookie ? "cookie name (an RFC 9110 token; "
+                                       "'*' wildcards)"
+                            : "query parameter name (no whitespace, control "
+                              "bytes, '#', '&', '=' or ';'; '*' wildcards)");
+    }
+    if (*field == NULL) {
+        *field = apr_array_make(cmd->pool, 4, sizeof(char *));
     }
     if ((*field)->nelts >= 64) {
         return apr_psprintf(cmd->pool, "%s: at most 64 entries",
@@ -481,6 +542,3 @@ const char *reqperf_cmd_dir_list(cmd_parms *cmd, void *dconf,
     *(const char **)apr_array_push(*field) = arg;
     return NULL;
 }
-
-
-

@@ -67,6 +67,27 @@ from conftest import ROOT, MODULE, Apache, apache_env
     # a route is a path: no query string, no fragment
     ('ReqPerfRoute "^/a$" "/a?x=1"', ["ReqPerfRoute", "/a?x=1", "'?'"]),
     ('ReqPerfRoute "^/a$" "/a#top"', ["ReqPerfRoute", "/a#top", "'#'"]),
+    # list directives: header and cookie names are RFC 9110 tokens, query
+    # names hold no separator; a leading '#' is a would-be comment; None
+    # stands alone
+    ("ReqPerfCacheVary #", ["ReqPerfCacheVary", "'#'", "comment"]),
+    ("ReqPerfCacheVary X-A # note", ["ReqPerfCacheVary", "'#'"]),
+    ('ReqPerfCacheVary "a b"', ["ReqPerfCacheVary", "'a b'"]),
+    ("ReqPerfCacheVary Accept None", ["ReqPerfCacheVary", "Accept None",
+                                      "None must stand alone"]),
+    ("ReqPerfCacheVary none Accept", ["ReqPerfCacheVary", "none Accept",
+                                      "None must stand alone"]),
+    ('ReqPerfCacheIgnoreCookie "a b"', ["ReqPerfCacheIgnoreCookie", "'a b'"]),
+    ("ReqPerfCacheIgnoreCookie a,b", ["ReqPerfCacheIgnoreCookie", "a,b"]),
+    ("ReqPerfCacheIgnoreCookie #ga", ["ReqPerfCacheIgnoreCookie", "#ga"]),
+    ("ReqPerfCacheIgnoreCookie _ga None", ["ReqPerfCacheIgnoreCookie",
+                                           "_ga None", "stand alone"]),
+    ('ReqPerfCacheIgnoreQuery "a b"', ["ReqPerfCacheIgnoreQuery", "'a b'"]),
+    ("ReqPerfCacheIgnoreQuery #", ["ReqPerfCacheIgnoreQuery", "'#'"]),
+    ("ReqPerfCacheIgnoreQuery a#b", ["ReqPerfCacheIgnoreQuery", "a#b"]),
+    ("ReqPerfCacheIgnoreQuery a&b", ["ReqPerfCacheIgnoreQuery", "a&b"]),
+    ("ReqPerfCacheIgnoreQuery utm_* NONE", ["ReqPerfCacheIgnoreQuery",
+                                            "utm_* NONE", "stand alone"]),
     # TTL and grace are whole seconds: 500ms used to become 0
     ("ReqPerfCacheTTL 500ms", ["ReqPerfCacheTTL", "500ms", "whole"]),
     ("ReqPerfCacheGrace 1500ms", ["ReqPerfCacheGrace", "1500ms", "whole"]),
@@ -139,6 +160,9 @@ def test_route_not_allowed_in_location():
     "ReqPerfCacheTTL 2000ms", "ReqPerfCacheTTL 0", "ReqPerfCacheGrace 1h",
     "ReqPerfCacheLocalTTL 0", "ReqPerfCacheLocalTTL 1h",
     "ReqPerfCacheTimeout 1ms", "ReqPerfCacheTimeout 10",
+    "ReqPerfCacheVary None", "ReqPerfCacheIgnoreCookie none",
+    "ReqPerfCacheIgnoreQuery None", "ReqPerfCacheIgnoreQuery a.b[] x-y",
+    "ReqPerfCacheVary X-A\nReqPerfCacheVary None",
 ])
 def test_good_values_pass(good):
     a = Apache(conf=good + "\n")
