@@ -375,8 +375,9 @@ const char *reqperf_cmd_cache_servers(cmd_parms *cmd, void *dconf,
     reqperf_srv_conf_t *sc = ap_get_module_config(cmd->server->module_config,
                                                   &reqperf_module);
     const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
-    const char *host;
-    unsigned port;
+    const char *host, *other_host;
+    unsigned port, other_port;
+    int i;
 
     (void)dconf;
     if (err != NULL) {
@@ -384,10 +385,22 @@ const char *reqperf_cmd_cache_servers(cmd_parms *cmd, void *dconf,
     }
     if (rp_mc_parse_server(cmd->pool, arg, &host, &port) != 0) {
         return apr_psprintf(cmd->pool, "ReqPerfCacheServers: '%s' is not "
-                            "host:port (for example 127.0.0.1:11211)", arg);
+                            "host:port (a host without spaces, a port of "
+                            "1-65535 in digits; for example "
+                            "127.0.0.1:11211)", arg);
     }
     if (sc->cache_servers == NULL) {
         sc->cache_servers = apr_array_make(cmd->pool, 4, sizeof(char *));
+    }
+    /* the same server twice would get twice its share of the keys */
+    for (i = 0; i < sc->cache_servers->nelts; i++) {
+        const char *other = ((const char **)sc->cache_servers->elts)[i];
+        if (rp_mc_parse_server(cmd->temp_pool, other, &other_host,
+                               &other_port) == 0
+            && other_port == port && strcasecmp(other_host, host) == 0) {
+            return apr_psprintf(cmd->pool, "ReqPerfCacheServers: '%s' is "
+                                "listed twice (as '%s')", arg, other);
+        }
     }
     if (sc->cache_servers->nelts >= 32) {
         return "ReqPerfCacheServers: at most 32 servers";

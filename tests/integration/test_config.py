@@ -88,6 +88,22 @@ from conftest import ROOT, MODULE, Apache, apache_env
     ("ReqPerfCacheIgnoreQuery a&b", ["ReqPerfCacheIgnoreQuery", "a&b"]),
     ("ReqPerfCacheIgnoreQuery utm_* NONE", ["ReqPerfCacheIgnoreQuery",
                                             "utm_* NONE", "stand alone"]),
+    # memcached servers: no spaces in the host, a port in digits, no twins
+    ('ReqPerfCacheServers "bad host:11211"', ["ReqPerfCacheServers",
+                                               "bad host:11211"]),
+    ('ReqPerfCacheServers "a\tb:11211"', ["ReqPerfCacheServers"]),
+    ("ReqPerfCacheServers 127.0.0.1:+11211", ["ReqPerfCacheServers",
+                                              "127.0.0.1:+11211"]),
+    ("ReqPerfCacheServers 127.0.0.1:-1", ["ReqPerfCacheServers",
+                                          "127.0.0.1:-1"]),
+    ("ReqPerfCacheServers 127.0.0.1:11211x", ["ReqPerfCacheServers",
+                                              "127.0.0.1:11211x"]),
+    ("ReqPerfCacheServers 127.0.0.1:11211 127.0.0.1:11211",
+     ["ReqPerfCacheServers", "127.0.0.1:11211", "twice"]),
+    ("ReqPerfCacheServers Localhost:11211\nReqPerfCacheServers localhost:011211",
+     ["ReqPerfCacheServers", "localhost:011211", "twice"]),
+    ("ReqPerfCacheServers [::1]:11211 [::1]:11211",
+     ["ReqPerfCacheServers", "[::1]:11211", "twice"]),
     # TTL and grace are whole seconds: 500ms used to become 0
     ("ReqPerfCacheTTL 500ms", ["ReqPerfCacheTTL", "500ms", "whole"]),
     ("ReqPerfCacheGrace 1500ms", ["ReqPerfCacheGrace", "1500ms", "whole"]),
@@ -163,6 +179,7 @@ def test_route_not_allowed_in_location():
     "ReqPerfCacheVary None", "ReqPerfCacheIgnoreCookie none",
     "ReqPerfCacheIgnoreQuery None", "ReqPerfCacheIgnoreQuery a.b[] x-y",
     "ReqPerfCacheVary X-A\nReqPerfCacheVary None",
+    "ReqPerfCacheServers 127.0.0.1:11211 127.0.0.1:11212 localhost:11211",
 ])
 def test_good_values_pass(good):
     a = Apache(conf=good + "\n")
