@@ -2,6 +2,7 @@
 directive and the value; contexts and merging behave as documented; the
 shipped conf/ files pass configtest with a2enmod."""
 import os
+import re
 import shutil
 import subprocess
 
@@ -258,3 +259,40 @@ def test_shipped_conf_with_a2enmod(tmp_path):
                        text=True)
     assert "reqperf_module" in r.stdout, r.stdout + r.stderr
     assert os.listdir(asan_dir) == []
+
+
+# A commented line of conf/reqperf.conf that is a directive (or a section
+# around directives), as opposed to prose: "#ReqPerfCache On",
+# "#    ReqPerfCacheTTL 60", "#<Location /shop/>", "#LogFormat ...".
+EXAMPLE_LINE = re.compile(r"^(\s*)#\s*((?:ReqPerf\w+|</?Location\b|SetHandler"
+                          r"|Require|LogFormat|CustomLog)\b.*)$")
+
+
+def test_shipped_conf_every_example_uncommented():
+    """Uncommenting every commented example in conf/reqperf.conf gives a
+    configuration that passes configtest: an example that is copied must
+    work (Apache has no trailing comments, so a '# note' after a value
+    fails, or worse, becomes part of a list)."""
+    text = open(os.path.join(ROOT, "conf", "reqperf.conf")).read()
+    lines, uncommented = [], []
+    for line in text.splitlines():
+        m = EXAMPLE_LINE.match(line)
+        if m:
+            line = m.group(1) + m.group(2)
+            uncommented.append(line.strip())
+        lines.append(line)
+    assert any(l.startswith("ReqPerfCacheVary") for l in uncommented)
+    assert any(l.startswith("ReqPerfCacheServers") for l in uncommented)
+    body = "\n".join(lines) + "\n"
+    # a memcached that is not there: configtest does not connect
+    body = re.sub(r"(?m)^(\s*ReqPerfCacheServers)\s.*$",
+                  r"\1 127.0.0.1:9", body)
+    a = Apache(conf=body)
+    try:
+        a.extra_global = "Define APACHE_LOG_DIR %s/logs" % a.root
+        r = a.configtest()
+        assert r.returncode == 0, (r.stdout + r.stderr, uncommented)
+        # nothing but "Syntax OK": no warning about the examples either
+        assert (r.stdout + r.stderr).strip() == "Syntax OK", r.stdout + r.stderr
+    finally:
+        a.cleanup()
