@@ -12,6 +12,7 @@
 #include "apr_strings.h"
 #include "apr_lib.h"
 #include "http_core.h"
+#include "http_config.h"
 
 #include "mod_reqperf.h"
 #include "stats/rp_route.h"
@@ -228,6 +229,42 @@ const char *reqperf_cmd_dir_flag(cmd_parms *cmd, void *dconf, const char *arg)
                             cmd->cmd->name, arg);
     }
     return NULL;
+}
+
+/* Set when any ReqPerfCache On was read in this configuration, in any
+ * context (server, vhost, <Location>, <Directory>...), so that post_config
+ * can warn when there is no ReqPerfCacheServers: walking each server's
+ * lookup_defaults sees only the server and vhost levels.  Reset before
+ * each read of the configuration (start, restart). */
+int reqperf_cache_on_somewhere = 0;
+
+static int reqperf_config_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
+                                     apr_pool_t *ptemp)
+{
+    (void)pconf;
+    (void)plog;
+    (void)ptemp;
+    reqperf_cache_on_somewhere = 0;
+    return OK;
+}
+
+void reqperf_config_register_hooks(apr_pool_t *p)
+{
+    (void)p;
+    ap_hook_pre_config(reqperf_config_pre_config, NULL, NULL,
+                       APR_HOOK_MIDDLE);
+}
+
+/* ReqPerfCache On|Off: a flag that also records that the cache is on
+ * somewhere (see reqperf_cache_on_somewhere). */
+const char *reqperf_cmd_cache(cmd_parms *cmd, void *dconf, const char *arg)
+{
+    const char *err = reqperf_cmd_dir_flag(cmd, dconf, arg);
+
+    if (err == NULL && ((reqperf_dir_conf_t *)dconf)->cache == 1) {
+        reqperf_cache_on_somewhere = 1;
+    }
+    return err;
 }
 
 /* The same for a field of the server configuration. */
