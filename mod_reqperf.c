@@ -23,7 +23,7 @@ static const command_rec reqperf_cmds[] = {
     AP_INIT_TAKE1("ReqPerfSlowThreshold", reqperf_cmd_slow_threshold, NULL,
                   RSRC_CONF | ACCESS_CONF,
                   "a request at least this long is slow (default 1s; "
-                  "500ms, 2s, 2)"),
+                  "500ms, 2s, 2, 1min)"),
     AP_INIT_TAKE1("ReqPerfServerTiming", reqperf_cmd_dir_flag,
                   (void *)APR_OFFSETOF(reqperf_dir_conf_t, server_timing),
                   RSRC_CONF | ACCESS_CONF,
@@ -40,7 +40,7 @@ static const command_rec reqperf_cmds[] = {
     /* page cache */
     AP_INIT_ITERATE("ReqPerfCacheServers", reqperf_cmd_cache_servers, NULL,
                     RSRC_CONF, "host:port ...: the memcached servers"),
-    AP_INIT_TAKE1("ReqPerfCache", reqperf_cmd_dir_flag,
+    AP_INIT_TAKE1("ReqPerfCache", reqperf_cmd_cache,
                   (void *)APR_OFFSETOF(reqperf_dir_conf_t, cache),
                   RSRC_CONF | ACCESS_CONF,
                   "On|Off: serve GET/HEAD here from the cache (default Off)"),
@@ -97,6 +97,7 @@ static const command_rec reqperf_cmds[] = {
 
 static void reqperf_register_hooks(apr_pool_t *p)
 {
+    reqperf_config_register_hooks(p);
     reqperf_stats_register_hooks(p);
     reqperf_timing_register_hooks(p);
     reqperf_status_register_hooks(p);

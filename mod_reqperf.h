@@ -101,6 +101,11 @@ const char *reqperf_parse_time(cmd_parms *cmd, const char *arg,
 const char *reqperf_parse_number(cmd_parms *cmd, const char *arg,
                                  apr_int64_t min, apr_int64_t max,
                                  int units, apr_int64_t *out);
+/* Non-zero when this configuration has ReqPerfCache On in any context,
+ * <Location> and <Directory> included; reset before each config read. */
+extern int reqperf_cache_on_somewhere;
+void reqperf_config_register_hooks(apr_pool_t *p);
+const char *reqperf_cmd_cache(cmd_parms *cmd, void *dconf, const char *arg);
 /* directive handlers (the table is in mod_reqperf.c) */
 const char *reqperf_cmd_dir_flag(cmd_parms *cmd, void *dconf,
                                  const char *arg);

@@ -1202,7 +1202,7 @@ static int cache_post_config(apr_pool_t *pconf, apr_pool_t *plog,
         for (vs = s; vs; vs = vs->next) {
             reqperf_dir_conf_t *d = ap_get_module_config(vs->lookup_defaults,
                                                          &reqperf_module);
-            if (d->cache == 1) {
+            if (d->cache == 1 || reqperf_cache_on_somewhere) {
                 ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, APLOGNO(10513)
                              "mod_reqperf: ReqPerfCache On without "
                              "ReqPerfCacheServers: nothing will be cached");

@@ -12,6 +12,7 @@
 #include "apr_strings.h"
 #include "apr_lib.h"
 #include "http_core.h"
+#include "http_config.h"
 
 #include "mod_reqperf.h"
 #include "stats/rp_route.h"
@@ -117,22 +118,51 @@ int reqperf_srv_slow_log_size(const reqperf_srv_conf_t *s)
 /* ---------------------------------------------------------------- */
 /* value parsers shared by the directives                            */
 
-/* A time in Apache's usual forms ("500ms", "2s", "2" = seconds, "1min");
- * returns NULL or an error naming the directive and the value. */
+/* A time: a non-negative decimal integer followed by nothing (seconds)
+ * or exactly one of the units ms, s, min, h.  Parsed here rather than
+ * with ap_timeout_parameter_parse, which reads "2sbanana" as 2s,
+ * "100msec" as 100ms and "soon" as 0.  Returns NULL or an error naming
+ * the directive and the value. */
 const char *reqperf_parse_time(cmd_parms *cmd, const char *arg,
                                apr_interval_time_t *out)
 {
-    apr_interval_time_t t;
+    static const struct {
+        const char *name;
+        apr_int64_t usec;
+    } units[] = {
+        { "", APR_USEC_PER_SEC },
+        { "ms", 1000 },
+        { "s", APR_USEC_PER_SEC },
+        { "min", 60 * APR_USEC_PER_SEC },
+        { "h", 3600 * APR_USEC_PER_SEC },
+    };
+    const char *p = arg;
+    apr_int64_t v = 0;
+    apr_size_t i;
 
-    if (*arg == '-'
-        || ap_timeout_parameter_parse(arg, &t, "s") != APR_SUCCESS
-        || t < 0) {
-        return apr_psprintf(cmd->pool, "%s: '%s' is not a time; use a "
-                            "number of seconds or a unit, e.g. 500ms, 2s, "
-                            "2", cmd->cmd->name, arg);
+    while (*p >= '0' && *p <= '9') {
+        if (v > (APR_INT64_MAX - 9) / 10) {
+            return apr_psprintf(cmd->pool, "%s: '%s' is too large",
+                                cmd->cmd->name, arg);
+        }
+        v = v * 10 + (*p++ - '0');
     }
-    *out = t;
-    return NULL;
+    if (p != arg) {
+        for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+            if (strcmp(p, units[i].name) != 0) {
+                continue;
+            }
+            if (v > APR_INT64_MAX / units[i].usec) {
+                return apr_psprintf(cmd->pool, "%s: '%s' is too large",
+                                    cmd->cmd->name, arg);
+            }
+            *out = v * units[i].usec;
+            return NULL;
+        }
+    }
+    return apr_psprintf(cmd->pool, "%s: '%s' is not a time; use a whole "
+                        "number of seconds or one with a unit (ms, s, min, "
+                        "h), e.g. 500ms, 2s, 2", cmd->cmd->name, arg);
 }
 
 /* A whole number in [min, max] with an optional K/M/G suffix when
@@ -199,6 +229,42 @@ const char *reqperf_cmd_dir_flag(cmd_parms *cmd, void *dconf, const char *arg)
                             cmd->cmd->name, arg);
     }
     return NULL;
+}
+
+/* Set when any ReqPerfCache On was read in this configuration, in any
+ * context (server, vhost, <Location>, <Directory>...), so that post_config
+ * can warn when there is no ReqPerfCacheServers: walking each server's
+ * lookup_defaults sees only the server and vhost levels.  Reset before
+ * each read of the configuration (start, restart). */
+int reqperf_cache_on_somewhere = 0;
+
+static int reqperf_config_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
+                                     apr_pool_t *ptemp)
+{
+    (void)pconf;
+    (void)plog;
+    (void)ptemp;
+    reqperf_cache_on_somewhere = 0;
+    return OK;
+}
+
+void reqperf_config_register_hooks(apr_pool_t *p)
+{
+    (void)p;
+    ap_hook_pre_config(reqperf_config_pre_config, NULL, NULL,
+                       APR_HOOK_MIDDLE);
+}
+
+/* ReqPerfCache On|Off: a flag that also records that the cache is on
+ * somewhere (see reqperf_cache_on_somewhere). */
+const char *reqperf_cmd_cache(cmd_parms *cmd, void *dconf, const char *arg)
+{
+    const char *err = reqperf_cmd_dir_flag(cmd, dconf, arg);
+
+    if (err == NULL && ((reqperf_dir_conf_t *)dconf)->cache == 1) {
+        reqperf_cache_on_somewhere = 1;
+    }
+    return err;
 }
 
 /* The same for a field of the server configuration. */
@@ -346,8 +412,9 @@ const char *reqperf_cmd_cache_servers(cmd_parms *cmd, void *dconf,
     reqperf_srv_conf_t *sc = ap_get_module_config(cmd->server->module_config,
                                                   &reqperf_module);
     const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
-    const char *host;
-    unsigned port;
+    const char *host, *other_host;
+    unsigned port, other_port;
+    int i;
 
     (void)dconf;
     if (err != NULL) {
@@ -355,10 +422,22 @@ const char *reqperf_cmd_cache_servers(cmd_parms *cmd, void *dconf,
     }
     if (rp_mc_parse_server(cmd->pool, arg, &host, &port) != 0) {
         return apr_psprintf(cmd->pool, "ReqPerfCacheServers: '%s' is not "
-                            "host:port (for example 127.0.0.1:11211)", arg);
+                            "host:port (a host without spaces, a port of "
+                            "1-65535 in digits; for example "
+                            "127.0.0.1:11211)", arg);
     }
     if (sc->cache_servers == NULL) {
         sc->cache_servers = apr_array_make(cmd->pool, 4, sizeof(char *));
+    }
+    /* the same server twice would get twice its share of the keys */
+    for (i = 0; i < sc->cache_servers->nelts; i++) {
+        const char *other = ((const char **)sc->cache_servers->elts)[i];
+        if (rp_mc_parse_server(cmd->temp_pool, other, &other_host,
+                               &other_port) == 0
+            && other_port == port && strcasecmp(other_host, host) == 0) {
+            return apr_psprintf(cmd->pool, "ReqPerfCacheServers: '%s' is "
+                                "listed twice (as '%s')", arg, other);
+        }
     }
     if (sc->cache_servers->nelts >= 32) {
         return "ReqPerfCacheServers: at most 32 servers";
@@ -367,7 +446,8 @@ const char *reqperf_cmd_cache_servers(cmd_parms *cmd, void *dconf,
     return NULL;
 }
 
-/* ReqPerfCacheTTL / ReqPerfCacheGrace: whole seconds (units allowed). */
+/* ReqPerfCacheTTL / ReqPerfCacheGrace: whole seconds (units allowed,
+ * "2min" or "3000ms", but not "500ms"). */
 const char *reqperf_cmd_dir_seconds(cmd_parms *cmd, void *dconf,
                                     const char *arg)
 {
@@ -382,6 +462,11 @@ const char *reqperf_cmd_dir_seconds(cmd_parms *cmd, void *dconf,
     if (t > apr_time_from_sec(10LL * 365 * 24 * 3600)) {
         return apr_psprintf(cmd->pool, "%s: '%s' is more than ten years",
                             cmd->cmd->name, arg);
+    }
+    /* the field holds seconds: "500ms" must not quietly become 0 */
+    if (t % APR_USEC_PER_SEC != 0) {
+        return apr_psprintf(cmd->pool, "%s: '%s' is not a whole number of "
+                            "seconds", cmd->cmd->name, arg);
     }
     *field = apr_time_sec(t);
     return NULL;
@@ -401,6 +486,7 @@ const char *reqperf_cmd_cache_max_size(cmd_parms *cmd, void *dconf,
     return err;
 }
 
+/* An RFC 9110 token (header field names; RFC 6265 cookie names too). */
 static int is_token(const char *s)
 {
     static const char seps[] = "()<>@,;:\\\"/[]?={} \t";
@@ -417,27 +503,87 @@ static int is_token(const char *s)
     return 1;
 }
 
+/* A query parameter name or glob: anything but what ends or splits a
+ * parameter ('&', '=', ';'), a fragment ('#'), whitespace and control
+ * bytes, none of which can appear in a parameter name as the key sees
+ * it. */
+static int is_query_name(const char *s)
+{
+    if (*s == '\0') {
+        return 0;
+    }
+    for (; *s; s++) {
+        if ((unsigned char)*s <= 32 || (unsigned char)*s == 127
+            || strchr("#&=;", *s)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Whether the directive's line holds "None" together with other words:
+ * ITERATE hands us one word at a time, so look at the whole line. */
+static int none_not_alone(cmd_parms *cmd)
+{
+    const char *line, *word;
+    int words = 0, none = 0;
+
+    if (cmd->directive == NULL || cmd->directive->args == NULL) {
+        return 0;
+    }
+    line = cmd->directive->args;
+    while (*line) {
+        word = ap_getword_conf(cmd->temp_pool, &line);
+        if (*word == '\0') {
+            break;
+        }
+        words++;
+        none |= strcasecmp(word, "none") == 0;
+    }
+    return none && words > 1;
+}
+
 /* ReqPerfCacheVary / IgnoreCookie / IgnoreQuery: lists.  A list set in a
- * section replaces the inherited one; "None" empties it. */
+ * section replaces the inherited one; "None", alone on its line, empties
+ * it.  A word starting with '#' is refused in every list: Apache has no
+ * comments after a directive, so "ReqPerfCacheVary X-A  # note" would
+ * otherwise key on headers named "#" and "note". */
 const char *reqperf_cmd_dir_list(cmd_parms *cmd, void *dconf,
                                  const char *arg)
 {
     apr_array_header_t **field = (apr_array_header_t **)((char *)dconf
                                                          + (apr_size_t)cmd->info);
     int header = strcmp(cmd->cmd->name, "ReqPerfCacheVary") == 0;
+    int cookie = strcmp(cmd->cmd->name, "ReqPerfCacheIgnoreCookie") == 0;
+    int ok;
 
-    if (*field == NULL || (*field)->pool != cmd->pool) {
-        *field = apr_array_make(cmd->pool, 4, sizeof(char *));
+    if (none_not_alone(cmd)) {
+        return apr_psprintf(cmd->pool, "%s: None must stand alone on its "
+                            "line (it clears the list): '%s'",
+                            cmd->cmd->name, cmd->directive->args);
     }
     if (strcasecmp(arg, "none") == 0) {
+        *field = apr_array_make(cmd->pool, 4, sizeof(char *));
         return NULL;
     }
-    if (header ? !is_token(arg) : (strchr(arg, ';') || strchr(arg, '=')
-                                   || strchr(arg, '&') || *arg == '\0')) {
+    if (*arg == '#') {
+        return apr_psprintf(cmd->pool, "%s: '%s' is not a valid name; "
+                            "Apache has no comments after a directive, put "
+                            "the comment on a line of its own",
+                            cmd->cmd->name, arg);
+    }
+    ok = (header || cookie) ? is_token(arg) : is_query_name(arg);
+    if (!ok) {
         return apr_psprintf(cmd->pool, "%s: '%s' is not a valid %s",
                             cmd->cmd->name, arg,
-                            header ? "header name"
-                                   : "name (letters, digits, '*' wildcards)");
+                            header ? "header name (an RFC 9110 token)"
+                            : cookie ? "cookie name (an RFC 9110 token; "
+                                       "'*' wildcards)"
+                            : "query parameter name (no whitespace, control "
+                              "bytes, '#', '&', '=' or ';'; '*' wildcards)");
+    }
+    if (*field == NULL) {
+        *field = apr_array_make(cmd->pool, 4, sizeof(char *));
     }
     if ((*field)->nelts >= 64) {
         return apr_psprintf(cmd->pool, "%s: at most 64 entries",
@@ -446,6 +592,3 @@ const char *reqperf_cmd_dir_list(cmd_parms *cmd, void *dconf,
     *(const char **)apr_array_push(*field) = arg;
     return NULL;
 }
-
-
-

@@ -67,15 +67,27 @@ int rp_mc_parse_server(apr_pool_t *p, const char *s, const char **host,
                        unsigned *port)
 {
     const char *colon = strrchr(s, ':');
-    char *end;
-    long v;
+    const char *c;
+    long v = 0;
 
     if (colon == NULL || colon == s || colon[1] == '\0') {
         return -1;
     }
-    v = strtol(colon + 1, &end, 10);
-    if (*end != '\0' || v < 1 || v > 65535) {
+    /* the port is digits only: strtol would take "+11211" or " 11211" */
+    for (c = colon + 1; *c; c++) {
+        if (*c < '0' || *c > '9' || v > 65535) {
+            return -1;
+        }
+        v = v * 10 + (*c - '0');
+    }
+    if (v < 1 || v > 65535) {
         return -1;
+    }
+    /* no whitespace or control bytes in the host ("bad host:11211") */
+    for (c = s; c < colon; c++) {
+        if ((unsigned char)*c <= 32 || (unsigned char)*c == 127) {
+            return -1;
+        }
     }
     if (s[0] == '[') {                 /* [::1]:11211 */
         if (colon[-1] != ']' || colon - s < 3) {

@@ -124,6 +124,13 @@ int rp_route_template_check(const char *tmpl, int nsub, char *err,
         return -1;
     }
     for (p = tmpl; *p; p++) {
+        /* a route is a path: never a query string or a fragment, which
+         * the built-in grouping drops for the same reason */
+        if (*p == '?' || *p == '#') {
+            snprintf(err, errsz, "a route never holds '%c' (no query "
+                     "string or fragment)", *p);
+            return -1;
+        }
         if (*p != '$') {
             continue;
         }

@@ -35,7 +35,8 @@ typedef struct {
 } rp_span_t;
 
 /* Check a template against the number of groups its regex has
- * (nsub, not counting $0).  "$N" inserts group N, "$$" a dollar sign.
+ * (nsub, not counting $0).  "$N" inserts group N, "$$" a dollar sign;
+ * '?' and '#' are refused (a route holds no query string).
  * Returns 0, or -1 with a message in err. */
 int rp_route_template_check(const char *tmpl, int nsub, char *err,
                             size_t errsz);

@@ -2,6 +2,7 @@
 directive and the value; contexts and merging behave as documented; the
 shipped conf/ files pass configtest with a2enmod."""
 import os
+import re
 import shutil
 import subprocess
 
@@ -46,6 +47,67 @@ from conftest import ROOT, MODULE, Apache, apache_env
     ("ReqPerfCacheLocal lots", ["ReqPerfCacheLocal", "lots"]),
     ("ReqPerfCacheLocalTTL 2h", ["ReqPerfCacheLocalTTL", "2h"]),
     ("ReqPerfServerTiming yes-please", ["ReqPerfServerTiming"]),
+    # times are strict: digits, then nothing or exactly ms, s, min or h
+    ("ReqPerfSlowThreshold 2sbanana", ["ReqPerfSlowThreshold", "2sbanana"]),
+    ("ReqPerfSlowThreshold 2seconds", ["ReqPerfSlowThreshold", "2seconds"]),
+    ("ReqPerfSlowThreshold 100msec", ["ReqPerfSlowThreshold", "100msec"]),
+    ("ReqPerfSlowThreshold hello", ["ReqPerfSlowThreshold", "hello"]),
+    ("ReqPerfSlowThreshold ms", ["ReqPerfSlowThreshold", "'ms'"]),
+    ("ReqPerfSlowThreshold 1.5s", ["ReqPerfSlowThreshold", "1.5s"]),
+    ("ReqPerfSlowThreshold +2s", ["ReqPerfSlowThreshold", "+2s"]),
+    ("ReqPerfSlowThreshold 2S", ["ReqPerfSlowThreshold", "2S"]),
+    ("ReqPerfSlowThreshold 99999999999999999999",
+     ["ReqPerfSlowThreshold", "99999999999999999999"]),
+    ("ReqPerfCacheTTL 2sbanana", ["ReqPerfCacheTTL", "2sbanana"]),
+    ("ReqPerfCacheTTL soon", ["ReqPerfCacheTTL", "soon"]),
+    ("ReqPerfCacheGrace 5minutes", ["ReqPerfCacheGrace", "5minutes"]),
+    ("ReqPerfCacheLocalTTL 2seconds", ["ReqPerfCacheLocalTTL", "2seconds"]),
+    ("ReqPerfCacheLocalTTL ms", ["ReqPerfCacheLocalTTL", "'ms'"]),
+    ("ReqPerfCacheTimeout 100msec", ["ReqPerfCacheTimeout", "100msec"]),
+    ("ReqPerfCacheTimeout hello", ["ReqPerfCacheTimeout", "hello"]),
+    # a route is a path: no query string, no fragment
+    ('ReqPerfRoute "^/a$" "/a?x=1"', ["ReqPerfRoute", "/a?x=1", "'?'"]),
+    ('ReqPerfRoute "^/a$" "/a#top"', ["ReqPerfRoute", "/a#top", "'#'"]),
+    # list directives: header and cookie names are RFC 9110 tokens, query
+    # names hold no separator; a leading '#' is a would-be comment; None
+    # stands alone
+    ("ReqPerfCacheVary #", ["ReqPerfCacheVary", "'#'", "comment"]),
+    ("ReqPerfCacheVary X-A # note", ["ReqPerfCacheVary", "'#'"]),
+    ('ReqPerfCacheVary "a b"', ["ReqPerfCacheVary", "'a b'"]),
+    ("ReqPerfCacheVary Accept None", ["ReqPerfCacheVary", "Accept None",
+                                      "None must stand alone"]),
+    ("ReqPerfCacheVary none Accept", ["ReqPerfCacheVary", "none Accept",
+                                      "None must stand alone"]),
+    ('ReqPerfCacheIgnoreCookie "a b"', ["ReqPerfCacheIgnoreCookie", "'a b'"]),
+    ("ReqPerfCacheIgnoreCookie a,b", ["ReqPerfCacheIgnoreCookie", "a,b"]),
+    ("ReqPerfCacheIgnoreCookie #ga", ["ReqPerfCacheIgnoreCookie", "#ga"]),
+    ("ReqPerfCacheIgnoreCookie _ga None", ["ReqPerfCacheIgnoreCookie",
+                                           "_ga None", "stand alone"]),
+    ('ReqPerfCacheIgnoreQuery "a b"', ["ReqPerfCacheIgnoreQuery", "'a b'"]),
+    ("ReqPerfCacheIgnoreQuery #", ["ReqPerfCacheIgnoreQuery", "'#'"]),
+    ("ReqPerfCacheIgnoreQuery a#b", ["ReqPerfCacheIgnoreQuery", "a#b"]),
+    ("ReqPerfCacheIgnoreQuery a&b", ["ReqPerfCacheIgnoreQuery", "a&b"]),
+    ("ReqPerfCacheIgnoreQuery utm_* NONE", ["ReqPerfCacheIgnoreQuery",
+                                            "utm_* NONE", "stand alone"]),
+    # memcached servers: no spaces in the host, a port in digits, no twins
+    ('ReqPerfCacheServers "bad host:11211"', ["ReqPerfCacheServers",
+                                               "bad host:11211"]),
+    ('ReqPerfCacheServers "a\tb:11211"', ["ReqPerfCacheServers"]),
+    ("ReqPerfCacheServers 127.0.0.1:+11211", ["ReqPerfCacheServers",
+                                              "127.0.0.1:+11211"]),
+    ("ReqPerfCacheServers 127.0.0.1:-1", ["ReqPerfCacheServers",
+                                          "127.0.0.1:-1"]),
+    ("ReqPerfCacheServers 127.0.0.1:11211x", ["ReqPerfCacheServers",
+                                              "127.0.0.1:11211x"]),
+    ("ReqPerfCacheServers 127.0.0.1:11211 127.0.0.1:11211",
+     ["ReqPerfCacheServers", "127.0.0.1:11211", "twice"]),
+    ("ReqPerfCacheServers Localhost:11211\nReqPerfCacheServers localhost:011211",
+     ["ReqPerfCacheServers", "localhost:011211", "twice"]),
+    ("ReqPerfCacheServers [::1]:11211 [::1]:11211",
+     ["ReqPerfCacheServers", "[::1]:11211", "twice"]),
+    # TTL and grace are whole seconds: 500ms used to become 0
+    ("ReqPerfCacheTTL 500ms", ["ReqPerfCacheTTL", "500ms", "whole"]),
+    ("ReqPerfCacheGrace 1500ms", ["ReqPerfCacheGrace", "1500ms", "whole"]),
 ])
 def test_bad_value_fails_configtest(line, words):
     a = Apache(conf=line + "\n")
@@ -111,6 +173,14 @@ def test_route_not_allowed_in_location():
     "ReqPerfCacheTimeout 250ms", "ReqPerfCacheLocal 0",
     "ReqPerfCacheLocal 1G", "ReqPerfCacheLocalTTL 500ms",
     "ReqPerfCacheQuick On",
+    "ReqPerfSlowThreshold 0", "ReqPerfSlowThreshold 1min",
+    "ReqPerfCacheTTL 2000ms", "ReqPerfCacheTTL 0", "ReqPerfCacheGrace 1h",
+    "ReqPerfCacheLocalTTL 0", "ReqPerfCacheLocalTTL 1h",
+    "ReqPerfCacheTimeout 1ms", "ReqPerfCacheTimeout 10",
+    "ReqPerfCacheVary None", "ReqPerfCacheIgnoreCookie none",
+    "ReqPerfCacheIgnoreQuery None", "ReqPerfCacheIgnoreQuery a.b[] x-y",
+    "ReqPerfCacheVary X-A\nReqPerfCacheVary None",
+    "ReqPerfCacheServers 127.0.0.1:11211 127.0.0.1:11212 localhost:11211",
 ])
 def test_good_values_pass(good):
     a = Apache(conf=good + "\n")
@@ -189,3 +259,53 @@ def test_shipped_conf_with_a2enmod(tmp_path):
                        text=True)
     assert "reqperf_module" in r.stdout, r.stdout + r.stderr
     assert os.listdir(asan_dir) == []
+
+
+# A commented line of conf/reqperf.conf that is a directive (or a section
+# around directives), as opposed to prose: "#ReqPerfCache On",
+# "#    ReqPerfCacheTTL 60", "#<Location /shop/>", "#LogFormat ...".
+EXAMPLE_LINE = re.compile(r"^(\s*)#\s*((?:ReqPerf\w+|</?Location\b|SetHandler"
+                          r"|Require|LogFormat|CustomLog)\b.*)$")
+
+
+def test_shipped_conf_every_example_uncommented():
+    """Uncommenting every commented example in conf/reqperf.conf gives a
+    configuration that passes configtest: an example that is copied must
+    work (Apache has no trailing comments, so a '# note' after a value
+    fails, or worse, becomes part of a list)."""
+    text = open(os.path.join(ROOT, "conf", "reqperf.conf")).read()
+    lines, uncommented = [], []
+    for line in text.splitlines():
+        m = EXAMPLE_LINE.match(line)
+        if m:
+            line = m.group(1) + m.group(2)
+            uncommented.append(line.strip())
+        lines.append(line)
+    assert any(l.startswith("ReqPerfCacheVary") for l in uncommented)
+    assert any(l.startswith("ReqPerfCacheServers") for l in uncommented)
+    body = "\n".join(lines) + "\n"
+    # a memcached that is not there: configtest does not connect
+    body = re.sub(r"(?m)^(\s*ReqPerfCacheServers)\s.*$",
+                  r"\1 127.0.0.1:9", body)
+    a = Apache(conf=body)
+    try:
+        a.extra_global = "Define APACHE_LOG_DIR %s/logs" % a.root
+        r = a.configtest()
+        assert r.returncode == 0, (r.stdout + r.stderr, uncommented)
+        # nothing but "Syntax OK": no warning about the examples either
+        assert (r.stdout + r.stderr).strip() == "Syntax OK", r.stdout + r.stderr
+    finally:
+        a.cleanup()
+
+
+@pytest.mark.parametrize("where", ["server", "location"])
+def test_cache_on_without_servers_is_logged(apache_factory, where):
+    # the usual mistake: ReqPerfCache On in a <Location>, no memcached named
+    conf = ("ReqPerfCache On\n" if where == "server" else
+            "<Location /app/>\n    ReqPerfCache On\n</Location>\n")
+    a = apache_factory(mpm="event", conf=conf)
+    assert "ReqPerfCache On without ReqPerfCacheServers" in a.read_error_log()
+    b = apache_factory(mpm="event",
+                       conf="<Location /app/>\n    ReqPerfCache Off\n"
+                            "</Location>\n")
+    assert "without ReqPerfCacheServers" not in b.read_error_log()

@@ -110,6 +110,25 @@ static void test_template_check(void **state)
     assert_int_equal(rp_route_template_check("", 3, err, sizeof(err)), -1);
 }
 
+/* SPEC: routes never contain a query string, so neither may a template */
+static void test_template_check_query(void **state)
+{
+    char err[160];
+
+    (void)state;
+    assert_int_equal(rp_route_template_check("/a?x=1", 0, err, sizeof(err)),
+                     -1);
+    assert_non_null(strstr(err, "'?'"));
+    assert_int_equal(rp_route_template_check("/a/$1?", 1, err, sizeof(err)),
+                     -1);
+    assert_int_equal(rp_route_template_check("?", 0, err, sizeof(err)), -1);
+    assert_int_equal(rp_route_template_check("/a#top", 0, err, sizeof(err)),
+                     -1);
+    assert_non_null(strstr(err, "'#'"));
+    assert_int_equal(rp_route_template_check("/a/{id}", 0, err, sizeof(err)),
+                     0);
+}
+
 static void test_expand(void **state)
 {
     const char *subject = "/shop/books/item/42";
@@ -143,6 +162,7 @@ int main(void)
         cmocka_unit_test(test_not_uuid),
         cmocka_unit_test(test_bounded_and_utf8_safe),
         cmocka_unit_test(test_template_check),
+        cmocka_unit_test(test_template_check_query),
         cmocka_unit_test(test_expand),
         cmocka_unit_test(test_method),
     };
