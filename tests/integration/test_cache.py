@@ -603,7 +603,10 @@ ProxyPass /app/ ${BACKEND}/
 """ % (memcached.address, hung.port, STATUS))
         durations, results = [], {}
         for rnd in range(3):
-            for i in range(16):
+            # a page hits only when its entry and URL generation both
+            # live on the live server (1 in 4): 40 pages leave a 1e-5
+            # chance that none does
+            for i in range(40):
                 t0 = time.monotonic()
                 r = get(a, "/app/spread/%d" % i, timeout=20)
                 durations.append(time.monotonic() - t0)
@@ -618,7 +621,8 @@ ProxyPass /app/ ${BACKEND}/
             states
         assert d["cache"]["bypass_down"] >= 1
         # with ketama some pages have all their keys on the live server
-        assert any(x[-1].startswith("HIT") for x in results.values()), results
+        assert any(x[-1].startswith("HIT") for x in results.values()), \
+            sorted(set(x[-1] for x in results.values()))
     finally:
         hung.close()
 
