@@ -158,6 +158,30 @@ def test_purge_header_from_a_post(apache_factory, memcached, backend, mpm):
 
 
 @pytest.mark.parametrize("mpm", MPMS)
+def test_tags_and_purges_on_several_lines(apache_factory, memcached, backend,
+                                          mpm):
+    # a backend may send X-ReqPerf-Tags or X-ReqPerf-Purge more than once:
+    # every line counts
+    a = site(apache_factory, memcached, mpm)
+    two = ("/app/lines/a?header=X-ReqPerf-Tags:tag-a"
+           "&header=X-ReqPerf-Tags:tag-b")
+    other = "/app/lines/c?header=X-ReqPerf-Tags:tag-c"
+    for p in (two, other):
+        requests.get(a.url(p))
+        assert hit(requests.get(a.url(p)))
+    # a purge of the tag on the second line drops the page
+    requests.get(a.url("/app/x?header=X-ReqPerf-Purge:tag=tag-b"))
+    assert xc(requests.get(a.url(two))) == "MISS"
+    # two purge lines: both are carried out
+    requests.get(a.url(two))
+    r = requests.post(a.url("/app/save?header=X-ReqPerf-Purge:tag=tag-a"
+                            "&header=X-ReqPerf-Purge:tag=tag-c"))
+    assert "X-ReqPerf-Purge" not in r.headers
+    assert xc(requests.get(a.url(two))) == "MISS"
+    assert xc(requests.get(a.url(other))) == "MISS"
+
+
+@pytest.mark.parametrize("mpm", MPMS)
 def test_headers_stripped_where_cache_is_off(apache_factory, memcached,
                                              backend, mpm):
     a = site(apache_factory, memcached, mpm, extra="""
