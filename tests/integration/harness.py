@@ -10,6 +10,7 @@ in a per-instance directory that is checked the same way.
 """
 import glob
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -79,6 +80,31 @@ def make_world_dir(prefix):
     return d
 
 
+def allow_core_dumps():
+    """In the child before exec: let apache2 write cores (best effort; the
+    machine's core_pattern decides where they really go)."""
+    try:
+        resource.setrlimit(resource.RLIMIT_CORE,
+                           (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+    except (ValueError, OSError):
+        pass
+
+
+def core_backtraces(core_dir, limit=3):
+    """gdb backtraces of the cores a crashed child left, if gdb is here."""
+    out = []
+    cores = sorted(glob.glob(os.path.join(core_dir, "core*")))[:limit]
+    for core in cores:
+        if shutil.which("gdb") is None:
+            out.append("%s (no gdb to read it)" % core)
+            continue
+        r = subprocess.run(["gdb", "-batch", "-nx", "-ex", "bt",
+                            "-ex", "thread apply all bt 12", APACHE, core],
+                           capture_output=True, text=True, timeout=120)
+        out.append("== %s\n%s" % (core, r.stdout[-12000:]))
+    return out
+
+
 def apache_env(asan_dir, base=None):
     """The environment for apache2: libasan preloaded under SANITIZE."""
     env = dict(base if base is not None else os.environ)
@@ -128,6 +154,11 @@ class Apache:
         self.asan_dir = os.path.join(self.root, "asan")
         os.makedirs(self.asan_dir)
         os.chmod(self.asan_dir, 0o777)
+        # a crashing child leaves a core here (CoreDumpDirectory makes the
+        # www-data children dumpable); check_clean() prints its backtrace
+        self.core_dir = os.path.join(self.root, "core")
+        os.makedirs(self.core_dir)
+        os.chmod(self.core_dir, 0o777)
         self.conf_path = os.path.join(self.root, "httpd.conf")
         self.error_log = os.path.join(self.root, "logs", "error.log")
         self.access_log = os.path.join(self.root, "logs", "access.log")
@@ -172,6 +203,7 @@ class Apache:
 ServerRoot {root}
 PidFile {root}/run/httpd.pid
 DefaultRuntimeDir {root}/run
+CoreDumpDirectory {root}/core
 ErrorLog {error_log}
 LogLevel {log_level}
 Listen 127.0.0.1:{port}
@@ -236,7 +268,8 @@ ScriptAlias /cgi-bin/ {root}/cgi-bin/
         with open(self.conf_path, "w") as f:
             f.write(self.render_conf())
         r = subprocess.run([APACHE, "-f", self.conf_path, "-k", "start"],
-                           capture_output=True, text=True, env=self.env())
+                           capture_output=True, text=True, env=self.env(),
+                           preexec_fn=allow_core_dumps)
         if r.returncode != 0:
             raise RuntimeError("apache2 failed to start: %s%s\n%s"
                                % (r.stdout, r.stderr, self.read_error_log()))
@@ -364,15 +397,16 @@ ScriptAlias /cgi-bin/ {root}/cgi-bin/
         bad = [line for line in text.splitlines()
                if any(p in line for p in BAD_LOG_PATTERNS)]
         reports = self.sanitizer_reports()
+        traces = core_backtraces(self.core_dir) if bad else []
         if bad or reports:
             # keep the evidence: the ServerRoot is removed after a test
             keep = "/tmp/reqperf-failed-%s-%d.log" % (self.name, os.getpid())
             with open(keep, "a") as f:
                 f.write(text)
-                for rep in reports:
+                for rep in reports + traces:
                     f.write(rep)
-        assert not bad, "error log of %s shows:\n%s" % (self.name,
-                                                       "\n".join(bad))
+        assert not bad, "error log of %s shows:\n%s\n%s" % (
+            self.name, "\n".join(bad), "\n".join(traces))
         assert not reports, "sanitizer report:\n%s" % reports[0][:4000]
 
     def url(self, path):
