@@ -513,6 +513,9 @@ static int cache_lookup(request_rec *r, const reqperf_dir_conf_t *d)
     cr->lk.local_ttl_us = local_ttl;
 
     result = rp_cache_lookup(&cr->lk);
+    /* not held while the backend works or the response is written: the
+     * store borrows a connection again if it needs one */
+    rp_mc_park(&cr->store);
     if (cr->lk.invalid_entries) {
         count(RP_CTR_CACHE_INVALID);
     }
@@ -860,6 +863,7 @@ static void give_up(reqperf_cache_req_t *cr, const char *why, request_rec *r,
     else {
         rp_cache_release(&cr->lk);
     }
+    rp_mc_park(&cr->store);
     count(RP_CTR_CACHE_STORE_SKIPPED);
     ap_log_rerror(APLOG_MARK, APLOG_TRACE1, 0, r,
                   "mod_reqperf: not storing %s: %s", r->uri, why);
@@ -927,6 +931,7 @@ static void store_response(request_rec *r, reqperf_cache_req_t *cr)
     resp.body = cr->buf ? cr->buf : "";
     resp.body_len = cr->len;
     out = rp_cache_store(&cr->lk, &resp, &why, &dropped);
+    rp_mc_park(&cr->store);
     count_local_evictions(cr);
     if (dropped > 0) {
         rp_stats_t *st = reqperf_stats();

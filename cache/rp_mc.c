@@ -15,6 +15,8 @@ struct rp_mc_t {
     int n;
     const char **names;
     rp_breaker_t *breakers;
+    int out;                       /* connections borrowed (atomic) */
+    int closed;                    /* the owning pool is being destroyed */
 };
 
 /* A request's handle on the pool.  The connection itself is popped at the
@@ -25,6 +27,7 @@ typedef struct {
     apr_pool_t *p;
     memcached_st *memc;            /* NULL until first use, and after release */
     int done;                      /* released, or the pool was exhausted */
+    int cleanup_set;               /* release_cleanup registered on p */
     memcached_result_st result;
     int result_ready;
 } rp_mc_conn_t;
@@ -109,6 +112,14 @@ static apr_status_t destroy_mc(void *data)
 {
     rp_mc_t *mc = data;
 
+    mc->closed = 1;
+    if (__atomic_load_n(&mc->out, __ATOMIC_ACQUIRE) != 0) {
+        /* A request pool still holds a connection and will give it back
+         * from its own cleanup, later (a connection in the event MPM's
+         * write completion at child exit): leave the pool to the exiting
+         * process rather than free it under that request. */
+        return APR_SUCCESS;
+    }
     if (mc->pool) {
         memcached_pool_destroy(mc->pool);
         mc->pool = NULL;
@@ -124,7 +135,9 @@ rp_mc_t *rp_mc_create(apr_pool_t *p, const char *const *servers, int n,
                       int64_t timeout_us, int max_connections,
                       rp_breaker_t *breakers, const char **err)
 {
-    rp_mc_t *mc = apr_pcalloc(p, sizeof(*mc));
+    /* the handle outlives p a little (see destroy_mc): from its parent */
+    apr_pool_t *hp = apr_pool_parent_get(p) ? apr_pool_parent_get(p) : p;
+    rp_mc_t *mc = apr_pcalloc(hp, sizeof(*mc));
     uint64_t ms = (uint64_t)(timeout_us + 999) / 1000;
     int i;
 
@@ -228,13 +241,21 @@ static memcached_st *conn_memc(rp_mc_conn_t *c)
     memcached_return_t rc;
 
     if (c->memc == NULL && !c->done) {
+        if (c->mc->closed || c->mc->pool == NULL) {
+            c->done = 1;
+            return NULL;
+        }
         c->memc = memcached_pool_pop(c->mc->pool, false, &rc);
         if (c->memc == NULL) {
             c->done = 1;
             return NULL;
         }
-        apr_pool_cleanup_register(c->p, c, release_cleanup,
-                                  apr_pool_cleanup_null);
+        __atomic_add_fetch(&c->mc->out, 1, __ATOMIC_ACQ_REL);
+        if (!c->cleanup_set) {
+            c->cleanup_set = 1;
+            apr_pool_cleanup_register(c->p, c, release_cleanup,
+                                      apr_pool_cleanup_null);
+        }
     }
     return c->memc;
 }
@@ -483,9 +504,13 @@ static const rp_store_ops_t mc_ops = {
     "memcached", mc_get, mc_mget, mc_set, mc_add, mc_del, mc_incr
 };
 
-static void release_conn(rp_mc_conn_t *c)
+/* Give the connection back to the pool; done: for good (otherwise the
+ * next operation borrows again). */
+static void put_back(rp_mc_conn_t *c, int done)
 {
-    c->done = 1;
+    if (done) {
+        c->done = 1;
+    }
     if (c->memc == NULL) {
         return;
     }
@@ -495,11 +520,12 @@ static void release_conn(rp_mc_conn_t *c)
     }
     memcached_pool_push(c->mc->pool, c->memc);
     c->memc = NULL;
+    __atomic_sub_fetch(&c->mc->out, 1, __ATOMIC_ACQ_REL);
 }
 
 static apr_status_t release_cleanup(void *data)
 {
-    release_conn(data);
+    put_back(data, 1);
     return APR_SUCCESS;
 }
 
@@ -514,9 +540,16 @@ int rp_mc_acquire(rp_mc_t *mc, apr_pool_t *p, rp_store_t *out)
     return 0;
 }
 
+void rp_mc_park(rp_store_t *s)
+{
+    if (s != NULL && s->ops == &mc_ops && s->ctx != NULL) {
+        put_back(s->ctx, 0);
+    }
+}
+
 void rp_mc_release(rp_store_t *s)
 {
     if (s != NULL && s->ops == &mc_ops && s->ctx != NULL) {
-        release_conn(s->ctx);
+        put_back(s->ctx, 1);
     }
 }

@@ -5,7 +5,8 @@
  * memcached_pool of connections sized to the child's threads; a request
  * borrows one at its first memcached operation, without waiting (an
  * exhausted pool means "down", so the request goes to the backend instead
- * of queueing), and gives it back when it ends.  A request answered from
+ * of queueing), and gives it back as soon as its memcached calls are done
+ * (rp_mc_park), or at the latest when it ends.  A request answered from
  * the local tier never borrows one.  Keys are spread with consistent hashing (ketama), every
  * socket operation is bounded by the configured timeout, and each call
  * first asks the shared circuit breaker of the server that holds the key
@@ -31,7 +32,14 @@ rp_mc_t *rp_mc_create(apr_pool_t *p, const char *const *servers, int n,
  * borrowed at the first operation (which reports RP_ST_DOWN when none is
  * free).  Returns 0. */
 int rp_mc_acquire(rp_mc_t *mc, apr_pool_t *p, rp_store_t *out);
-/* Give it back (also done by a cleanup of the pool given to acquire). */
+/* Give the connection back between operations: the store stays usable
+ * and the next operation borrows one again.  A request parks it while the
+ * backend works and while its response is written, so that a connection
+ * is only out during memcached calls (the event MPM finishes writing a
+ * response after its worker thread has moved on to another request). */
+void rp_mc_park(rp_store_t *s);
+/* Give it back for good (also done by a cleanup of the pool given to
+ * acquire). */
 void rp_mc_release(rp_store_t *s);
 
 /* Every server is known down and not yet due for a probe: a request

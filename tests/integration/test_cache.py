@@ -649,6 +649,70 @@ def test_garbage_in_memcached_is_a_miss(apache_factory, memcached, backend,
     assert stats(a)["cache"]["invalid_entries"] >= 5
 
 
+def test_slow_readers_do_not_hold_memcached_connections(apache_factory,
+                                                        memcached, backend):
+    """The event MPM finishes writing a response after its worker has moved
+    on (write completion), with the request still alive.  A hit must not
+    keep its memcached connection until then: one child of 4 threads has 5
+    connections, and 8 clients that never read would take them all, so
+    every later request would read memcached as down.  (Event only:
+    prefork has no write completion.)"""
+    a = apache_factory(mpm="event", extra_global="""
+ServerLimit 1
+StartServers 1
+ThreadsPerChild 4
+MinSpareThreads 1
+MaxSpareThreads 4
+MaxRequestWorkers 4
+SendBufferSize 4096
+""", conf="""
+ReqPerfCacheServers %s
+ReqPerfCacheLocal 0
+ProxyPass /app/ ${BACKEND}/
+<Location /app/>
+    ReqPerfCache On
+</Location>
+%s
+""" % (memcached.address, STATUS))
+    page = "/app/big?size=40000&cc=max-age%3D60"
+    request = ("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n" % page).encode()
+
+    def raw_get():
+        # the same request (and so the same variant) as the stalled ones
+        with socket.create_connection(("127.0.0.1", a.port), timeout=10) as s:
+            s.sendall(request + b"Connection: close\r\n\r\n")
+            data = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        head = data.split(b"\r\n\r\n", 1)[0].decode("latin-1")
+        for line in head.split("\r\n"):
+            if line.lower().startswith("x-cache:"):
+                return line.split(":", 1)[1].strip()
+        return head
+
+    assert raw_get() == "MISS"
+    assert raw_get() == "HIT memcached"
+    stalled = []
+    try:
+        for _ in range(8):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
+            s.connect(("127.0.0.1", a.port))
+            s.sendall(request + b"\r\n")
+            stalled.append(s)
+            time.sleep(0.05)
+        time.sleep(0.3)
+        results = [raw_get() for _ in range(4)]
+        assert results == ["HIT memcached"] * 4, results
+        assert backend.hits("/big") == 1
+    finally:
+        for s in stalled:
+            s.close()
+
+
 # ---------------------------------------------------------------- spellings
 
 def raw(a, data, timeout=10):
