@@ -2,6 +2,7 @@
  * rp_timeline.c: see rp_timeline.h.  Kept free of httpd headers so the
  * accounting rules are unit-tested on their own.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -79,23 +80,52 @@ int64_t rp_timeline_total_us(const rp_timeline_t *tl, int64_t now_us)
     return now_us > tl->begin_us ? now_us - tl->begin_us : 0;
 }
 
-/* snprintf into a moving window, never past the end. */
-static size_t append(char *out, size_t outsz, size_t pos, const char *fmt,
-                     const char *name, long long a, long long b)
+/* Text into a moving window, never past out[outsz - 1], always
+ * terminated; the new position.  These run for every request (the notes
+ * and Server-Timing), where snprintf cost more than the timing itself. */
+static size_t put_str(char *out, size_t outsz, size_t pos, const char *s)
 {
-    int n;
+    while (*s != '\0' && pos + 1 < outsz) {
+        out[pos++] = *s++;
+    }
+    out[pos] = '\0';
+    return pos;
+}
 
-    if (pos >= outsz) {
-        return pos;
+/* v in decimal, at least min_digits digits (zero-padded); v >= 0 */
+static size_t put_uint(char *out, size_t outsz, size_t pos, int64_t v,
+                       int min_digits)
+{
+    char tmp[24];
+    uint64_t u = v > 0 ? (uint64_t)v : 0;
+    int n = 0;
+
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0 || n < min_digits);
+    while (n > 0 && pos + 1 < outsz) {
+        out[pos++] = tmp[--n];
     }
-    n = snprintf(out + pos, outsz - pos, fmt, name, a, b);
-    if (n < 0) {
-        return pos;
+    out[pos] = '\0';
+    return pos;
+}
+
+/* ", name;dur=ms.uuu" (without the comma first) */
+static size_t put_timing(char *out, size_t outsz, size_t pos,
+                         const char *name, int64_t us)
+{
+    if (us < 0) {
+        us = 0;
     }
-    if ((size_t)n >= outsz - pos) {
-        return outsz - 1;
+    if (pos > 0) {
+        pos = put_str(out, outsz, pos, ", ");
     }
-    return pos + (size_t)n;
+    pos = put_str(out, outsz, pos, name);
+    pos = put_str(out, outsz, pos, ";dur=");
+    pos = put_uint(out, outsz, pos, us / 1000, 1);
+    pos = put_str(out, outsz, pos, ".");
+    return put_uint(out, outsz, pos, us % 1000, 3);
 }
 
 size_t rp_timeline_format_notes(const rp_timeline_t *tl, int64_t now_us,
@@ -112,9 +142,13 @@ size_t rp_timeline_format_notes(const rp_timeline_t *tl, int64_t now_us,
         if (!rp_timeline_ran(tl, i)) {
             continue;
         }
-        pos = append(out, outsz, pos, pos ? " %s=%lld" : "%s=%lld",
-                     rp_phase_name(i),
-                     (long long)rp_timeline_phase_us(tl, i, now_us), 0);
+        if (pos > 0) {
+            pos = put_str(out, outsz, pos, " ");
+        }
+        pos = put_str(out, outsz, pos, rp_phase_name(i));
+        pos = put_str(out, outsz, pos, "=");
+        pos = put_uint(out, outsz, pos,
+                       rp_timeline_phase_us(tl, i, now_us), 1);
     }
     return pos;
 }
@@ -124,7 +158,6 @@ size_t rp_timeline_format_server_timing(const rp_timeline_t *tl,
                                         char *out, size_t outsz)
 {
     size_t pos = 0;
-    int64_t us;
     int i;
 
     if (outsz == 0) {
@@ -135,15 +168,10 @@ size_t rp_timeline_format_server_timing(const rp_timeline_t *tl,
         if (!rp_timeline_ran(tl, i) || i == tl->current) {
             continue;
         }
-        us = rp_timeline_phase_us(tl, i, now_us);
-        pos = append(out, outsz, pos, pos ? ", %s;dur=%lld.%03lld"
-                                          : "%s;dur=%lld.%03lld",
-                     rp_phase_name(i), (long long)(us / 1000),
-                     (long long)(us % 1000));
+        pos = put_timing(out, outsz, pos, rp_phase_name(i),
+                         rp_timeline_phase_us(tl, i, now_us));
     }
-    us = rp_timeline_total_us(tl, now_us);
-    pos = append(out, outsz, pos, pos ? ", %s;dur=%lld.%03lld"
-                                      : "%s;dur=%lld.%03lld",
-                 "total", (long long)(us / 1000), (long long)(us % 1000));
+    pos = put_timing(out, outsz, pos, "total",
+                     rp_timeline_total_us(tl, now_us));
     return pos;
 }

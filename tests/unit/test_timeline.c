@@ -105,6 +105,21 @@ static void test_server_timing_format(void **state)
     /* handler is still running: left out; ttfb and total in */
     assert_string_equal(buf, "read;dur=1.500, access;dur=0.500, "
                         "ttfb;dur=300.345, total;dur=302.345");
+    /* never overflows, always terminated */
+    rp_timeline_format_server_timing(&tl, 302345, buf, 12);
+    assert_string_equal(buf, "read;dur=1.");
+    rp_timeline_format_server_timing(&tl, 302345, buf, 1);
+    assert_string_equal(buf, "");
+
+    /* milliseconds keep three decimals; a long request keeps its digits */
+    rp_timeline_begin(&tl, 0, RP_PHASE_READ);
+    rp_timeline_enter(&tl, RP_PHASE_HANDLER, 7);
+    rp_timeline_enter(&tl, RP_PHASE_NONE, 123456789007LL);
+    rp_timeline_format_server_timing(&tl, 123456789007LL, buf, sizeof(buf));
+    assert_string_equal(buf, "read;dur=0.007, handler;dur=123456789.000, "
+                        "total;dur=123456789.007");
+    rp_timeline_format_notes(&tl, 123456789007LL, buf, sizeof(buf));
+    assert_string_equal(buf, "read=7 handler=123456789000");
 }
 
 static void test_phase_names(void **state)
