@@ -113,7 +113,15 @@ def core_backtraces(core_dir, limit=3):
         r = subprocess.run(["gdb", "-batch", "-nx", "-ex", "bt",
                             "-ex", "thread apply all bt 12", APACHE, core],
                            capture_output=True, text=True, timeout=120)
-        out.append("== %s\n%s" % (core, r.stdout[-12000:]))
+        out.append("== %s\n%s" % (core, r.stdout[:12000]))
+    if not cores:
+        try:
+            with open("/proc/sys/kernel/core_pattern") as f:
+                pattern = f.read().strip()
+        except OSError:
+            pattern = "?"
+        out.append("(no core in %s; kernel.core_pattern is %r)"
+                   % (core_dir, pattern))
     return out
 
 
