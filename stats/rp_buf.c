@@ -77,6 +77,35 @@ void rp_buf_u64(rp_buf_t *b, uint64_t v)
     rp_buf_add(b, tmp + i, sizeof(tmp) - (size_t)i);
 }
 
+void rp_buf_fixed(rp_buf_t *b, uint64_t v, int scale, int decimals)
+{
+    uint64_t unit = 1, pow = 1, q;
+    int i;
+
+    if (decimals > scale) {
+        decimals = scale;
+    }
+    for (i = 0; i < scale - decimals; i++) {
+        unit *= 10;
+    }
+    for (i = 0; i < decimals; i++) {
+        pow *= 10;
+    }
+    /* rounded half up, without overflowing near UINT64_MAX */
+    q = v / unit + (v % unit >= unit - unit / 2 && unit > 1 ? 1 : 0);
+    rp_buf_u64(b, q / pow);
+    if (decimals > 0) {
+        char tmp[24];
+        uint64_t f = q % pow;
+        for (i = decimals - 1; i >= 0; i--) {
+            tmp[i] = (char)('0' + f % 10);
+            f /= 10;
+        }
+        rp_buf_add(b, ".", 1);
+        rp_buf_add(b, tmp, (size_t)decimals);
+    }
+}
+
 void rp_buf_i64(rp_buf_t *b, int64_t v)
 {
     if (v < 0) {

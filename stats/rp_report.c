@@ -567,20 +567,25 @@ static const char *const phase_colors[RP_PHASE_COUNT] = {
 
 static void html_us(rp_buf_t *b, uint64_t us)
 {
-    if (us >= 10000000) {
-        rp_buf_printf(b, "%.1f&nbsp;s", (double)us / 1e6);
+    if (us >= 9999500) {
+        rp_buf_fixed(b, us, 6, 1);
+        rp_buf_puts(b, "&nbsp;s");
     }
-    else if (us >= 1000000) {
-        rp_buf_printf(b, "%.2f&nbsp;s", (double)us / 1e6);
+    else if (us >= 999500) {
+        rp_buf_fixed(b, us, 6, 2);
+        rp_buf_puts(b, "&nbsp;s");
     }
-    else if (us >= 10000) {
-        rp_buf_printf(b, "%.0f&nbsp;ms", (double)us / 1e3);
+    else if (us >= 9950) {
+        rp_buf_fixed(b, us, 3, 0);
+        rp_buf_puts(b, "&nbsp;ms");
     }
     else if (us >= 1000) {
-        rp_buf_printf(b, "%.1f&nbsp;ms", (double)us / 1e3);
+        rp_buf_fixed(b, us, 3, 1);
+        rp_buf_puts(b, "&nbsp;ms");
     }
     else {
-        rp_buf_printf(b, "%llu&nbsp;&micro;s", (unsigned long long)us);
+        rp_buf_u64(b, us);
+        rp_buf_puts(b, "&nbsp;&micro;s");
     }
 }
 
@@ -740,17 +745,24 @@ static void html_phase_bar(rp_buf_t *b, const int64_t *avg)
     rp_buf_puts(b, "<div class=\"bar\">");
     if (sum > 0) {
         for (k = 0; k < RP_PHASE_COUNT; k++) {
-            double pct;
+            uint64_t permille;
             if (k == RP_PHASE_TTFB || avg[k] <= 0) {
                 continue;
             }
-            pct = 100.0 * (double)avg[k] / (double)sum;
-            if (pct < 0.5) {
+            permille = ((uint64_t)avg[k] * 1000 + (uint64_t)sum / 2)
+                       / (uint64_t)sum;
+            if (permille < 5) {
                 continue;
             }
-            rp_buf_printf(b, "<span style=\"width:%.1f%%;background:%s\" "
-                          "title=\"%s %lld µs\"></span>", pct, phase_colors[k],
-                          rp_phase_name(k), (long long)avg[k]);
+            rp_buf_puts(b, "<span style=\"width:");
+            rp_buf_fixed(b, permille, 1, 1);
+            rp_buf_puts(b, "%;background:");
+            rp_buf_puts(b, phase_colors[k]);
+            rp_buf_puts(b, "\" title=\"");
+            rp_buf_puts(b, rp_phase_name(k));
+            rp_buf_puts(b, " ");
+            rp_buf_i64(b, avg[k]);
+            rp_buf_puts(b, " µs\"></span>");
         }
     }
     rp_buf_puts(b, "</div>");
