@@ -299,26 +299,24 @@ static void test_escapers(void **state)
     assert_string_equal(rp_buf_cstr(&b),
                         "0 18446744073709551615 -9223372036854775808");
     /* fixed point, rounded half up, zero-padded decimals */
-    rp_buf_init(&b, pool, 1);
-    rp_buf_fixed(&b, 1234567, 6, 2);
-    rp_buf_puts(&b, " ");
-    rp_buf_fixed(&b, 1235000, 6, 2);
-    rp_buf_puts(&b, " ");
-    rp_buf_fixed(&b, 1005, 3, 1);
-    rp_buf_puts(&b, " ");
-    rp_buf_fixed(&b, 1049, 3, 1);
-    rp_buf_puts(&b, " ");
-    rp_buf_fixed(&b, 9950, 3, 0);
-    rp_buf_puts(&b, " ");
-    rp_buf_fixed(&b, 0, 6, 2);
-    rp_buf_puts(&b, " ");
-    rp_buf_fixed(&b, 7, 1, 1);
-    rp_buf_puts(&b, " ");
-    rp_buf_fixed(&b, 42, 0, 3);
-    rp_buf_puts(&b, " ");
-    rp_buf_fixed(&b, UINT64_MAX, 1, 0);
-    assert_string_equal(rp_buf_cstr(&b), "1.23 1.24 1.0 1.0 10 0.00 0.7 42 "
-                        "1844674407370955162");
+    {
+        static const struct {
+            uint64_t v;
+            int scale, decimals;
+            const char *want;
+        } cases[] = {
+            { 1234567, 6, 2, "1.23" }, { 1235000, 6, 2, "1.24" },
+            { 1005, 3, 1, "1.0" }, { 1049, 3, 1, "1.0" }, { 9950, 3, 0, "10" },
+            { 0, 6, 2, "0.00" }, { 7, 1, 1, "0.7" }, { 42, 0, 3, "42" },
+            { UINT64_MAX, 1, 0, "1844674407370955162" },
+        };
+        size_t i;
+        for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+            rp_buf_init(&b, pool, 1);
+            rp_buf_fixed(&b, cases[i].v, cases[i].scale, cases[i].decimals);
+            assert_string_equal(rp_buf_cstr(&b), cases[i].want);
+        }
+    }
     assert_int_equal(rp_utf8_seq((const unsigned char *)"\xf4\x90\x80\x80", 4), 0);
     assert_int_equal(rp_utf8_seq((const unsigned char *)"\xf0\x9f\x98\x80", 4), 4);
     assert_int_equal(rp_utf8_seq((const unsigned char *)"\xe2\x82", 2), 0);
