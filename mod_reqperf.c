@@ -53,6 +53,12 @@ static const command_rec reqperf_cmds[] = {
                   RSRC_CONF | ACCESS_CONF,
                   "serve a stale copy this long while one request refreshes "
                   "it (default 0)"),
+    AP_INIT_TAKE1("ReqPerfCacheStaleIfError", reqperf_cmd_dir_seconds,
+                  (void *)APR_OFFSETOF(reqperf_dir_conf_t,
+                                       cache_stale_if_error_s),
+                  RSRC_CONF | ACCESS_CONF,
+                  "serve an expired copy this long after expiry when the "
+                  "backend fails (default 0)"),
     AP_INIT_TAKE1("ReqPerfCacheLock", reqperf_cmd_dir_flag,
                   (void *)APR_OFFSETOF(reqperf_dir_conf_t, cache_lock),
                   RSRC_CONF | ACCESS_CONF,

@@ -43,6 +43,7 @@ typedef struct {
     int cache;                         /* ReqPerfCache */
     apr_int64_t cache_ttl_s;           /* ReqPerfCacheTTL */
     apr_int64_t cache_grace_s;         /* ReqPerfCacheGrace */
+    apr_int64_t cache_stale_if_error_s; /* ReqPerfCacheStaleIfError */
     int cache_lock;                    /* ReqPerfCacheLock */
     apr_int64_t cache_max_size;        /* ReqPerfCacheMaxSize */
     apr_array_header_t *cache_vary;            /* const char * */
@@ -78,6 +79,7 @@ typedef struct {
     int headers_sent;
     int eos;
     int cache_result;                  /* rp_cache_result_t */
+    unsigned cache_flags;              /* RP_CACHE_FLAG_* */
     const char *cache_note;            /* "HIT local", "BYPASS cookie" ... */
     const char *uri;                   /* as requested (decoded path) */
     void *cache;                       /* mod_reqperf_cache.c's state */

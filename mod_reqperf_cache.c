@@ -162,6 +162,35 @@ static rp_counter_t bypass_counter(rp_bypass_t why)
     }
 }
 
+/* What this process last saw of memcached, to say it in the error log
+ * once when it goes and once when it is back, not per request. */
+static int mc_seen_down;
+static apr_time_t mc_down_logged;
+
+static void memcached_down(request_rec *r)
+{
+    apr_time_t now = apr_time_now();
+
+    mc_seen_down = 1;
+    if (now - mc_down_logged > apr_time_from_sec(60)) {
+        mc_down_logged = now;
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, APLOGNO(10522)
+                      "mod_reqperf: memcached did not answer within "
+                      "ReqPerfCacheTimeout; requests go to the backend "
+                      "uncached (X-Cache: BYPASS down) until it is back");
+    }
+}
+
+static void memcached_up(request_rec *r)
+{
+    if (mc_seen_down) {
+        mc_seen_down = 0;
+        mc_down_logged = 0;
+        ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, r, APLOGNO(10523)
+                      "mod_reqperf: memcached answers again");
+    }
+}
+
 static int acquire_store(request_rec *r, rp_store_t *out)
 {
     return child_mc != NULL && rp_mc_acquire(child_mc, r->pool, out) == 0;
@@ -178,19 +207,17 @@ static void count_local_evictions(reqperf_cache_req_t *cr)
 }
 
 static void interim_done(request_rec *r);
+static apr_status_t release_at_end(void *data);
 
 /* ---------------------------------------------------------------- */
 /* serving a hit                                                     */
 
-static int serve_entry(request_rec *r, reqperf_cache_req_t *cr, int stale)
+/* The stored status and headers become the response's. */
+static void entry_to_response(request_rec *r, const rp_entry_t *e,
+                              int64_t age_s)
 {
-    const rp_entry_t *e = &cr->lk.entry;
-    apr_bucket_brigade *bb;
-    apr_status_t rv;
-    int status;
     uint32_t i;
 
-    reqperf_phase_enter(r, RP_PHASE_HANDLER);
     r->status = e->status;
     r->status_line = NULL;
     apr_table_clear(r->headers_out);
@@ -204,10 +231,23 @@ static int serve_entry(request_rec *r, reqperf_cache_req_t *cr, int stale)
         }
     }
     apr_table_setn(r->headers_out, "Age",
-                   apr_psprintf(r->pool, "%" APR_INT64_T_FMT, cr->lk.age_s));
+                   apr_psprintf(r->pool, "%" APR_INT64_T_FMT, age_s));
+}
+
+static int serve_entry(request_rec *r, reqperf_cache_req_t *cr, int stale)
+{
+    const rp_entry_t *e = &cr->lk.entry;
+    apr_bucket_brigade *bb;
+    apr_status_t rv;
+    int status;
+
+    reqperf_phase_enter(r, RP_PHASE_HANDLER);
+    entry_to_response(r, e, cr->lk.age_s);
     if (stale) {
         count(RP_CTR_CACHE_STALE);
-        note_result(r, RP_CACHE_STALE, "STALE");
+        note_result(r, RP_CACHE_STALE,
+                    cr->lk.stale_reason == RP_STALE_TIMEOUT ? "STALE timeout"
+                                                            : "STALE grace");
     }
     else if (cr->lk.from_local) {
         count(RP_CTR_CACHE_HIT);
@@ -422,6 +462,7 @@ static int cache_lookup(request_rec *r, const reqperf_dir_conf_t *d,
     }
     if (rp_mc_all_down(child_mc)) {
         /* memcached is known down: cost the request nothing more */
+        memcached_down(r);
         bypass(r, RP_CTR_CACHE_BYPASS_DOWN, "down");
         return DECLINED;
     }
@@ -430,6 +471,7 @@ static int cache_lookup(request_rec *r, const reqperf_dir_conf_t *d,
         return DECLINED;
     }
     if (!acquire_store(r, &cr->store)) {
+        memcached_down(r);
         bypass(r, RP_CTR_CACHE_BYPASS_DOWN, "down");
         return DECLINED;
     }
@@ -438,6 +480,8 @@ static int cache_lookup(request_rec *r, const reqperf_dir_conf_t *d,
                              ? REQPERF_DEFAULT_CACHE_TTL_S : d->cache_ttl_s;
     cr->conf.grace_s = d->cache_grace_s == REQPERF_UNSET ? 0
                                                          : d->cache_grace_s;
+    cr->conf.stale_if_error_s = d->cache_stale_if_error_s == REQPERF_UNSET
+                                ? 0 : d->cache_stale_if_error_s;
     cr->conf.lock = d->cache_lock != 0;
     cr->conf.lock_wait_us = LOCK_WAIT_US;
     cr->conf.lock_ttl_s = LOCK_TTL_S;
@@ -473,15 +517,20 @@ static int cache_lookup(request_rec *r, const reqperf_dir_conf_t *d,
         count(RP_CTR_LOCAL_REVALIDATIONS);
     }
     count_local_evictions(cr);
+    if (result == RP_LOOKUP_DOWN) {
+        count(RP_CTR_CACHE_ERRORS);
+        memcached_down(r);
+        bypass(r, RP_CTR_CACHE_BYPASS_DOWN, "down");
+        return DECLINED;
+    }
+    if (!cr->lk.from_local) {
+        memcached_up(r);
+    }
     switch (result) {
     case RP_LOOKUP_HIT:
         return serve_entry(r, cr, 0);
     case RP_LOOKUP_STALE:
         return serve_entry(r, cr, 1);
-    case RP_LOOKUP_DOWN:
-        count(RP_CTR_CACHE_ERRORS);
-        bypass(r, RP_CTR_CACHE_BYPASS_DOWN, "down");
-        return DECLINED;
     default:
         break;
     }
@@ -499,6 +548,10 @@ static int cache_lookup(request_rec *r, const reqperf_dir_conf_t *d,
         count(RP_CTR_CACHE_MISS);
         note_result(r, RP_CACHE_MISS, "MISS");
     }
+    if (cr->lk.holds_lock) {
+        apr_pool_cleanup_register(r->pool, cr, release_at_end,
+                                  apr_pool_cleanup_null);
+    }
     if (!r->header_only) {
         cr->capture = 1;
         drop_conditionals(r);
@@ -506,6 +559,10 @@ static int cache_lookup(request_rec *r, const reqperf_dir_conf_t *d,
     }
     else {
         rp_cache_release(&cr->lk);
+        if (cr->lk.has_fallback) {
+            drop_conditionals(r);
+            add_cache_filter(r, cr);    /* to stand in for a failure */
+        }
     }
     return DECLINED;
 }
@@ -1018,6 +1075,63 @@ static void store_response(request_rec *r, reqperf_cache_req_t *cr)
     }
 }
 
+/* Once per cause and minute: the backend failed and a copy stood in. */
+static void log_stood_in(request_rec *r, int status)
+{
+    static apr_time_t last;
+    apr_time_t now = apr_time_now();
+
+    if (now - last > apr_time_from_sec(60)) {
+        last = now;
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, APLOGNO(10521)
+                      "mod_reqperf: the backend answered %d for %s; a stale "
+                      "copy was served instead (ReqPerfCacheStaleIfError, "
+                      "stale-if-error); further ones are counted, not logged, "
+                      "for a minute", status, r->uri);
+    }
+}
+
+/* The backend failed (a 5xx of its own, or mod_proxy's 502/503/504 when it
+ * could not be reached in time): the copy the lookup kept stands in.  The
+ * failed response is dropped here, whatever produced it (mod_proxy, an
+ * in-process application, CGI, an ErrorDocument), since it must pass this
+ * filter to reach the client. */
+static apr_status_t serve_fallback(ap_filter_t *f, reqperf_cache_req_t *cr,
+                                   apr_bucket_brigade *bb)
+{
+    request_rec *r = f->r;
+    const rp_entry_t *e = &cr->lk.fallback;
+    reqperf_req_t *rs = reqperf_req(r);
+    apr_bucket_brigade *out;
+    int failed = r->status;
+
+    cr->gave_up = 1;
+    cr->capture = 0;
+    cr->buf = NULL;
+    cr->len = 0;
+    cr->discarding = 1;
+    rp_cache_release(&cr->lk);          /* the next request tries again */
+    rp_mc_park(&cr->store);
+    apr_brigade_cleanup(bb);
+    apr_table_clear(r->err_headers_out);
+    entry_to_response(r, e, cr->lk.fallback_age_s);
+    count(RP_CTR_CACHE_STALE);
+    count(RP_CTR_CACHE_STALE_ERROR);
+    note_result(r, RP_CACHE_STALE, "STALE error");
+    if (rs != NULL) {
+        rs->cache_flags |= RP_CACHE_FLAG_STALE_ERROR;
+    }
+    log_stood_in(r, failed);
+    out = apr_brigade_create(r->pool, f->c->bucket_alloc);
+    ap_set_content_length(r, (apr_off_t)e->body_len);
+    if (!r->header_only && e->body_len > 0) {
+        APR_BRIGADE_INSERT_TAIL(out, apr_bucket_pool_create(
+            e->body, e->body_len, r->pool, f->c->bucket_alloc));
+    }
+    APR_BRIGADE_INSERT_TAIL(out, apr_bucket_eos_create(f->c->bucket_alloc));
+    return ap_pass_brigade(f->next, out);
+}
+
 static apr_status_t cache_out_filter(ap_filter_t *f, apr_bucket_brigade *bb)
 {
     request_rec *r = f->r;
@@ -1025,11 +1139,20 @@ static apr_status_t cache_out_filter(ap_filter_t *f, apr_bucket_brigade *bb)
     apr_bucket *b;
     int eos = 0;
 
+    if (cr != NULL && cr->discarding) {
+        /* what is left of the failed response after a copy stood in */
+        apr_brigade_cleanup(bb);
+        return APR_SUCCESS;
+    }
     if (APR_BRIGADE_EMPTY(bb)) {
         return ap_pass_brigade(f->next, bb);
     }
     if (cr == NULL || !cr->headers_done) {
         interim_done(r);
+        if (cr != NULL && cr->lk.has_fallback && r->status >= 500
+            && dconf_of(r)->cache == 1) {
+            return serve_fallback(f, cr, bb);
+        }
         handle_response_headers(r, cr);
         if (cr != NULL) {
             cr->headers_done = 1;
@@ -1101,12 +1224,29 @@ static apr_status_t cache_out_filter(ap_filter_t *f, apr_bucket_brigade *bb)
 }
 
 /* Every response where memcached is configured passes REQPERF_CACHE, so
- * X-ReqPerf-* never reach a client and purges always happen. */
+ * X-ReqPerf-* never reach a client and purges always happen; error
+ * responses Apache generates itself (ap_die: a proxy that cannot reach its
+ * backend, a handler that returns 500) start from the protocol filters
+ * again, so it is added back there, where a stale copy may stand in. */
 static void cache_insert_filter(request_rec *r)
 {
     if (r->main == NULL && n_servers > 0) {
         add_cache_filter(r, cache_req(r));
     }
+}
+
+/* A request that ends without its response passing REQPERF_CACHE (an
+ * aborted connection, a module writing past the filters) still lets go
+ * of the fill lock, rather than after the lock's own expiry. */
+static apr_status_t release_at_end(void *data)
+{
+    reqperf_cache_req_t *cr = data;
+
+    if (cr->lk.holds_lock) {
+        rp_cache_release(&cr->lk);
+        rp_mc_park(&cr->store);
+    }
+    return APR_SUCCESS;
 }
 
 /* ---------------------------------------------------------------- */
@@ -1384,4 +1524,6 @@ void reqperf_cache_register_hooks(apr_pool_t *p)
     ap_hook_handler(cache_handler, NULL, NULL, APR_HOOK_REALLY_FIRST + 1);
     ap_hook_handler(purge_handler, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_insert_filter(cache_insert_filter, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_insert_error_filter(cache_insert_filter, NULL, NULL,
+                                APR_HOOK_MIDDLE);
 }

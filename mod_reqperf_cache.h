@@ -37,6 +37,7 @@ typedef struct {
     int capture;                       /* a miss whose answer we may store */
     int gave_up;
     int headers_done;
+    int discarding;                    /* a stale copy stood in: drop the rest */
     const char *tags;                  /* X-ReqPerf-Tags of the response */
     const char *server_vary;           /* Vary set in Apache before the
                                           handler (mod_rewrite's) */

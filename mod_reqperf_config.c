@@ -31,6 +31,7 @@ void *reqperf_create_dir_conf(apr_pool_t *p, char *dir)
     d->cache = REQPERF_UNSET;
     d->cache_ttl_s = REQPERF_UNSET;
     d->cache_grace_s = REQPERF_UNSET;
+    d->cache_stale_if_error_s = REQPERF_UNSET;
     d->cache_lock = REQPERF_UNSET;
     d->cache_max_size = REQPERF_UNSET;
     return d;
@@ -47,6 +48,7 @@ void *reqperf_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
     MERGE(cache, REQPERF_UNSET);
     MERGE(cache_ttl_s, REQPERF_UNSET);
     MERGE(cache_grace_s, REQPERF_UNSET);
+    MERGE(cache_stale_if_error_s, REQPERF_UNSET);
     MERGE(cache_lock, REQPERF_UNSET);
     MERGE(cache_max_size, REQPERF_UNSET);
     MERGE(cache_vary, NULL);
@@ -446,7 +448,7 @@ const char *reqperf_cmd_cache_servers(cmd_parms *cmd, void *dconf,
     return NULL;
 }
 
-/* ReqPerfCacheTTL / ReqPerfCacheGrace: whole seconds (units allowed,
+/* ReqPerfCacheTTL / ReqPerfCacheGrace / ReqPerfCacheStaleIfError: whole seconds (units allowed,
  * "2min" or "3000ms", but not "500ms"). */
 const char *reqperf_cmd_dir_seconds(cmd_parms *cmd, void *dconf,
                                     const char *arg)

@@ -515,6 +515,7 @@ static int reqperf_log_last(request_rec *r)
     s.phase_us = (const int64_t *)phase_us;
     s.slow = total >= reqperf_slow_threshold_us(dir_conf(fin));
     s.cache = rs->cache_result;
+    s.cache_flags = rs->cache_flags;
     rp_stats_record(st, &s);
     return DECLINED;
 }

@@ -346,6 +346,21 @@ static eval_t evaluate(rp_lookup_t *lk, const rp_store_item_t *it,
     return EV_EXPIRED;
 }
 
+/* The copy in lk->entry may stand in for a failed backend: within its
+ * grace (this request refreshes it) or its stale-if-error. */
+static void keep_fallback(rp_lookup_t *lk, int64_t now_us)
+{
+    const rp_entry_t *e = &lk->entry;
+    int64_t window = e->grace_us > e->stale_if_error_us ? e->grace_us
+                                                        : e->stale_if_error_us;
+
+    if (e->kind == RP_ENTRY_PAGE && now_us < e->fresh_until_us + window) {
+        lk->fallback = *e;
+        lk->fallback_age_s = lk->age_s;
+        lk->has_fallback = 1;
+    }
+}
+
 static const char *lock_key(rp_lookup_t *lk)
 {
     if (lk->lock_key[0] == '\0') {
@@ -614,13 +629,16 @@ rp_lookup_result_t rp_cache_lookup(rp_lookup_t *lk)
     case EV_STALE:
         /* one request refreshes, the others get the stale copy at once */
         if (lk->no_lock || try_lock(lk) == 0) {
+            lk->stale_reason = RP_STALE_GRACE;
             lk->result = RP_LOOKUP_STALE;
             return lk->result;
         }
         lk->refreshing_stale = 1;
+        keep_fallback(lk, now);
         return miss(lk, RP_MISS_EXPIRED, now);
     case EV_EXPIRED:
         why = RP_MISS_EXPIRED;
+        keep_fallback(lk, now);
         break;
     case EV_PURGED:
         why = RP_MISS_PURGED;
@@ -697,6 +715,15 @@ rp_lookup_result_t rp_cache_lookup(rp_lookup_t *lk)
             }
         }
         if (now >= deadline) {
+            if (lk->has_fallback) {
+                /* the filler is slow or gone: the copy that may stand in
+                 * for a failed backend does, rather than one more fetch */
+                lk->entry = lk->fallback;
+                lk->age_s = lk->fallback_age_s;
+                lk->stale_reason = RP_STALE_TIMEOUT;
+                lk->result = RP_LOOKUP_STALE;
+                return lk->result;
+            }
             return miss(lk, RP_MISS_LOCK_TIMEOUT, now);
         }
     }
@@ -728,7 +755,8 @@ void rp_cache_mark_pass(rp_lookup_t *lk, int status)
     }
     /* a failing backend must not wipe out the stale copy grace keeps
      * for exactly this: the others go on getting it */
-    if (lk->url_gen != 0 && !(lk->refreshing_stale && status >= 500)) {
+    if (lk->url_gen != 0
+        && !((lk->refreshing_stale || lk->has_fallback) && status >= 500)) {
         memset(&e, 0, sizeof(e));
         e.kind = RP_ENTRY_PASS;
         e.key = lk->base_full;
@@ -771,6 +799,7 @@ void rp_cache_response_info(const rp_lookup_t *lk,
     ri->input_changed = resp->input_changed;
     ri->incomplete = resp->incomplete;
     ri->grace_s = lk->conf->grace_s;
+    ri->stale_if_error_s = lk->conf->stale_if_error_s;
 }
 
 rp_store_outcome_t rp_cache_store(rp_lookup_t *lk,
@@ -778,7 +807,7 @@ rp_store_outcome_t rp_cache_store(rp_lookup_t *lk,
                                   const char **why, int *tags_dropped)
 {
     int64_t now = lk->clock->now_us(lk->clock->baton);
-    int64_t fresh_s = 0, ttl, grace_s = lk->conf->grace_s;
+    int64_t fresh_s = 0, ttl, grace_s = lk->conf->grace_s, sie_s = 0;
     rp_response_info_t ri;
     rp_nostore_t ns;
     const char **vary = NULL, **tags = NULL;
@@ -867,14 +896,13 @@ rp_store_outcome_t rp_cache_store(rp_lookup_t *lk,
         return RP_STORE_PURGED_DURING_FETCH;
     }
 
-    /* no stale copy where the response forbids it (RFC 9111 4.2.4):
-     * must-revalidate, proxy-revalidate, or s-maxage, which implies it */
+    /* how long it may be served stale (RFC 5861; none where the response
+     * forbids it, RFC 9111 4.2.4) */
     {
         rp_cc_t cc;
         rp_cc_parse(resp->cache_control, &cc);
-        if (cc.must_revalidate || cc.s_maxage >= 0) {
-            grace_s = 0;
-        }
+        rp_stale_windows(&cc, lk->conf->grace_s, lk->conf->stale_if_error_s,
+                         &grace_s, &sie_s);
     }
     memset(&e, 0, sizeof(e));
     e.kind = RP_ENTRY_PAGE;
@@ -882,6 +910,7 @@ rp_store_outcome_t rp_cache_store(rp_lookup_t *lk,
     e.stored_us = now;
     e.fresh_until_us = now + fresh_s * 1000000;
     e.grace_us = grace_s * 1000000;
+    e.stale_if_error_us = sie_s * 1000000;
     e.url_gen = gen;
     e.n_headers = (uint32_t)resp->n_headers;
     e.headers = (rp_header_t *)resp->headers;
@@ -916,7 +945,8 @@ rp_store_outcome_t rp_cache_store(rp_lookup_t *lk,
             e.tag_gens[k] = tg;
         }
     }
-    ttl = fresh_s + grace_s + 60;
+    /* kept for all the time it may be served, fresh or standing in */
+    ttl = fresh_s + (grace_s > sie_s ? grace_s : sie_s) + 60;
     if (ttl > RP_CACHE_MAX_TTL_S) {
         ttl = RP_CACHE_MAX_TTL_S;
     }
@@ -944,6 +974,7 @@ rp_store_outcome_t rp_cache_store(rp_lookup_t *lk,
         idx.stored_us = now;
         idx.fresh_until_us = e.fresh_until_us;
         idx.grace_us = e.grace_us;
+        idx.stale_if_error_us = e.stale_if_error_us;
         idx.url_gen = gen;
         idx.n_headers = (uint32_t)n_vary;
         idx.headers = names;

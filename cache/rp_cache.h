@@ -48,7 +48,14 @@
  *
  * Stampede lock: on a miss one request adds rp:l:<key> (short TTL) and
  * goes to the backend; the others poll for the entry for a bounded time,
- * or take the stale copy at once while it is within grace.  When the
+ * or take the stale copy at once while it is within grace; when the wait
+ * runs out (the filler is slow, or died) they take the copy that may
+ * stand in for a failed backend if there is one, else go to the backend.
+ *
+ * Stale-if-error (RFC 5861): an entry stays in memcached for its
+ * freshness, grace and stale-if-error together; a miss on a copy expired
+ * less than its stale-if-error ago carries it back as lk->fallback, and
+ * the glue serves it in place of a 5xx from the backend.  When the
  * answer cannot be stored, a short-lived "pass" marker (Varnish's
  * hit-for-pass) lets the next misses skip the lock, so an uncacheable
  * page under load is never served one request at a time.
@@ -71,6 +78,7 @@
 typedef struct {
     int64_t default_ttl_s;             /* ReqPerfCacheTTL */
     int64_t grace_s;                   /* ReqPerfCacheGrace */
+    int64_t stale_if_error_s;          /* ReqPerfCacheStaleIfError */
     int lock;                          /* ReqPerfCacheLock */
     int64_t lock_wait_us;              /* a waiter gives up after this */
     uint32_t lock_ttl_s;               /* a lock expires by itself */
@@ -88,6 +96,13 @@ typedef enum {
     RP_LOOKUP_STALE,
     RP_LOOKUP_DOWN                     /* the store could not answer */
 } rp_lookup_result_t;
+
+/* Why a STALE answer was stale. */
+typedef enum {
+    RP_STALE_GRACE = 0,                /* within grace: one request refreshes */
+    RP_STALE_ERROR,                    /* the backend failed (the glue decides) */
+    RP_STALE_TIMEOUT                   /* waited for another's fill in vain */
+} rp_stale_reason_t;
 
 typedef enum {
     RP_MISS_ABSENT = 0,
@@ -126,6 +141,13 @@ typedef struct {
     rp_miss_reason_t miss_reason;
     rp_entry_t entry;                  /* HIT/STALE: what to serve */
     int64_t age_s;
+    rp_stale_reason_t stale_reason;    /* STALE: why */
+    /* MISS: a copy that may stand in if the backend fails (expired less
+     * than its stale-if-error ago, or within grace while this request
+     * refreshes it); never a purged one */
+    int has_fallback;
+    rp_entry_t fallback;
+    int64_t fallback_age_s;
     int holds_lock;
     int waited;                        /* polled for another's fill */
     unsigned invalid_entries;          /* damaged or foreign bytes seen */

@@ -536,10 +536,32 @@ rp_nostore_t rp_response_storable(const rp_response_info_t *ri, int64_t now_s,
     if (fresh_s != NULL) {
         *fresh_s = fresh;
     }
-    if (fresh == 0 && (ri->grace_s <= 0 || cc.must_revalidate || cc.s_maxage >= 0)) {
-        return RP_NOSTORE_EXPIRED;
+    if (fresh == 0) {
+        int64_t grace, sie;
+
+        rp_stale_windows(&cc, ri->grace_s, ri->stale_if_error_s, &grace, &sie);
+        if (grace <= 0 && sie <= 0) {
+            return RP_NOSTORE_EXPIRED;
+        }
     }
     return RP_NOSTORE_NONE;
+}
+
+void rp_stale_windows(const rp_cc_t *cc, int64_t conf_grace_s, int64_t conf_sie_s,
+                      int64_t *grace_s, int64_t *sie_s)
+{
+    int forbid = cc->must_revalidate || cc->s_maxage >= 0;
+    int64_t g = cc->stale_while_revalidate >= 0 ? cc->stale_while_revalidate : conf_grace_s;
+    int64_t e = cc->stale_if_error >= 0 ? cc->stale_if_error : conf_sie_s;
+
+    if (forbid) {
+        g = 0;
+        if (cc->stale_if_error < 0) {
+            e = 0;
+        }
+    }
+    *grace_s = clamp_fresh(g);
+    *sie_s = clamp_fresh(e);
 }
 
 const char *rp_nostore_name(rp_nostore_t why)

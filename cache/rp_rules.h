@@ -106,7 +106,24 @@ typedef struct {
      * proxy-revalidate). Zero-initialised callers get "no grace".
      */
     int64_t grace_s;
+    /* ReqPerfCacheStaleIfError in seconds (0 = none): like grace_s, a
+     * response without freshness is still worth storing as a stand-in for
+     * a failed backend. */
+    int64_t stale_if_error_s;
 } rp_response_info_t;
+
+/*
+ * How long after expiry a stored response may be served, from its own
+ * Cache-Control and the configuration (RFC 5861): *grace_s from
+ * stale-while-revalidate, else the configured grace; *sie_s from
+ * stale-if-error, else the configured one. must-revalidate,
+ * proxy-revalidate and s-maxage forbid serving it stale, except where the
+ * response itself names stale-if-error (which RFC 5861 lets stand
+ * "regardless of other freshness information"). Both clamp to
+ * RP_MAX_FRESHNESS_S.
+ */
+void rp_stale_windows(const rp_cc_t *cc, int64_t conf_grace_s, int64_t conf_sie_s,
+                      int64_t *grace_s, int64_t *sie_s);
 
 /*
  * THE decision of whether a backend response may be stored; RP_NOSTORE_NONE when

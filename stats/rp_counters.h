@@ -30,7 +30,7 @@
     X(CACHE_MISS, CACHE, "miss", "reqperf_cache_requests_total", "result=\"miss\"", \
       "Cache lookups that went to the backend") \
     X(CACHE_STALE, CACHE, "stale", "reqperf_cache_requests_total", "result=\"stale\"", \
-      "Stale copies served during grace") \
+      "Stale copies served (grace, a failed backend, a fill that did not come)") \
     X(CACHE_BYPASS, CACHE, "bypass", "reqperf_cache_requests_total", "result=\"bypass\"", \
       "Requests the cache did not consider (cookie, auth, method...)") \
     X(CACHE_STORE, CACHE, "store", "reqperf_cache_stores_total", "outcome=\"stored\"", \
@@ -59,6 +59,8 @@
       "Bypassed: memcached down, slow or connections exhausted") \
     X(CACHE_BYPASS_OTHER, CACHE, "bypass_other", "reqperf_cache_bypass_total", "reason=\"other\"", \
       "Bypassed: other reasons (URL too long, too many query parameters: X-Cache: BYPASS key)") \
+    X(CACHE_STALE_ERROR, CACHE, "stale_error", "reqperf_cache_stale_on_error_total", NULL, \
+      "Stale copies served because the application failed (5xx, unreachable, timeout)") \
     X(CACHE_LOCK_WAITS, CACHE, "lock_waits", "reqperf_cache_lock_waits_total", NULL, \
       "Requests that waited for another request to fill the entry") \
     X(CACHE_NOT_MODIFIED, CACHE, "not_modified", "reqperf_cache_not_modified_total", NULL, \
@@ -129,5 +131,8 @@ typedef enum {
 } rp_cache_result_t;
 
 const char *rp_cache_result_name(int result);   /* "hit", ... "" for NONE */
+
+/* What more a request's cache result says (rp_sample_t.cache_flags). */
+#define RP_CACHE_FLAG_STALE_ERROR 1u       /* a stale copy stood in for a failed backend */
 
 #endif

@@ -140,6 +140,7 @@ rp_report_t *rp_report_build(apr_pool_t *p, rp_stats_t *st, int sort,
         for (b = 0; b < RP_CACHE_RESULTS; b++) {
             v->cache[b] = ld(&rec->cache[b]);
         }
+        v->stale_error = ld(&rec->stale_error);
         for (b = 0; b < RP_PROM_BUCKETS; b++) {
             v->prom[b] = ld(&rec->prom[b]);
         }
@@ -292,13 +293,14 @@ void rp_render_json(rp_buf_t *b, const rp_report_t *r,
                       (unsigned long long)v->status_class[5]);
         json_phases(b, v->phase_avg);
         rp_buf_printf(b, ",\"cache\":{\"hit\":%llu,\"miss\":%llu,"
-                      "\"stale\":%llu,\"bypass\":%llu},"
+                      "\"stale\":%llu,\"bypass\":%llu,\"stale_error\":%llu},"
                       "\"recent\":{\"window_s\":%d,\"count\":%llu,"
                       "\"p95_us\":%llu,\"p99_us\":%llu}}",
                       (unsigned long long)v->cache[RP_CACHE_HIT],
                       (unsigned long long)v->cache[RP_CACHE_MISS],
                       (unsigned long long)v->cache[RP_CACHE_STALE],
                       (unsigned long long)v->cache[RP_CACHE_BYPASS],
+                      (unsigned long long)v->stale_error,
                       RP_RECENT_SLOTS * RP_RECENT_SLOT_S,
                       (unsigned long long)v->recent_count,
                       (unsigned long long)v->recent_p95,
@@ -814,6 +816,7 @@ void rp_render_html(rp_buf_t *b, const rp_report_t *r,
     }
     rp_buf_puts(b, "</title><style>"
         "body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}"
+        ".warn{color:#a40}"
         "h1{font-size:1.5em;margin:0 0 .2em}h2{font-size:1.15em;"
         "margin:1.6em 0 .5em;border-bottom:1px solid #ddd}"
         "table{border-collapse:collapse;font-size:13px}"
@@ -953,6 +956,12 @@ void rp_render_html(rp_buf_t *b, const rp_report_t *r,
         }
         else {
             rp_buf_puts(b, "&ndash;");
+        }
+        if (v->stale_error) {
+            rp_buf_printf(b, "<br><span class=\"warn\" title=\"served stale "
+                          "because the application failed\">%llu stale: "
+                          "app failed</span>",
+                          (unsigned long long)v->stale_error);
         }
         rp_buf_puts(b, "</td><td>");
         html_phase_bar(b, v->phase_avg);

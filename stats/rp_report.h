@@ -42,6 +42,7 @@ typedef struct {
     rp_dist_t d;
     uint64_t status_class[6];
     uint64_t cache[RP_CACHE_RESULTS];
+    uint64_t stale_error;
     int64_t phase_avg[RP_PHASE_COUNT];         /* -1: no data */
     uint64_t prom[RP_PROM_BUCKETS];            /* not cumulative */
     uint64_t recent_count, recent_p95, recent_p99;

@@ -314,6 +314,9 @@ void rp_stats_record(rp_stats_t *st, const rp_sample_t *s)
                            1, __ATOMIC_RELAXED);
         __atomic_fetch_add(&rec->prom[pb], 1, __ATOMIC_RELAXED);
         rp_stats_route_cache(rec, s->cache);
+        if (s->cache_flags & RP_CACHE_FLAG_STALE_ERROR) {
+            __atomic_fetch_add(&rec->stale_error, 1, __ATOMIC_RELAXED);
+        }
         rp_hist_add(&rec->h, total);
         cur = __atomic_load_n(&st->hdr.recent_cur, __ATOMIC_RELAXED);
         rp_hist32_add(&rec->recent[cur % RP_RECENT_SLOTS], total);

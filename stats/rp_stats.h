@@ -42,7 +42,7 @@
 #include "rp_counters.h"
 
 #define RP_STATS_MAGIC 0x54535052u        /* "RPST" */
-#define RP_STATS_LAYOUT_VERSION 3
+#define RP_STATS_LAYOUT_VERSION 4
 
 #define RP_METHOD_MAX 16
 #define RP_SLOW_URI_MAX 256
@@ -66,6 +66,8 @@ typedef struct {
     uint64_t errors;                       /* 5xx */
     uint64_t status_class[6];              /* [1..5] = 1xx..5xx, [0] other */
     uint64_t cache[RP_CACHE_RESULTS];
+    uint64_t stale_error;                  /* stale copies served because
+                                              the application failed */
     uint64_t phase_sum[RP_PHASE_COUNT];
     uint64_t phase_count[RP_PHASE_COUNT];
     uint64_t prom[RP_PROM_BUCKETS];
@@ -143,6 +145,7 @@ typedef struct {
     const int64_t *phase_us;               /* RP_PHASE_COUNT, -1 = absent */
     int slow;
     int cache;                             /* rp_cache_result_t */
+    unsigned cache_flags;                  /* RP_CACHE_FLAG_* */
 } rp_sample_t;
 
 void rp_stats_record(rp_stats_t *st, const rp_sample_t *s);

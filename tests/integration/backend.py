@@ -25,7 +25,9 @@ SimpleCookie (Django's parser) reads them, the user a front end passed
 in X-Remote-User, and a link built from X-Forwarded-Host or Host.
 
 Control endpoints: GET /__hits?path=/p (JSON {"hits": n}; without path:
-all counts), POST /__reset.
+all counts), POST /__reset (counts and failures), POST
+/__fail?prefix=/p&status=503 (every path under /p answers that status,
+an application that fails; status=0 ends it).
 """
 import argparse
 import json
@@ -40,6 +42,7 @@ from urllib.parse import urlsplit, parse_qs
 
 LOCK = threading.Lock()
 HITS = {}
+FAILING = {}        # path prefix -> status
 
 
 def cookie_names(header):
@@ -75,7 +78,17 @@ class Handler(BaseHTTPRequestHandler):
         elif url.path == "/__reset":
             with LOCK:
                 HITS.clear()
+                FAILING.clear()
             data = {"reset": True}
+        elif url.path == "/__fail":
+            prefix = qs["prefix"][0]
+            status = int(qs.get("status", ["503"])[0])
+            with LOCK:
+                if status:
+                    FAILING[prefix] = status
+                else:
+                    FAILING.pop(prefix, None)
+            data = {"failing": dict(FAILING)}
         else:
             return False
         body = json.dumps(data).encode()
@@ -110,6 +123,10 @@ class Handler(BaseHTTPRequestHandler):
             time.sleep(sleep_ms / 1000.0)
 
         status = int(qs.get("status", ["200"])[0])
+        with LOCK:
+            for prefix, failing in FAILING.items():
+                if url.path.startswith(prefix):
+                    status = failing
         headers = []
         for h in qs.get("header", []):
             name, _, value = h.partition(":")

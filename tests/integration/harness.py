@@ -10,6 +10,7 @@ in a per-instance directory that is checked the same way.
 """
 import glob
 import os
+import re
 import resource
 import shutil
 import signal
@@ -17,6 +18,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 import requests
@@ -168,6 +170,7 @@ class Apache:
         self.extra_global = extra_global
         self.load_module = load_module
         self.access_log_on = access_log
+        self.killed_pids = set()
         for d in ("htdocs", "run", "logs", "cgi-bin"):
             os.makedirs(os.path.join(self.root, d))
             os.chmod(os.path.join(self.root, d), 0o755)
@@ -421,10 +424,27 @@ ScriptAlias /cgi-bin/ {root}/cgi-bin/
                 texts.append(f.read())
         return texts
 
+    def kill_children(self):
+        """SIGKILL every child (a test of what survives a crash); the
+        parent makes new ones, and check_clean() expects their deaths."""
+        killed = [p for p in self.children_pids() if p != self.pid]
+        for p in killed:
+            try:
+                os.kill(p, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.killed_pids.update(killed)
+        return killed
+
+    def expected_death(self, line):
+        m = re.search(r"AH00052: child pid (\d+) exit signal Killed \(9\)", line)
+        return m is not None and int(m.group(1)) in self.killed_pids
+
     def check_clean(self):
         text = self.read_error_log()
         bad = [line for line in text.splitlines()
-               if any(p in line for p in BAD_LOG_PATTERNS)]
+               if any(p in line for p in BAD_LOG_PATTERNS)
+               and not self.expected_death(line)]
         reports = self.sanitizer_reports()
         traces = core_backtraces(self.core_dir) if bad else []
         if bad or reports:
@@ -476,6 +496,12 @@ class Backend:
     def hits(self, path):
         return requests.get(self.url("/__hits"), params={"path": path},
                             timeout=5).json()["hits"]
+
+    def fail(self, prefix, status=503):
+        """Every path under prefix answers status from now on (0: heal)."""
+        requests.post(self.url("/__fail"), params={"prefix": prefix,
+                                                    "status": status},
+                      timeout=5)
 
     def stop(self):
         if self.proc.poll() is None:
@@ -595,6 +621,72 @@ def raw_get(a, target, headers="", host=None):
     the key)."""
     return raw(a, ("GET %s HTTP/1.1\r\nHost: %s\r\n%sConnection: close\r\n\r\n"
                    % (target, host or "127.0.0.1:%d" % a.port, headers)).encode())
+
+
+def run_load(a, paths, clients=48, per_client=25, keepalive=True,
+             during=None, timeout=60):
+    """clients threads, each sending per_client GETs over one kept-alive
+    connection (a new one after any failure), paths taken in turn.
+    during(progress) is called from the main thread as requests complete
+    (progress = completed/total), for the fault to inject.  Returns
+    (completed, failures, statuses) with failures a list of what went
+    wrong.  Bounded in count and time."""
+    import http.client
+    total = clients * per_client
+    lock = threading.Lock()
+    done = {"ok": 0, "n": 0}
+    failures, statuses = [], {}
+
+    def client(k):
+        conn = None
+        for i in range(per_client):
+            path = paths[(k * per_client + i) % len(paths)]
+            try:
+                if conn is None:
+                    conn = http.client.HTTPConnection("127.0.0.1", a.port,
+                                                      timeout=15)
+                conn.request("GET", path, headers={} if keepalive
+                             else {"Connection": "close"})
+                r = conn.getresponse()
+                r.read()
+                with lock:
+                    statuses[r.status] = statuses.get(r.status, 0) + 1
+                    if r.status == 200:
+                        done["ok"] += 1
+                    else:
+                        failures.append("status %d for %s" % (r.status, path))
+                if not keepalive or r.getheader("Connection", "") == "close":
+                    conn.close()
+                    conn = None
+            except Exception as e:          # noqa: BLE001 (counted)
+                with lock:
+                    failures.append("%s for %s" % (type(e).__name__, path))
+                if conn is not None:
+                    conn.close()
+                conn = None
+            with lock:
+                done["n"] += 1
+        if conn is not None:
+            conn.close()
+
+    threads = [threading.Thread(target=client, args=(k,), daemon=True)
+               for k in range(clients)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + timeout
+    while any(t.is_alive() for t in threads) and time.monotonic() < deadline:
+        if during is not None:
+            with lock:
+                progress = done["n"] / float(total)
+            during(progress)
+        time.sleep(0.02)
+    for t in threads:
+        t.join(max(0.1, deadline - time.monotonic()))
+    return done["ok"], failures, statuses
+
+
+PREFORKED = ("StartServers 64\nMinSpareServers 64\nMaxSpareServers 80\n"
+             "ServerLimit 80\nMaxRequestWorkers 80\n")
 
 
 def parse_access_line(line):

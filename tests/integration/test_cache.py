@@ -481,7 +481,7 @@ def test_grace_serves_stale_while_one_refreshes(apache_factory, memcached,
     stale = [get(a, path) for _ in range(3)]
     t.join()
     for s in stale:
-        assert xc(s) == "STALE" and nonce(s) == nonce(first)
+        assert xc(s) == "STALE grace" and nonce(s) == nonce(first)
     assert xc(refresher["r"]) == "MISS"
     assert nonce(refresher["r"]) != nonce(first)
     after = get(a, path)

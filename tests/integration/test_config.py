@@ -33,6 +33,9 @@ from conftest import ROOT, MODULE, Apache, apache_env
     ("ReqPerfCacheTTL banana", ["ReqPerfCacheTTL", "banana"]),
     ("ReqPerfCacheTTL -5", ["ReqPerfCacheTTL", "-5"]),
     ("ReqPerfCacheGrace forever", ["ReqPerfCacheGrace", "forever"]),
+    ("ReqPerfCacheStaleIfError always", ["ReqPerfCacheStaleIfError", "always"]),
+    ("ReqPerfCacheStaleIfError -1", ["ReqPerfCacheStaleIfError", "-1"]),
+    ("ReqPerfCacheStaleIfError 20y", ["ReqPerfCacheStaleIfError", "20y"]),
     ("ReqPerfCacheLock perhaps", ["ReqPerfCacheLock", "perhaps"]),
     ("ReqPerfCacheMaxSize -1", ["ReqPerfCacheMaxSize", "-1"]),
     ("ReqPerfCacheMaxSize 1T", ["ReqPerfCacheMaxSize", "1T"]),
@@ -108,6 +111,8 @@ from conftest import ROOT, MODULE, Apache, apache_env
     # TTL and grace are whole seconds: 500ms used to become 0
     ("ReqPerfCacheTTL 500ms", ["ReqPerfCacheTTL", "500ms", "whole"]),
     ("ReqPerfCacheGrace 1500ms", ["ReqPerfCacheGrace", "1500ms", "whole"]),
+    ("ReqPerfCacheStaleIfError 250ms",
+     ["ReqPerfCacheStaleIfError", "250ms", "whole"]),
 ])
 def test_bad_value_fails_configtest(line, words):
     a = Apache(conf=line + "\n")
@@ -175,6 +180,8 @@ def test_route_not_allowed_in_location():
     "ReqPerfCacheQuick On",
     "ReqPerfSlowThreshold 0", "ReqPerfSlowThreshold 1min",
     "ReqPerfCacheTTL 2000ms", "ReqPerfCacheTTL 0", "ReqPerfCacheGrace 1h",
+    "ReqPerfCacheStaleIfError 86400", "ReqPerfCacheStaleIfError 0",
+    "ReqPerfCacheStaleIfError 1h",
     "ReqPerfCacheLocalTTL 0", "ReqPerfCacheLocalTTL 1h",
     "ReqPerfCacheTimeout 1ms", "ReqPerfCacheTimeout 10",
     "ReqPerfCacheVary None", "ReqPerfCacheIgnoreCookie none",

@@ -483,6 +483,122 @@ static void test_grace_stores_max_age_zero(void **state)
     rp_cache_release(&lk1);
 }
 
+/* RFC 5861 stale-if-error: an expired copy comes back with the MISS as a
+ * fallback for as long as its window (the response's stale-if-error, else
+ * ReqPerfCacheStaleIfError) lasts; stale-while-revalidate acts as grace;
+ * a purged copy never stands in; the copy stays in memcached that long. */
+static void test_stale_if_error(void **state)
+{
+    fx_t fx;
+    rp_lookup_t lk, lk2;
+    rp_cache_response_t r;
+    const char *url, *url2, *url3, *url4, *why;
+    char ek[RP_KEY_HASH_MAX];
+
+    fx_init(&fx, *state);
+    fx.conf.stale_if_error_s = 60;
+    url = url_of(fx.p, "/sie", NULL);
+    r = page("v1", "max-age=10");
+    fill(&fx, url, &NOHDR, &r);
+    /* kept in memcached for freshness + stale-if-error (+ a minute) */
+    rp_key_hash("rp:e:", base_of(fx.p, url), strlen(base_of(fx.p, url)), ek);
+    assert_int_equal(rp_store_mem_ttl(fx.store, ek), 10 + 60 + 60);
+
+    advance(&fx, 11);
+    assert_int_equal(lookup(&fx, &lk, url, &NOHDR), RP_LOOKUP_MISS);
+    assert_int_equal(lk.miss_reason, RP_MISS_EXPIRED);
+    assert_int_equal(lk.holds_lock, 1);
+    assert_int_equal(lk.has_fallback, 1);
+    assert_int_equal(lk.fallback.body_len, 2);
+    assert_memory_equal(lk.fallback.body, "v1", 2);
+    assert_int_equal(lk.fallback_age_s, 11);
+    /* the backend fails: the 5xx leaves no pass marker over the copy */
+    r = page("oops", NULL);
+    r.status = 503;
+    assert_int_equal(rp_cache_store(&lk, &r, &why, NULL), RP_STORE_NOT_CACHEABLE);
+    assert_int_equal(lookup(&fx, &lk, url, &NOHDR), RP_LOOKUP_MISS);
+    assert_int_equal(lk.miss_reason, RP_MISS_EXPIRED);
+    assert_int_equal(lk.has_fallback, 1);
+    rp_cache_release(&lk);
+    /* past the window: no fallback */
+    advance(&fx, 60);
+    assert_int_equal(lookup(&fx, &lk, url, &NOHDR), RP_LOOKUP_MISS);
+    assert_int_equal(lk.has_fallback, 0);
+    rp_cache_release(&lk);
+
+    /* the response's own stale-if-error wins over the configuration */
+    url2 = url_of(fx.p, "/sie2", NULL);
+    r = page("v2", "max-age=10, stale-if-error=5");
+    fill(&fx, url2, &NOHDR, &r);
+    advance(&fx, 14);
+    assert_int_equal(lookup(&fx, &lk, url2, &NOHDR), RP_LOOKUP_MISS);
+    assert_int_equal(lk.has_fallback, 1);
+    rp_cache_release(&lk);
+    advance(&fx, 2);
+    assert_int_equal(lookup(&fx, &lk, url2, &NOHDR), RP_LOOKUP_MISS);
+    assert_int_equal(lk.has_fallback, 0);
+    rp_cache_release(&lk);
+
+    /* must-revalidate forbids a stand-in, unless stale-if-error says so */
+    url3 = url_of(fx.p, "/sie3", NULL);
+    r = page("v3", "max-age=10, must-revalidate");
+    fill(&fx, url3, &NOHDR, &r);
+    advance(&fx, 11);
+    assert_int_equal(lookup(&fx, &lk, url3, &NOHDR), RP_LOOKUP_MISS);
+    assert_int_equal(lk.has_fallback, 0);
+    r = page("v3", "max-age=0, must-revalidate, stale-if-error=30");
+    assert_int_equal(store(&lk, &r), RP_STORE_STORED);     /* no freshness, still kept */
+    advance(&fx, 1);
+    assert_int_equal(lookup(&fx, &lk, url3, &NOHDR), RP_LOOKUP_MISS);
+    assert_int_equal(lk.has_fallback, 1);
+    /* ... and a purge ends it */
+    assert_int_equal(rp_cache_purge_url(fx.store, fx.p, NULL, url3, fx.now_us), RP_ST_OK);
+    rp_cache_release(&lk);
+    assert_int_equal(lookup(&fx, &lk, url3, &NOHDR), RP_LOOKUP_MISS);
+    assert_int_equal(lk.miss_reason, RP_MISS_PURGED);
+    assert_int_equal(lk.has_fallback, 0);
+    rp_cache_release(&lk);
+
+    /* stale-while-revalidate is grace for that entry */
+    fx.conf.stale_if_error_s = 0;
+    url4 = url_of(fx.p, "/swr", NULL);
+    r = page("v4", "max-age=10, stale-while-revalidate=20");
+    fill(&fx, url4, &NOHDR, &r);
+    advance(&fx, 15);
+    assert_int_equal(lookup(&fx, &lk, url4, &NOHDR), RP_LOOKUP_MISS);
+    assert_int_equal(lk.holds_lock, 1);
+    assert_int_equal(lk.has_fallback, 1);     /* the refresher's copy too */
+    assert_int_equal(lookup(&fx, &lk2, url4, &NOHDR), RP_LOOKUP_STALE);
+    assert_int_equal(lk2.stale_reason, RP_STALE_GRACE);
+    rp_cache_release(&lk);
+}
+
+/* A request waiting for another's fill takes the stand-in when the wait
+ * runs out (the filler is slow or died), and goes to the backend only
+ * when there is none. */
+static void test_lock_timeout_serves_the_stand_in(void **state)
+{
+    fx_t fx;
+    rp_lookup_t lk1, lk2;
+    rp_cache_response_t r;
+    const char *url;
+
+    fx_init(&fx, *state);
+    fx.conf.stale_if_error_s = 300;
+    url = url_of(fx.p, "/slowfill", NULL);
+    r = page("old", "max-age=10");
+    fill(&fx, url, &NOHDR, &r);
+    advance(&fx, 20);
+    assert_int_equal(lookup(&fx, &lk1, url, &NOHDR), RP_LOOKUP_MISS);
+    assert_int_equal(lk1.holds_lock, 1);        /* ... and never comes back */
+    assert_int_equal(lookup(&fx, &lk2, url, &NOHDR), RP_LOOKUP_STALE);
+    assert_int_equal(lk2.waited, 1);
+    assert_int_equal(lk2.stale_reason, RP_STALE_TIMEOUT);
+    assert_body(&lk2, "old");
+    assert_true(fx.slept_us >= fx.conf.lock_wait_us);
+    rp_cache_release(&lk1);
+}
+
 /* RFC 9111 4.2.4: a response with must-revalidate (proxy-revalidate means
  * the same to a shared cache; s-maxage implies it) must not be served stale,
  * so grace does not apply to it: once it expires, a request that finds
@@ -2153,6 +2269,8 @@ int main(void)
         RP_TEST(test_grace),
         RP_TEST(test_grace_stores_max_age_zero),
         RP_TEST(test_grace_forbidden_by_response),
+        RP_TEST(test_stale_if_error),
+        RP_TEST(test_lock_timeout_serves_the_stand_in),
         RP_TEST(test_grace_survives_refresher_5xx),
         RP_TEST(test_not_storable),
         RP_TEST(test_vary),
