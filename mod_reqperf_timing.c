@@ -277,8 +277,10 @@ static void add_server_timing(request_rec *r, reqperf_req_t *rs,
         return;
     }
     rp_timeline_format_server_timing(&rs->tl, now, buf, sizeof(buf));
-    /* after the application's own entries, never instead of them */
-    apr_table_merge(r->headers_out, "Server-Timing", buf);
+    /* after the application's own entries, never instead of them: a line
+     * of its own at the end (merged into the first of several backend
+     * lines, it would land between them) */
+    apr_table_add(r->headers_out, "Server-Timing", buf);
 }
 
 static int brigade_has_data_or_eos(apr_bucket_brigade *bb)

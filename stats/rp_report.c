@@ -356,28 +356,25 @@ static void json_app(rp_buf_t *b, const rp_app_view_t *v, int n)
     rp_buf_add(b, "}", 1);
 }
 
-/* A slow request's "app":{"db":us} and "app_count":{"db":entries}. */
-static void json_slow_app(rp_buf_t *b, const rp_app_sums_t *a)
+/* A slow request's ,"app":{"db":us} (or, counts set, ,"app_count":
+ * {"db":entries}). */
+static void json_slow_app(rp_buf_t *b, const rp_app_sums_t *a, int counts)
 {
     uint32_t i;
 
-    rp_buf_puts(b, ",\"app\":{");
+    rp_buf_puts(b, counts ? ",\"app_count\":{" : ",\"app\":{");
     for (i = 0; i < a->n; i++) {
         if (i) {
             rp_buf_add(b, ",", 1);
         }
         buf_str(b, a->m[i].name);
         rp_buf_add(b, ":", 1);
-        rp_buf_i64(b, a->m[i].us);
-    }
-    rp_buf_puts(b, "},\"app_count\":{");
-    for (i = 0; i < a->n; i++) {
-        if (i) {
-            rp_buf_add(b, ",", 1);
+        if (counts) {
+            rp_buf_u64(b, a->m[i].count);
         }
-        buf_str(b, a->m[i].name);
-        rp_buf_add(b, ":", 1);
-        rp_buf_u64(b, a->m[i].count);
+        else {
+            rp_buf_i64(b, a->m[i].us);
+        }
     }
     rp_buf_add(b, "}", 1);
 }
@@ -510,7 +507,8 @@ void rp_render_json(rp_buf_t *b, const rp_report_t *r,
         rp_buf_printf(b, ",\"status\":%d,\"total_us\":%lld,\"phases\":",
                       e->status, (long long)e->total_us);
         json_phases(b, e->phase_us);
-        json_slow_app(b, &e->app);
+        json_slow_app(b, &e->app, 0);
+        json_slow_app(b, &e->app, 1);
         rp_buf_puts(b, ",\"cache\":");
         if (e->cache > RP_CACHE_NONE && e->cache < RP_CACHE_RESULTS) {
             buf_str(b, rp_cache_result_name(e->cache));
@@ -1059,7 +1057,10 @@ static void html_phase_bar(rp_buf_t *b, const rp_report_t *r,
 }
 
 /* One route's application metrics: a small table (the route's detail,
- * kept in one function so a page of its own can show it). */
+ * kept in one function so a page of its own can show it).  "Per
+ * response" is per response of the application that carried the metric
+ * (52 db entries: 52 queries); the share of handler is over all the
+ * route's requests, as the handler's own average is. */
 static void html_route_app(rp_buf_t *b, const rp_report_t *r,
                            const rp_route_view_t *v)
 {
@@ -1074,8 +1075,10 @@ static void html_route_app(rp_buf_t *b, const rp_report_t *r,
                   (unsigned long long)v->count);
     html_us(b, (uint64_t)(handler > 0 ? handler : 0));
     rp_buf_puts(b, " on average</span></h3><table class=\"app\"><tr>"
-                "<th>metric</th><th class=\"n\">per request</th>"
-                "<th class=\"n\">share of handler</th>"
+                "<th>metric</th><th class=\"n\">share of handler</th>"
+                "<th class=\"n\">responses</th>"
+                "<th class=\"n\">per response</th>"
+                "<th class=\"n\">time per response</th>"
                 "<th class=\"n\">count</th><th class=\"n\">avg</th>"
                 "<th class=\"n\">p50</th><th class=\"n\">p95</th>"
                 "<th class=\"n\">p99</th><th class=\"n\">max</th>"
@@ -1088,12 +1091,6 @@ static void html_route_app(rp_buf_t *b, const rp_report_t *r,
                       app_color(r, a->name));
         html_text(b, a->name);
         rp_buf_puts(b, "</th><td class=\"n\">");
-        /* occurrences per request, one decimal: 52.0 queries */
-        rp_buf_fixed(b, v->count ? (a->d.count * 10 + v->count / 2)
-                                   / v->count : 0, 1, 1);
-        rp_buf_puts(b, " &times; ");
-        html_us(b, per_req);
-        rp_buf_puts(b, "</td><td class=\"n\">");
         if (handler > 0) {
             rp_buf_fixed(b, (per_req * 1000 + (uint64_t)handler / 2)
                             / (uint64_t)handler, 1, 1);
@@ -1102,7 +1099,17 @@ static void html_route_app(rp_buf_t *b, const rp_report_t *r,
         else {
             rp_buf_puts(b, "&ndash;");
         }
-        rp_buf_printf(b, "</td><td class=\"n\">%llu</td>",
+        rp_buf_printf(b, "</td><td class=\"n\">%llu</td><td class=\"n\">",
+                      (unsigned long long)a->requests);
+        /* occurrences per response, one decimal: 52.0 queries */
+        rp_buf_fixed(b, a->requests ? (a->d.count * 10 + a->requests / 2)
+                                      / a->requests : 0, 1, 1);
+        rp_buf_puts(b, "</td>");
+        {
+            const uint64_t per_resp = a->requests ? a->d.sum / a->requests : 0;
+            html_us_cells(b, &per_resp, 1);
+        }
+        rp_buf_printf(b, "<td class=\"n\">%llu</td>",
                       (unsigned long long)a->d.count);
         {
             const uint64_t vals[6] = { a->d.avg, a->d.p50, a->d.p95, a->d.p99,
@@ -1173,9 +1180,12 @@ static void html_app_section(rp_buf_t *b, const rp_report_t *r)
 
     rp_buf_puts(b, "<h2 id=\"app\">Inside the application</h2><p "
                 "class=\"muted\">what the backends said in their "
-                "Server-Timing header (ReqPerfAppTiming); per request = "
-                "occurrences and time per request of the route, cached "
-                "answers included (they add nothing)</p>");
+                "Server-Timing header (ReqPerfAppTiming). share of handler: "
+                "the metric's time over the handler's, all the route's "
+                "requests counted; per response: in each response of the "
+                "application that carried it (a cache hit carries none), "
+                "so 52 entries of one query each are 52 queries; count, "
+                "avg ... max: per entry</p>");
     if (r->n_app == 0) {
         rp_buf_puts(b, "<p class=\"muted\">no backend has sent a "
                     "Server-Timing metric yet</p>");

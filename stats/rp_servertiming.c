@@ -141,8 +141,11 @@ static int element(rp_st_cursor_t *c, rp_st_metric_t *m)
 
     name_end = token(p, end);
     n = (size_t)(name_end - p);
-    if (n == 0 || n > RP_ST_NAME_MAX) {
+    if (n == 0) {
         return -1;
+    }
+    if (n > RP_ST_NAME_MAX) {
+        n = RP_ST_NAME_MAX;                /* a token: ASCII, cut anywhere */
     }
     for (i = 0; i < n; i++) {
         char ch = p[i];

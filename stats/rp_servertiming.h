@@ -10,17 +10,18 @@
  *
  * The rules, strict where the statistics could be poisoned and lenient
  * where browsers are:
- *  - a name is an RFC 9110 token of at most RP_ST_NAME_MAX bytes,
- *    lower-cased (so only ASCII letters, digits and !#$%&'*+-.^_`|~
- *    ever reach the status page);
+ *  - a name is an RFC 9110 token, lower-cased and cut to RP_ST_NAME_MAX
+ *    bytes (Rails sends start_processing.action_controller, 34), so only
+ *    ASCII letters, digits and !#$%&'*+-.^_`|~ ever reach the status
+ *    page;
  *  - `dur` is digits with an optional fraction (`12`, `12.5`, `.5`),
  *    plain or quoted, at most RP_ST_DUR_MAX_MS, rounded to microseconds;
  *    the first `dur` wins, as in browsers; a metric without one is an
  *    occurrence of 0 us (the statistics count it);
  *  - `desc` and unknown parameters are skipped (their syntax is checked:
  *    a quoted string must end);
- *  - anything else (`;;;`, `db;dur=abc`, `dur=-5`, `1e400`, a name too
- *    long, a NUL or a byte outside the grammar) makes that one list
+ *  - anything else (`;;;`, `db;dur=abc`, `dur=-5`, `1e400`,
+ *    a NUL or a byte outside the grammar) makes that one list
  *    element malformed: it is skipped up to the next comma outside a
  *    quoted string and counted, and the rest of the list is still read.
  *    Empty elements (`a, , b`) are allowed by the list syntax and ignored.

@@ -336,6 +336,7 @@ static void app_sum(rp_app_sums_t *sums, const rp_st_metric_t *m)
     if (a == NULL) {
         if (sums->n < RP_SLOW_APP_MAX) {
             a = &sums->m[sums->n++];
+            memset(a, 0, sizeof(*a));
             memcpy(a->name, m->name, m->name_len + 1);
         }
         else {

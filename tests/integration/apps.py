@@ -1,5 +1,6 @@
 """Small applications the tests put behind Apache: a CGI script and a
-WSGI app, each able to sleep and to stream, like backend.py."""
+WSGI app, each able to sleep and to stream, like backend.py, and to send
+Server-Timing header lines."""
 
 CGI_SCRIPT = r'''#!/usr/bin/python3
 import os, sys, time
@@ -30,7 +31,16 @@ def application(environ, start_response):
     qs = parse_qs(environ.get("QUERY_STRING", ""))
     start = time.monotonic()
     time.sleep(int(qs.get("sleep_ms", ["0"])[0]) / 1000.0)
-    start_response("200 OK", [("Content-Type", "text/plain")])
+    headers = [("Content-Type", "text/plain")]
+    # server_timing=...: one Server-Timing line each (repeatable); the
+    # bytes are taken as latin-1, so %ff arrives as the byte 0xff
+    raw = parse_qs(environ.get("QUERY_STRING", ""), encoding="latin-1")
+    for v in raw.get("server_timing", []):
+        headers.append(("Server-Timing", v))
+    # server_timing_junk_kb=N: one line of N KB of malformed elements
+    for kb in qs.get("server_timing_junk_kb", []):
+        headers.append(("Server-Timing", "x;dur=bad," * (int(kb) * 1024 // 10)))
+    start_response("200 OK", headers)
     def body():
         for at in [int(t) for t in qs.get("chunk_at", [""])[0].split(",") if t]:
             delay = start + at / 1000.0 - time.monotonic()

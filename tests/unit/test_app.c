@@ -6,36 +6,14 @@
  * cache hit, the slow log's per-request sums, the totals over all routes,
  * and JSON, Prometheus, ?auto and HTML from the same figures.
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <pthread.h>
-#include <cmocka.h>
 #include <jansson.h>
-#include <apr_general.h>
-#include <apr_pools.h>
 
+#include "rp_test.h"
 #include "stats/rp_report.h"
-
-static apr_pool_t *pool;
-
-static int setup(void **state)
-{
-    (void)state;
-    apr_pool_create(&pool, NULL);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    apr_pool_destroy(pool);
-    return 0;
-}
 
 static rp_stats_t *make(uint32_t names, void **mem)
 {
@@ -74,6 +52,12 @@ static void record(rp_stats_t *st, const char *route, int cache, int slow,
     rp_stats_record(st, &s);
 }
 
+static rp_report_t *report(void **state, rp_stats_t *st)
+{
+    return rp_report_build(*state, st, RP_SORT_TIME, 1700000001000000LL,
+                           2000);
+}
+
 static const rp_route_view_t *route_view(const rp_report_t *r,
                                          const char *route)
 {
@@ -108,7 +92,6 @@ static void test_counts_sums_and_hits(void **state)
     const rp_route_view_t *v;
     const rp_app_view_t *db, *tpl, *q;
 
-    (void)state;
     record(st, "/inv", RP_CACHE_NONE, 0, "db;dur=10, tpl;dur=2.5", "q, q");
     record(st, "/inv", RP_CACHE_MISS, 0, "db;dur=30", NULL);
     /* a cache hit or a stale copy: the application did not run */
@@ -117,7 +100,7 @@ static void test_counts_sums_and_hits(void **state)
     /* junk only: nothing but the malformed counter */
     record(st, "/inv", RP_CACHE_NONE, 0, ";;;, db;dur=abc", "x;dur=-1");
 
-    r = rp_report_build(pool, st, RP_SORT_TIME, 1700000001000000LL, 2000);
+    r = report(state, st);
     v = route_view(r, "/inv");
     assert_non_null(v);
     assert_int_equal(v->count, 5);
@@ -162,14 +145,13 @@ static void test_twenty_names_capped(void **state)
     size_t len = 0;
     int i;
 
-    (void)state;
     for (i = 0; i < 20; i++) {
         len += (size_t)snprintf(hdr + len, sizeof(hdr) - len,
                                 "%sm%02d;dur=%d", i ? ", " : "", i, i + 1);
     }
     record(st, "/many", RP_CACHE_NONE, 0, hdr, NULL);
     record(st, "/many", RP_CACHE_NONE, 0, hdr, NULL);
-    r = rp_report_build(pool, st, RP_SORT_TIME, 1700000001000000LL, 2000);
+    r = report(state, st);
     v = route_view(r, "/many");
     assert_int_equal(v->n_app, 9);
     for (i = 0; i < 8; i++) {
@@ -200,10 +182,9 @@ static void test_other_names_on_other_routes(void **state)
     rp_report_t *r;
     const rp_app_view_t *o;
 
-    (void)state;
     record(st, "/a", RP_CACHE_NONE, 0, "db;dur=5, tpl;dur=1, x;dur=7", NULL);
     record(st, "/b", RP_CACHE_NONE, 0, "search;dur=50, db;dur=5", NULL);
-    r = rp_report_build(pool, st, RP_SORT_TIME, 1700000001000000LL, 2000);
+    r = report(state, st);
     assert_int_equal(route_view(r, "/a")->n_app, 3);       /* db tpl other */
     assert_int_equal(route_view(r, "/b")->n_app, 2);
     /* all routes: search (50 ms), db (10 ms); tpl and /a's x (in /a's
@@ -226,11 +207,10 @@ static void test_slow_log_sums(void **state)
     rp_report_t *r;
     const rp_slow_entry_t *e;
 
-    (void)state;
     record(st, "/s", RP_CACHE_NONE, 1,
            "db;dur=1, db;dur=2, db;dur=3, tpl;dur=4, a, b, c, d, e",
            "f;dur=1, g;dur=2, h");
-    r = rp_report_build(pool, st, RP_SORT_TIME, 1700000001000000LL, 2000);
+    r = report(state, st);
     assert_int_equal(r->n_slow, 1);
     e = &r->slow[0];
     assert_int_equal(e->app.n, RP_SLOW_APP_MAX);
@@ -244,7 +224,7 @@ static void test_slow_log_sums(void **state)
     assert_int_equal(e->app.m[7].us, 3000);
     /* a slow cache hit keeps no metrics */
     record(st, "/s", RP_CACHE_HIT, 1, "db;dur=1", NULL);
-    r = rp_report_build(pool, st, RP_SORT_TIME, 1700000001000000LL, 2000);
+    r = report(state, st);
     assert_int_equal(r->slow[0].app.n, 0);
     free(mem);
 }
@@ -277,14 +257,13 @@ static void test_threads_exact(void **state)
     const rp_route_view_t *v;
     int i;
 
-    (void)state;
     for (i = 0; i < 8; i++) {
         pthread_create(&t[i], NULL, worker, &w);
     }
     for (i = 0; i < 8; i++) {
         pthread_join(t[i], NULL);
     }
-    r = rp_report_build(pool, st, RP_SORT_TIME, 1700000001000000LL, 2000);
+    r = report(state, st);
     v = route_view(r, "/race");
     assert_int_equal(v->count, 16000);
     /* slots claimed twice in a race are merged back into one name */
@@ -307,7 +286,6 @@ static void test_reset_and_layout(void **state)
     rp_stats_params_t p8 = { 20, 4, 8 }, p3 = { 20, 4, 3 };
     rp_report_t *r;
 
-    (void)state;
     assert_ptr_equal(rp_stats_attach(mem, rp_stats_size(&p8), &p8), st);
     assert_null(rp_stats_attach(mem, rp_stats_size(&p8), &p3));
     assert_true(rp_stats_size(&p8) > rp_stats_size(&p3));
@@ -315,7 +293,7 @@ static void test_reset_and_layout(void **state)
     record(st, "/r", RP_CACHE_NONE, 0, "old;dur=5", NULL);
     rp_stats_reset(st, 1700000000000000LL, 1000);
     record(st, "/r", RP_CACHE_NONE, 0, "new;dur=1", NULL);
-    r = rp_report_build(pool, st, RP_SORT_TIME, 1700000001000000LL, 2000);
+    r = report(state, st);
     assert_int_equal(route_view(r, "/r")->n_app, 1);
     assert_string_equal(route_view(r, "/r")->app[0].name, "new");
     assert_int_equal(route_view(r, "/r")->app[0].d.count, 1);
@@ -332,13 +310,12 @@ static void test_renderings(void **state)
     json_t *root, *app, *db, *slow;
     json_error_t err;
 
-    (void)state;
     memset(&o, 0, sizeof(o));
     record(st, "/inv", RP_CACHE_NONE, 1, "db;dur=40, a'b&c;dur=1", NULL);
     record(st, "/inv", RP_CACHE_NONE, 0, "db;dur=20", NULL);
-    r = rp_report_build(pool, st, RP_SORT_TIME, 1700000001000000LL, 2000);
+    r = report(state, st);
 
-    rp_buf_init(&b, pool, 1024);
+    rp_buf_init(&b, *state, 1024);
     rp_render_json(&b, r, &o);
     root = json_loadb(b.data, b.len, 0, &err);
     assert_non_null(root);
@@ -368,7 +345,7 @@ static void test_renderings(void **state)
         json_object_get(root, "app_timing"), "max_names")), 8);
     json_decref(root);
 
-    rp_buf_init(&b, pool, 1024);
+    rp_buf_init(&b, *state, 1024);
     rp_render_prometheus(&b, r, &o);
     assert_non_null(strstr(rp_buf_cstr(&b),
         "reqperf_app_duration_seconds_count{route=\"/inv\",method=\"GET\","
@@ -382,13 +359,13 @@ static void test_renderings(void **state)
     assert_non_null(strstr(rp_buf_cstr(&b),
         "reqperf_app_timing_entries_total 3\n"));
 
-    rp_buf_init(&b, pool, 1024);
+    rp_buf_init(&b, *state, 1024);
     rp_render_auto(&b, r, &o);
     assert_non_null(strstr(rp_buf_cstr(&b), "\napp_db_count: 2\n"));
     assert_non_null(strstr(rp_buf_cstr(&b), "\napp_db_avg_us: 30000\n"));
     assert_non_null(strstr(rp_buf_cstr(&b), "\napp_timing_entries: 3\n"));
 
-    rp_buf_init(&b, pool, 1024);
+    rp_buf_init(&b, *state, 1024);
     rp_render_html(&b, r, &o);
     assert_non_null(strstr(rp_buf_cstr(&b), "Inside the application"));
     assert_non_null(strstr(rp_buf_cstr(&b), "a&#39;b&amp;c"));
@@ -404,13 +381,13 @@ static void test_renderings(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_counts_sums_and_hits, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_twenty_names_capped, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_other_names_on_other_routes, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_slow_log_sums, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_threads_exact, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_reset_and_layout, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_renderings, setup, teardown),
+        RP_TEST(test_counts_sums_and_hits),
+        RP_TEST(test_twenty_names_capped),
+        RP_TEST(test_other_names_on_other_routes),
+        RP_TEST(test_slow_log_sums),
+        RP_TEST(test_threads_exact),
+        RP_TEST(test_reset_and_layout),
+        RP_TEST(test_renderings),
     };
 
     apr_initialize();

@@ -1,7 +1,7 @@
 /*
  * test_servertiming.c: the Server-Timing parser (stats/rp_servertiming.c):
- * lists, quoted desc, dur as decimal milliseconds, lower-cased names of at
- * most 32 bytes, and junk skipped one list element at a time and counted,
+ * lists, quoted desc, dur as decimal milliseconds, lower-cased names cut
+ * to 32 bytes, and junk skipped one list element at a time and counted,
  * never taking the good metrics after it down with it.
  */
 #include <stdarg.h>
@@ -52,46 +52,47 @@ static void assert_metric(const rp_st_metric_t *m, const char *name,
 
 static void test_list_and_desc(void **state)
 {
+    /* a header value, then the metrics it holds (name, has_dur, us) */
+    static const struct {
+        const char *value;
+        int n;
+        struct {
+            const char *name;
+            int has_dur;
+            uint64_t us;
+        } m[2];
+    } cases[] = {
+        { "db;dur=53.2, tpl;dur=12;desc=\"templates\"", 2,
+          { { "db", 1, 53200 }, { "tpl", 1, 12000 } } },
+        /* case, whitespace around everything, a quoted dur */
+        { "  DB ; DUR = 1.5 ,\tTpl;Dur=\"2\"  ", 2,
+          { { "db", 1, 1500 }, { "tpl", 1, 2000 } } },
+        /* a desc holding the separators and escapes; desc before dur */
+        { "a;desc=\"x, y; \\\"z\\\"\";dur=3, b;desc=token", 2,
+          { { "a", 1, 3000 }, { "b", 0, 0 } } },
+        /* a metric without dur, unknown and flag parameters */
+        { "cache-hit, miss;flag;x=1;y=\"2\"", 2,
+          { { "cache-hit", 0, 0 }, { "miss", 0, 0 } } },
+        /* every tchar is a name byte */
+        { "a!#$%&'*+-.^_`|~9;dur=1", 1, { { "a!#$%&'*+-.^_`|~9", 1, 1000 } } },
+        /* empty list elements are allowed and ignored */
+        { ", ,a,,b,", 2, { { "a", 0, 0 }, { "b", 0, 0 } } },
+        { "", 0, { { NULL, 0, 0 } } },
+    };
+    size_t i;
+    int k;
     parsed_t *p;
 
     (void)state;
-    p = parse("db;dur=53.2, tpl;dur=12;desc=\"templates\"");
-    assert_int_equal(p->n, 2);
-    assert_int_equal(p->malformed, 0);
-    assert_metric(&p->m[0], "db", 1, 53200);
-    assert_metric(&p->m[1], "tpl", 1, 12000);
-
-    /* case, whitespace around everything, a quoted dur */
-    p = parse("  DB ; DUR = 1.5 ,\tTpl;Dur=\"2\"  ");
-    assert_int_equal(p->n, 2);
-    assert_metric(&p->m[0], "db", 1, 1500);
-    assert_metric(&p->m[1], "tpl", 1, 2000);
-
-    /* a desc holding the separators and escapes; desc before dur */
-    p = parse("a;desc=\"x, y; \\\"z\\\"\";dur=3, b;desc=token");
-    assert_int_equal(p->n, 2);
-    assert_int_equal(p->malformed, 0);
-    assert_metric(&p->m[0], "a", 1, 3000);
-    assert_metric(&p->m[1], "b", 0, 0);
-
-    /* a metric without dur, unknown and flag parameters */
-    p = parse("cache-hit, miss;flag;x=1;y=\"2\"");
-    assert_int_equal(p->n, 2);
-    assert_metric(&p->m[0], "cache-hit", 0, 0);
-    assert_metric(&p->m[1], "miss", 0, 0);
-
-    /* every tchar is a name byte */
-    p = parse("a!#$%&'*+-.^_`|~9;dur=1");
-    assert_int_equal(p->n, 1);
-    assert_string_equal(p->m[0].name, "a!#$%&'*+-.^_`|~9");
-
-    /* empty list elements are allowed and ignored */
-    p = parse(", ,a,,b,");
-    assert_int_equal(p->n, 2);
-    assert_int_equal(p->malformed, 0);
-
-    p = parse("");
-    assert_int_equal(p->n, 0);
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        p = parse(cases[i].value);
+        assert_int_equal(p->n, cases[i].n);
+        assert_int_equal(p->malformed, 0);
+        for (k = 0; k < cases[i].n; k++) {
+            assert_metric(&p->m[k], cases[i].m[k].name, cases[i].m[k].has_dur,
+                          cases[i].m[k].us);
+        }
+    }
     p = parse_n(NULL, 0);
     assert_int_equal(p->n, 0);
 }
@@ -150,8 +151,6 @@ static void test_junk_skipped_one_element_at_a_time(void **state)
         ";;;", ";", "=", "db dur=1", "db;=1", "db;dur==1", "\"db\";dur=1",
         "db;dur=1 x", "db;desc=\"a\"b", "d\xff" "b;dur=1", "\xc3\x28;dur=1",
         "<script>;dur=1", "a;<b>=1", "db;dur=1;", "db\r;dur=1",
-        /* 33 bytes: one too many */
-        "abcdefghijklmnopqrstuvwxyz0123456;dur=1",
     };
     char buf[256];
     size_t i;
@@ -166,10 +165,14 @@ static void test_junk_skipped_one_element_at_a_time(void **state)
         assert_string_equal(p->m[0].name, "first");
         assert_string_equal(p->m[1].name, "last");
     }
-    /* 32 bytes is fine */
+    /* 32 bytes is fine; longer names are cut to 32 */
     p = parse("abcdefghijklmnopqrstuvwxyz012345;dur=1");
     assert_int_equal(p->n, 1);
     assert_int_equal(p->m[0].name_len, 32);
+    p = parse("Start_Processing.Action_Controller;dur=0.1, b");
+    assert_int_equal(p->n, 2);
+    assert_int_equal(p->malformed, 0);
+    assert_metric(&p->m[0], "start_processing.action_controll", 1, 100);
 
     /* a NUL inside the value ends nothing: that element is junk */
     p = parse_n("a;dur=1, d\0b;dur=2, c", 21);
@@ -207,9 +210,16 @@ static void test_ten_kilobytes(void **state)
     p = parse(big);
     assert_int_equal(p->n, 1280);
     assert_int_equal(p->malformed, 0);
-    /* 10 KB of one name: too long, one malformed element */
-    memset(big, 'a', 10 * 1024);
+    /* 10 KB of one name: cut to 32 bytes */
+    memset(big, 'A', 10 * 1024);
     big[10 * 1024] = '\0';
+    p = parse(big);
+    assert_int_equal(p->n, 1);
+    assert_int_equal(p->malformed, 0);
+    assert_int_equal(p->m[0].name_len, 32);
+    assert_true(rp_st_valid_name(p->m[0].name, 32));
+    /* 10 KB of a quoted desc that never ends */
+    memcpy(big, "a;desc=\"", 8);
     p = parse(big);
     assert_int_equal(p->n, 0);
     assert_int_equal(p->malformed, 1);
