@@ -31,8 +31,9 @@ static void layout(const rp_stats_params_t *params, rp_stats_hdr_t *h)
     h->rec_off = ALIGN64(h->idx_off + (uint64_t)h->idx_cap * sizeof(uint32_t));
     h->slow_off = ALIGN64(h->rec_off
                           + (uint64_t)h->rec_cap * sizeof(rp_route_rec_t));
-    h->app_names = params->app_names;
-    h->app_slots = params->app_names + 1;
+    h->app_names = params->app_names < RP_APP_NAMES_MAX
+                   ? params->app_names : RP_APP_NAMES_MAX;
+    h->app_slots = h->app_names + 1;
     h->app_key_off = ALIGN64(h->slow_off
                              + (uint64_t)h->slow_size
                                * sizeof(rp_slow_entry_t));
@@ -456,7 +457,8 @@ static void slow_push(rp_stats_t *st, const rp_sample_t *s,
     copy_str(e->method, sizeof(e->method), s->method ? s->method : "");
     copy_str(e->route, sizeof(e->route), s->route ? s->route : "");
     copy_str(e->uri, sizeof(e->uri), s->uri ? s->uri : "");
-    memcpy(&e->app, sums, sizeof(e->app));
+    e->app.n = sums->n;
+    memcpy(e->app.m, sums->m, sums->n * sizeof(sums->m[0]));
     __atomic_store_n(&e->seq, seq + 2, __ATOMIC_RELEASE);
 }
 
