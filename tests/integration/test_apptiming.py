@@ -1,6 +1,7 @@
 """The application's own Server-Timing, read per route, against a real
 apache2 under prefork and event: through mod_proxy (the counting backend
-sends the header lines it is told to), mod_wsgi (daemon mode) and CGI.
+sends the header lines it is told to), mod_wsgi (daemon mode), CGI and
+FastCGI (mod_proxy_fcgi and a small responder).
 
 The numbers in the status page's JSON are compared with what the backend
 was told to send: counts exactly, averages and percentiles within the 10%
@@ -15,8 +16,8 @@ import time
 import pytest
 import requests
 
-from apps import install_cgi, install_wsgi
-from conftest import MPMS
+from apps import install_cgi, install_wsgi, start_fcgi
+from conftest import MPMS, free_port
 from test_status import (STATUS, PROXY, nearest_rank, parse_prom,
                          promtool_check, routes_by_key, settled, status_json)
 
@@ -140,27 +141,44 @@ def test_wsgi_numbers_match_what_the_application_sent(apache_factory, mpm):
 
 # ---------------------------------------------------------------- where
 
+@pytest.fixture
+def fcgi():
+    port = free_port()
+    proc = start_fcgi(port)
+    yield port
+    proc.terminate()
+    proc.wait(5)
+
+
 @pytest.mark.parametrize("mpm", MPMS)
-def test_cgi_and_app_timing_off(apache_factory, mpm):
-    a = apache_factory(mpm=mpm, start=False, conf=STATUS + PROXY + """
+def test_cgi_fastcgi_and_app_timing_off(apache_factory, fcgi, mpm):
+    a = apache_factory(mpm=mpm, start=False, modules=["proxy_fcgi"],
+                       conf=STATUS + PROXY + """
+ProxyPass /fcgi/ fcgi://127.0.0.1:%d/
 <Location /app/off/>
     ReqPerfAppTiming Off
 </Location>
-""")
+""" % fcgi)
     install_cgi(a)
     a.start()
     for _ in range(3):
         r = requests.get(a.url("/cgi-bin/app.py?server_timing=db;dur=4,tpl"))
         assert r.status_code == 200
+        r = requests.get(a.url("/fcgi/page?server_timing=db;dur=2.5"
+                               "&server_timing=view;dur=1"))
+        assert r.status_code == 200 and r.text == "fcgi done\n"
     r = requests.get(a.url("/app/off/x"), params=st_params("db;dur=9"))
     # not read, but passed on untouched
     assert r.headers["Server-Timing"] == "db;dur=9"
-    d = counted(a, 4, "entries", 6)
+    d = counted(a, 7, "entries", 12)
     app = app_of(d, "/cgi-bin/app.py")
     assert app["db"]["count"] == 3 and app["db"]["total_us"] == 12000
     assert app["tpl"]["count"] == 3
+    app = app_of(d, "/fcgi/page")
+    assert app["db"]["count"] == 3 and app["db"]["total_us"] == 7500
+    assert app["view"]["total_us"] == 3000
     assert app_of(d, "/app/off/x") == {}
-    assert d["app_timing"]["entries"] == 6
+    assert d["app_timing"]["entries"] == 12
 
 
 # ---------------------------------------------------------------- hide

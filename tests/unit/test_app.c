@@ -155,7 +155,7 @@ static void test_twenty_names_capped(void **state)
     v = route_view(r, "/many");
     assert_int_equal(v->n_app, 9);
     for (i = 0; i < 8; i++) {
-        char name[8];
+        char name[16];
         snprintf(name, sizeof(name), "m%02d", i);
         assert_string_equal(v->app[i].name, name);
         assert_int_equal(v->app[i].d.count, 2);
