@@ -2,10 +2,10 @@
  * fuzz_servertiming.c: a backend's Server-Timing header, arbitrary bytes
  * (stats/rp_servertiming.c), then through the statistics to the status
  * page.  Every metric read has a valid lower-case token name of at most
- * 32 bytes and a bounded dur; the lines (split at '\n', as several header
- * lines) recorded on a route give JSON that parses (jansson) whose metric
- * names are all such names, and HTML where those holding '&' or '\''
- * never appear unescaped.
+ * 32 bytes and a bounded dur; recorded on a route (the lines split at
+ * '\n', as several header lines; a quarter of the inputs), they give JSON
+ * that parses (jansson) whose metric names are all such names, and HTML
+ * where those holding '&' or '\'' never appear unescaped.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -74,6 +74,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (malformed > size) {
         abort();
     }
+    /* the statistics and the page cost some fifty times the parse: a
+     * quarter of the inputs go that far (chosen by their length, so that
+     * a run is repeatable), the parser gets the fuzzer's time */
+    if (size % 4 != 0) {
+        return 0;
+    }
 
     apr_pool_create(&p, NULL);
     for (i = 0, start = 0; i <= size && n < LINES; i++) {
@@ -129,8 +135,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         }
     }
-    rp_buf_init(&b, p, 4096);
-    rp_render_prometheus(&b, r, &o);
+    /* (Prometheus: the same names through rp_buf_prom_label, which
+     * fuzz_escape covers; rendering it here would halve the speed) */
     apr_pool_destroy(p);
     return 0;
 }
