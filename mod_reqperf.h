@@ -32,6 +32,7 @@ extern module AP_MODULE_DECLARE_DATA reqperf_module;
 #define REQPERF_DEFAULT_CACHE_TIMEOUT  (50 * 1000)        /* µs */
 #define REQPERF_DEFAULT_LOCAL_SIZE     (64 * 1024 * 1024)
 #define REQPERF_DEFAULT_LOCAL_TTL      (1000 * 1000)      /* µs */
+#define REQPERF_DEFAULT_APP_MAX_NAMES  8
 
 /* Per-directory configuration (also what server and <VirtualHost> set,
  * through the server's lookup_defaults).  REQPERF_UNSET / NULL mean
@@ -49,6 +50,8 @@ typedef struct {
     apr_array_header_t *cache_vary;            /* const char * */
     apr_array_header_t *cache_ignore_cookie;   /* const char * */
     apr_array_header_t *cache_ignore_query;    /* const char * */
+    int app_timing;                    /* ReqPerfAppTiming */
+    int app_timing_hide;               /* ReqPerfAppTimingHide */
 } reqperf_dir_conf_t;
 
 typedef struct {
@@ -67,6 +70,7 @@ typedef struct {
     int cache_quick;
     apr_int64_t cache_local_size;      /* bytes, 0 = off */
     apr_interval_time_t cache_local_ttl;
+    int app_max_names;                 /* main server only */
 } reqperf_srv_conf_t;
 
 /* State of one request (the original one; internal redirects and the
@@ -85,6 +89,8 @@ typedef struct {
     void *cache;                       /* mod_reqperf_cache.c's state */
     void *cache_filter;                /* its REQPERF_CACHE filter */
     const char *route;
+    apr_array_header_t *app_values;    /* the backend's Server-Timing
+                                          values (mod_reqperf_app.c) */
 } reqperf_req_t;
 
 /* State of one connection: when the bytes of its next request arrived. */
@@ -130,6 +136,7 @@ extern const reqperf_srv_spec_t reqperf_spec_slow_log_size;
 extern const reqperf_srv_spec_t reqperf_spec_cache_local;
 extern const reqperf_srv_spec_t reqperf_spec_cache_timeout;
 extern const reqperf_srv_spec_t reqperf_spec_cache_local_ttl;
+extern const reqperf_srv_spec_t reqperf_spec_app_max_names;
 const char *reqperf_cmd_srv_number(cmd_parms *cmd, void *dconf,
                                    const char *arg);
 const char *reqperf_cmd_srv_time(cmd_parms *cmd, void *dconf,
@@ -149,6 +156,9 @@ apr_int64_t reqperf_slow_threshold_us(const reqperf_dir_conf_t *d);
 int reqperf_server_timing(const reqperf_dir_conf_t *d);
 int reqperf_srv_max_routes(const reqperf_srv_conf_t *s);
 int reqperf_srv_slow_log_size(const reqperf_srv_conf_t *s);
+int reqperf_app_timing(const reqperf_dir_conf_t *d);
+int reqperf_app_timing_hide(const reqperf_dir_conf_t *d);
+int reqperf_srv_app_max_names(const reqperf_srv_conf_t *s);
 
 /* mod_reqperf_timing.c */
 void reqperf_timing_register_hooks(apr_pool_t *p);
@@ -162,6 +172,12 @@ void reqperf_response_start(request_rec *r);
 void reqperf_response_end(request_rec *r);
 /* The route this request counts under (computed once). */
 const char *reqperf_route(request_rec *r);
+
+/* mod_reqperf_app.c: the backend's own Server-Timing.  Called by
+ * REQPERF_OUT as the response headers are about to leave, before the
+ * module adds its own Server-Timing: keeps the backend's values for the
+ * statistics and, with ReqPerfAppTimingHide On, removes them. */
+void reqperf_app_read(request_rec *r, reqperf_req_t *rs);
 
 /* mod_reqperf_stats.c: the shared-memory segment. */
 void reqperf_stats_register_hooks(apr_pool_t *p);

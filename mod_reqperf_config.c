@@ -34,6 +34,8 @@ void *reqperf_create_dir_conf(apr_pool_t *p, char *dir)
     d->cache_stale_if_error_s = REQPERF_UNSET;
     d->cache_lock = REQPERF_UNSET;
     d->cache_max_size = REQPERF_UNSET;
+    d->app_timing = REQPERF_UNSET;
+    d->app_timing_hide = REQPERF_UNSET;
     return d;
 }
 
@@ -54,6 +56,8 @@ void *reqperf_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
     MERGE(cache_vary, NULL);
     MERGE(cache_ignore_cookie, NULL);
     MERGE(cache_ignore_query, NULL);
+    MERGE(app_timing, REQPERF_UNSET);
+    MERGE(app_timing_hide, REQPERF_UNSET);
     return conf;
 }
 
@@ -69,6 +73,7 @@ void *reqperf_create_srv_conf(apr_pool_t *p, server_rec *s)
     c->cache_quick = REQPERF_UNSET;
     c->cache_local_size = REQPERF_UNSET;
     c->cache_local_ttl = REQPERF_UNSET;
+    c->app_max_names = REQPERF_UNSET;
     return c;
 }
 
@@ -86,6 +91,7 @@ void *reqperf_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     MERGE(cache_quick, REQPERF_UNSET);
     MERGE(cache_local_size, REQPERF_UNSET);
     MERGE(cache_local_ttl, REQPERF_UNSET);
+    MERGE(app_max_names, REQPERF_UNSET);
     return conf;
 }
 
@@ -115,6 +121,22 @@ int reqperf_srv_slow_log_size(const reqperf_srv_conf_t *s)
 {
     return s->slow_log_size == REQPERF_UNSET ? REQPERF_DEFAULT_SLOW_LOG_SIZE
                                              : s->slow_log_size;
+}
+
+int reqperf_app_timing(const reqperf_dir_conf_t *d)
+{
+    return d == NULL || d->app_timing != 0;
+}
+
+int reqperf_app_timing_hide(const reqperf_dir_conf_t *d)
+{
+    return d != NULL && d->app_timing_hide == 1;
+}
+
+int reqperf_srv_app_max_names(const reqperf_srv_conf_t *s)
+{
+    return s->app_max_names == REQPERF_UNSET ? REQPERF_DEFAULT_APP_MAX_NAMES
+                                             : s->app_max_names;
 }
 
 /* ---------------------------------------------------------------- */
@@ -345,6 +367,10 @@ const reqperf_srv_spec_t reqperf_spec_cache_timeout = {
 const reqperf_srv_spec_t reqperf_spec_cache_local_ttl = {
     APR_OFFSETOF(reqperf_srv_conf_t, cache_local_ttl),
     0, 3600 * APR_USEC_PER_SEC, 0, 1, 0
+};
+const reqperf_srv_spec_t reqperf_spec_app_max_names = {
+    APR_OFFSETOF(reqperf_srv_conf_t, app_max_names), 1, RP_APP_NAMES_MAX,
+    0, 0, 0
 };
 
 static const char *srv_value(cmd_parms *cmd, const char *arg, int is_time)

@@ -8,7 +8,8 @@
  *
  * X(id, section, json_name, prom_metric, prom_label, help)
  *   section     where the JSON field lives: TOP (the root object), CACHE
- *               ("cache"), LOCAL ("cache.local"), PURGE ("cache.purges")
+ *               ("cache"), LOCAL ("cache.local"), PURGE ("cache.purges"),
+ *               APP ("app_timing": reading the backend's Server-Timing)
  *   prom_metric NULL when the counter is only a sum of labelled series
  *               already exported (requests, by route)
  *   prom_label  label="value" inside the braces, or NULL
@@ -86,7 +87,15 @@
     X(LOCAL_EVICTIONS, LOCAL, "evictions", "reqperf_cache_local_evictions_total", NULL, \
       "Entries evicted from the shared-memory tier") \
     X(LOCAL_REVALIDATIONS, LOCAL, "revalidations", "reqperf_cache_local_revalidations_total", NULL, \
-      "Local copies checked again against memcached after ReqPerfCacheLocalTTL")
+      "Local copies checked again against memcached after ReqPerfCacheLocalTTL") \
+    X(APP_RESPONSES, APP, "responses", "reqperf_app_timing_responses_total", NULL, \
+      "Backend responses with at least one Server-Timing metric recorded") \
+    X(APP_ENTRIES, APP, "entries", "reqperf_app_timing_entries_total", NULL, \
+      "Server-Timing metrics recorded") \
+    X(APP_MALFORMED, APP, "malformed", "reqperf_app_timing_malformed_total", NULL, \
+      "Server-Timing list elements skipped as malformed (or past 1024 in a response)") \
+    X(APP_NAMES_OVERFLOW, APP, "names_overflow", "reqperf_app_timing_names_overflow_total", NULL, \
+      "Server-Timing metrics counted under __other__: the route had ReqPerfAppTimingMaxNames names")
 
 /* Prometheus metric families fed by several rows above: one HELP each. */
 #define RP_PROM_FAMILIES(X) \
@@ -107,7 +116,8 @@ typedef enum {
     RP_SEC_TOP,
     RP_SEC_CACHE,
     RP_SEC_LOCAL,
-    RP_SEC_PURGE
+    RP_SEC_PURGE,
+    RP_SEC_APP
 } rp_counter_section_t;
 
 typedef struct {

@@ -50,6 +50,14 @@ from conftest import ROOT, MODULE, Apache, apache_env
     ("ReqPerfCacheLocal lots", ["ReqPerfCacheLocal", "lots"]),
     ("ReqPerfCacheLocalTTL 2h", ["ReqPerfCacheLocalTTL", "2h"]),
     ("ReqPerfServerTiming yes-please", ["ReqPerfServerTiming"]),
+    ("ReqPerfAppTiming maybe", ["ReqPerfAppTiming", "maybe"]),
+    ("ReqPerfAppTimingHide yes", ["ReqPerfAppTimingHide", "yes"]),
+    ("ReqPerfAppTimingMaxNames 0", ["ReqPerfAppTimingMaxNames", "'0'"]),
+    ("ReqPerfAppTimingMaxNames -3", ["ReqPerfAppTimingMaxNames", "-3"]),
+    ("ReqPerfAppTimingMaxNames 65", ["ReqPerfAppTimingMaxNames", "65"]),
+    ("ReqPerfAppTimingMaxNames eight", ["ReqPerfAppTimingMaxNames",
+                                        "eight"]),
+    ("ReqPerfAppTimingMaxNames 8K", ["ReqPerfAppTimingMaxNames", "8K"]),
     # times are strict: digits, then nothing or exactly ms, s, min or h
     ("ReqPerfSlowThreshold 2sbanana", ["ReqPerfSlowThreshold", "2sbanana"]),
     ("ReqPerfSlowThreshold 2seconds", ["ReqPerfSlowThreshold", "2seconds"]),
@@ -131,7 +139,8 @@ def test_bad_value_fails_configtest(line, words):
                                        "ReqPerfCacheServers 127.0.0.1:11211",
                                        "ReqPerfCacheTimeout 10ms",
                                        "ReqPerfCacheLocal 8M",
-                                       "ReqPerfCacheLocalTTL 2s"])
+                                       "ReqPerfCacheLocalTTL 2s",
+                                       "ReqPerfAppTimingMaxNames 4"])
 def test_server_only_directives_refused_in_vhost(directive):
     a = Apache(conf="<VirtualHost 127.0.0.1:*>\n  %s\n</VirtualHost>\n"
                % directive)
@@ -145,7 +154,8 @@ def test_server_only_directives_refused_in_vhost(directive):
 
 @pytest.mark.parametrize("directive", ["ReqPerfCacheQuick On",
                                        "ReqPerfCacheServers 127.0.0.1:1",
-                                       "ReqPerfCacheLocal 8M"])
+                                       "ReqPerfCacheLocal 8M",
+                                       "ReqPerfAppTimingMaxNames 4"])
 def test_server_directives_refused_in_location(directive):
     a = Apache(conf="<Location /x>\n  %s\n</Location>\n" % directive)
     try:
@@ -188,6 +198,11 @@ def test_route_not_allowed_in_location():
     "ReqPerfCacheIgnoreQuery None", "ReqPerfCacheIgnoreQuery a.b[] x-y",
     "ReqPerfCacheVary X-A\nReqPerfCacheVary None",
     "ReqPerfCacheServers 127.0.0.1:11211 127.0.0.1:11212 localhost:11211",
+    "ReqPerfAppTiming Off", "ReqPerfAppTimingHide On",
+    "ReqPerfAppTimingMaxNames 1", "ReqPerfAppTimingMaxNames 64",
+    "<Location /x>\n ReqPerfAppTiming Off\n ReqPerfAppTimingHide On\n"
+    "</Location>",
+    "<VirtualHost 127.0.0.1:*>\n ReqPerfAppTimingHide On\n</VirtualHost>",
 ])
 def test_good_values_pass(good):
     a = Apache(conf=good + "\n")
