@@ -2,9 +2,9 @@
 # tests/deb/in-root.sh DEB PORT: run inside a throwaway Debian 12 root
 # (tests/deb/run.sh makes it with mmdebstrap; apache2 and curl are
 # installed, nothing else of ours).  Does what an administrator does:
-# apt install ./the.deb, a2enmod reqperf, apache2ctl configtest, a request
-# to /reqperf-status, apt purge; fails if any step fails or the purge
-# leaves anything behind.  Apache listens on 127.0.0.1:PORT only and is
+# apt install ./the.deb, a2enmod reqperf, apache2ctl configtest, requests
+# to /reqperf-status, a2dismod and a reinstall, apt purge; fails if any
+# step fails or the purge leaves anything behind.  Apache listens on 127.0.0.1:PORT only and is
 # stopped by its pid whatever happens.
 set -eu
 deb=$1
@@ -129,6 +129,13 @@ if grep -E "AH00052|Segmentation fault|child pid [0-9]+ exit signal" \
         /var/log/apache2/error.log; then
     fail "the error log shows a crash"
 fi
+
+step "a2dismod reqperf stays off through a reinstall (an upgrade)"
+a2dismod -q reqperf
+apt install --reinstall -y "$deb" 2>&1 \
+    | grep -v "^WARNING: apt does not have a stable" | tail -n 1
+[ ! -e /etc/apache2/mods-enabled/reqperf.load ] \
+    || fail "the reinstall enabled the module the admin had disabled"
 
 step "apt purge $pkg"
 apt purge -y $pkg 2>&1 | grep -v "^WARNING: apt does not have a stable" \

@@ -47,6 +47,7 @@ cat > build/deb/files.want <<'LIST'
 ./usr/share/doc/libapache2-mod-reqperf/README.md.gz
 ./usr/share/doc/libapache2-mod-reqperf/changelog.gz
 ./usr/share/doc/libapache2-mod-reqperf/copyright
+./usr/share/doc/libapache2-mod-reqperf/examples/reqperf.json
 LIST
 diff -u build/deb/files.want build/deb/files.txt \
     || fail "the package's files differ from the list above"
@@ -57,6 +58,9 @@ for f in reqperf.load reqperf.conf; do
     grep -qx "/etc/apache2/mods-available/$f" build/deb/x/DEBIAN/conffiles \
         || fail "$f is not a conffile"
 done
+cmp contrib/grafana/reqperf.json \
+    build/deb/x/usr/share/doc/$pkg/examples/reqperf.json \
+    || fail "the dashboard in the package is not contrib/grafana/reqperf.json"
 # dh_apache2's maintainer scripts: enable on install, disable on remove,
 # forget on purge
 for s in postinst:enmod prerm:dismod postrm:dismod; do
