@@ -88,6 +88,18 @@ def pid_alive(pid):
         return False
 
 
+def stop_process(proc, timeout=5.0):
+    """SIGTERM a process this harness started (by its Popen), then SIGKILL
+    it if it has not gone within timeout."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
 def make_world_dir(prefix):
     d = tempfile.mkdtemp(prefix=prefix, dir="/tmp")
     os.chmod(d, 0o755)
@@ -480,13 +492,7 @@ class Backend:
                             timeout=5).json()["hits"]
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc)
 
 
 class Memcached:
@@ -561,12 +567,7 @@ class Memcached:
                 os.kill(self.proc.pid, signal.SIGCONT)
             except OSError:
                 pass
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc)
 
     def start_again(self):
         """Restart on the same port (a memcached that came back)."""
@@ -648,13 +649,7 @@ class Prometheus:
             return f.read()
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc, timeout=10)
         shutil.rmtree(self.root, ignore_errors=True)
 
 
