@@ -14,6 +14,12 @@ export DEBIAN_FRONTEND=noninteractive
 
 step() { echo "---- $*"; }
 fail() { echo "FAIL: $*" >&2; exit 1; }
+# apt, failing on its exit status (sh has no pipefail), showing the end
+apt_run() {
+    apt "$@" > /tmp/apt.txt 2>&1 || { cat /tmp/apt.txt; fail "apt $*"; }
+    tr '\r' '\n' < /tmp/apt.txt | grep -v -e "^WARNING: apt does not have" \
+        -e "^(Reading database" | tail -n 3
+}
 
 # Every path on this root's filesystem with its type and mode, and the
 # checksum of every file in /etc, less what apt, dpkg and logging change
@@ -56,8 +62,7 @@ a2enconf -q servername
 snapshot > /tmp/before.txt
 
 step "apt install ./$(basename "$deb")"
-apt install -y "$deb" 2>&1 | grep -v "^WARNING: apt does not have a stable" \
-    | tail -n 4
+apt_run install -y "$deb"
 dpkg-query -W -f='${Status}\n' $pkg | grep -q "install ok installed" \
     || fail "$pkg is not installed"
 dpkg -L $pkg > /tmp/files.txt
@@ -132,14 +137,12 @@ fi
 
 step "a2dismod reqperf stays off through a reinstall (an upgrade)"
 a2dismod -q reqperf
-apt install --reinstall -y "$deb" 2>&1 \
-    | grep -v "^WARNING: apt does not have a stable" | tail -n 1
+apt_run install --reinstall -y "$deb"
 [ ! -e /etc/apache2/mods-enabled/reqperf.load ] \
     || fail "the reinstall enabled the module the admin had disabled"
 
 step "apt purge $pkg"
-apt purge -y $pkg 2>&1 | grep -v "^WARNING: apt does not have a stable" \
-    | tail -n 2
+apt_run purge -y $pkg
 left=""
 while read -r f; do
     [ -d "$f" ] && continue
@@ -151,8 +154,7 @@ found=$(find / -xdev \( -path /tmp -o -path /proc -o -path /sys -o -path /dev \)
 [ -z "$found" ] || fail "left after purge: $found"
 # the libraries it pulled in go with autoremove; then the root is as it
 # was before the install
-apt autoremove --purge -y 2>&1 | grep -v "^WARNING: apt does not have a stable" \
-    | tail -n 1
+apt_run autoremove --purge -y
 snapshot > /tmp/after.txt
 if ! diff -u /tmp/before.txt /tmp/after.txt; then
     fail "the root differs from before the install (above)"

@@ -11,8 +11,8 @@
 # DEB_TEST_MIRROR and DEB_TEST_SECURITY select other mirrors (defaults
 # deb.debian.org).  About a minute, most of it downloading the root.
 set -eu
+deb=$(realpath "${1:?usage: tests/deb/run.sh libapache2-mod-reqperf_VERSION_ARCH.deb}")
 cd "$(dirname "$0")/../.."
-deb=${1:?usage: tests/deb/run.sh libapache2-mod-reqperf_VERSION_ARCH.deb}
 mirror=${DEB_TEST_MIRROR:-http://deb.debian.org/debian}
 security=${DEB_TEST_SECURITY:-http://deb.debian.org/debian-security}
 pkg=libapache2-mod-reqperf
@@ -37,6 +37,7 @@ for d in apache2-api-20120211 apache2-bin libmemcached11 libxxhash0; do
 done
 echo "$depends" | tr ',' '\n' | grep -q "^ *apache2\( \|\$\)" \
     && fail "Depends names apache2 itself (modules depend on the API)"
+mkdir -p build/deb
 # exactly these files, nothing else
 dpkg-deb --fsys-tarfile "$deb" | tar -tvf - | awk '$1 !~ /^d/ {print $6}' \
     | sort > build/deb/files.txt
