@@ -42,7 +42,7 @@
 
 #define RP_ENTRY_MAGIC             "RPCE"
 #define RP_ENTRY_VERSION           1
-#define RP_ENTRY_MAX_TAGS          16
+#define RP_ENTRY_MAX_TAGS          64
 #define RP_ENTRY_MAX_TAG_LEN       128
 #define RP_ENTRY_MAX_HEADERS       100
 #define RP_ENTRY_MAX_KEY           8192

@@ -42,19 +42,23 @@
     X(CACHE_BYPASS_COOKIE, CACHE, "bypass_cookie", "reqperf_cache_bypass_total", "reason=\"cookie\"", \
       "Bypassed: a cookie not listed in ReqPerfCacheIgnoreCookie") \
     X(CACHE_BYPASS_AUTH, CACHE, "bypass_authorization", "reqperf_cache_bypass_total", "reason=\"authorization\"", \
-      "Bypassed: Authorization header") \
+      "Bypassed (X-Cache: BYPASS auth): Authorization sent, or a user authenticated") \
     X(CACHE_BYPASS_NOCACHE, CACHE, "bypass_no_cache", "reqperf_cache_bypass_total", "reason=\"no-cache\"", \
       "Bypassed: client Cache-Control no-cache (entry refreshed)") \
     X(CACHE_BYPASS_UNKEYED, CACHE, "bypass_unkeyed_header", "reqperf_cache_bypass_total", "reason=\"unkeyed-header\"", \
-      "Bypassed: X-Forwarded-Host and similar headers not in ReqPerfCacheVary") \
+      "Bypassed: override headers not in ReqPerfCacheVary, '_' in a header name, Connection naming a header") \
     X(CACHE_BYPASS_METHOD, CACHE, "bypass_method", "reqperf_cache_bypass_total", "reason=\"method\"", \
       "Bypassed: method other than GET/HEAD") \
     X(CACHE_BYPASS_RANGE, CACHE, "bypass_range", "reqperf_cache_bypass_total", "reason=\"range\"", \
       "Bypassed: Range request") \
+    X(CACHE_BYPASS_BODY, CACHE, "bypass_body", "reqperf_cache_bypass_total", "reason=\"body\"", \
+      "Bypassed: a GET or HEAD with a request body") \
+    X(CACHE_BYPASS_HOST, CACHE, "bypass_host", "reqperf_cache_bypass_total", "reason=\"host\"", \
+      "Bypassed: no Host, or a Host not in Apache's normalised form") \
     X(CACHE_BYPASS_DOWN, CACHE, "bypass_down", "reqperf_cache_bypass_total", "reason=\"down\"", \
       "Bypassed: memcached down, slow or connections exhausted") \
     X(CACHE_BYPASS_OTHER, CACHE, "bypass_other", "reqperf_cache_bypass_total", "reason=\"other\"", \
-      "Bypassed: other reasons (URL too long, too many query parameters)") \
+      "Bypassed: other reasons (URL too long, too many query parameters: X-Cache: BYPASS key)") \
     X(CACHE_LOCK_WAITS, CACHE, "lock_waits", "reqperf_cache_lock_waits_total", NULL, \
       "Requests that waited for another request to fill the entry") \
     X(CACHE_NOT_MODIFIED, CACHE, "not_modified", "reqperf_cache_not_modified_total", NULL, \
@@ -64,7 +68,7 @@
     X(CACHE_STALE_GEN, CACHE, "stale_by_generation", "reqperf_cache_stale_by_generation_total", NULL, \
       "Entries found stale because their URL or a tag was purged") \
     X(CACHE_TAGS_DROPPED, CACHE, "tags_dropped", "reqperf_cache_tags_dropped_total", NULL, \
-      "Tags ignored because of the per-entry limits") \
+      "Tags that could not be kept (over 64, too long, bad bytes): their responses were not stored") \
     X(PURGE_URL, PURGE, "url", "reqperf_cache_purges_total", "kind=\"url\"", \
       "URL purges (purge handler and X-ReqPerf-Purge)") \
     X(PURGE_TAG, PURGE, "tag", "reqperf_cache_purges_total", "kind=\"tag\"", \

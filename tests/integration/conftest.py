@@ -4,7 +4,8 @@ log is checked: a crash, AH00052 or a sanitizer report fails the test."""
 import pytest
 
 from harness import (Apache, Backend, Memcached, MPMS, ROOT, MODULE,  # noqa: F401
-                     apache_env, parse_access_line, free_port, wait_port)
+                     apache_env, parse_access_line, free_port, wait_port,
+                     raw, raw_get)
 
 
 @pytest.fixture(scope="session")

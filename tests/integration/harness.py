@@ -579,6 +579,27 @@ class Memcached:
         wait_port(self.port, proc=self.proc)
 
 
+def raw(a, data, timeout=10):
+    """Send raw bytes to Apache a, return the whole answer as text."""
+    with socket.create_connection(("127.0.0.1", a.port), timeout=timeout) as s:
+        s.sendall(data)
+        out = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            out += chunk
+    return out.decode("latin-1")
+
+
+def raw_get(a, target, headers="", host=None):
+    """GET target as written (no client normalises it), with the Host
+    requests would send unless host says otherwise (the port is part of
+    the key)."""
+    return raw(a, ("GET %s HTTP/1.1\r\nHost: %s\r\n%sConnection: close\r\n\r\n"
+                   % (target, host or "127.0.0.1:%d" % a.port, headers)).encode())
+
+
 def parse_prom(text):
     """{(name, frozenset(labels)): value} from exposition text."""
     out = {}

@@ -116,7 +116,7 @@ static const char *const IGNORE[] = { "utm_*" };
 
 static const char *url_of(apr_pool_t *p, const char *path, const char *query)
 {
-    rp_url_t u = { "http", "example.com", 80, path, query, IGNORE, 1 };
+    rp_url_t u = { "http", "example.com", 80, path, query, IGNORE, 1, NULL };
     const char *url = rp_key_url(p, &u);
 
     assert_non_null(url);
@@ -228,7 +228,7 @@ static void entry_key(const char *full, char out[RP_KEY_HASH_MAX])
 static const char *variant_of(apr_pool_t *p, const char *url, const char *ae)
 {
     rp_header_t h = { "accept-encoding", ae };
-    const char *full = rp_key_full(p, base_of(p, url), &h, 1);
+    const char *full = rp_key_variant(p, base_of(p, url), &h, 1);
 
     assert_non_null(full);
     return full;
@@ -906,10 +906,18 @@ static void test_purge_tag(void **state)
     r.tags = "customer-7 invoice-123";
     fill(&fx, u_cust, &NOHDR, &r);
     r = page("profile", "max-age=300");
-    r.tags = "customer-7,,bad\x7ftag";          /* one tag is dropped */
+    /* a tag that cannot be kept: stored without it, a purge of that tag
+     * would miss the page, so it is not stored at all */
+    r.tags = "customer-7,,bad\x7ftag";
+    assert_int_equal(lookup(&fx, &lk, u_c7, &NOHDR), RP_LOOKUP_MISS);
+    assert_int_equal(rp_cache_store(&lk, &r, &why, &dropped), RP_STORE_NOT_CACHEABLE);
+    assert_string_equal(why, "tags");
+    assert_int_equal(dropped, 1);
+    assert_int_equal(rp_cache_purge_url(fx.store, fx.p, NULL, u_c7, fx.now_us), RP_ST_OK);
+    r.tags = "customer-7";
     assert_int_equal(lookup(&fx, &lk, u_c7, &NOHDR), RP_LOOKUP_MISS);
     assert_int_equal(rp_cache_store(&lk, &r, &why, &dropped), RP_STORE_STORED);
-    assert_int_equal(dropped, 1);
+    assert_int_equal(dropped, 0);
     r = page("plain", "max-age=300");
     fill(&fx, u_plain, &NOHDR, &r);
 
@@ -1882,14 +1890,35 @@ static void test_pass_marker(void **state)
     assert_int_equal(store(&lk, &r), RP_STORE_STORED);
     expect_hit(&fx, url, &NOHDR, "cacheable again");
 
-    /* a client refresh that finds the page uncacheable now leaves a pass */
+    /* a client refresh whose answer cannot be stored leaves neither a
+     * pass nor a hole: one client cannot make the page uncacheable for
+     * everyone (no-cache + Range, + a cookie the backend answers, ...) */
     r = page("mine", "private");
     init(&fx, &lk, url, &NOHDR);
     lk.refresh = 1;
     assert_int_equal(rp_cache_lookup(&lk), RP_LOOKUP_MISS);
     assert_int_equal(lk.miss_reason, RP_MISS_REFRESH);
     assert_int_equal(rp_cache_store(&lk, &r, &why, NULL), RP_STORE_NOT_CACHEABLE);
-    expect_miss(&fx, url, &NOHDR, RP_MISS_PASS);
+    assert_int_equal(lk.holds_lock, 0);
+    expect_hit(&fx, url, &NOHDR, "cacheable again");
+    /* nor does an answer to the client's own request (416, 412, 429) */
+    r = page("no", "max-age=60");
+    r.status = 429;
+    init(&fx, &lk, url, &NOHDR);
+    lk.refresh = 1;
+    assert_int_equal(rp_cache_lookup(&lk), RP_LOOKUP_MISS);
+    assert_int_equal(rp_cache_store(&lk, &r, &why, NULL), RP_STORE_NOT_CACHEABLE);
+    expect_hit(&fx, url, &NOHDR, "cacheable again");
+    assert_int_equal(rp_cache_purge_url(fx.store, fx.p, NULL, url, fx.now_us), RP_ST_OK);
+    assert_int_equal(lookup(&fx, &lk, url, &NOHDR), RP_LOOKUP_MISS);
+    assert_int_equal(rp_cache_store(&lk, &r, &why, NULL), RP_STORE_NOT_CACHEABLE);
+    expect_miss(&fx, url, &NOHDR, RP_MISS_PURGED);     /* not a pass */
+    /* ... and no_pass (an error document) leaves none either */
+    r = page("mine", "private");
+    assert_int_equal(lookup(&fx, &lk, url, &NOHDR), RP_LOOKUP_MISS);
+    lk.no_pass = 1;
+    assert_int_equal(rp_cache_store(&lk, &r, &why, NULL), RP_STORE_NOT_CACHEABLE);
+    expect_miss(&fx, url, &NOHDR, RP_MISS_PURGED);
     /* ... and a refresh during the pass still stores a cacheable answer */
     init(&fx, &lk, url, &NOHDR);
     lk.refresh = 1;

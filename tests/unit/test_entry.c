@@ -263,7 +263,7 @@ static void test_max_tags(void **state)
     for (i = 0; i <= RP_ENTRY_MAX_TAGS; i++) {
         char *t = apr_palloc(p, RP_ENTRY_MAX_TAG_LEN + 1);
 
-        memset(t, 'a' + i, RP_ENTRY_MAX_TAG_LEN);
+        memset(t, '!' + i % 90, RP_ENTRY_MAX_TAG_LEN);  /* visible ASCII */
         t[RP_ENTRY_MAX_TAG_LEN] = '\0';
         tags[i] = t;
         gens[i] = (uint64_t)i * 1000003u;
