@@ -17,7 +17,6 @@ import os
 import re
 import time
 
-import pytest
 import requests
 
 from harness import ROOT, Prometheus, parse_prom, promtool_check
