@@ -9,6 +9,7 @@ libasan is preloaded into the uninstrumented apache2 and its reports land
 in a per-instance directory that is checked the same way.
 """
 import glob
+import json
 import os
 import re
 import resource
@@ -86,6 +87,18 @@ def pid_alive(pid):
             return f.read().split(") ")[-1][0] != "Z"
     except OSError:
         return False
+
+
+def stop_process(proc, timeout=5.0):
+    """SIGTERM a process this harness started (by its Popen), then SIGKILL
+    it if it has not gone within timeout."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
 
 
 def make_world_dir(prefix):
@@ -504,13 +517,7 @@ class Backend:
                       timeout=5)
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc)
 
 
 class Memcached:
@@ -585,12 +592,7 @@ class Memcached:
                 os.kill(self.proc.pid, signal.SIGCONT)
             except OSError:
                 pass
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc)
 
     def start_again(self):
         """Restart on the same port (a memcached that came back)."""
@@ -687,6 +689,78 @@ def run_load(a, paths, clients=48, per_client=25, keepalive=True,
 
 PREFORKED = ("StartServers 64\nMinSpareServers 64\nMaxSpareServers 80\n"
              "ServerLimit 80\nMaxRequestWorkers 80\n")
+def parse_prom(text):
+    """{(name, frozenset(labels)): value} from exposition text."""
+    out = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        m = re.match(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)$', line)
+        assert m, line
+        labels = frozenset(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(3) or ""))
+        out[(m.group(1), labels)] = float(m.group(4))
+    return out
+
+
+def promtool_check(text):
+    """`promtool check metrics` on exposition text prints nothing: no
+    parse error and no lint problem (it exits non-zero on either and
+    prints what it found; both fail here)."""
+    r = subprocess.run(["promtool", "check", "metrics"], input=text,
+                       capture_output=True, text=True, timeout=60)
+    assert (r.returncode, r.stdout, r.stderr) == (0, "", ""), \
+        "promtool check metrics (exit %d):\n%s%s" % (r.returncode, r.stdout,
+                                                     r.stderr)
+
+
+class Prometheus:
+    """Debian's Prometheus server on a free 127.0.0.1 port, scraping every
+    second, with its data in a private directory; stopped by pid."""
+
+    def __init__(self, scrape_configs):
+        self.port = free_port()
+        self.root = tempfile.mkdtemp(prefix="reqperf-prometheus-", dir="/tmp")
+        config = os.path.join(self.root, "prometheus.yml")
+        with open(config, "w") as f:
+            # JSON is YAML
+            json.dump({"global": {"scrape_interval": "1s",
+                                  "scrape_timeout": "1s",
+                                  "evaluation_interval": "1s"},
+                       "scrape_configs": scrape_configs}, f)
+        self.log_path = os.path.join(self.root, "prometheus.log")
+        with open(self.log_path, "w") as log:
+            self.proc = subprocess.Popen(
+                ["/usr/bin/prometheus", "--config.file=" + config,
+                 "--storage.tsdb.path=" + os.path.join(self.root, "data"),
+                 "--web.listen-address=127.0.0.1:%d" % self.port,
+                 "--log.level=warn"],
+                stdout=subprocess.DEVNULL, stderr=log)
+        wait_port(self.port, proc=self.proc)
+        deadline = time.monotonic() + 30
+        while requests.get(self.url("/-/ready"), timeout=5).status_code != 200:
+            assert time.monotonic() < deadline, "Prometheus not ready"
+            time.sleep(0.1)
+
+    def url(self, path):
+        return "http://127.0.0.1:%d%s" % (self.port, path)
+
+    def api(self, path, **params):
+        r = requests.get(self.url("/api/v1/" + path), params=params, timeout=30)
+        d = r.json()
+        assert d.get("status") == "success", "%s %s: %s" % (path, params, r.text)
+        return d["data"]
+
+    def query(self, expr):
+        """The instant vector (list of {metric, value}) expr gives now."""
+        return self.api("query", query=expr)["result"]
+
+    def log(self):
+        with open(self.log_path, errors="replace") as f:
+            return f.read()
+
+    def stop(self):
+        stop_process(self.proc, timeout=10)
+        shutil.rmtree(self.root, ignore_errors=True)
 
 
 def parse_access_line(line):
