@@ -70,6 +70,12 @@ typedef struct {
     int cache_quick;
     apr_int64_t cache_local_size;      /* bytes, 0 = off */
     apr_interval_time_t cache_local_ttl;
+    /* what this server's configuration reads of a request without naming
+     * it in Vary (post_config, from the configuration tree): request
+     * headers (RewriteCond/RewriteRule %{HTTP:...}) and environment
+     * variables set from the request (SetEnvIf, BrowserMatch); keyed */
+    apr_array_header_t *reads_headers;
+    apr_array_header_t *reads_envs;
     int app_max_names;                 /* main server only */
 } reqperf_srv_conf_t;
 

@@ -63,6 +63,7 @@ APLOG_USE_MODULE(reqperf);
 
 static ap_filter_rec_t *cache_filter_handle;
 static ap_filter_rec_t *interim_filter_handle;
+static ap_filter_rec_t *subreq_filter_handle;
 static rp_breaker_t *breakers;         /* shared memory, one per server */
 static rp_local_t *local_tier;         /* shared memory, or NULL */
 static apr_interval_time_t local_ttl;
@@ -311,7 +312,7 @@ static int cache_pre_connection(conn_rec *c, void *csd)
     reqperf_interim_t *ic;
 
     (void)csd;
-    if (n_servers == 0 || c->outgoing) {
+    if (c->outgoing) {
         return DECLINED;
     }
     ic = apr_pcalloc(c->pool, sizeof(*ic));
@@ -329,17 +330,30 @@ static int cache_post_read(request_rec *r)
     reqperf_cache_req_t *cr;
     reqperf_interim_t *ic;
 
-    if (n_servers == 0 || r->main != NULL || r->prev != NULL
-        || (rs = reqperf_req(r)) == NULL || rs->cache != NULL) {
+    if (r->main != NULL || r->prev != NULL) {
+        return DECLINED;
+    }
+    /* until this request's final response starts, what reaches the
+     * connection's filters is an interim response */
+    if ((ic = interim_of(r->connection)) != NULL) {
+        rp_interim_reset(&ic->st);
+    }
+    if (n_servers == 0 || (rs = reqperf_req(r)) == NULL || rs->cache != NULL) {
         return DECLINED;
     }
     cr = apr_pcalloc(r->pool, sizeof(*cr));
     reqperf_cache_snapshot(r, cr);
     rs->cache = cr;
-    /* until this request's final response starts, what reaches the
-     * connection's filters is an interim response */
-    if ((ic = interim_of(r->connection)) != NULL) {
-        rp_interim_reset(&ic->st);
+    return DECLINED;
+}
+
+/* Last of all post_read_request hooks: what the key holds of headers. */
+static int cache_post_read_late(request_rec *r)
+{
+    reqperf_cache_req_t *cr;
+
+    if (r->main == NULL && r->prev == NULL && (cr = cache_req(r)) != NULL) {
+        reqperf_cache_snapshot_keyed(r, cr);
     }
     return DECLINED;
 }
@@ -429,6 +443,32 @@ static void drop_conditionals(request_rec *r)
     apr_table_unset(r->headers_in, "If-Range");
 }
 
+static int same_list(const apr_array_header_t *a, const apr_array_header_t *b)
+{
+    int n = a ? a->nelts : 0, m = b ? b->nelts : 0, i;
+
+    if (n != m) {
+        return 0;
+    }
+    for (i = 0; i < n; i++) {
+        if (strcmp(APR_ARRAY_IDX(a, i, const char *),
+                   APR_ARRAY_IDX(b, i, const char *)) != 0) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Whether two configurations build the same key and the same verdict. */
+static int same_key_conf(const reqperf_dir_conf_t *a,
+                         const reqperf_dir_conf_t *b)
+{
+    return a == b || a == NULL
+           || (same_list(a->cache_vary, b->cache_vary)
+               && same_list(a->cache_ignore_query, b->cache_ignore_query)
+               && same_list(a->cache_ignore_cookie, b->cache_ignore_cookie));
+}
+
 /* The request the client sent, or an internal redirect of it that came
  * from a rewrite and not from an error (every request before it ended
  * 200), with ReqPerfCache On all along: an ErrorDocument page is never
@@ -454,6 +494,7 @@ static int cache_lookup(request_rec *r, const reqperf_dir_conf_t *d,
     const char *resource, *full;
 
     cr->looked_up = 1;
+    cr->lookup_conf = d;
     reqperf_phase_enter(r, RP_PHASE_CACHE);
     why = reqperf_cache_whose(r, cr, d, &refresh);
     if (why != RP_BYPASS_NONE && !(why == RP_BYPASS_NO_CACHE && refresh)) {
@@ -464,6 +505,13 @@ static int cache_lookup(request_rec *r, const reqperf_dir_conf_t *d,
         /* memcached is known down: cost the request nothing more */
         memcached_down(r);
         bypass(r, RP_CTR_CACHE_BYPASS_DOWN, "down");
+        return DECLINED;
+    }
+    cr->env_key = reqperf_cache_env_key(r);
+    if (cr->sent.live != NULL && reqperf_cache_inputs_changed(r, cr, d, NULL)) {
+        /* a ReqPerfCacheVary header the server changed on the way: the
+         * backend would be asked for something the key cannot hold */
+        bypass(r, RP_CTR_CACHE_BYPASS_UNKEYED, "unkeyed-header");
         return DECLINED;
     }
     if (reqperf_cache_key(r, cr, d, &resource, &full) != 0) {
@@ -488,9 +536,9 @@ static int cache_lookup(request_rec *r, const reqperf_dir_conf_t *d,
     cr->max = (apr_size_t)(d->cache_max_size == REQPERF_UNSET
                            ? REQPERF_DEFAULT_CACHE_MAXSIZE
                            : d->cache_max_size);
-    /* the variant a request wants is keyed on what the client sent */
+    /* the variant a request wants is keyed on what the backend is sent */
     rp_cache_lookup_init(&cr->lk, &cr->store, r->pool, &cr->conf,
-                         &wall_clock, resource, full, reqperf_sent_header,
+                         &wall_clock, resource, full, reqperf_keyed_header,
                          cr);
     cr->lk.no_lock = r->header_only;
     cr->lk.refresh = refresh;
@@ -538,11 +586,13 @@ static int cache_lookup(request_rec *r, const reqperf_dir_conf_t *d,
         bypass(r, RP_CTR_CACHE_BYPASS_NOCACHE, "no-cache");
     }
     else if (cr->lk.miss_reason == RP_MISS_PASS) {
-        /* known not to be cacheable for now: straight to the backend,
-         * nothing to capture (Varnish's hit-for-pass) */
+        /* the last answer could not be stored: straight to the backend
+         * without the lock, but what it answers now is stored if it may
+         * be (Varnish's hit-for-miss), so one visitor's unstorable
+         * answer (a first-visit Set-Cookie) does not make the page
+         * uncacheable for the others */
         count(RP_CTR_CACHE_MISS);
         note_result(r, RP_CACHE_MISS, "MISS uncacheable");
-        return DECLINED;
     }
     else {
         count(RP_CTR_CACHE_MISS);
@@ -579,6 +629,9 @@ static int cache_handler(request_rec *r)
     }
     d = dconf_of(r);
     if (!cr->looked_up && d->cache == 1 && chain_is_clean(r)) {
+        /* here the headers the backend will get are known: a keyed one
+         * the server changed since the request was read keys nothing */
+        cr->sent.live = r;
         rv = cache_lookup(r, d, cr);
         if (rv != DECLINED) {
             return rv;
@@ -763,7 +816,7 @@ static void response_purges(request_rec *r, const char *purge_header)
                   || r->method_number == M_PATCH)
                  && r->status < 400 && d->cache == 1;
 
-    if (purge_header == NULL && !unsafe) {
+    if ((purge_header == NULL && !unsafe) || n_servers == 0) {
         return;
     }
     memset(&req, 0, sizeof(req));
@@ -887,8 +940,10 @@ static void handle_response_headers(request_rec *r, reqperf_cache_req_t *cr)
     apr_table_unset(r->err_headers_out, "X-ReqPerf-Tags");
     apr_table_unset(r->headers_out, "X-ReqPerf-Purge");
     apr_table_unset(r->err_headers_out, "X-ReqPerf-Purge");
-    if (cr != NULL) {
-        cr->tags = tags;
+    if (cr != NULL && tags != NULL) {
+        /* (after any an included part brought) */
+        cr->tags = cr->tags ? apr_pstrcat(r->pool, cr->tags, " ", tags, NULL)
+                            : tags;
     }
     response_purges(r, purge);
 }
@@ -907,6 +962,7 @@ static void response_facts(request_rec *r, reqperf_cache_req_t *cr,
     /* two Expires disagree: read as junk, which means already expired */
     resp->expires = count_of(r, "Expires") > 1 ? "0" : either(r, "Expires");
     resp->date = apr_table_get(r->headers_out, "Date");
+    resp->age = either(r, "Age");
     if (cr->server_vary != NULL) {
         vary = vary ? apr_pstrcat(r->pool, vary, ", ", cr->server_vary, NULL)
                     : cr->server_vary;
@@ -984,10 +1040,30 @@ static void check_response_start(request_rec *r, reqperf_cache_req_t *cr)
                 "ReqPerfCache Off where the request was served");
         return;
     }
+    if (!chain_is_clean(r)) {
+        /* an error document: the request failed (in the quick mode even
+         * its access control may have), so what answers it is not the
+         * page, whatever its status */
+        give_up(cr, r, RP_NOSTORE_NONE, "an error document");
+        return;
+    }
+    if (!same_key_conf(cr->lookup_conf, dconf_of(r))) {
+        /* the quick handler saw only <Location>: a <Directory>, <Proxy>
+         * or <Files> section says otherwise of the key */
+        give_up(cr, r, RP_NOSTORE_NONE,
+                "the key's configuration differs where the request was "
+                "served");
+        return;
+    }
+    cr->held_since = apr_time_now();
     response_facts(r, cr, 0, &resp);
     rp_cache_response_info(&cr->lk, &resp, &ri);
-    why = rp_response_storable(&ri, apr_time_sec(apr_time_now()),
+    why = rp_response_storable(&ri, apr_time_sec(cr->held_since),
                                cr->conf.default_ttl_s, NULL);
+    if (why == RP_NOSTORE_NONE && r->content_type != NULL
+        && strncasecmp(r->content_type, "text/event-stream", 17) == 0) {
+        why = RP_NOSTORE_STREAM;        /* never complete, never a page */
+    }
     if (why != RP_NOSTORE_NONE) {
         give_up(cr, r, why, NULL);
     }
@@ -1029,16 +1105,32 @@ static int append(reqperf_cache_req_t *cr, request_rec *r, const char *data,
     return 1;
 }
 
-/* What was held back goes out first, ahead of what is left in bb. */
+/* What was held back and not sent yet goes out first, ahead of what is
+ * left in bb. */
 static void unhold(ap_filter_t *f, reqperf_cache_req_t *cr,
                    apr_bucket_brigade *bb)
 {
-    if (cr->len > 0) {
+    if (cr->len > cr->sent_len) {
         APR_BRIGADE_INSERT_HEAD(bb, apr_bucket_pool_create(
-            cr->buf, cr->len, f->r->pool, f->c->bucket_alloc));
+            cr->buf + cr->sent_len, cr->len - cr->sent_len, f->r->pool,
+            f->c->bucket_alloc));
     }
-    cr->buf = NULL;
-    cr->len = cr->cap = 0;
+    cr->sent_len = cr->len;
+}
+
+/* A response made as it goes (a progress page, a slow CGI) reaches its
+ * client as it comes once it has been held this long; the fill lock goes
+ * then, since the client sets the pace from there.  The copy goes on, and
+ * is stored when the response is complete. */
+#define HOLD_MAX_US (500 * 1000)
+
+static void start_streaming(ap_filter_t *f, reqperf_cache_req_t *cr,
+                            apr_bucket_brigade *bb)
+{
+    cr->streaming = 1;
+    unhold(f, cr, bb);
+    rp_cache_release(&cr->lk);
+    rp_mc_park(&cr->store);
 }
 
 static void store_response(request_rec *r, reqperf_cache_req_t *cr)
@@ -1048,7 +1140,15 @@ static void store_response(request_rec *r, reqperf_cache_req_t *cr)
     int dropped = 0;
     rp_store_outcome_t out;
 
+    if (cr->sub_nostore != RP_NOSTORE_NONE) {
+        give_up(cr, r, cr->sub_nostore, "an included part");
+        return;
+    }
     response_facts(r, cr, 1, &resp);
+    if (cr->sub_max_fresh_s > 0) {
+        resp.has_max_fresh = 1;
+        resp.max_fresh_s = cr->sub_max_fresh_s - 1;
+    }
     out = rp_cache_store(&cr->lk, &resp, &why, &dropped);
     rp_mc_park(&cr->store);
     count_local_evictions(cr);
@@ -1168,6 +1268,9 @@ static apr_status_t cache_out_filter(ap_filter_t *f, apr_bucket_brigade *bb)
     /* a miss we may store: hold the body until the backend has sent all
      * of it, so that neither the store nor the fill lock waits for the
      * client to read */
+    if (!cr->streaming && apr_time_now() - cr->held_since > HOLD_MAX_US) {
+        start_streaming(f, cr, bb);
+    }
     b = APR_BRIGADE_FIRST(bb);
     while (b != APR_BRIGADE_SENTINEL(bb)) {
         const char *data;
@@ -1184,7 +1287,9 @@ static apr_status_t cache_out_filter(ap_filter_t *f, apr_bucket_brigade *bb)
         }
         if (APR_BUCKET_IS_FLUSH(b)) {
             next = APR_BUCKET_NEXT(b);
-            apr_bucket_delete(b);       /* nothing is sent yet to flush */
+            if (!cr->streaming) {
+                apr_bucket_delete(b);   /* nothing is sent yet to flush */
+            }
             b = next;
             continue;
         }
@@ -1205,7 +1310,12 @@ static apr_status_t cache_out_filter(ap_filter_t *f, apr_bucket_brigade *bb)
         }
         /* after the read: a file or pipe bucket splits itself then */
         next = APR_BUCKET_NEXT(b);
-        apr_bucket_delete(b);
+        if (cr->streaming) {
+            cr->sent_len = cr->len;     /* it goes on as it is */
+        }
+        else {
+            apr_bucket_delete(b);
+        }
         b = next;
     }
     if (cr->gave_up) {
@@ -1230,9 +1340,57 @@ static apr_status_t cache_out_filter(ap_filter_t *f, apr_bucket_brigade *bb)
  * again, so it is added back there, where a stale copy may stand in. */
 static void cache_insert_filter(request_rec *r)
 {
-    if (r->main == NULL && n_servers > 0) {
+    reqperf_cache_req_t *cr;
+
+    if (r->main == NULL) {
+        /* without cache servers too: the headers never reach a client */
         add_cache_filter(r, cache_req(r));
     }
+    else if ((cr = cache_req(r)) != NULL && cr->capture && !cr->gave_up) {
+        /* a part of a page being stored (mod_include, mod_lua) */
+        ap_add_output_filter_handle(subreq_filter_handle, cr, r,
+                                    r->connection);
+    }
+}
+
+/* An included part (a subrequest of a page being stored) makes the page
+ * what it is as much as the page's own answer: its Vary becomes the
+ * page's, its tags tag the page, its purges are made, and what keeps it
+ * from being stored (private, Set-Cookie, a failure) keeps the page from
+ * being stored; the page is fresh no longer than its part. */
+static apr_status_t subreq_filter(ap_filter_t *f, apr_bucket_brigade *bb)
+{
+    request_rec *r = f->r;
+    reqperf_cache_req_t *cr = f->ctx;
+    rp_cache_response_t resp;
+    rp_response_info_t ri;
+    rp_nostore_t why;
+    int64_t fresh = 0;
+    const char *vary = all_of(r, "Vary");
+
+    handle_response_headers(r, cr);     /* tags, purges, stripped */
+    response_facts(r, cr, 0, &resp);
+    rp_cache_response_info(&cr->lk, &resp, &ri);
+    ri.grace_s = ri.stale_if_error_s = 0;
+    why = rp_response_storable(&ri, apr_time_sec(apr_time_now()),
+                               cr->conf.default_ttl_s, &fresh);
+    if (why != RP_NOSTORE_NONE && why != RP_NOSTORE_EXPIRED
+        && cr->sub_nostore == RP_NOSTORE_NONE) {
+        cr->sub_nostore = why;
+    }
+    if (why == RP_NOSTORE_NONE || why == RP_NOSTORE_EXPIRED) {
+        if (cr->sub_max_fresh_s == 0 || fresh < cr->sub_max_fresh_s - 1) {
+            cr->sub_max_fresh_s = fresh + 1;    /* (0 means "none yet") */
+        }
+    }
+    if (vary != NULL) {
+        cr->server_vary = cr->server_vary
+                          ? apr_pstrcat(cr->lk.pool, cr->server_vary, ", ",
+                                        vary, NULL)
+                          : apr_pstrdup(cr->lk.pool, vary);
+    }
+    ap_remove_output_filter(f);
+    return ap_pass_brigade(f->next, bb);
 }
 
 /* A request that ends without its response passing REQPERF_CACHE (an
@@ -1403,6 +1561,7 @@ static int cache_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     (void)ptemp;
     n_servers = 0;
     breakers = NULL;
+    reqperf_cache_config_reads(pconf, s);
     if (sc->cache_servers == NULL || sc->cache_servers->nelts == 0) {
         for (vs = s; vs; vs = vs->next) {
             reqperf_dir_conf_t *d = ap_get_module_config(vs->lookup_defaults,
@@ -1513,10 +1672,14 @@ void reqperf_cache_register_hooks(apr_pool_t *p)
         "REQPERF_CACHE", cache_out_filter, NULL, AP_FTYPE_CONTENT_SET + 8);
     interim_filter_handle = ap_register_output_filter(
         "REQPERF_INTERIM", interim_out, NULL, AP_FTYPE_CONNECTION);
+    subreq_filter_handle = ap_register_output_filter(
+        "REQPERF_SUBREQ", subreq_filter, NULL, AP_FTYPE_CONTENT_SET + 8);
     ap_hook_pre_connection(cache_pre_connection, NULL, NULL, APR_HOOK_MIDDLE);
     /* before every other module's: the request as the client sent it */
     ap_hook_post_read_request(cache_post_read, NULL, NULL,
                               APR_HOOK_REALLY_FIRST);
+    ap_hook_post_read_request(cache_post_read_late, NULL, NULL,
+                              APR_HOOK_REALLY_LAST);
     ap_hook_post_config(cache_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(cache_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_quick_handler(cache_quick_handler, NULL, NULL, APR_HOOK_FIRST);

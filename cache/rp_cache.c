@@ -492,6 +492,9 @@ static local_t local_lookup(rp_lookup_t *lk, int64_t now_us)
             lk->local_revalidating = 1;
             return LOCAL_NONE;
         }
+        /* the generation it was marked under: what a store after this
+         * miss is checked against (a purge since then refuses it) */
+        lk->url_gen = e.url_gen;
         return LOCAL_PASS;
     }
     if (e.kind == RP_ENTRY_PAGE && lk->n_extra > 0) {
@@ -795,6 +798,7 @@ void rp_cache_response_info(const rp_lookup_t *lk,
     ri->expires = resp->expires;
     ri->date = resp->date;
     ri->pragma = resp->pragma;
+    ri->age_s = rp_age_parse(resp->age);
     ri->request_authenticated = resp->request_authenticated;
     ri->input_changed = resp->input_changed;
     ri->incomplete = resp->incomplete;
@@ -859,6 +863,9 @@ rp_store_outcome_t rp_cache_store(rp_lookup_t *lk,
         rp_cache_refuse(lk, ns, resp->status);
         return RP_STORE_NOT_CACHEABLE;
     }
+    if (resp->has_max_fresh && fresh_s > resp->max_fresh_s) {
+        fresh_s = resp->max_fresh_s;
+    }
 
     /* the generations now, compared with those seen before the fetch */
     items = apr_pcalloc(lk->pool, sizeof(*items) * (size_t)(n_tags + 2));
@@ -907,7 +914,8 @@ rp_store_outcome_t rp_cache_store(rp_lookup_t *lk,
     memset(&e, 0, sizeof(e));
     e.kind = RP_ENTRY_PAGE;
     e.status = resp->status;
-    e.stored_us = now;
+    /* as old as the upstream cache says it is: Age counts on from there */
+    e.stored_us = now - ri.age_s * 1000000;
     e.fresh_until_us = now + fresh_s * 1000000;
     e.grace_us = grace_s * 1000000;
     e.stale_if_error_us = sie_s * 1000000;

@@ -198,12 +198,15 @@ typedef struct {
     int has_set_cookie;
     int has_content_range;
     const char *pragma;
+    const char *age;                   /* Age from an upstream cache */
     int request_authenticated;         /* see rp_response_info_t */
     int input_changed;
     int incomplete;
     const char *tags;                  /* X-ReqPerf-Tags */
     const char *body;
     size_t body_len;
+    int has_max_fresh;                 /* fresh no longer than max_fresh_s */
+    int64_t max_fresh_s;               /* (an included part's freshness) */
 } rp_cache_response_t;
 
 /* The rp_response_info_t of a response, for rp_response_storable(). */

@@ -533,6 +533,8 @@ rp_nostore_t rp_response_storable(const rp_response_info_t *ri, int64_t now_s,
         return RP_NOSTORE_INCOMPLETE;
     }
     fresh = rp_freshness_s(&cc, ri->expires, ri->date, now_s, default_ttl_s);
+    /* what an upstream cache already used of it (RFC 9111 4.2.3) */
+    fresh = fresh > ri->age_s ? fresh - ri->age_s : 0;
     if (fresh_s != NULL) {
         *fresh_s = fresh;
     }
@@ -545,6 +547,23 @@ rp_nostore_t rp_response_storable(const rp_response_info_t *ri, int64_t now_s,
         }
     }
     return RP_NOSTORE_NONE;
+}
+
+int64_t rp_age_parse(const char *value)
+{
+    size_t len;
+
+    if (value == NULL) {
+        return 0;
+    }
+    while (is_ows(*value)) {
+        value++;
+    }
+    len = strlen(value);
+    while (len > 0 && is_ows(value[len - 1])) {
+        len--;
+    }
+    return parse_delta(value, len, 1);
 }
 
 void rp_stale_windows(const rp_cc_t *cc, int64_t conf_grace_s, int64_t conf_sie_s,
@@ -583,6 +602,7 @@ const char *rp_nostore_name(rp_nostore_t why)
     case RP_NOSTORE_INCOMPLETE:    return "incomplete";
     case RP_NOSTORE_TOO_LARGE:     return "too-large";
     case RP_NOSTORE_TAGS:          return "tags";
+    case RP_NOSTORE_STREAM:        return "stream";
     }
     return "unknown";
 }
@@ -780,6 +800,9 @@ rp_bypass_t rp_request_verdict(const rp_request_t *rq, const rp_request_rules_t 
     }
     if (get == NULL) {
         return RP_BYPASS_HOST;          /* no headers at all: no Host */
+    }
+    if (get(rq->baton, "Upgrade") != NULL) {
+        return RP_BYPASS_METHOD;        /* a tunnel (WebSocket, h2c), not a page */
     }
     if (rq->authenticated || get(rq->baton, "Authorization") != NULL
         || get(rq->baton, "Proxy-Authorization") != NULL) {

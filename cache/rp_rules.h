@@ -82,7 +82,8 @@ typedef enum {
     RP_NOSTORE_INPUT_CHANGED,       /* the server changed a header the key names */
     RP_NOSTORE_INCOMPLETE,          /* the body is shorter or longer than announced */
     RP_NOSTORE_TOO_LARGE,           /* over ReqPerfCacheMaxSize (decided by the glue) */
-    RP_NOSTORE_TAGS                 /* a tag that could not be kept: its purge would miss */
+    RP_NOSTORE_TAGS,                /* a tag that could not be kept: its purge would miss */
+    RP_NOSTORE_STREAM               /* an event stream (decided by the glue) */
 } rp_nostore_t;
 
 typedef struct {
@@ -94,6 +95,7 @@ typedef struct {
     const char *expires;
     const char *date;
     const char *pragma;             /* response Pragma: no-cache there counts too */
+    int64_t age_s;                  /* the response's Age (an upstream cache held it) */
     /* Facts about the request that produced the response, from the glue. */
     int request_authenticated;      /* r->user was set, or a client certificate */
     int input_changed;              /* a keyed request header differs from what the client sent */
@@ -134,15 +136,16 @@ void rp_stale_windows(const rp_cc_t *cc, int64_t conf_grace_s, int64_t conf_sie_
  * no-cache too), Vary "*" (also a Vary that cannot be parsed or names more than
  * RP_VARY_MAX_NAMES headers: we could not key on it), Vary naming Cookie or
  * Authorization, an incomplete body, then freshness: *fresh_s (if not NULL)
- * gets rp_freshness_s() whenever the checks reach it (0 otherwise), and 0 with
- * no grace possible gives RP_NOSTORE_EXPIRED.
+ * gets what is left of rp_freshness_s() after the response's Age whenever
+ * the checks reach it (0 otherwise), and 0 with no grace possible gives
+ * RP_NOSTORE_EXPIRED.
  */
 rp_nostore_t rp_response_storable(const rp_response_info_t *ri, int64_t now_s,
                                   int64_t default_ttl_s, int64_t *fresh_s);
 
 /* "status", "set-cookie", "private", "no-store", "no-cache", "vary-star",
  * "vary-private", "partial", "expired", "cache-control", "auth",
- * "input-changed", "incomplete", "too-large", "tags"; "none" for RP_NOSTORE_NONE. */
+ * "input-changed", "incomplete", "too-large", "tags", "stream"; "none" for RP_NOSTORE_NONE. */
 const char *rp_nostore_name(rp_nostore_t why);
 
 /*
@@ -155,6 +158,10 @@ const char *rp_nostore_name(rp_nostore_t why);
  * uncacheable for everyone else.
  */
 int rp_nostore_is_about_the_page(rp_nostore_t why, int status);
+
+/* An Age value (RFC 9111 5.1: delta-seconds) in seconds, clamped to
+ * RP_MAX_FRESHNESS_S; 0 for NULL or anything that is not digits. */
+int64_t rp_age_parse(const char *value);
 
 /*
  * Response Vary value to lowercased, deduplicated, sorted names, stored in
@@ -214,7 +221,8 @@ typedef struct {
 /*
  * WHOSE PAGE IT IS, and whether the cache may answer it: THE decision on a
  * request, checked in this order (the first that applies wins):
- *   METHOD            not GET or HEAD (case-sensitive; NULL counts as other);
+ *   METHOD            not GET or HEAD (case-sensitive; NULL counts as other),
+ *                     or a GET asking to Upgrade (WebSocket, h2c): a tunnel;
  *   AUTHORIZATION     personal: Authorization or Proxy-Authorization sent, or
  *                     rq->authenticated;
  *   COOKIE            personal: a Cookie that rp_cookie_is_personal() says is;

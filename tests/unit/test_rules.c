@@ -459,8 +459,33 @@ static void test_nostore_names(void **state)
     assert_string_equal(rp_nostore_name(RP_NOSTORE_INCOMPLETE), "incomplete");
     assert_string_equal(rp_nostore_name(RP_NOSTORE_TOO_LARGE), "too-large");
     assert_string_equal(rp_nostore_name(RP_NOSTORE_TAGS), "tags");
+    assert_string_equal(rp_nostore_name(RP_NOSTORE_STREAM), "stream");
     assert_string_equal(rp_nostore_name(RP_NOSTORE_NONE), "none");
     assert_non_null(rp_nostore_name((rp_nostore_t)99));
+}
+
+static void test_age(void **state)
+{
+    rp_response_info_t ri = ok_response();
+    int64_t fresh = -1;
+
+    (void)state;
+    assert_int_equal(rp_age_parse(NULL), 0);
+    assert_int_equal(rp_age_parse("59"), 59);
+    assert_int_equal(rp_age_parse(" 7 "), 7);
+    assert_int_equal(rp_age_parse("-3"), 0);
+    assert_int_equal(rp_age_parse("1e3"), 0);
+    assert_int_equal(rp_age_parse("99999999999999999999"), RP_MAX_FRESHNESS_S);
+    /* an upstream cache's Age uses up freshness (RFC 9111 4.2.3) */
+    ri.cache_control = "max-age=60";
+    ri.age_s = 59;
+    assert_int_equal(rp_response_storable(&ri, 0, 100, &fresh), RP_NOSTORE_NONE);
+    assert_int_equal(fresh, 1);
+    ri.age_s = 60;
+    assert_int_equal(rp_response_storable(&ri, 0, 100, &fresh), RP_NOSTORE_EXPIRED);
+    ri.grace_s = 10;
+    assert_int_equal(rp_response_storable(&ri, 0, 100, &fresh), RP_NOSTORE_NONE);
+    assert_int_equal(fresh, 0);
 }
 
 static void test_pass_only_for_the_page(void **state)
@@ -624,6 +649,8 @@ static void test_bypass_each_reason(void **state)
                      RP_BYPASS_BODY);
     assert_int_equal(check1("GET", "Content-Length", "0", &rules, &refresh), RP_BYPASS_NONE);
     assert_int_equal(check1("GET", "Content-Length", " 000 ", &rules, &refresh), RP_BYPASS_NONE);
+    /* a tunnel is not a page (WebSocket, h2c) */
+    assert_int_equal(check1("GET", "Upgrade", "websocket", &rules, &refresh), RP_BYPASS_METHOD);
     /* refresh may be NULL */
     assert_int_equal(check1("GET", "Pragma", "no-cache", &rules, NULL), RP_BYPASS_NO_CACHE);
     /* no headers at all: no Host */
@@ -961,6 +988,7 @@ int main(void)
         RP_TEST(test_storable_expired),
         RP_TEST(test_nostore_names),
         RP_TEST(test_pass_only_for_the_page),
+        RP_TEST(test_age),
         RP_TEST(test_vary_parse),
         RP_TEST(test_bypass_each_reason),
         RP_TEST(test_unkeyed_spelling),
