@@ -5,7 +5,7 @@ import pytest
 
 from harness import (Apache, Backend, Memcached, MPMS, ROOT, MODULE,  # noqa: F401
                      apache_env, parse_access_line, free_port, wait_port,
-                     raw, raw_get)
+                     raw, raw_get, raw_to)
 
 
 @pytest.fixture(scope="session")

@@ -606,7 +606,12 @@ class Memcached:
 
 def raw(a, data, timeout=10):
     """Send raw bytes to Apache a, return the whole answer as text."""
-    with socket.create_connection(("127.0.0.1", a.port), timeout=timeout) as s:
+    return raw_to(a.port, data, timeout)
+
+
+def raw_to(port, data, timeout=10):
+    """raw() to any port of 127.0.0.1."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
         s.sendall(data)
         out = b""
         while True:

@@ -21,25 +21,12 @@ import threading
 import pytest
 import requests
 
-from conftest import MPMS, free_port, raw, raw_get
+from conftest import MPMS, free_port, raw, raw_get, raw_to
 from test_safety import body_of, header_of, hit, site, stats, xc
 
 MODES = ["handler", "quick"]
 both = pytest.mark.parametrize("mode", MODES)
 mpms = pytest.mark.parametrize("mpm", MPMS)
-
-
-def raw_to(port, data, timeout=10):
-    """raw() to any port of 127.0.0.1."""
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
-        s.sendall(data)
-        out = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            out += chunk
-    return out.decode("latin-1")
 
 
 def get_to(port, target, host, headers=""):
