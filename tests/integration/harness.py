@@ -437,10 +437,18 @@ ScriptAlias /cgi-bin/ {root}/cgi-bin/
                 texts.append(f.read())
         return texts
 
-    def kill_children(self):
-        """SIGKILL every child (a test of what survives a crash); the
-        parent makes new ones, and check_clean() expects their deaths."""
+    def kill_children(self, talking_to=None):
+        """SIGKILL every child (a test of what survives a crash), or only
+        those with a connection to 127.0.0.1:talking_to open (the one that
+        is proxying a request there); the parent makes new ones, and
+        check_clean() expects their deaths."""
         killed = [p for p in self.children_pids() if p != self.pid]
+        if talking_to is not None:
+            out = subprocess.run(["ss", "-Htnp", "state", "established",
+                                  "dst", "127.0.0.1:%d" % talking_to],
+                                 capture_output=True, text=True).stdout
+            talking = {int(m) for m in re.findall(r"pid=(\d+)", out)}
+            killed = [p for p in killed if p in talking]
         for p in killed:
             try:
                 os.kill(p, signal.SIGKILL)
