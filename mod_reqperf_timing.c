@@ -318,6 +318,7 @@ static apr_status_t reqperf_out(ap_filter_t *f, apr_bucket_brigade *bb)
          * brigade of any kind (mod_proxy flushes them alone when the
          * backend's body is late; then ttfb is not known yet) */
         rs->headers_sent = 1;
+        reqperf_cache_strip(r);
         /* the backend's Server-Timing, before the module adds its own */
         reqperf_app_read(r, rs);
         add_server_timing(r, rs, rp_now_us());
