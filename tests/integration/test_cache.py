@@ -25,7 +25,7 @@ STATUS = """
 
 
 def site(apache_factory, memcached, mpm, extra="", location_extra="",
-         server_extra="", workers=0):
+         server_extra="", workers=0, **kw):
     # prefork serves one request per process: tests of concurrency start
     # enough of them up front
     extra_global = ""
@@ -33,7 +33,7 @@ def site(apache_factory, memcached, mpm, extra="", location_extra="",
         extra_global = ("StartServers %d\nMinSpareServers %d\n"
                         "MaxSpareServers %d\n" % (workers, workers,
                                                    workers + 10))
-    return apache_factory(mpm=mpm, extra_global=extra_global, conf="""
+    return apache_factory(mpm=mpm, extra_global=extra_global, **kw, conf="""
 ReqPerfCacheServers {mc}
 {server_extra}
 ProxyPass /app/ ${{BACKEND}}/
