@@ -42,7 +42,7 @@
 #include "rp_counters.h"
 
 #define RP_STATS_MAGIC 0x54535052u        /* "RPST" */
-#define RP_STATS_LAYOUT_VERSION 3
+#define RP_STATS_LAYOUT_VERSION 4
 
 #define RP_METHOD_MAX 16
 #define RP_SLOW_URI_MAX 256
