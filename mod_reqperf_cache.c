@@ -607,6 +607,14 @@ static int cache_quick_handler(request_rec *r, int lookup_uri)
     if (r->unparsed_uri == NULL || !path_is_plain(r->unparsed_uri)) {
         return DECLINED;
     }
+    /* An Upgrade (h2c) is answered on the new protocol by a request that
+     * looks the page up itself; the HTTP/1.1 one must not take the fill
+     * lock for it.  If the upgrade is refused, the lookup happens in the
+     * handler phase, which the switch comes before. */
+    if (r->connection->master == NULL
+        && apr_table_get(r->headers_in, "Upgrade") != NULL) {
+        return DECLINED;
+    }
     saved = r->per_dir_config;
     ap_location_walk(r);
     d = dconf_of(r);
