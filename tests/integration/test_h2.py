@@ -44,13 +44,14 @@ def spent(e):
 def test_fast_streams_beside_a_slow_one_keep_their_own_total(apache_factory):
     """Defect (a): mod_http2 sometimes runs a finished stream's log hooks
     only when a slower stream on the same connection ends.  A fast stream
-    must still report its own short total, not the slow one's."""
+    must still report its own total, not one running to the slow one's
+    end."""
     a = apache_factory(h2=True, conf=STATUS + PROXY)
     # it happens to about 1 fast stream in 200 (when the connection's
     # thread closes a stream before its worker has reported it done):
     # enough of them to see it in nearly every run
     conns, rounds, fast_n = 4, 6, 40
-    seen = []                                 # (fast stream, slow path)
+    seen = []                                 # (fast stream, slow stream)
 
     def client(w):
         for k in range(rounds):
@@ -60,23 +61,32 @@ def test_fast_streams_beside_a_slow_one_keep_their_own_total(apache_factory):
                         for i in range(fast_n)]
                 c.wait(timeout=60)
                 assert slow.status == 200
-                seen.extend((s, slow.path) for s in fast)
+                seen.extend((s, slow) for s in fast)
     with concurrent.futures.ThreadPoolExecutor(conns) as ex:
         list(ex.map(client, range(conns)))
     n = conns * rounds * (fast_n + 1)
     assert settled(a, n)["requests"] == n
     log = log_by_uri(a, n)
-    late = []
-    for s, slow_path in seen:
-        e, slow = log[s.path], log[slow_path]
+    late, checked = [], 0
+    for s, slow in seen:
+        e = log[s.path]
         assert s.status == 200
         assert {"queue", "read", "handler"} <= set(e["phases"]), e
         assert spent(e) <= e["total"], e
-        # nearer to what its client waited than to the slow one's end
-        if e["total"] >= (s.client_us + slow["total"]) / 2:
-            late.append((e["raw"], s.client_us, slow["total"]))
+        # The server's total lies within what its client saw (request sent
+        # to last byte), give or take its worker's last steps.  Running to
+        # the slow stream's end would put it past the midpoint between the
+        # two ends the client saw.  (A fast stream that ended after the
+        # slow one, having waited for a worker, cannot have waited for it.)
+        gap_us = (slow.ended_at - s.ended_at) * 1e6
+        if gap_us <= 0:
+            continue
+        checked += 1
+        if e["total"] >= s.client_us + gap_us / 2:
+            late.append((e["raw"], s.client_us, int(gap_us)))
+    assert checked >= len(seen) / 4, (checked, len(seen))
     assert not late, "%d of %d fast streams report the slow one's time: %s" \
-        % (len(late), len(seen), late[:3])
+        % (len(late), checked, late[:3])
 
 
 def test_each_stream_has_its_own_queue_and_read(apache_factory):
@@ -291,15 +301,18 @@ def test_reset_streams_and_dropped_connections(apache_factory, memcached,
         assert r.status_code == 200 and xc(r).startswith("MISS"), xc(r)
     for i in range(3, 6):
         assert xc(requests.get(a.url(streamed % i))).startswith("HIT")
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
+    # every request Apache logged is counted once: the 7 streams, the 6
+    # HTTP/1.1 requests, and those of the dropped connection's streams
+    # that a worker had started (at least the one that answered)
+    deadline, last = time.monotonic() + 15, None
+    while True:
         timed = [e for e in map(parse_access_line, a.access_lines())
                  if e["total"] is not None]
-        d = status_json(a)
-        if len(timed) >= 17 and d["requests"] == len(timed):
+        now = (len(timed), status_json(a)["requests"])
+        if (now == last and now[0] >= 14) or time.monotonic() > deadline:
             break
-        time.sleep(0.1)
-    # 7 + 4 streams and 6 HTTP/1.1 requests, each counted once
-    assert len(timed) == 17, "\n".join(a.access_lines())
-    assert d["requests"] == 17
-    assert d["cache"]["lock_waits"] == 0
+        last = now
+        time.sleep(0.3)                     # settled: the same twice
+    assert 14 <= len(timed) <= 17, "\n".join(a.access_lines())
+    assert now[1] == len(timed), now
+    assert status_json(a)["cache"]["lock_waits"] == 0
