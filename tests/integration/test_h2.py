@@ -265,6 +265,18 @@ def test_cache_hits_stores_and_purges_over_h2(apache_factory, memcached,
     assert route["cache"]["hit"] == 4 and route["cache"]["miss"] == 3
     assert "cache" in route["phases"]
 
+    # an h2c Upgrade is answered by stream 1, which looks the page up
+    # itself; a first visit's HTTP/1.1 request holds no fill lock for it
+    # to wait on (the quick handler leaves Upgrade requests alone)
+    for path, result in (("/app/h2page", "HIT"), ("/app/fresh", "MISS")):
+        with H2Conn(a.port, mode="upgrade", upgrade_path=path) as c:
+            c.wait()
+        assert xc_of(c.streams[1]).startswith(result), (path, xc_of(c.streams[1]))
+    d = settled(a, 10)
+    assert d["requests"] == 10
+    assert d["cache"]["lock_waits"] == 0
+    assert d["cache"]["hit"] == 5 and d["cache"]["miss"] == 4
+
 
 def xc_of(stream):
     return stream.header("x-cache") or ""
