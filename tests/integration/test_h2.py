@@ -296,10 +296,14 @@ def test_reset_streams_and_dropped_connections(apache_factory, memcached,
     with H2Conn(a.port) as c:
         streams = [c.request(streamed % i) for i in range(6)]
         whole = c.request("/static.txt")
-        c.pump(lambda: all(s.headers_at for s in streams), timeout=20)
-        for s in streams[:3]:
+        c.pump(lambda: all(s.headers_at for s in streams[:3]), timeout=20)
+        # in the middle of their responses (one that a loaded machine let
+        # finish before its turn is left be)
+        reset = [s for s in streams[:3] if not s.done]
+        for s in reset:
             c.reset(s)
-        c.wait(streams[3:] + [whole], timeout=30)
+        c.wait(timeout=30)
+    assert reset, "no stream was still answering"
     assert all(s.status == 200 for s in streams[3:])
     assert len(whole.body) == 14000
     # a connection dropped while its streams are answered
@@ -308,11 +312,11 @@ def test_reset_streams_and_dropped_connections(apache_factory, memcached,
     c.pump(lambda: any(s.headers_at for s in dropped), timeout=20)
     c.close(graceful=False)
     # the reset pages were not stored, and hold no fill lock
-    for i in range(3):
-        r = requests.get(a.url(streamed % i), timeout=20)
-        assert r.status_code == 200 and xc(r).startswith("MISS"), xc(r)
-    for i in range(3, 6):
-        assert xc(requests.get(a.url(streamed % i))).startswith("HIT")
+    for s in streams:
+        r = requests.get(a.url(s.path), timeout=20)
+        assert r.status_code == 200
+        assert xc(r).startswith("MISS" if s in reset else "HIT"), (s.path,
+                                                                  xc(r))
     # every request Apache logged is counted once: the 7 streams, the 6
     # HTTP/1.1 requests, and those of the dropped connection's streams
     # that a worker had started (at least the one that answered)
