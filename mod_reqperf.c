@@ -37,6 +37,22 @@ static const command_rec reqperf_cmds[] = {
                   (void *)&reqperf_spec_slow_log_size,
                   RSRC_CONF, "recent slow requests kept (default 100)"),
 
+    /* application timing: the backend's own Server-Timing */
+    AP_INIT_TAKE1("ReqPerfAppTiming", reqperf_cmd_dir_flag,
+                  (void *)APR_OFFSETOF(reqperf_dir_conf_t, app_timing),
+                  RSRC_CONF | ACCESS_CONF,
+                  "On|Off: read the backend's Server-Timing into the "
+                  "route's statistics (default On)"),
+    AP_INIT_TAKE1("ReqPerfAppTimingHide", reqperf_cmd_dir_flag,
+                  (void *)APR_OFFSETOF(reqperf_dir_conf_t, app_timing_hide),
+                  RSRC_CONF | ACCESS_CONF,
+                  "On|Off: remove the backend's Server-Timing before the "
+                  "response leaves (default Off)"),
+    AP_INIT_TAKE1("ReqPerfAppTimingMaxNames", reqperf_cmd_srv_number,
+                  (void *)&reqperf_spec_app_max_names,
+                  RSRC_CONF, "Server-Timing metric names kept per route; "
+                  "the rest count under __other__ (default 8)"),
+
     /* page cache */
     AP_INIT_ITERATE("ReqPerfCacheServers", reqperf_cmd_cache_servers, NULL,
                     RSRC_CONF, "host:port ...: the memcached servers"),
@@ -53,6 +69,12 @@ static const command_rec reqperf_cmds[] = {
                   RSRC_CONF | ACCESS_CONF,
                   "serve a stale copy this long while one request refreshes "
                   "it (default 0)"),
+    AP_INIT_TAKE1("ReqPerfCacheStaleIfError", reqperf_cmd_dir_seconds,
+                  (void *)APR_OFFSETOF(reqperf_dir_conf_t,
+                                       cache_stale_if_error_s),
+                  RSRC_CONF | ACCESS_CONF,
+                  "serve an expired copy this long after expiry when the "
+                  "backend fails (default 0)"),
     AP_INIT_TAKE1("ReqPerfCacheLock", reqperf_cmd_dir_flag,
                   (void *)APR_OFFSETOF(reqperf_dir_conf_t, cache_lock),
                   RSRC_CONF | ACCESS_CONF,

@@ -32,6 +32,7 @@ extern module AP_MODULE_DECLARE_DATA reqperf_module;
 #define REQPERF_DEFAULT_CACHE_TIMEOUT  (50 * 1000)        /* µs */
 #define REQPERF_DEFAULT_LOCAL_SIZE     (64 * 1024 * 1024)
 #define REQPERF_DEFAULT_LOCAL_TTL      (1000 * 1000)      /* µs */
+#define REQPERF_DEFAULT_APP_MAX_NAMES  8
 
 /* Per-directory configuration (also what server and <VirtualHost> set,
  * through the server's lookup_defaults).  REQPERF_UNSET / NULL mean
@@ -43,11 +44,14 @@ typedef struct {
     int cache;                         /* ReqPerfCache */
     apr_int64_t cache_ttl_s;           /* ReqPerfCacheTTL */
     apr_int64_t cache_grace_s;         /* ReqPerfCacheGrace */
+    apr_int64_t cache_stale_if_error_s; /* ReqPerfCacheStaleIfError */
     int cache_lock;                    /* ReqPerfCacheLock */
     apr_int64_t cache_max_size;        /* ReqPerfCacheMaxSize */
     apr_array_header_t *cache_vary;            /* const char * */
     apr_array_header_t *cache_ignore_cookie;   /* const char * */
     apr_array_header_t *cache_ignore_query;    /* const char * */
+    int app_timing;                    /* ReqPerfAppTiming */
+    int app_timing_hide;               /* ReqPerfAppTimingHide */
 } reqperf_dir_conf_t;
 
 typedef struct {
@@ -66,6 +70,13 @@ typedef struct {
     int cache_quick;
     apr_int64_t cache_local_size;      /* bytes, 0 = off */
     apr_interval_time_t cache_local_ttl;
+    /* what this server's configuration reads of a request without naming
+     * it in Vary (post_config, from the configuration tree): request
+     * headers (RewriteCond/RewriteRule %{HTTP:...}) and environment
+     * variables set from the request (SetEnvIf, BrowserMatch); keyed */
+    apr_array_header_t *reads_headers;
+    apr_array_header_t *reads_envs;
+    int app_max_names;                 /* main server only */
 } reqperf_srv_conf_t;
 
 /* State of one request (the original one; internal redirects and the
@@ -78,11 +89,14 @@ typedef struct {
     int headers_sent;
     int eos;
     int cache_result;                  /* rp_cache_result_t */
+    unsigned cache_flags;              /* RP_CACHE_FLAG_* */
     const char *cache_note;            /* "HIT local", "BYPASS cookie" ... */
     const char *uri;                   /* as requested (decoded path) */
     void *cache;                       /* mod_reqperf_cache.c's state */
     void *cache_filter;                /* its REQPERF_CACHE filter */
     const char *route;
+    apr_array_header_t *app_values;    /* the backend's Server-Timing
+                                          values (mod_reqperf_app.c) */
 } reqperf_req_t;
 
 /* State of one connection: when the bytes of its next request arrived.
@@ -135,6 +149,7 @@ extern const reqperf_srv_spec_t reqperf_spec_slow_log_size;
 extern const reqperf_srv_spec_t reqperf_spec_cache_local;
 extern const reqperf_srv_spec_t reqperf_spec_cache_timeout;
 extern const reqperf_srv_spec_t reqperf_spec_cache_local_ttl;
+extern const reqperf_srv_spec_t reqperf_spec_app_max_names;
 const char *reqperf_cmd_srv_number(cmd_parms *cmd, void *dconf,
                                    const char *arg);
 const char *reqperf_cmd_srv_time(cmd_parms *cmd, void *dconf,
@@ -154,6 +169,9 @@ apr_int64_t reqperf_slow_threshold_us(const reqperf_dir_conf_t *d);
 int reqperf_server_timing(const reqperf_dir_conf_t *d);
 int reqperf_srv_max_routes(const reqperf_srv_conf_t *s);
 int reqperf_srv_slow_log_size(const reqperf_srv_conf_t *s);
+int reqperf_app_timing(const reqperf_dir_conf_t *d);
+int reqperf_app_timing_hide(const reqperf_dir_conf_t *d);
+int reqperf_srv_app_max_names(const reqperf_srv_conf_t *s);
 
 /* mod_reqperf_timing.c */
 void reqperf_timing_register_hooks(apr_pool_t *p);
@@ -167,6 +185,12 @@ void reqperf_response_start(request_rec *r);
 void reqperf_response_end(request_rec *r);
 /* The route this request counts under (computed once). */
 const char *reqperf_route(request_rec *r);
+
+/* mod_reqperf_app.c: the backend's own Server-Timing.  Called by
+ * REQPERF_OUT as the response headers are about to leave, before the
+ * module adds its own Server-Timing: keeps the backend's values for the
+ * statistics and, with ReqPerfAppTimingHide On, removes them. */
+void reqperf_app_read(request_rec *r, reqperf_req_t *rs);
 
 /* mod_reqperf_stats.c: the shared-memory segment. */
 void reqperf_stats_register_hooks(apr_pool_t *p);

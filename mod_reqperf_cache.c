@@ -1,13 +1,20 @@
 /*
  * mod_reqperf_cache.c: the page cache's HTTP side.
  *
- * The decisions live in cache/ (rp_rules.c: what may be stored or served,
- * rp_cache.c: hit, stale, miss, locks, generations).  This file turns a
- * request_rec into their inputs and their answers into HTTP:
+ * The decisions live elsewhere, one place each: whose page a request asks
+ * for and what its key is in mod_reqperf_cache_key.c (the safety model is
+ * written down there), what may be stored in cache/rp_rules.c, and hit,
+ * stale, miss, locks and generations in cache/rp_cache.c.  This file turns
+ * their answers into HTTP:
  *
+ *  - the request as the client sent it is copied when it has been read
+ *    (post_read_request, first of all modules);
  *  - the lookup, either in the handler phase (after access control, so
  *    Require and authentication still guard cached pages) or, with
  *    ReqPerfCacheQuick On, in the quick handler before everything else;
+ *    only for the request the client sent, or an internal redirect of it
+ *    that did not come from an error (ErrorDocument pages are never looked
+ *    up under the failed request's key);
  *  - serving a hit: stored status and headers, Age, X-Cache, 304 for a
  *    conditional request, HEAD from the GET entry; straight to the
  *    protocol filters, since the stored body already went through the
@@ -15,9 +22,13 @@
  *  - the REQPERF_CACHE output filter, which sees every response where
  *    memcached is configured: it strips X-ReqPerf-Tags and
  *    X-ReqPerf-Purge before the headers leave, carries out the purges and
- *    the invalidation of a successful unsafe method, and on a miss
- *    captures the body as it streams by (chunked responses too) and
- *    stores it after the end of stream;
+ *    the invalidation of a successful unsafe method, and on a miss holds
+ *    the response (up to ReqPerfCacheMaxSize) until the backend has sent
+ *    all of it, stores it, lets go of the fill lock, and only then sends
+ *    it on: a slow client never holds the lock;
+ *  - the REQPERF_INTERIM connection filter, which strips the same two
+ *    headers from interim responses (103 Early Hints), which httpd writes
+ *    past the request's filters;
  *  - the reqperf-purge handler;
  *  - memcached connections (one pool per child) and the circuit breakers
  *    (shared memory), and what the status page shows of them.
@@ -36,10 +47,10 @@
 #include "http_log.h"
 #include "ap_mpm.h"
 #include "util_filter.h"
+#include "http_connection.h"
 
-#include "mod_reqperf.h"
+#include "mod_reqperf_cache.h"
 #include "stats/rp_report.h"
-#include "cache/rp_cache.h"
 #include "cache/rp_mc.h"
 #include "cache/rp_purge.h"
 #include "cache/rp_local.h"
@@ -47,9 +58,12 @@
 APLOG_USE_MODULE(reqperf);
 
 #define LOCK_WAIT_US (5 * 1000 * 1000)
-#define LOCK_TTL_S 30
+/* an orphaned lock (its holder was killed) blocks nobody for long */
+#define LOCK_TTL_S 5
 
 static ap_filter_rec_t *cache_filter_handle;
+static ap_filter_rec_t *interim_filter_handle;
+static ap_filter_rec_t *subreq_filter_handle;
 static rp_breaker_t *breakers;         /* shared memory, one per server */
 static rp_local_t *local_tier;         /* shared memory, or NULL */
 static apr_interval_time_t local_ttl;
@@ -57,18 +71,11 @@ static rp_mc_t *child_mc;              /* this child's connections */
 static const char **server_names;
 static int n_servers;
 
+/* The REQPERF_INTERIM filter's state, one per connection. */
 typedef struct {
-    rp_lookup_t lk;
-    rp_store_t store;
-    int have_store;
-    rp_cache_conf_t conf;
-    int capture;                       /* a miss we may store */
-    int gave_up;
-    int headers_done;
-    const char *tags;                  /* X-ReqPerf-Tags of the response */
-    char *buf;
-    apr_size_t len, cap, max;
-} reqperf_cache_req_t;
+    rp_interim_t st;
+    apr_bucket_brigade *out;
+} reqperf_interim_t;
 
 /* ---------------------------------------------------------------- */
 /* small helpers                                                     */
@@ -81,6 +88,13 @@ static reqperf_dir_conf_t *dconf_of(request_rec *r)
 static reqperf_srv_conf_t *sconf_of(server_rec *s)
 {
     return ap_get_module_config(s->module_config, &reqperf_module);
+}
+
+static reqperf_cache_req_t *cache_req(request_rec *r)
+{
+    reqperf_req_t *rs = reqperf_req(r);
+
+    return rs != NULL ? rs->cache : NULL;
 }
 
 static void count(rp_counter_t c)
@@ -105,11 +119,6 @@ static void clock_sleep(void *baton, int64_t us)
 }
 
 static const rp_clock_t wall_clock = { clock_now, clock_sleep, NULL };
-
-static const char *request_header(void *baton, const char *name)
-{
-    return apr_table_get(((request_rec *)baton)->headers_in, name);
-}
 
 static void note_result(request_rec *r, int result, const char *x_cache)
 {
@@ -145,175 +154,42 @@ static rp_counter_t bypass_counter(rp_bypass_t why)
         return RP_CTR_CACHE_BYPASS_METHOD;
     case RP_BYPASS_RANGE:
         return RP_CTR_CACHE_BYPASS_RANGE;
+    case RP_BYPASS_BODY:
+        return RP_CTR_CACHE_BYPASS_BODY;
+    case RP_BYPASS_HOST:
+        return RP_CTR_CACHE_BYPASS_HOST;
     default:
         return RP_CTR_CACHE_BYPASS_OTHER;
     }
 }
 
-static const char **list_of(const apr_array_header_t *a, int *n)
+/* What this process last saw of memcached, to say it in the error log
+ * once when it goes and once when it is back, not per request. */
+static int mc_seen_down;
+static apr_time_t mc_down_logged;
+
+static void memcached_down(request_rec *r)
 {
-    *n = a ? a->nelts : 0;
-    return a ? (const char **)a->elts : NULL;
+    apr_time_t now = apr_time_now();
+
+    mc_seen_down = 1;
+    if (now - mc_down_logged > apr_time_from_sec(60)) {
+        mc_down_logged = now;
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, APLOGNO(10522)
+                      "mod_reqperf: memcached did not answer within "
+                      "ReqPerfCacheTimeout; requests go to the backend "
+                      "uncached (X-Cache: BYPASS down) until it is back");
+    }
 }
 
-/* The request's path for the key: from the request line as the client
- * sent it (the quick handler runs before httpd has parsed it further),
- * normalised the way httpd normalises it before mapping a request: dot
- * segments resolved, unreserved characters decoded, slashes merged unless
- * MergeSlashes Off, and the remaining escapes in upper case.  So every
- * spelling of one resource has one key, and a purge or an unsafe method
- * names them all.  NULL if the path is unusable (above the root). */
-static const char *normalised_path(request_rec *r, const char *u,
-                                   apr_size_t len)
+static void memcached_up(request_rec *r)
 {
-    core_server_config *core;
-    unsigned flags = AP_NORMALIZE_NOT_ABOVE_ROOT
-                     | AP_NORMALIZE_DECODE_UNRESERVED;
-    char *path = apr_pstrmemdup(r->pool, u, len), *q;
-
-    if (*path != '/') {
-        return NULL;
+    if (mc_seen_down) {
+        mc_seen_down = 0;
+        mc_down_logged = 0;
+        ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, r, APLOGNO(10523)
+                      "mod_reqperf: memcached answers again");
     }
-    core = ap_get_core_module_config(r->server->module_config);
-    if (core->merge_slashes != AP_CORE_CONFIG_OFF) {
-        flags |= AP_NORMALIZE_MERGE_SLASHES;
-    }
-    if (!ap_normalize_path(path, flags)) {
-        return NULL;
-    }
-    for (q = path; (q = strchr(q, '%')) != NULL; q++) {
-        if (apr_isxdigit(q[1]) && apr_isxdigit(q[2])) {
-            q[1] = (char)apr_toupper(q[1]);
-            q[2] = (char)apr_toupper(q[2]);
-        }
-    }
-    return path;
-}
-
-static const char *key_path(request_rec *r)
-{
-    const char *u = r->unparsed_uri, *end;
-
-    if (u == NULL) {
-        return NULL;
-    }
-    if (*u != '/') {
-        /* absolute-form: the path starts where the authority ends, and
-         * is "/" when it ends at the query (http://host?a=/b) */
-        const char *p = ap_strstr_c(u, "://");
-        if (p == NULL) {
-            return NULL;
-        }
-        p += 3;
-        p += strcspn(p, "/?#");
-        u = *p == '/' ? p : "/";
-    }
-    end = u + strcspn(u, "?#");
-    return normalised_path(r, u, (apr_size_t)(end - u));
-}
-
-/* Whether the path as sent is already in the form httpd will match
- * <Location> against: no escapes, no dot segments, no double slashes.
- * Only such requests are looked up before httpd has mapped them. */
-static int path_is_plain(const char *u)
-{
-    size_t n = strcspn(u, "?#");
-
-    if (*u != '/' || memchr(u, '%', n) != NULL) {
-        return 0;
-    }
-    for (; n > 0; u++, n--) {
-        if (u[0] == '/' && n > 1
-            && (u[1] == '/'
-                || (u[1] == '.' && (n == 2 || u[2] == '/'
-                                    || (u[2] == '.'
-                                        && (n == 3 || u[3] == '/')))))) {
-            return 0;
-        }
-    }
-    return 1;
-}
-
-/* The canonical URL of (scheme, host, port, path, query) under the
- * ReqPerfCacheIgnoreQuery of d: the key of a page and of its generation. */
-static const char *canonical_url(apr_pool_t *p, const char *scheme,
-                                 const char *host, unsigned port,
-                                 const char *path, const char *query,
-                                 const reqperf_dir_conf_t *d)
-{
-    rp_url_t u;
-
-    u.scheme = scheme;
-    u.host = host;
-    u.port = port;
-    u.path = path;
-    u.query = query;
-    u.ignore_query = list_of(d->cache_ignore_query, &u.n_ignore_query);
-    return rp_key_url(p, &u);
-}
-
-/* With UseCanonicalName On the key holds the server's own name, whatever
- * Host the client sent; the backend still sees that Host (or
- * X-Forwarded-Host) and may build another page for it.  So such a request
- * is keyed only when its Host is one of the virtual host's own names
- * (ServerName, ServerAlias): "Host: evil.example" is never cached.  With
- * UseCanonicalName Off the key holds the Host itself. */
-static int host_is_named(request_rec *r)
-{
-    server_rec *s = r->server;
-    const char *h = r->hostname;
-    int i;
-
-    if (h == NULL || strcasecmp(h, ap_get_server_name(r)) == 0
-        || (s->server_hostname && strcasecmp(h, s->server_hostname) == 0)) {
-        return 1;
-    }
-    for (i = 0; s->names && i < s->names->nelts; i++) {
-        if (strcasecmp(h, APR_ARRAY_IDX(s->names, i, const char *)) == 0) {
-            return 1;
-        }
-    }
-    for (i = 0; s->wild_names && i < s->wild_names->nelts; i++) {
-        if (ap_strcasecmp_match(h, APR_ARRAY_IDX(s->wild_names, i,
-                                                 const char *)) == 0) {
-            return 1;
-        }
-    }
-    return 0;
-}
-
-/* The host Apache chose the virtual host by, as it would put it in a
- * self-referential URL (UseCanonicalName decides); never a forwarded
- * header. */
-static const char *request_url(request_rec *r, const reqperf_dir_conf_t *d)
-{
-    const char *path = key_path(r);
-
-    if (path == NULL) {
-        return NULL;
-    }
-    return canonical_url(r->pool, ap_run_http_scheme(r),
-                         ap_get_server_name_for_url(r),
-                         ap_get_server_port(r), path, r->args, d);
-}
-
-static const char *base_full_key(request_rec *r, const reqperf_dir_conf_t *d,
-                                 const char *url)
-{
-    int n, i;
-    const char **names = list_of(d->cache_vary, &n);
-    rp_header_t *h;
-
-    if (n == 0) {
-        return rp_key_full(r->pool, url, NULL, 0);
-    }
-    h = apr_palloc(r->pool, sizeof(*h) * (apr_size_t)n);
-    for (i = 0; i < n; i++) {
-        h[i].name = names[i];
-        h[i].value = apr_table_get(r->headers_in, names[i]);
-    }
-    rp_key_sort_headers(h, n);
-    return rp_key_full(r->pool, url, h, n);
 }
 
 static int acquire_store(request_rec *r, rp_store_t *out)
@@ -321,18 +197,28 @@ static int acquire_store(request_rec *r, rp_store_t *out)
     return child_mc != NULL && rp_mc_acquire(child_mc, r->pool, out) == 0;
 }
 
+static void count_local_evictions(reqperf_cache_req_t *cr)
+{
+    rp_stats_t *st = reqperf_stats();
+
+    if (cr->lk.local_evictions && st != NULL) {
+        rp_stats_count(st, RP_CTR_LOCAL_EVICTIONS, cr->lk.local_evictions);
+    }
+    cr->lk.local_evictions = 0;
+}
+
+static void interim_done(request_rec *r);
+static apr_status_t release_at_end(void *data);
+
 /* ---------------------------------------------------------------- */
 /* serving a hit                                                     */
 
-static int serve_entry(request_rec *r, reqperf_cache_req_t *cr, int stale)
+/* The stored status and headers become the response's. */
+static void entry_to_response(request_rec *r, const rp_entry_t *e,
+                              int64_t age_s)
 {
-    const rp_entry_t *e = &cr->lk.entry;
-    apr_bucket_brigade *bb;
-    apr_status_t rv;
-    int status;
     uint32_t i;
 
-    reqperf_phase_enter(r, RP_PHASE_HANDLER);
     r->status = e->status;
     r->status_line = NULL;
     apr_table_clear(r->headers_out);
@@ -346,10 +232,23 @@ static int serve_entry(request_rec *r, reqperf_cache_req_t *cr, int stale)
         }
     }
     apr_table_setn(r->headers_out, "Age",
-                   apr_psprintf(r->pool, "%" APR_INT64_T_FMT, cr->lk.age_s));
+                   apr_psprintf(r->pool, "%" APR_INT64_T_FMT, age_s));
+}
+
+static int serve_entry(request_rec *r, reqperf_cache_req_t *cr, int stale)
+{
+    const rp_entry_t *e = &cr->lk.entry;
+    apr_bucket_brigade *bb;
+    apr_status_t rv;
+    int status;
+
+    reqperf_phase_enter(r, RP_PHASE_HANDLER);
+    entry_to_response(r, e, cr->lk.age_s);
     if (stale) {
         count(RP_CTR_CACHE_STALE);
-        note_result(r, RP_CACHE_STALE, "STALE");
+        note_result(r, RP_CACHE_STALE,
+                    cr->lk.stale_reason == RP_STALE_TIMEOUT ? "STALE timeout"
+                                                            : "STALE grace");
     }
     else if (cr->lk.from_local) {
         count(RP_CTR_CACHE_HIT);
@@ -381,6 +280,7 @@ static int serve_entry(request_rec *r, reqperf_cache_req_t *cr, int stale)
     }
     APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_eos_create(
         r->connection->bucket_alloc));
+    interim_done(r);
     reqperf_response_start(r);
     rv = ap_pass_brigade(r->proto_output_filters, bb);
     reqperf_response_end(r);
@@ -393,28 +293,144 @@ static int serve_entry(request_rec *r, reqperf_cache_req_t *cr, int stale)
 }
 
 /* ---------------------------------------------------------------- */
+/* the request as sent, and interim responses                        */
+
+static reqperf_interim_t *interim_of(conn_rec *c)
+{
+    ap_filter_t *f;
+
+    for (f = c->output_filters; f != NULL; f = f->next) {
+        if (f->frec == interim_filter_handle) {
+            return f->ctx;
+        }
+    }
+    return NULL;
+}
+
+static int cache_pre_connection(conn_rec *c, void *csd)
+{
+    reqperf_interim_t *ic;
+
+    (void)csd;
+    if (c->outgoing) {
+        return DECLINED;
+    }
+    ic = apr_pcalloc(c->pool, sizeof(*ic));
+    ic->st.mode = RP_INTERIM_PASS;
+    ic->out = apr_brigade_create(c->pool, c->bucket_alloc);
+    ap_add_output_filter_handle(interim_filter_handle, ic, NULL, c);
+    return DECLINED;
+}
+
+/* First of all post_read_request hooks: mod_headers' early edits and
+ * mod_remoteip come after, so this is the request as the client sent it. */
+static int cache_post_read(request_rec *r)
+{
+    reqperf_req_t *rs;
+    reqperf_cache_req_t *cr;
+    reqperf_interim_t *ic;
+
+    if (r->main != NULL || r->prev != NULL) {
+        return DECLINED;
+    }
+    /* until this request's final response starts, what reaches the
+     * connection's filters is an interim response */
+    if ((ic = interim_of(r->connection)) != NULL) {
+        rp_interim_reset(&ic->st);
+    }
+    if (n_servers == 0 || (rs = reqperf_req(r)) == NULL || rs->cache != NULL) {
+        return DECLINED;
+    }
+    cr = apr_pcalloc(r->pool, sizeof(*cr));
+    reqperf_cache_snapshot(r, cr);
+    rs->cache = cr;
+    return DECLINED;
+}
+
+/* Last of all post_read_request hooks: what the key holds of headers. */
+static int cache_post_read_late(request_rec *r)
+{
+    reqperf_cache_req_t *cr;
+
+    if (r->main == NULL && r->prev == NULL && (cr = cache_req(r)) != NULL) {
+        reqperf_cache_snapshot_keyed(r, cr);
+    }
+    return DECLINED;
+}
+
+static void interim_emit(void *baton, const char *data, size_t len)
+{
+    apr_brigade_write(baton, NULL, NULL, data, len);
+}
+
+static apr_status_t interim_out(ap_filter_t *f, apr_bucket_brigade *bb)
+{
+    reqperf_interim_t *ic = f->ctx;
+    apr_status_t rv;
+
+    if (ic->st.mode == RP_INTERIM_PASS) {
+        return ap_pass_brigade(f->next, bb);
+    }
+    while (!APR_BRIGADE_EMPTY(bb)) {
+        apr_bucket *b = APR_BRIGADE_FIRST(bb);
+        const char *data;
+        apr_size_t len, used;
+
+        if (ic->st.mode == RP_INTERIM_PASS) {
+            APR_BRIGADE_CONCAT(ic->out, bb);
+            break;
+        }
+        if (APR_BUCKET_IS_METADATA(b)) {
+            APR_BUCKET_REMOVE(b);
+            APR_BRIGADE_INSERT_TAIL(ic->out, b);
+            continue;
+        }
+        rv = apr_bucket_read(b, &data, &len, APR_BLOCK_READ);
+        if (rv != APR_SUCCESS) {
+            apr_brigade_cleanup(ic->out);
+            return rv;
+        }
+        used = rp_interim_feed(&ic->st, data, len, interim_emit, ic->out);
+        if (used < len) {
+            /* the rest is not an interim head: on as it is */
+            apr_bucket_split(b, used);
+            apr_bucket_delete(b);
+            continue;
+        }
+        apr_bucket_delete(b);
+    }
+    rv = ap_pass_brigade(f->next, ic->out);
+    apr_brigade_cleanup(ic->out);
+    return rv;
+}
+
+/* The final response starts: nothing after this is an interim head. */
+static void interim_done(request_rec *r)
+{
+    reqperf_interim_t *ic = interim_of(r->connection);
+
+    if (ic != NULL) {
+        ic->st.mode = RP_INTERIM_PASS;
+        ic->st.held = 0;
+    }
+}
+
+/* ---------------------------------------------------------------- */
 /* lookup                                                            */
 
 /* One REQPERF_CACHE filter per request_rec (an internal redirect gets
- * its own); a later call only hands it the lookup's state. */
+ * its own), all sharing the request's reqperf_cache_req_t. */
 static void add_cache_filter(request_rec *r, reqperf_cache_req_t *cr)
 {
-    reqperf_req_t *rs = reqperf_req(r);
     ap_filter_t *f;
 
-    if (rs != NULL && rs->cache_filter != NULL
-        && ((ap_filter_t *)rs->cache_filter)->r == r) {
-        f = rs->cache_filter;
-        if (cr != NULL) {
+    for (f = r->output_filters; f != NULL; f = f->next) {
+        if (f->frec == cache_filter_handle && f->r == r) {
             f->ctx = cr;
+            return;
         }
-        return;
     }
-    f = ap_add_output_filter_handle(cache_filter_handle, cr, r,
-                                    r->connection);
-    if (rs != NULL) {
-        rs->cache_filter = f;
-    }
+    ap_add_output_filter_handle(cache_filter_handle, cr, r, r->connection);
 }
 
 /* Conditional headers would let the backend answer 304, which cannot be
@@ -427,70 +443,83 @@ static void drop_conditionals(request_rec *r)
     apr_table_unset(r->headers_in, "If-Range");
 }
 
-static void count_local_evictions(reqperf_cache_req_t *cr)
+static int same_list(const apr_array_header_t *a, const apr_array_header_t *b)
 {
-    rp_stats_t *st = reqperf_stats();
+    int n = a ? a->nelts : 0, m = b ? b->nelts : 0, i;
 
-    if (cr->lk.local_evictions && st != NULL) {
-        rp_stats_count(st, RP_CTR_LOCAL_EVICTIONS, cr->lk.local_evictions);
+    if (n != m) {
+        return 0;
     }
-    cr->lk.local_evictions = 0;
-}
-
-static int no_unkeyed_spelling(void *baton, const char *name,
-                               const char *value)
-{
-    (void)baton;
-    (void)value;
-    return !rp_unkeyed_spelling(name);
-}
-
-static int cache_lookup(request_rec *r, const reqperf_dir_conf_t *d)
-{
-    reqperf_req_t *rs = reqperf_req(r);
-    reqperf_cache_req_t *cr;
-    rp_request_rules_t rules;
-    rp_bypass_t why;
-    int refresh = 0, result;
-    const char *url, *base;
-
-    if (rs == NULL || rs->cache != NULL) {
-        return DECLINED;               /* looked up already (quick) */
-    }
-    cr = apr_pcalloc(r->pool, sizeof(*cr));
-    rs->cache = cr;
-    reqperf_phase_enter(r, RP_PHASE_CACHE);
-
-    rules.ignore_cookie = list_of(d->cache_ignore_cookie,
-                                  &rules.n_ignore_cookie);
-    rules.vary = list_of(d->cache_vary, &rules.n_vary);
-    why = rp_request_check(r->method, request_header, r, &rules, &refresh);
-    if (why == RP_BYPASS_NONE || why == RP_BYPASS_NO_CACHE) {
-        /* X_Forwarded_Host and the like: some backends read them as the
-         * real header (rules->vary cannot list them: keys are exact) */
-        if (!apr_table_do(no_unkeyed_spelling, NULL, r->headers_in, NULL)) {
-            why = RP_BYPASS_UNKEYED_HEADER;
+    for (i = 0; i < n; i++) {
+        if (strcmp(APR_ARRAY_IDX(a, i, const char *),
+                   APR_ARRAY_IDX(b, i, const char *)) != 0) {
+            return 0;
         }
     }
-    if (why != RP_BYPASS_NONE && why != RP_BYPASS_NO_CACHE) {
-        bypass(r, bypass_counter(why), rp_bypass_name(why));
-        return DECLINED;
+    return 1;
+}
+
+/* Whether two configurations build the same key and the same verdict. */
+static int same_key_conf(const reqperf_dir_conf_t *a,
+                         const reqperf_dir_conf_t *b)
+{
+    return a == b || a == NULL
+           || (same_list(a->cache_vary, b->cache_vary)
+               && same_list(a->cache_ignore_query, b->cache_ignore_query)
+               && same_list(a->cache_ignore_cookie, b->cache_ignore_cookie));
+}
+
+/* The request the client sent, or an internal redirect of it that came
+ * from a rewrite and not from an error (every request before it ended
+ * 200), with ReqPerfCache On all along: an ErrorDocument page is never
+ * looked up under the key of the request that failed (a 403 would
+ * otherwise be answered with the page it denied). */
+static int chain_is_clean(request_rec *r)
+{
+    request_rec *p;
+
+    for (p = r->prev; p != NULL; p = p->prev) {
+        if (p->status != HTTP_OK || dconf_of(p)->cache != 1) {
+            return 0;
+        }
     }
-    if (!host_is_named(r)) {
-        bypass(r, RP_CTR_CACHE_BYPASS_OTHER, "host");
+    return r->main == NULL;
+}
+
+static int cache_lookup(request_rec *r, const reqperf_dir_conf_t *d,
+                        reqperf_cache_req_t *cr)
+{
+    rp_bypass_t why;
+    int refresh = 0, result;
+    const char *resource, *full;
+
+    cr->looked_up = 1;
+    cr->lookup_conf = d;
+    reqperf_phase_enter(r, RP_PHASE_CACHE);
+    why = reqperf_cache_whose(r, cr, d, &refresh);
+    if (why != RP_BYPASS_NONE && !(why == RP_BYPASS_NO_CACHE && refresh)) {
+        bypass(r, bypass_counter(why), rp_bypass_name(why));
         return DECLINED;
     }
     if (rp_mc_all_down(child_mc)) {
         /* memcached is known down: cost the request nothing more */
+        memcached_down(r);
         bypass(r, RP_CTR_CACHE_BYPASS_DOWN, "down");
         return DECLINED;
     }
-    if ((url = request_url(r, d)) == NULL
-        || (base = base_full_key(r, d, url)) == NULL) {
+    cr->env_key = reqperf_cache_env_key(r);
+    if (cr->sent.live != NULL && reqperf_cache_inputs_changed(r, cr, d, NULL)) {
+        /* a ReqPerfCacheVary header the server changed on the way: the
+         * backend would be asked for something the key cannot hold */
+        bypass(r, RP_CTR_CACHE_BYPASS_UNKEYED, "unkeyed-header");
+        return DECLINED;
+    }
+    if (reqperf_cache_key(r, cr, d, &resource, &full) != 0) {
         bypass(r, RP_CTR_CACHE_BYPASS_OTHER, "key");
         return DECLINED;
     }
     if (!acquire_store(r, &cr->store)) {
+        memcached_down(r);
         bypass(r, RP_CTR_CACHE_BYPASS_DOWN, "down");
         return DECLINED;
     }
@@ -499,16 +528,23 @@ static int cache_lookup(request_rec *r, const reqperf_dir_conf_t *d)
                              ? REQPERF_DEFAULT_CACHE_TTL_S : d->cache_ttl_s;
     cr->conf.grace_s = d->cache_grace_s == REQPERF_UNSET ? 0
                                                          : d->cache_grace_s;
+    cr->conf.stale_if_error_s = d->cache_stale_if_error_s == REQPERF_UNSET
+                                ? 0 : d->cache_stale_if_error_s;
     cr->conf.lock = d->cache_lock != 0;
     cr->conf.lock_wait_us = LOCK_WAIT_US;
     cr->conf.lock_ttl_s = LOCK_TTL_S;
     cr->max = (apr_size_t)(d->cache_max_size == REQPERF_UNSET
                            ? REQPERF_DEFAULT_CACHE_MAXSIZE
                            : d->cache_max_size);
+    /* the variant a request wants is keyed on what the backend is sent */
     rp_cache_lookup_init(&cr->lk, &cr->store, r->pool, &cr->conf,
-                         &wall_clock, url, base, request_header, r);
+                         &wall_clock, resource, full, reqperf_keyed_header,
+                         cr);
     cr->lk.no_lock = r->header_only;
     cr->lk.refresh = refresh;
+    /* what Apache already varies on (mod_rewrite's RewriteCond on a
+     * header; known here in the handler phase, not yet in the quick one) */
+    cr->lk.extra_vary = reqperf_cache_server_vary(r);
     cr->lk.local = local_tier;
     cr->lk.local_ttl_us = local_ttl;
 
@@ -529,59 +565,118 @@ static int cache_lookup(request_rec *r, const reqperf_dir_conf_t *d)
         count(RP_CTR_LOCAL_REVALIDATIONS);
     }
     count_local_evictions(cr);
+    if (result == RP_LOOKUP_DOWN) {
+        count(RP_CTR_CACHE_ERRORS);
+        memcached_down(r);
+        bypass(r, RP_CTR_CACHE_BYPASS_DOWN, "down");
+        return DECLINED;
+    }
+    if (!cr->lk.from_local) {
+        memcached_up(r);
+    }
     switch (result) {
     case RP_LOOKUP_HIT:
         return serve_entry(r, cr, 0);
     case RP_LOOKUP_STALE:
         return serve_entry(r, cr, 1);
-    case RP_LOOKUP_DOWN:
-        count(RP_CTR_CACHE_ERRORS);
-        bypass(r, RP_CTR_CACHE_BYPASS_DOWN, "down");
-        return DECLINED;
     default:
         break;
     }
     if (refresh) {
         bypass(r, RP_CTR_CACHE_BYPASS_NOCACHE, "no-cache");
-        rs->cache_result = RP_CACHE_BYPASS;
     }
     else if (cr->lk.miss_reason == RP_MISS_PASS) {
-        /* known not to be cacheable for now: straight to the backend,
-         * nothing to capture (Varnish's hit-for-pass) */
+        /* the last answer could not be stored: straight to the backend
+         * without the lock, but what it answers now is stored if it may
+         * be (Varnish's hit-for-miss), so one visitor's unstorable
+         * answer (a first-visit Set-Cookie) does not make the page
+         * uncacheable for the others */
         count(RP_CTR_CACHE_MISS);
         note_result(r, RP_CACHE_MISS, "MISS uncacheable");
-        return DECLINED;
     }
     else {
         count(RP_CTR_CACHE_MISS);
         note_result(r, RP_CACHE_MISS, "MISS");
+    }
+    if (cr->lk.holds_lock) {
+        apr_pool_cleanup_register(r->pool, cr, release_at_end,
+                                  apr_pool_cleanup_null);
     }
     if (!r->header_only) {
         cr->capture = 1;
         drop_conditionals(r);
         add_cache_filter(r, cr);
     }
+    else {
+        rp_cache_release(&cr->lk);
+        if (cr->lk.has_fallback) {
+            drop_conditionals(r);
+            add_cache_filter(r, cr);    /* to stand in for a failure */
+        }
+    }
     return DECLINED;
 }
 
 static int cache_handler(request_rec *r)
 {
+    reqperf_cache_req_t *cr;
     reqperf_dir_conf_t *d;
     int rv;
 
-    if (r->main != NULL || child_mc == NULL) {
+    if (r->main != NULL || child_mc == NULL
+        || (cr = cache_req(r)) == NULL) {
         return DECLINED;
     }
     d = dconf_of(r);
-    if (d->cache != 1) {
-        return DECLINED;
-    }
-    rv = cache_lookup(r, d);
-    if (rv == DECLINED) {
+    if (!cr->looked_up && d->cache == 1 && chain_is_clean(r)) {
+        /* here the headers the backend will get are known: a keyed one
+         * the server changed since the request was read keys nothing */
+        cr->sent.live = r;
+        rv = cache_lookup(r, d, cr);
+        if (rv != DECLINED) {
+            return rv;
+        }
         /* the real handler's time is handler time again */
         reqperf_phase_enter(r, RP_PHASE_HANDLER);
     }
-    return rv;
+    if (cr->capture) {
+        /* the Vary Apache set on the way here (mod_rewrite's), which a
+         * proxied response would replace */
+        const char *v = reqperf_cache_server_vary(r);
+        if (v != NULL) {
+            cr->server_vary = cr->server_vary
+                              ? apr_pstrcat(r->pool, cr->server_vary, ", ",
+                                            v, NULL)
+                              : v;
+        }
+        if (!chain_is_clean(r)) {
+            /* an error document: whatever it says is not the page's */
+            cr->lk.no_pass = 1;
+        }
+    }
+    return DECLINED;
+}
+
+/* Whether the path as sent is already in the form httpd will match
+ * <Location> against: no escapes, no dot segments, no double slashes.
+ * Only such requests are looked up before httpd has mapped them. */
+static int path_is_plain(const char *u)
+{
+    size_t n = strcspn(u, "?#");
+
+    if (*u != '/' || memchr(u, '%', n) != NULL) {
+        return 0;
+    }
+    for (; n > 0; u++, n--) {
+        if (u[0] == '/' && n > 1
+            && (u[1] == '/'
+                || (u[1] == '.' && (n == 2 || u[2] == '/'
+                                    || (u[2] == '.'
+                                        && (n == 3 || u[3] == '/')))))) {
+            return 0;
+        }
+    }
+    return 1;
 }
 
 /* ReqPerfCacheQuick On: before translation and access control.  The
@@ -590,11 +685,13 @@ static int cache_handler(request_rec *r)
 static int cache_quick_handler(request_rec *r, int lookup_uri)
 {
     reqperf_srv_conf_t *sc;
+    reqperf_cache_req_t *cr;
     ap_conf_vector_t *saved;
     reqperf_dir_conf_t *d;
     int rv = DECLINED;
 
-    if (lookup_uri || r->main != NULL || child_mc == NULL) {
+    if (lookup_uri || r->main != NULL || child_mc == NULL
+        || (cr = cache_req(r)) == NULL || cr->looked_up) {
         return DECLINED;
     }
     sc = sconf_of(r->server);
@@ -618,51 +715,40 @@ static int cache_quick_handler(request_rec *r, int lookup_uri)
     saved = r->per_dir_config;
     ap_location_walk(r);
     d = dconf_of(r);
-    r->per_dir_config = saved;
     if (d->cache == 1) {
-        rv = cache_lookup(r, d);
+        rv = cache_lookup(r, d, cr);
     }
+    r->per_dir_config = saved;
     return rv;
 }
 
 /* ---------------------------------------------------------------- */
 /* purges                                                            */
 
-/* A URL given to a purge (absolute or relative) in canonical form, with
- * the ReqPerfCacheIgnoreQuery of the location it names. */
+/* The resource a URL given to a purge names (absolute or relative: the
+ * host and scheme do not matter, a purge reaches every one), with the
+ * ReqPerfCacheIgnoreQuery of the location it names.  NULL if it names
+ * none (a path above the root, ...). */
 static const char *purge_target(request_rec *r, const char *given)
 {
-    const char *scheme, *host, *path, *query;
-    unsigned port;
+    const char *path, *query, *norm, *out;
     request_rec *rr;
-    const char *url;
 
-    if (rp_url_split(r->pool, given, &scheme, &host, &port, &path, &query)
-        != 0) {
-        return NULL;
-    }
-    if (host == NULL) {
-        scheme = ap_run_http_scheme(r);
-        host = ap_get_server_name_for_url(r);
-        port = ap_get_server_port(r);
-    }
-    else if (port == 0) {
-        port = strcmp(scheme, "https") == 0 ? 443 : 80;
-    }
-    if ((path = normalised_path(r, path, strlen(path))) == NULL) {
+    if (rp_url_split(r->pool, given, NULL, NULL, NULL, &path, &query) != 0
+        || (norm = reqperf_cache_resource(r, path, NULL, dconf_of(r))) == NULL) {
         return NULL;
     }
     /* the configuration of the page, not of the purge location */
-    rr = ap_sub_req_lookup_uri(path, r, NULL);
-    url = canonical_url(r->pool, scheme, host, port, path, query,
-                        dconf_of(rr));
+    rr = ap_sub_req_lookup_uri(norm, r, NULL);
+    out = reqperf_cache_resource(r, path, query, dconf_of(rr));
     ap_destroy_sub_req(rr);
-    return url;
+    return out;
 }
 
 typedef struct {
-    apr_array_header_t *urls;          /* canonical URLs purged */
+    apr_array_header_t *urls;          /* resources purged */
     apr_array_header_t *tags;
+    apr_array_header_t *bad;           /* URLs that name no page */
     int failed;
 } purge_result_t;
 
@@ -673,11 +759,16 @@ static void do_purges(request_rec *r, rp_store_t *store,
 
     out->urls = apr_array_make(r->pool, 4, sizeof(char *));
     out->tags = apr_array_make(r->pool, 4, sizeof(char *));
+    out->bad = apr_array_make(r->pool, 1, sizeof(char *));
     out->failed = 0;
     for (i = 0; req->urls && i < req->urls->nelts; i++) {
         const char *given = APR_ARRAY_IDX(req->urls, i, const char *);
         const char *url = purge_target(r, given);
         if (url == NULL) {
+            APR_ARRAY_PUSH(out->bad, const char *) = given;
+            continue;
+        }
+        if (store == NULL) {
             continue;
         }
         if (rp_cache_purge_url(store, r->pool, local_tier, url,
@@ -690,7 +781,7 @@ static void do_purges(request_rec *r, rp_store_t *store,
         count(RP_CTR_PURGE_URL);
         APR_ARRAY_PUSH(out->urls, const char *) = url;
     }
-    for (i = 0; req->tags && i < req->tags->nelts; i++) {
+    for (i = 0; store != NULL && req->tags && i < req->tags->nelts; i++) {
         const char *tag = APR_ARRAY_IDX(req->tags, i, const char *);
         if (rp_cache_purge_tag(store, r->pool, local_tier, tag,
                                apr_time_now())
@@ -723,6 +814,7 @@ static void log_purge_failure(request_rec *r, const char *what)
 static void response_purges(request_rec *r, const char *purge_header)
 {
     reqperf_dir_conf_t *d = dconf_of(r);
+    reqperf_cache_req_t *cr = cache_req(r);
     rp_purge_req_t req;
     purge_result_t res;
     rp_store_t store;
@@ -732,7 +824,7 @@ static void response_purges(request_rec *r, const char *purge_header)
                   || r->method_number == M_PATCH)
                  && r->status < 400 && d->cache == 1;
 
-    if (purge_header == NULL && !unsafe) {
+    if ((purge_header == NULL && !unsafe) || n_servers == 0) {
         return;
     }
     memset(&req, 0, sizeof(req));
@@ -749,8 +841,14 @@ static void response_purges(request_rec *r, const char *purge_header)
         return;
     }
     do_purges(r, &store, &req, &res);
-    if (unsafe) {
-        const char *url = request_url(r, d);
+    if (res.bad->nelts > 0) {
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, APLOGNO(10520)
+                      "mod_reqperf: X-ReqPerf-Purge from the backend names "
+                      "no page: url=%s",
+                      APR_ARRAY_IDX(res.bad, 0, const char *));
+    }
+    if (unsafe && cr != NULL) {
+        const char *url = reqperf_cache_request_resource(r, cr, d);
         if (url != NULL
             && rp_cache_purge_url(&store, r->pool, local_tier, url,
                                   apr_time_now()) == RP_ST_OK) {
@@ -850,22 +948,80 @@ static void handle_response_headers(request_rec *r, reqperf_cache_req_t *cr)
     apr_table_unset(r->err_headers_out, "X-ReqPerf-Tags");
     apr_table_unset(r->headers_out, "X-ReqPerf-Purge");
     apr_table_unset(r->err_headers_out, "X-ReqPerf-Purge");
-    if (cr != NULL) {
-        cr->tags = tags;
+    if (cr != NULL && tags != NULL) {
+        /* (after any an included part brought) */
+        cr->tags = cr->tags ? apr_pstrcat(r->pool, cr->tags, " ", tags, NULL)
+                            : tags;
     }
     response_purges(r, purge);
 }
 
-static void give_up(reqperf_cache_req_t *cr, const char *why, request_rec *r,
-                    int pass)
+/* The one place a response's facts are read for the storage rules: from
+ * the headers alone while it starts, with its body once it is whole. */
+static void response_facts(request_rec *r, reqperf_cache_req_t *cr,
+                           int whole, rp_cache_response_t *resp)
+{
+    const char *vary = all_of(r, "Vary");
+
+    memset(resp, 0, sizeof(*resp));
+    resp->status = r->status;
+    resp->cache_control = all_of(r, "Cache-Control");
+    resp->pragma = all_of(r, "Pragma");
+    /* two Expires disagree: read as junk, which means already expired */
+    resp->expires = count_of(r, "Expires") > 1 ? "0" : either(r, "Expires");
+    resp->date = apr_table_get(r->headers_out, "Date");
+    resp->age = either(r, "Age");
+    if (cr->server_vary != NULL) {
+        vary = vary ? apr_pstrcat(r->pool, vary, ", ", cr->server_vary, NULL)
+                    : cr->server_vary;
+    }
+    resp->vary = vary;
+    resp->has_set_cookie = either(r, "Set-Cookie") != NULL
+                           || either(r, "Set-Cookie2") != NULL;
+    resp->has_content_range = either(r, "Content-Range") != NULL
+                              || r->status == HTTP_PARTIAL_CONTENT;
+    resp->request_authenticated = reqperf_cache_request_authenticated(r);
+    resp->input_changed = reqperf_cache_inputs_changed(r, cr, dconf_of(r),
+                                                       vary);
+    resp->tags = cr->tags;
+    if (whole) {
+        const char *cl = apr_table_get(r->headers_out, "Content-Length");
+        apr_off_t n;
+        collect_t c;
+
+        c.out = apr_array_make(r->pool, 16, sizeof(rp_header_t));
+        c.connection = all_of(r, "Connection");
+        apr_table_do(collect_header, &c, r->headers_out, NULL);
+        apr_table_do(collect_header, &c, r->err_headers_out, NULL);
+        if (r->content_type
+            && !apr_table_get(r->headers_out, "Content-Type")) {
+            rp_header_t *h = apr_array_push(c.out);
+            h->name = "Content-Type";
+            h->value = r->content_type;
+        }
+        resp->headers = (const rp_header_t *)c.out->elts;
+        resp->n_headers = c.out->nelts;
+        resp->body = cr->buf ? cr->buf : "";
+        resp->body_len = cr->len;
+        /* a body cut short (or padded) by a failing backend */
+        resp->incomplete = cl != NULL
+                           && (apr_strtoff(&n, cl, NULL, 10) != APR_SUCCESS
+                               || n != (apr_off_t)cr->len);
+    }
+}
+
+/* The answer will not be stored: the lock goes, and a pass marker stays
+ * when why says something about the page for everyone (RP_NOSTORE_NONE:
+ * a reason of this request alone). */
+static void give_up(reqperf_cache_req_t *cr, request_rec *r,
+                    rp_nostore_t why, const char *what)
 {
     if (cr->gave_up) {
         return;
     }
     cr->gave_up = 1;
-    cr->buf = NULL;
-    if (pass) {
-        rp_cache_mark_pass(&cr->lk, r->status);
+    if (why != RP_NOSTORE_NONE) {
+        rp_cache_refuse(&cr->lk, why, r->status);
         count_local_evictions(cr);
     }
     else {
@@ -874,14 +1030,66 @@ static void give_up(reqperf_cache_req_t *cr, const char *why, request_rec *r,
     rp_mc_park(&cr->store);
     count(RP_CTR_CACHE_STORE_SKIPPED);
     ap_log_rerror(APLOG_MARK, APLOG_TRACE1, 0, r,
-                  "mod_reqperf: not storing %s: %s", r->uri, why);
+                  "mod_reqperf: not storing %s: %s", r->uri,
+                  what ? what : rp_nostore_name(why));
+}
+
+/* While the response starts: what its headers already rule out. */
+static void check_response_start(request_rec *r, reqperf_cache_req_t *cr)
+{
+    rp_cache_response_t resp;
+    rp_response_info_t ri;
+    rp_nostore_t why;
+
+    if (dconf_of(r)->cache != 1) {
+        /* the request ended up where the cache is off (an internal
+         * redirect, a different mapping): nothing is stored for it */
+        give_up(cr, r, RP_NOSTORE_NONE,
+                "ReqPerfCache Off where the request was served");
+        return;
+    }
+    if (!chain_is_clean(r)) {
+        /* an error document: the request failed (in the quick mode even
+         * its access control may have), so what answers it is not the
+         * page, whatever its status */
+        give_up(cr, r, RP_NOSTORE_NONE, "an error document");
+        return;
+    }
+    if (!same_key_conf(cr->lookup_conf, dconf_of(r))) {
+        /* the quick handler saw only <Location>: a <Directory>, <Proxy>
+         * or <Files> section says otherwise of the key */
+        give_up(cr, r, RP_NOSTORE_NONE,
+                "the key's configuration differs where the request was "
+                "served");
+        return;
+    }
+    cr->held_since = apr_time_now();
+    response_facts(r, cr, 0, &resp);
+    rp_cache_response_info(&cr->lk, &resp, &ri);
+    why = rp_response_storable(&ri, apr_time_sec(cr->held_since),
+                               cr->conf.default_ttl_s, NULL);
+    if (why == RP_NOSTORE_NONE && r->content_type != NULL
+        && strncasecmp(r->content_type, "text/event-stream", 17) == 0) {
+        why = RP_NOSTORE_STREAM;        /* never complete, never a page */
+    }
+    if (why != RP_NOSTORE_NONE) {
+        give_up(cr, r, why, NULL);
+    }
+    else {
+        const char *cl = apr_table_get(r->headers_out, "Content-Length");
+        apr_off_t n;
+        if (cl != NULL && apr_strtoff(&n, cl, NULL, 10) == APR_SUCCESS
+            && n > (apr_off_t)cr->max) {
+            give_up(cr, r, RP_NOSTORE_TOO_LARGE, NULL);
+        }
+    }
 }
 
 static int append(reqperf_cache_req_t *cr, request_rec *r, const char *data,
                   apr_size_t len)
 {
     if (cr->len + len > cr->max) {
-        give_up(cr, "larger than ReqPerfCacheMaxSize", r, 1);
+        give_up(cr, r, RP_NOSTORE_TOO_LARGE, NULL);
         return 0;
     }
     if (cr->len + len > cr->cap) {
@@ -905,39 +1113,50 @@ static int append(reqperf_cache_req_t *cr, request_rec *r, const char *data,
     return 1;
 }
 
+/* What was held back and not sent yet goes out first, ahead of what is
+ * left in bb. */
+static void unhold(ap_filter_t *f, reqperf_cache_req_t *cr,
+                   apr_bucket_brigade *bb)
+{
+    if (cr->len > cr->sent_len) {
+        APR_BRIGADE_INSERT_HEAD(bb, apr_bucket_pool_create(
+            cr->buf + cr->sent_len, cr->len - cr->sent_len, f->r->pool,
+            f->c->bucket_alloc));
+    }
+    cr->sent_len = cr->len;
+}
+
+/* A response made as it goes (a progress page, a slow CGI) reaches its
+ * client as it comes once it has been held this long; the fill lock goes
+ * then, since the client sets the pace from there.  The copy goes on, and
+ * is stored when the response is complete. */
+#define HOLD_MAX_US (500 * 1000)
+
+static void start_streaming(ap_filter_t *f, reqperf_cache_req_t *cr,
+                            apr_bucket_brigade *bb)
+{
+    cr->streaming = 1;
+    unhold(f, cr, bb);
+    rp_cache_release(&cr->lk);
+    rp_mc_park(&cr->store);
+}
+
 static void store_response(request_rec *r, reqperf_cache_req_t *cr)
 {
     rp_cache_response_t resp;
-    collect_t c;
     const char *why = NULL;
     int dropped = 0;
     rp_store_outcome_t out;
 
-    memset(&resp, 0, sizeof(resp));
-    c.out = apr_array_make(r->pool, 16, sizeof(rp_header_t));
-    c.connection = all_of(r, "Connection");
-    apr_table_do(collect_header, &c, r->headers_out, NULL);
-    apr_table_do(collect_header, &c, r->err_headers_out, NULL);
-    if (r->content_type && !apr_table_get(r->headers_out, "Content-Type")) {
-        rp_header_t *h = apr_array_push(c.out);
-        h->name = "Content-Type";
-        h->value = r->content_type;
+    if (cr->sub_nostore != RP_NOSTORE_NONE) {
+        give_up(cr, r, cr->sub_nostore, "an included part");
+        return;
     }
-    resp.status = r->status;
-    resp.headers = (const rp_header_t *)c.out->elts;
-    resp.n_headers = c.out->nelts;
-    resp.cache_control = all_of(r, "Cache-Control");
-    /* two Expires disagree: read as junk, which means already expired */
-    resp.expires = count_of(r, "Expires") > 1 ? "0" : either(r, "Expires");
-    resp.date = apr_table_get(r->headers_out, "Date");
-    resp.vary = all_of(r, "Vary");
-    resp.has_set_cookie = either(r, "Set-Cookie") != NULL
-                          || either(r, "Set-Cookie2") != NULL;
-    resp.has_content_range = either(r, "Content-Range") != NULL
-                             || r->status == HTTP_PARTIAL_CONTENT;
-    resp.tags = cr->tags;
-    resp.body = cr->buf ? cr->buf : "";
-    resp.body_len = cr->len;
+    response_facts(r, cr, 1, &resp);
+    if (cr->sub_max_fresh_s > 0) {
+        resp.has_max_fresh = 1;
+        resp.max_fresh_s = cr->sub_max_fresh_s - 1;
+    }
     out = rp_cache_store(&cr->lk, &resp, &why, &dropped);
     rp_mc_park(&cr->store);
     count_local_evictions(cr);
@@ -964,10 +1183,61 @@ static void store_response(request_rec *r, reqperf_cache_req_t *cr)
     }
 }
 
-static int storable_status(int status)
+/* Once per cause and minute: the backend failed and a copy stood in. */
+static void log_stood_in(request_rec *r, int status)
 {
-    return status == 200 || status == 203 || status == 300 || status == 301
-           || status == 404 || status == 410;
+    static apr_time_t last;
+    apr_time_t now = apr_time_now();
+
+    if (now - last > apr_time_from_sec(60)) {
+        last = now;
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, APLOGNO(10521)
+                      "mod_reqperf: the backend answered %d for %s; a stale "
+                      "copy was served instead (ReqPerfCacheStaleIfError, "
+                      "stale-if-error); further ones are counted, not logged, "
+                      "for a minute", status, r->uri);
+    }
+}
+
+/* The backend failed (a 5xx of its own, or mod_proxy's 502/503/504 when it
+ * could not be reached in time): the copy the lookup kept stands in.  The
+ * failed response is dropped here, whatever produced it (mod_proxy, an
+ * in-process application, CGI, an ErrorDocument), since it must pass this
+ * filter to reach the client. */
+static apr_status_t serve_fallback(ap_filter_t *f, reqperf_cache_req_t *cr,
+                                   apr_bucket_brigade *bb)
+{
+    request_rec *r = f->r;
+    const rp_entry_t *e = &cr->lk.fallback;
+    reqperf_req_t *rs = reqperf_req(r);
+    apr_bucket_brigade *out;
+    int failed = r->status;
+
+    cr->gave_up = 1;
+    cr->capture = 0;
+    cr->buf = NULL;
+    cr->len = 0;
+    cr->discarding = 1;
+    rp_cache_release(&cr->lk);          /* the next request tries again */
+    rp_mc_park(&cr->store);
+    apr_brigade_cleanup(bb);
+    apr_table_clear(r->err_headers_out);
+    entry_to_response(r, e, cr->lk.fallback_age_s);
+    count(RP_CTR_CACHE_STALE);
+    count(RP_CTR_CACHE_STALE_ERROR);
+    note_result(r, RP_CACHE_STALE, "STALE error");
+    if (rs != NULL) {
+        rs->cache_flags |= RP_CACHE_FLAG_STALE_ERROR;
+    }
+    log_stood_in(r, failed);
+    out = apr_brigade_create(r->pool, f->c->bucket_alloc);
+    ap_set_content_length(r, (apr_off_t)e->body_len);
+    if (!r->header_only && e->body_len > 0) {
+        APR_BRIGADE_INSERT_TAIL(out, apr_bucket_pool_create(
+            e->body, e->body_len, r->pool, f->c->bucket_alloc));
+    }
+    APR_BRIGADE_INSERT_TAIL(out, apr_bucket_eos_create(f->c->bucket_alloc));
+    return ap_pass_brigade(f->next, out);
 }
 
 static apr_status_t cache_out_filter(ap_filter_t *f, apr_bucket_brigade *bb)
@@ -975,95 +1245,174 @@ static apr_status_t cache_out_filter(ap_filter_t *f, apr_bucket_brigade *bb)
     request_rec *r = f->r;
     reqperf_cache_req_t *cr = f->ctx;
     apr_bucket *b;
-    apr_status_t rv;
     int eos = 0;
 
+    if (cr != NULL && cr->discarding) {
+        /* what is left of the failed response after a copy stood in */
+        apr_brigade_cleanup(bb);
+        return APR_SUCCESS;
+    }
     if (APR_BRIGADE_EMPTY(bb)) {
         return ap_pass_brigade(f->next, bb);
     }
     if (cr == NULL || !cr->headers_done) {
-        if (cr != NULL) {
-            cr->headers_done = 1;
+        interim_done(r);
+        if (cr != NULL && cr->lk.has_fallback && r->status >= 500
+            && dconf_of(r)->cache == 1) {
+            return serve_fallback(f, cr, bb);
         }
         handle_response_headers(r, cr);
-        if (cr != NULL && cr->capture && dconf_of(r)->cache != 1) {
-            /* the request ended up where the cache is off (an internal
-             * redirect, a different mapping): nothing is stored for it */
-            give_up(cr, "ReqPerfCache Off where the request was served",
-                    r, 0);
-        }
-        else if (cr != NULL && cr->capture
-                 && (r->status == HTTP_NOT_MODIFIED
-                     || r->status == HTTP_PRECONDITION_FAILED)) {
-            /* an answer to this client's own preconditions (If-Match, ...)
-             * says nothing of the page: no hit-for-pass for everyone */
-            give_up(cr, "an answer to the request's preconditions", r, 0);
-        }
-        else if (cr != NULL && cr->capture
-                 && (!storable_status(r->status)
-                     || either(r, "Set-Cookie") != NULL)) {
-            give_up(cr, "status or Set-Cookie", r, 1);
-        }
-        if (cr == NULL || !cr->capture) {
-            ap_remove_output_filter(f);
-            return ap_pass_brigade(f->next, bb);
+        if (cr != NULL) {
+            cr->headers_done = 1;
+            if (cr->capture && !cr->gave_up) {
+                check_response_start(r, cr);
+            }
         }
     }
-    if (cr->gave_up) {
+    if (cr == NULL || !cr->capture || cr->gave_up) {
         ap_remove_output_filter(f);
         return ap_pass_brigade(f->next, bb);
     }
-    for (b = APR_BRIGADE_FIRST(bb); b != APR_BRIGADE_SENTINEL(bb);
-         b = APR_BUCKET_NEXT(b)) {
+    /* a miss we may store: hold the body until the backend has sent all
+     * of it, so that neither the store nor the fill lock waits for the
+     * client to read */
+    if (!cr->streaming && apr_time_now() - cr->held_since > HOLD_MAX_US) {
+        start_streaming(f, cr, bb);
+    }
+    b = APR_BRIGADE_FIRST(bb);
+    while (b != APR_BRIGADE_SENTINEL(bb)) {
         const char *data;
         apr_size_t len;
+        apr_bucket *next;
 
         if (APR_BUCKET_IS_EOS(b)) {
             eos = 1;
             break;
         }
         if (AP_BUCKET_IS_ERROR(b)) {
-            give_up(cr, "error in the response", r, 0);
+            give_up(cr, r, RP_NOSTORE_NONE, "error in the response");
             break;
         }
-        if (APR_BUCKET_IS_METADATA(b)) {
+        if (APR_BUCKET_IS_FLUSH(b)) {
+            next = APR_BUCKET_NEXT(b);
+            if (!cr->streaming) {
+                apr_bucket_delete(b);   /* nothing is sent yet to flush */
+            }
+            b = next;
             continue;
         }
-        if (b->length != (apr_size_t)-1 && cr->len + b->length > cr->max) {
-            give_up(cr, "larger than ReqPerfCacheMaxSize", r, 1);
+        if (APR_BUCKET_IS_METADATA(b)) {
+            give_up(cr, r, RP_NOSTORE_NONE, "metadata in the response");
             break;
         }
-        rv = apr_bucket_read(b, &data, &len, APR_BLOCK_READ);
-        if (rv != APR_SUCCESS) {
-            give_up(cr, "unreadable body", r, 0);
+        if (b->length != (apr_size_t)-1 && cr->len + b->length > cr->max) {
+            give_up(cr, r, RP_NOSTORE_TOO_LARGE, NULL);
+            break;
+        }
+        if (apr_bucket_read(b, &data, &len, APR_BLOCK_READ) != APR_SUCCESS) {
+            give_up(cr, r, RP_NOSTORE_NONE, "unreadable body");
             break;
         }
         if (!append(cr, r, data, len)) {
             break;
         }
-    }
-    rv = ap_pass_brigade(f->next, bb);
-    if (eos && !cr->gave_up) {
-        if (r->connection->aborted && rv != APR_SUCCESS) {
-            give_up(cr, "client went away", r, 0);
+        /* after the read: a file or pipe bucket splits itself then */
+        next = APR_BUCKET_NEXT(b);
+        if (cr->streaming) {
+            cr->sent_len = cr->len;     /* it goes on as it is */
         }
         else {
-            /* after the pass: the header filter has settled headers_out */
-            store_response(r, cr);
+            apr_bucket_delete(b);
         }
-        cr->gave_up = 1;               /* done either way */
+        b = next;
     }
-    return rv;
+    if (cr->gave_up) {
+        unhold(f, cr, bb);
+        ap_remove_output_filter(f);
+        return ap_pass_brigade(f->next, bb);
+    }
+    if (!eos) {
+        return APR_SUCCESS;             /* everything is held */
+    }
+    store_response(r, cr);              /* and the lock is released */
+    cr->gave_up = 1;                    /* done either way */
+    unhold(f, cr, bb);
+    ap_remove_output_filter(f);
+    return ap_pass_brigade(f->next, bb);
 }
 
 /* Every response where memcached is configured passes REQPERF_CACHE, so
- * X-ReqPerf-* never reach a client and purges always happen. */
+ * X-ReqPerf-* never reach a client and purges always happen; error
+ * responses Apache generates itself (ap_die: a proxy that cannot reach its
+ * backend, a handler that returns 500) start from the protocol filters
+ * again, so it is added back there, where a stale copy may stand in. */
 static void cache_insert_filter(request_rec *r)
 {
-    if (r->main == NULL && n_servers > 0) {
-        reqperf_req_t *rs = reqperf_req(r);
-        add_cache_filter(r, rs ? rs->cache : NULL);
+    reqperf_cache_req_t *cr;
+
+    if (r->main == NULL) {
+        /* without cache servers too: the headers never reach a client */
+        add_cache_filter(r, cache_req(r));
     }
+    else if ((cr = cache_req(r)) != NULL && cr->capture && !cr->gave_up) {
+        /* a part of a page being stored (mod_include, mod_lua) */
+        ap_add_output_filter_handle(subreq_filter_handle, cr, r,
+                                    r->connection);
+    }
+}
+
+/* An included part (a subrequest of a page being stored) makes the page
+ * what it is as much as the page's own answer: its Vary becomes the
+ * page's, its tags tag the page, its purges are made, and what keeps it
+ * from being stored (private, Set-Cookie, a failure) keeps the page from
+ * being stored; the page is fresh no longer than its part. */
+static apr_status_t subreq_filter(ap_filter_t *f, apr_bucket_brigade *bb)
+{
+    request_rec *r = f->r;
+    reqperf_cache_req_t *cr = f->ctx;
+    rp_cache_response_t resp;
+    rp_response_info_t ri;
+    rp_nostore_t why;
+    int64_t fresh = 0;
+    const char *vary = all_of(r, "Vary");
+
+    handle_response_headers(r, cr);     /* tags, purges, stripped */
+    response_facts(r, cr, 0, &resp);
+    rp_cache_response_info(&cr->lk, &resp, &ri);
+    ri.grace_s = ri.stale_if_error_s = 0;
+    why = rp_response_storable(&ri, apr_time_sec(apr_time_now()),
+                               cr->conf.default_ttl_s, &fresh);
+    if (why != RP_NOSTORE_NONE && why != RP_NOSTORE_EXPIRED
+        && cr->sub_nostore == RP_NOSTORE_NONE) {
+        cr->sub_nostore = why;
+    }
+    if (why == RP_NOSTORE_NONE || why == RP_NOSTORE_EXPIRED) {
+        if (cr->sub_max_fresh_s == 0 || fresh < cr->sub_max_fresh_s - 1) {
+            cr->sub_max_fresh_s = fresh + 1;    /* (0 means "none yet") */
+        }
+    }
+    if (vary != NULL) {
+        cr->server_vary = cr->server_vary
+                          ? apr_pstrcat(cr->lk.pool, cr->server_vary, ", ",
+                                        vary, NULL)
+                          : apr_pstrdup(cr->lk.pool, vary);
+    }
+    ap_remove_output_filter(f);
+    return ap_pass_brigade(f->next, bb);
+}
+
+/* A request that ends without its response passing REQPERF_CACHE (an
+ * aborted connection, a module writing past the filters) still lets go
+ * of the fill lock, rather than after the lock's own expiry. */
+static apr_status_t release_at_end(void *data)
+{
+    reqperf_cache_req_t *cr = data;
+
+    if (cr->lk.holds_lock) {
+        rp_cache_release(&cr->lk);
+        rp_mc_park(&cr->store);
+    }
+    return APR_SUCCESS;
 }
 
 /* ---------------------------------------------------------------- */
@@ -1172,6 +1521,15 @@ static int purge_handler(request_rec *r)
     if (rp_purge_parse_form(r->pool, body, len, &req, &err) < 0) {
         return json_error(r, HTTP_BAD_REQUEST, err ? err : "malformed body");
     }
+    /* all or nothing: a URL that names no page is an error, not a
+     * purge that quietly matched nothing */
+    do_purges(r, NULL, &req, &res);
+    if (res.bad->nelts > 0) {
+        const char *u = APR_ARRAY_IDX(res.bad, 0, const char *);
+        return json_error(r, HTTP_BAD_REQUEST,
+                          apr_psprintf(r->pool, "url names no page: %.200s",
+                                       u));
+    }
     if (!acquire_store(r, &store)) {
         count(RP_CTR_PURGE_FAILED);
         return json_error(r, HTTP_SERVICE_UNAVAILABLE,
@@ -1211,6 +1569,7 @@ static int cache_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     (void)ptemp;
     n_servers = 0;
     breakers = NULL;
+    reqperf_cache_config_reads(pconf, s);
     if (sc->cache_servers == NULL || sc->cache_servers->nelts == 0) {
         for (vs = s; vs; vs = vs->next) {
             reqperf_dir_conf_t *d = ap_get_module_config(vs->lookup_defaults,
@@ -1319,6 +1678,16 @@ void reqperf_cache_register_hooks(apr_pool_t *p)
     (void)p;
     cache_filter_handle = ap_register_output_filter(
         "REQPERF_CACHE", cache_out_filter, NULL, AP_FTYPE_CONTENT_SET + 8);
+    interim_filter_handle = ap_register_output_filter(
+        "REQPERF_INTERIM", interim_out, NULL, AP_FTYPE_CONNECTION);
+    subreq_filter_handle = ap_register_output_filter(
+        "REQPERF_SUBREQ", subreq_filter, NULL, AP_FTYPE_CONTENT_SET + 8);
+    ap_hook_pre_connection(cache_pre_connection, NULL, NULL, APR_HOOK_MIDDLE);
+    /* before every other module's: the request as the client sent it */
+    ap_hook_post_read_request(cache_post_read, NULL, NULL,
+                              APR_HOOK_REALLY_FIRST);
+    ap_hook_post_read_request(cache_post_read_late, NULL, NULL,
+                              APR_HOOK_REALLY_LAST);
     ap_hook_post_config(cache_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(cache_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_quick_handler(cache_quick_handler, NULL, NULL, APR_HOOK_FIRST);
@@ -1326,4 +1695,6 @@ void reqperf_cache_register_hooks(apr_pool_t *p)
     ap_hook_handler(cache_handler, NULL, NULL, APR_HOOK_REALLY_FIRST + 1);
     ap_hook_handler(purge_handler, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_insert_filter(cache_insert_filter, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_insert_error_filter(cache_insert_filter, NULL, NULL,
+                                APR_HOOK_MIDDLE);
 }

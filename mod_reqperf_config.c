@@ -31,8 +31,11 @@ void *reqperf_create_dir_conf(apr_pool_t *p, char *dir)
     d->cache = REQPERF_UNSET;
     d->cache_ttl_s = REQPERF_UNSET;
     d->cache_grace_s = REQPERF_UNSET;
+    d->cache_stale_if_error_s = REQPERF_UNSET;
     d->cache_lock = REQPERF_UNSET;
     d->cache_max_size = REQPERF_UNSET;
+    d->app_timing = REQPERF_UNSET;
+    d->app_timing_hide = REQPERF_UNSET;
     return d;
 }
 
@@ -47,11 +50,14 @@ void *reqperf_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
     MERGE(cache, REQPERF_UNSET);
     MERGE(cache_ttl_s, REQPERF_UNSET);
     MERGE(cache_grace_s, REQPERF_UNSET);
+    MERGE(cache_stale_if_error_s, REQPERF_UNSET);
     MERGE(cache_lock, REQPERF_UNSET);
     MERGE(cache_max_size, REQPERF_UNSET);
     MERGE(cache_vary, NULL);
     MERGE(cache_ignore_cookie, NULL);
     MERGE(cache_ignore_query, NULL);
+    MERGE(app_timing, REQPERF_UNSET);
+    MERGE(app_timing_hide, REQPERF_UNSET);
     return conf;
 }
 
@@ -67,6 +73,7 @@ void *reqperf_create_srv_conf(apr_pool_t *p, server_rec *s)
     c->cache_quick = REQPERF_UNSET;
     c->cache_local_size = REQPERF_UNSET;
     c->cache_local_ttl = REQPERF_UNSET;
+    c->app_max_names = REQPERF_UNSET;
     return c;
 }
 
@@ -84,6 +91,7 @@ void *reqperf_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     MERGE(cache_quick, REQPERF_UNSET);
     MERGE(cache_local_size, REQPERF_UNSET);
     MERGE(cache_local_ttl, REQPERF_UNSET);
+    MERGE(app_max_names, REQPERF_UNSET);
     return conf;
 }
 
@@ -113,6 +121,22 @@ int reqperf_srv_slow_log_size(const reqperf_srv_conf_t *s)
 {
     return s->slow_log_size == REQPERF_UNSET ? REQPERF_DEFAULT_SLOW_LOG_SIZE
                                              : s->slow_log_size;
+}
+
+int reqperf_app_timing(const reqperf_dir_conf_t *d)
+{
+    return d == NULL || d->app_timing != 0;
+}
+
+int reqperf_app_timing_hide(const reqperf_dir_conf_t *d)
+{
+    return d != NULL && d->app_timing_hide == 1;
+}
+
+int reqperf_srv_app_max_names(const reqperf_srv_conf_t *s)
+{
+    return s->app_max_names == REQPERF_UNSET ? REQPERF_DEFAULT_APP_MAX_NAMES
+                                             : s->app_max_names;
 }
 
 /* ---------------------------------------------------------------- */
@@ -344,6 +368,10 @@ const reqperf_srv_spec_t reqperf_spec_cache_local_ttl = {
     APR_OFFSETOF(reqperf_srv_conf_t, cache_local_ttl),
     0, 3600 * APR_USEC_PER_SEC, 0, 1, 0
 };
+const reqperf_srv_spec_t reqperf_spec_app_max_names = {
+    APR_OFFSETOF(reqperf_srv_conf_t, app_max_names), 1, RP_APP_NAMES_MAX,
+    0, 0, 0
+};
 
 static const char *srv_value(cmd_parms *cmd, const char *arg, int is_time)
 {
@@ -446,7 +474,7 @@ const char *reqperf_cmd_cache_servers(cmd_parms *cmd, void *dconf,
     return NULL;
 }
 
-/* ReqPerfCacheTTL / ReqPerfCacheGrace: whole seconds (units allowed,
+/* ReqPerfCacheTTL / ReqPerfCacheGrace / ReqPerfCacheStaleIfError: whole seconds (units allowed,
  * "2min" or "3000ms", but not "500ms"). */
 const char *reqperf_cmd_dir_seconds(cmd_parms *cmd, void *dconf,
                                     const char *arg)

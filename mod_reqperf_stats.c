@@ -8,8 +8,8 @@
  * the statistics survive `apachectl graceful`.  A full restart must
  * start afresh; the MPMs run the pre_mpm hook exactly on start and on a
  * non-graceful restart (that is when they recreate the scoreboard), so
- * the segment is reset there.  When ReqPerfMaxRoutes or
- * ReqPerfSlowLogSize change, the layout no longer fits and a new segment
+ * the segment is reset there.  When ReqPerfMaxRoutes, ReqPerfSlowLogSize
+ * or ReqPerfAppTimingMaxNames change, the layout no longer fits and a new segment
  * is made (children of the old generation keep their mapping until
  * they exit).
  *
@@ -62,6 +62,7 @@ static int reqperf_stats_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     }
     params.max_routes = (uint32_t)reqperf_srv_max_routes(sc);
     params.slow_size = (uint32_t)reqperf_srv_slow_log_size(sc);
+    params.app_names = (uint32_t)reqperf_srv_app_max_names(sc);
     size = rp_stats_size(&params);
 
     ret = ap_retained_data_get(RETAINED_KEY);
@@ -76,7 +77,8 @@ static int reqperf_stats_post_config(apr_pool_t *pconf, apr_pool_t *plog,
         }
         ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, APLOGNO(10501)
                      "mod_reqperf: statistics layout changed "
-                     "(ReqPerfMaxRoutes/ReqPerfSlowLogSize); starting afresh");
+                     "(ReqPerfMaxRoutes/ReqPerfSlowLogSize/"
+                     "ReqPerfAppTimingMaxNames); starting afresh");
         /* children of the old generation keep their own mapping */
         apr_shm_destroy(ret->shm);
         ret->shm = NULL;
@@ -95,8 +97,9 @@ static int reqperf_stats_post_config(apr_pool_t *pconf, apr_pool_t *plog,
                           apr_time_now(), rp_now_us());
     ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, APLOGNO(10503)
                  "mod_reqperf: %" APR_SIZE_T_FMT " bytes of statistics for "
-                 "%u routes and %u slow requests", size, params.max_routes,
-                 params.slow_size);
+                 "%u routes, %u slow requests and %u application metric "
+                 "names per route", size, params.max_routes,
+                 params.slow_size, params.app_names);
     return OK;
 }
 

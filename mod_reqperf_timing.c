@@ -374,8 +374,10 @@ static void add_server_timing(request_rec *r, reqperf_req_t *rs,
         return;
     }
     rp_timeline_format_server_timing(&rs->tl, now, buf, sizeof(buf));
-    /* after the application's own entries, never instead of them */
-    apr_table_merge(r->headers_out, "Server-Timing", buf);
+    /* after the application's own entries, never instead of them: a line
+     * of its own at the end (merged into the first of several backend
+     * lines, it would land between them) */
+    apr_table_add(r->headers_out, "Server-Timing", buf);
 }
 
 static int brigade_has_data_or_eos(apr_bucket_brigade *bb)
@@ -413,6 +415,8 @@ static apr_status_t reqperf_out(ap_filter_t *f, apr_bucket_brigade *bb)
          * brigade of any kind (mod_proxy flushes them alone when the
          * backend's body is late; then ttfb is not known yet) */
         rs->headers_sent = 1;
+        /* the backend's Server-Timing, before the module adds its own */
+        reqperf_app_read(r, rs);
         add_server_timing(r, rs, rp_now_us());
     }
     eos = !APR_BRIGADE_EMPTY(bb) && APR_BUCKET_IS_EOS(APR_BRIGADE_LAST(bb));
@@ -665,6 +669,10 @@ static int reqperf_log_last(request_rec *r)
     s.phase_us = (const int64_t *)phase_us;
     s.slow = total >= reqperf_slow_threshold_us(dir_conf(fin));
     s.cache = rs->cache_result;
+    s.cache_flags = rs->cache_flags;
+    s.app_values = rs->app_values ? (const char *const *)rs->app_values->elts
+                                  : NULL;
+    s.n_app_values = rs->app_values ? rs->app_values->nelts : 0;
     rp_stats_record(st, &s);
     return DECLINED;
 }

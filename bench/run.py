@@ -3,7 +3,8 @@
 side by side in one run (this machine is shared and noisy; an absolute
 requests-per-second figure means little).
 
-    /usr/bin/python3 bench/run.py [timing] [status] ... [--seconds N]
+    /usr/bin/python3 bench/run.py [timing] [status] [cache] [apptiming]
+                                  [demo] [--seconds N] [--rounds N]
 
 Each variant gets its own private apache2 (event MPM) on 127.0.0.1; wrk
 runs against them in alternating rounds and the median of the rounds is
@@ -421,6 +422,61 @@ CacheHeader On
                   res["dead off"], "≤ 1.02×")
 
 
+# ---------------------------------------------------------------- apptiming
+
+def bench_apptiming(args, cleanup):
+    """Reading the backend's Server-Timing: the same proxied page with
+    ReqPerfAppTiming On and Off, on responses without the header (the
+    usual case: its cost should be below what this machine can measure)
+    and with a three-metric header.  A second, identical Off server gives
+    the noise floor: the ratio of two servers doing the same work."""
+    o = Apache(name="st-origin", load_module=False, log_level="error",
+               access_log=False, conf="""
+<Location /st/>
+    Header set Server-Timing "db;dur=12.3, tpl;dur=4.1;desc=\\"templates\\", cache-miss"
+</Location>
+Alias /st/ {root}/htdocs/
+""".replace("{root}", "@ROOT@"))
+    o.conf_body = o.conf_body.replace("@ROOT@", o.root)
+    page(o)
+    cleanup.append(o)
+    o.start()
+    fronts = {}
+    for name, conf in (("on", ""), ("off", "ReqPerfAppTiming Off\n"),
+                       ("off2", "ReqPerfAppTiming Off\n")):
+        a = Apache(name="apptiming-" + name, log_level="error",
+                   access_log=False, conf="ProxyPass /app/ http://127.0.0.1:%d/\n"
+                   % o.port + conf)
+        cleanup.append(a)
+        a.start()
+        fronts[name] = a
+    r = requests.get(fronts["on"].url("/app/st/page.html"))
+    assert "db;dur=12.3" in r.headers.get("Server-Timing", ""), r.headers
+    res = side_by_side({
+        "off": (fronts["off"].url("/app/page.html"), ()),
+        "off2": (fronts["off2"].url("/app/page.html"), ()),
+        "on": (fronts["on"].url("/app/page.html"), ()),
+        "off st": (fronts["off"].url("/app/st/page.html"), ()),
+        "on st": (fronts["on"].url("/app/st/page.html"), ()),
+    }, args.seconds, args.rounds)
+    base = res["off"]
+    row("app timing, no header", "ReqPerfAppTiming Off (proxy)", base, base)
+    row("app timing, no header", "ReqPerfAppTiming Off, a second server",
+        res["off2"], base, "(the noise floor)")
+    row("app timing, no header", "ReqPerfAppTiming On", res["on"], base,
+        "within the noise floor")
+    cpu_ratio_row("CPU per request, On / Off, no header", res["on"], base,
+                  "within the noise floor")
+    cpu_ratio_row("CPU per request, Off / Off (two servers)", res["off2"],
+                  base)
+    row("app timing, 3 metrics", "ReqPerfAppTiming Off (proxy)",
+        res["off st"], res["off st"])
+    row("app timing, 3 metrics", "ReqPerfAppTiming On", res["on st"],
+        res["off st"])
+    cpu_ratio_row("CPU per request, On / Off, 3 metrics", res["on st"],
+                  res["off st"])
+
+
 # ---------------------------------------------------------------- demo
 
 def bench_demo(args, cleanup):
@@ -475,7 +531,8 @@ def bench_demo(args, cleanup):
 
 
 BENCHES = {"timing": bench_timing, "status": bench_status,
-           "cache": bench_cache, "demo": bench_demo}
+           "cache": bench_cache, "apptiming": bench_apptiming,
+           "demo": bench_demo}
 
 
 def main():

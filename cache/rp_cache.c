@@ -7,6 +7,7 @@
 
 #include "rp_cache.h"
 #include "rp_local.h"
+#include "rp_util.h"
 
 #define POLL_FIRST_US 10000
 #define POLL_MAX_US 100000
@@ -155,6 +156,8 @@ void rp_cache_lookup_init(rp_lookup_t *lk, rp_store_t *store, apr_pool_t *p,
     lk->base_full = base_full;
     lk->get_header = get_header;
     lk->header_baton = header_baton;
+    lk->extra_names = NULL;
+    lk->n_extra = 0;
     rp_key_hash("rp:e:", base_full, strlen(base_full), lk->base_key);
     rp_key_hash("rp:v:", base_full, strlen(base_full), lk->valid_key);
     gen_key(lk->url_gen_key, "rp:u:", url);
@@ -166,15 +169,36 @@ void rp_cache_lookup_init(rp_lookup_t *lk, rp_store_t *store, apr_pool_t *p,
 static const char *variant_full(rp_lookup_t *lk, const rp_header_t *names,
                                 int n)
 {
-    rp_header_t *vals = apr_palloc(lk->pool, sizeof(*vals) * (size_t)(n + 1));
-    int i;
+    rp_header_t *vals = apr_palloc(lk->pool, sizeof(*vals)
+                                             * (size_t)(n + lk->n_extra + 1));
+    int i, j, m = 0;
 
     for (i = 0; i < n; i++) {
-        vals[i].name = names[i].name;
-        vals[i].value = lk->get_header(lk->header_baton, names[i].name);
+        vals[m].name = names[i].name;
+        vals[m++].value = lk->get_header(lk->header_baton, names[i].name);
     }
-    rp_key_sort_headers(vals, n);
-    return rp_key_full(lk->pool, lk->base_full, vals, n);
+    for (j = 0; j < lk->n_extra; j++) {
+        for (i = 0; i < n && !rp_str_ieq(names[i].name, lk->extra_names[j]); i++) {
+        }
+        if (i == n) {
+            vals[m].name = lk->extra_names[j];
+            vals[m++].value = lk->get_header(lk->header_baton, lk->extra_names[j]);
+        }
+    }
+    rp_key_sort_headers(vals, m);
+    return rp_key_variant(lk->pool, lk->base_full, vals, m);
+}
+
+/* The names an index lists, as a Vary value (to grow it at store time). */
+static const char *index_vary(apr_pool_t *p, const rp_entry_t *idx)
+{
+    const char *out = "";
+    uint32_t i;
+
+    for (i = 0; i < idx->n_headers; i++) {
+        out = apr_pstrcat(p, out, i ? ", " : "", idx->headers[i].name, NULL);
+    }
+    return out;
 }
 
 typedef enum {
@@ -220,10 +244,14 @@ static eval_t evaluate(rp_lookup_t *lk, const rp_store_item_t *it,
         }
         return EV_NONE;
     }
+    if (e.kind == RP_ENTRY_PAGE && lk->n_extra > 0) {
+        return EV_NONE;     /* it did not vary on what the server now does */
+    }
     if (e.kind == RP_ENTRY_VARY_INDEX) {
         char vkey[RP_KEY_HASH_MAX];
         rp_st_rc_t rc;
 
+        lk->index_vary = index_vary(lk->pool, &e);
         want = variant_full(lk, e.headers, (int)e.n_headers);
         if (want == NULL) {
             return EV_NONE;
@@ -316,6 +344,21 @@ static eval_t evaluate(rp_lookup_t *lk, const rp_store_item_t *it,
         return EV_STALE;
     }
     return EV_EXPIRED;
+}
+
+/* The copy in lk->entry may stand in for a failed backend: within its
+ * grace (this request refreshes it) or its stale-if-error. */
+static void keep_fallback(rp_lookup_t *lk, int64_t now_us)
+{
+    const rp_entry_t *e = &lk->entry;
+    int64_t window = e->grace_us > e->stale_if_error_us ? e->grace_us
+                                                        : e->stale_if_error_us;
+
+    if (e->kind == RP_ENTRY_PAGE && now_us < e->fresh_until_us + window) {
+        lk->fallback = *e;
+        lk->fallback_age_s = lk->age_s;
+        lk->has_fallback = 1;
+    }
 }
 
 static const char *lock_key(rp_lookup_t *lk)
@@ -449,11 +492,18 @@ static local_t local_lookup(rp_lookup_t *lk, int64_t now_us)
             lk->local_revalidating = 1;
             return LOCAL_NONE;
         }
+        /* the generation it was marked under: what a store after this
+         * miss is checked against (a purge since then refuses it) */
+        lk->url_gen = e.url_gen;
         return LOCAL_PASS;
+    }
+    if (e.kind == RP_ENTRY_PAGE && lk->n_extra > 0) {
+        return LOCAL_NONE;
     }
     if (e.kind == RP_ENTRY_VARY_INDEX) {
         char vkey[RP_KEY_HASH_MAX];
 
+        lk->index_vary = index_vary(lk->pool, &e);
         if (meta.old) {
             /* the index is as hot as its variants: keep it too */
             rp_local_put(lk->local, lk->base_key, val, len, meta.epoch,
@@ -505,6 +555,17 @@ rp_lookup_result_t rp_cache_lookup(rp_lookup_t *lk)
     eval_t ev;
     rp_miss_reason_t why;
     int got;
+
+    if (lk->extra_vary != NULL && lk->extra_names == NULL) {
+        int n = rp_vary_parse(lk->pool, lk->extra_vary, &lk->extra_names);
+        if (n < 0) {
+            /* a server Vary we cannot key on: no copy is the right one */
+            lk->extra_vary = NULL;
+            lk->refresh = 1;
+            lk->no_pass = 1;
+        }
+        lk->n_extra = n > 0 ? n : 0;
+    }
 
     if (lk->local != NULL) {
         /* before anything is read from memcached: a purge recorded after
@@ -571,13 +632,16 @@ rp_lookup_result_t rp_cache_lookup(rp_lookup_t *lk)
     case EV_STALE:
         /* one request refreshes, the others get the stale copy at once */
         if (lk->no_lock || try_lock(lk) == 0) {
+            lk->stale_reason = RP_STALE_GRACE;
             lk->result = RP_LOOKUP_STALE;
             return lk->result;
         }
         lk->refreshing_stale = 1;
+        keep_fallback(lk, now);
         return miss(lk, RP_MISS_EXPIRED, now);
     case EV_EXPIRED:
         why = RP_MISS_EXPIRED;
+        keep_fallback(lk, now);
         break;
     case EV_PURGED:
         why = RP_MISS_PURGED;
@@ -654,9 +718,27 @@ rp_lookup_result_t rp_cache_lookup(rp_lookup_t *lk)
             }
         }
         if (now >= deadline) {
+            if (lk->has_fallback) {
+                /* the filler is slow or gone: the copy that may stand in
+                 * for a failed backend does, rather than one more fetch */
+                lk->entry = lk->fallback;
+                lk->age_s = lk->fallback_age_s;
+                lk->stale_reason = RP_STALE_TIMEOUT;
+                lk->result = RP_LOOKUP_STALE;
+                return lk->result;
+            }
             return miss(lk, RP_MISS_LOCK_TIMEOUT, now);
         }
     }
+}
+
+void rp_cache_refuse(rp_lookup_t *lk, rp_nostore_t why, int status)
+{
+    if (lk->refresh || lk->no_pass || !rp_nostore_is_about_the_page(why, status)) {
+        rp_cache_release(lk);
+        return;
+    }
+    rp_cache_mark_pass(lk, status);
 }
 
 void rp_cache_mark_pass(rp_lookup_t *lk, int status)
@@ -676,7 +758,8 @@ void rp_cache_mark_pass(rp_lookup_t *lk, int status)
     }
     /* a failing backend must not wipe out the stale copy grace keeps
      * for exactly this: the others go on getting it */
-    if (lk->url_gen != 0 && !(lk->refreshing_stale && status >= 500)) {
+    if (lk->url_gen != 0
+        && !((lk->refreshing_stale || lk->has_fallback) && status >= 500)) {
         memset(&e, 0, sizeof(e));
         e.kind = RP_ENTRY_PASS;
         e.key = lk->base_full;
@@ -702,12 +785,33 @@ void rp_cache_release(rp_lookup_t *lk)
     }
 }
 
+void rp_cache_response_info(const rp_lookup_t *lk,
+                            const rp_cache_response_t *resp,
+                            rp_response_info_t *ri)
+{
+    memset(ri, 0, sizeof(*ri));
+    ri->status = resp->status;
+    ri->cache_control = resp->cache_control;
+    ri->vary = resp->vary;
+    ri->has_set_cookie = resp->has_set_cookie;
+    ri->has_content_range = resp->has_content_range;
+    ri->expires = resp->expires;
+    ri->date = resp->date;
+    ri->pragma = resp->pragma;
+    ri->age_s = rp_age_parse(resp->age);
+    ri->request_authenticated = resp->request_authenticated;
+    ri->input_changed = resp->input_changed;
+    ri->incomplete = resp->incomplete;
+    ri->grace_s = lk->conf->grace_s;
+    ri->stale_if_error_s = lk->conf->stale_if_error_s;
+}
+
 rp_store_outcome_t rp_cache_store(rp_lookup_t *lk,
                                   const rp_cache_response_t *resp,
                                   const char **why, int *tags_dropped)
 {
     int64_t now = lk->clock->now_us(lk->clock->baton);
-    int64_t fresh_s = 0, ttl, grace_s = lk->conf->grace_s;
+    int64_t fresh_s = 0, ttl, grace_s = lk->conf->grace_s, sie_s = 0;
     rp_response_info_t ri;
     rp_nostore_t ns;
     const char **vary = NULL, **tags = NULL;
@@ -727,33 +831,40 @@ rp_store_outcome_t rp_cache_store(rp_lookup_t *lk,
     if (tags_dropped) {
         *tags_dropped = 0;
     }
-    memset(&ri, 0, sizeof(ri));
-    ri.status = resp->status;
-    ri.cache_control = resp->cache_control;
-    ri.vary = resp->vary;
-    ri.has_set_cookie = resp->has_set_cookie;
-    ri.has_content_range = resp->has_content_range;
-    ri.expires = resp->expires;
-    ri.date = resp->date;
-    ri.grace_s = lk->conf->grace_s;
+    rp_cache_response_info(lk, resp, &ri);
     ns = rp_response_storable(&ri, now / 1000000, lk->conf->default_ttl_s,
                               &fresh_s);
-    if (ns != RP_NOSTORE_NONE) {
-        *why = rp_nostore_name(ns);
-        rp_cache_mark_pass(lk, resp->status);
-        return RP_STORE_NOT_CACHEABLE;
+    if (ns == RP_NOSTORE_NONE) {
+        /* Vary only grows: the index's names, the server's, the response's */
+        const char *v = resp->vary;
+        if (lk->index_vary != NULL && *lk->index_vary != '\0') {
+            v = v ? apr_pstrcat(lk->pool, v, ", ", lk->index_vary, NULL)
+                  : lk->index_vary;
+        }
+        if (lk->extra_vary != NULL) {
+            v = v ? apr_pstrcat(lk->pool, v, ", ", lk->extra_vary, NULL)
+                  : lk->extra_vary;
+        }
+        if (v != NULL && (n_vary = rp_vary_parse(lk->pool, v, &vary)) < 0) {
+            ns = RP_NOSTORE_VARY_STAR;
+        }
     }
-    if (resp->vary && (n_vary = rp_vary_parse(lk->pool, resp->vary, &vary))
-                      < 0) {
-        *why = "vary-star";
-        rp_cache_mark_pass(lk, resp->status);
-        return RP_STORE_NOT_CACHEABLE;
-    }
-    if (resp->tags) {
+    if (ns == RP_NOSTORE_NONE && resp->tags) {
         n_tags = rp_tags_parse(lk->pool, resp->tags, &tags, &dropped);
         if (tags_dropped) {
             *tags_dropped = dropped;
         }
+        if (dropped > 0) {
+            ns = RP_NOSTORE_TAGS;
+        }
+    }
+    if (ns != RP_NOSTORE_NONE) {
+        *why = rp_nostore_name(ns);
+        rp_cache_refuse(lk, ns, resp->status);
+        return RP_STORE_NOT_CACHEABLE;
+    }
+    if (resp->has_max_fresh && fresh_s > resp->max_fresh_s) {
+        fresh_s = resp->max_fresh_s;
     }
 
     /* the generations now, compared with those seen before the fetch */
@@ -792,21 +903,22 @@ rp_store_outcome_t rp_cache_store(rp_lookup_t *lk,
         return RP_STORE_PURGED_DURING_FETCH;
     }
 
-    /* no stale copy where the response forbids it (RFC 9111 4.2.4):
-     * must-revalidate, proxy-revalidate, or s-maxage, which implies it */
+    /* how long it may be served stale (RFC 5861; none where the response
+     * forbids it, RFC 9111 4.2.4) */
     {
         rp_cc_t cc;
         rp_cc_parse(resp->cache_control, &cc);
-        if (cc.must_revalidate || cc.s_maxage >= 0) {
-            grace_s = 0;
-        }
+        rp_stale_windows(&cc, lk->conf->grace_s, lk->conf->stale_if_error_s,
+                         &grace_s, &sie_s);
     }
     memset(&e, 0, sizeof(e));
     e.kind = RP_ENTRY_PAGE;
     e.status = resp->status;
-    e.stored_us = now;
+    /* as old as the upstream cache says it is: Age counts on from there */
+    e.stored_us = now - ri.age_s * 1000000;
     e.fresh_until_us = now + fresh_s * 1000000;
     e.grace_us = grace_s * 1000000;
+    e.stale_if_error_us = sie_s * 1000000;
     e.url_gen = gen;
     e.n_headers = (uint32_t)resp->n_headers;
     e.headers = (rp_header_t *)resp->headers;
@@ -841,7 +953,8 @@ rp_store_outcome_t rp_cache_store(rp_lookup_t *lk,
             e.tag_gens[k] = tg;
         }
     }
-    ttl = fresh_s + grace_s + 60;
+    /* kept for all the time it may be served, fresh or standing in */
+    ttl = fresh_s + (grace_s > sie_s ? grace_s : sie_s) + 60;
     if (ttl > RP_CACHE_MAX_TTL_S) {
         ttl = RP_CACHE_MAX_TTL_S;
     }
@@ -856,8 +969,10 @@ rp_store_outcome_t rp_cache_store(rp_lookup_t *lk,
         }
         full = variant_full(lk, names, n_vary);
         if (full == NULL) {
+            /* a header value we cannot key on: this request's, not the
+             * page's, so no pass marker */
             *why = "vary key";
-            rp_cache_mark_pass(lk, resp->status);
+            rp_cache_release(lk);
             return RP_STORE_NOT_CACHEABLE;
         }
         memset(&idx, 0, sizeof(idx));
@@ -867,6 +982,7 @@ rp_store_outcome_t rp_cache_store(rp_lookup_t *lk,
         idx.stored_us = now;
         idx.fresh_until_us = e.fresh_until_us;
         idx.grace_us = e.grace_us;
+        idx.stale_if_error_us = e.stale_if_error_us;
         idx.url_gen = gen;
         idx.n_headers = (uint32_t)n_vary;
         idx.headers = names;

@@ -11,6 +11,12 @@
  * adds the ReqPerfCacheVary headers; a response Vary adds a second level
  * (the base key then holds a small "vary index" entry naming the
  * headers, and each variant lives under the base key plus their values).
+ * Vary only grows for a base: a response that names fewer headers than the
+ * index already does is stored as a variant of all of them, and a Vary the
+ * server set before the lookup (extra_vary: mod_rewrite choosing a page by
+ * a header) is keyed on even where no stored copy names it, so a backend
+ * or a configuration that varies on a header for some requests only never
+ * hands one variant to all.
  *
  * Invalidation without scanning memcached: every URL and every tag has a
  * generation counter in memcached (rp:u:..., rp:t:...).  An entry records
@@ -42,7 +48,14 @@
  *
  * Stampede lock: on a miss one request adds rp:l:<key> (short TTL) and
  * goes to the backend; the others poll for the entry for a bounded time,
- * or take the stale copy at once while it is within grace.  When the
+ * or take the stale copy at once while it is within grace; when the wait
+ * runs out (the filler is slow, or died) they take the copy that may
+ * stand in for a failed backend if there is one, else go to the backend.
+ *
+ * Stale-if-error (RFC 5861): an entry stays in memcached for its
+ * freshness, grace and stale-if-error together; a miss on a copy expired
+ * less than its stale-if-error ago carries it back as lk->fallback, and
+ * the glue serves it in place of a 5xx from the backend.  When the
  * answer cannot be stored, a short-lived "pass" marker (Varnish's
  * hit-for-pass) lets the next misses skip the lock, so an uncacheable
  * page under load is never served one request at a time.
@@ -65,6 +78,7 @@
 typedef struct {
     int64_t default_ttl_s;             /* ReqPerfCacheTTL */
     int64_t grace_s;                   /* ReqPerfCacheGrace */
+    int64_t stale_if_error_s;          /* ReqPerfCacheStaleIfError */
     int lock;                          /* ReqPerfCacheLock */
     int64_t lock_wait_us;              /* a waiter gives up after this */
     uint32_t lock_ttl_s;               /* a lock expires by itself */
@@ -82,6 +96,13 @@ typedef enum {
     RP_LOOKUP_STALE,
     RP_LOOKUP_DOWN                     /* the store could not answer */
 } rp_lookup_result_t;
+
+/* Why a STALE answer was stale. */
+typedef enum {
+    RP_STALE_GRACE = 0,                /* within grace: one request refreshes */
+    RP_STALE_ERROR,                    /* the backend failed (the glue decides) */
+    RP_STALE_TIMEOUT                   /* waited for another's fill in vain */
+} rp_stale_reason_t;
 
 typedef enum {
     RP_MISS_ABSENT = 0,
@@ -105,6 +126,13 @@ typedef struct {
     const char *base_full;             /* url + ReqPerfCacheVary values */
     int no_lock;                       /* e.g. HEAD: will not store */
     int refresh;                       /* do not serve; fetch and store */
+    int no_pass;                       /* never leave a pass marker (the
+                                          response is not the page's own:
+                                          an error document, say) */
+    const char *extra_vary;            /* a Vary the server has already
+                                          set for this request (mod_rewrite
+                                          on a header): keyed on even
+                                          where no stored copy names it */
     rp_local_t *local;                 /* the shared-memory tier, or NULL */
     int64_t local_ttl_us;              /* ReqPerfCacheLocalTTL */
 
@@ -113,6 +141,13 @@ typedef struct {
     rp_miss_reason_t miss_reason;
     rp_entry_t entry;                  /* HIT/STALE: what to serve */
     int64_t age_s;
+    rp_stale_reason_t stale_reason;    /* STALE: why */
+    /* MISS: a copy that may stand in if the backend fails (expired less
+     * than its stale-if-error ago, or within grace while this request
+     * refreshes it); never a purged one */
+    int has_fallback;
+    rp_entry_t fallback;
+    int64_t fallback_age_s;
     int holds_lock;
     int waited;                        /* polled for another's fill */
     unsigned invalid_entries;          /* damaged or foreign bytes seen */
@@ -135,6 +170,9 @@ typedef struct {
     const char *base_raw, *variant_raw, *index_raw;
     size_t base_raw_len, variant_raw_len, index_raw_len;
     char variant_key[RP_KEY_HASH_MAX];
+    const char **extra_names;          /* extra_vary, parsed */
+    int n_extra;
+    const char *index_vary;            /* names of the vary index seen */
     uint64_t url_gen;                  /* 0 = missing */
     uint64_t tag_epoch;                /* 0 = missing */
     int tag_epoch_read;
@@ -159,10 +197,22 @@ typedef struct {
     const char *vary;
     int has_set_cookie;
     int has_content_range;
+    const char *pragma;
+    const char *age;                   /* Age from an upstream cache */
+    int request_authenticated;         /* see rp_response_info_t */
+    int input_changed;
+    int incomplete;
     const char *tags;                  /* X-ReqPerf-Tags */
     const char *body;
     size_t body_len;
+    int has_max_fresh;                 /* fresh no longer than max_fresh_s */
+    int64_t max_fresh_s;               /* (an included part's freshness) */
 } rp_cache_response_t;
+
+/* The rp_response_info_t of a response, for rp_response_storable(). */
+void rp_cache_response_info(const rp_lookup_t *lk,
+                            const rp_cache_response_t *resp,
+                            rp_response_info_t *ri);
 
 typedef enum {
     RP_STORE_STORED = 0,
@@ -173,7 +223,8 @@ typedef enum {
 } rp_store_outcome_t;
 
 /* Store a complete response after a MISS (or a refresh).  *why names the
- * reason when it was not stored; *tags_dropped counts ignored tags. */
+ * reason when it was not stored; *tags_dropped counts the tags that could
+ * not be kept (then nothing is stored: a purge of that tag would miss). */
 rp_store_outcome_t rp_cache_store(rp_lookup_t *lk,
                                   const rp_cache_response_t *resp,
                                   const char **why, int *tags_dropped);
@@ -187,6 +238,13 @@ void rp_cache_release(rp_lookup_t *lk);
  * this URL go straight to the backend instead of queueing on the lock,
  * then release the lock.  A purge of the URL ends the pass. */
 void rp_cache_mark_pass(rp_lookup_t *lk, int status);
+
+/* A response that may not be stored: a pass marker when that says
+ * something about the page for everyone (rp_nostore_is_about_the_page(),
+ * and neither lk->refresh nor lk->no_pass), else only the lock goes.  A
+ * client's own refresh or a one-off answer never makes a page uncacheable
+ * for the others, nor replaces a good entry. */
+void rp_cache_refuse(rp_lookup_t *lk, rp_nostore_t why, int status);
 
 /* Invalidation: every variant of a URL (its canonical rp_key_url form),
  * or every entry carrying a tag.  RP_ST_OK when memcached took it. */

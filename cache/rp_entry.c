@@ -17,8 +17,8 @@
 
 /* magic, version, kind, total_len: enough to tell what the buffer claims to be. */
 #define RP_ENTRY_PREAMBLE  12u
-/* Every fixed-width field: preamble, key_len, status..reserved, four 64-bit fields. */
-#define RP_ENTRY_FIXED     (RP_ENTRY_PREAMBLE + 4u + 8u + 32u)
+/* Every fixed-width field: preamble, key_len, status..reserved, five 64-bit fields. */
+#define RP_ENTRY_FIXED     (RP_ENTRY_PREAMBLE + 4u + 8u + 40u)
 /* Fixed fields plus body_len and checksum: the smallest possible entry. */
 #define RP_ENTRY_MIN_SIZE  (RP_ENTRY_FIXED + 4u + 8u)
 
@@ -152,7 +152,8 @@ static rp_entry_status_t entry_check(const rp_entry_t *e, size_t *size)
         && e->kind != RP_ENTRY_PASS) {
         return RP_ENTRY_EFORMAT;
     }
-    if (e->status < 0 || !status_ok(e->kind, (uint64_t)e->status) || e->grace_us < 0) {
+    if (e->status < 0 || !status_ok(e->kind, (uint64_t)e->status) || e->grace_us < 0
+        || e->stale_if_error_us < 0) {
         return RP_ENTRY_EFORMAT;
     }
     if (e->key_len > RP_ENTRY_MAX_KEY) {
@@ -265,6 +266,7 @@ rp_entry_status_t rp_entry_encode(const rp_entry_t *e, char *buf, size_t bufsize
     put_uint(&w, (uint64_t)e->stored_us, 8);
     put_uint(&w, (uint64_t)e->fresh_until_us, 8);
     put_uint(&w, (uint64_t)e->grace_us, 8);
+    put_uint(&w, (uint64_t)e->stale_if_error_us, 8);
     put_uint(&w, e->url_gen, 8);
     for (i = 0; i < e->n_tags; i++) {
         size_t len = strlen(e->tags[i]);   /* bounded: entry_check measured it */
@@ -364,6 +366,13 @@ static rp_entry_status_t decode_body(rp_reader_t *r, const char *buf, apr_pool_t
     }
     out->grace_us = (int64_t)v;
     if (out->grace_us < 0) {
+        return RP_ENTRY_EFORMAT;
+    }
+    if (get_uint(r, 8, &v) < 0) {
+        return RP_ENTRY_EFORMAT;
+    }
+    out->stale_if_error_us = (int64_t)v;
+    if (out->stale_if_error_us < 0) {
         return RP_ENTRY_EFORMAT;
     }
     if (get_uint(r, 8, &out->url_gen) < 0) {

@@ -8,11 +8,12 @@
  * a wrong page) and ends with a checksum, and the decoder trusts nothing: every
  * length is checked against the bytes that remain and against the limits below.
  *
- * Format, version 1. All integers little-endian, fixed width, written and read
+ * Format, version 2 (2 added stale_if_error_us; a version-1 entry reads as
+ * unsupported, a MISS). All integers little-endian, fixed width, written and read
  * byte by byte (no struct casts, no unaligned loads):
  *
  *   u32 magic            "RPCE" (bytes 'R','P','C','E')
- *   u16 version          1
+ *   u16 version          2
  *   u16 kind             1 = page, 2 = vary index, 3 = pass marker
  *   u32 total_len        length of the whole buffer, checksum included
  *   u32 key_len, key bytes
@@ -23,6 +24,7 @@
  *   i64 stored_us        wall clock, microseconds since the epoch
  *   i64 fresh_until_us   wall clock, microseconds since the epoch
  *   i64 grace_us         >= 0
+ *   i64 stale_if_error_us >= 0
  *   u64 url_gen
  *   n_tags    x { u16 len, tag bytes (1..128, each 0x21..0x7e), u64 gen }
  *   n_headers x { u16 name_len, name (RFC 7230 token),
@@ -41,8 +43,8 @@
 #include <apr_pools.h>
 
 #define RP_ENTRY_MAGIC             "RPCE"
-#define RP_ENTRY_VERSION           1
-#define RP_ENTRY_MAX_TAGS          16
+#define RP_ENTRY_VERSION           2
+#define RP_ENTRY_MAX_TAGS          64
 #define RP_ENTRY_MAX_TAG_LEN       128
 #define RP_ENTRY_MAX_HEADERS       100
 #define RP_ENTRY_MAX_KEY           8192
@@ -72,6 +74,8 @@ typedef struct {
     int64_t stored_us;          /* wall clock µs since epoch when stored */
     int64_t fresh_until_us;     /* wall clock µs: end of freshness */
     int64_t grace_us;           /* how long after fresh_until_us a stale copy may be served; >= 0 */
+    int64_t stale_if_error_us;  /* how long after fresh_until_us it may stand in for a
+                                   failed backend (RFC 5861 stale-if-error); >= 0 */
     uint64_t url_gen;           /* URL generation the entry was stored under */
     uint32_t n_tags;            /* tag names and the generation of each at store time */
     const char **tags;
@@ -102,7 +106,7 @@ size_t rp_entry_encoded_size(const rp_entry_t *e);
 /*
  * Encodes e into buf. ELIMIT if e breaks a limit, EFORMAT if a header name is not
  * an RFC 7230 token, a value holds CR, LF or NUL, a tag is empty or holds a byte
- * outside 0x21..0x7e, the kind or status is invalid, grace_us < 0, or a pointer
+ * outside 0x21..0x7e, the kind or status is invalid, grace_us or stale_if_error_us < 0, or a pointer
  * needed for a non-zero length is NULL. ETRUNC if bufsize is too small; then
  * *written (if not NULL) holds the size needed. On success *written is the size
  * written; on other errors it is 0.

@@ -164,12 +164,58 @@ static int query_params(const char *q, const char *const *ignore, int n_ignore, 
     return kept;
 }
 
+/* Filters and sorts query into *params; adds the bytes "?a&b" take to
+ * *total. -1 when a limit is passed. */
+static int measure_query(apr_pool_t *p, const char *query, const char *const *ignore,
+                         int n_ignore, rp_param_t **params, size_t *total)
+{
+    int kept = 0, k;
+
+    *params = NULL;
+    if (query == NULL || query[0] == '\0') {
+        return 0;
+    }
+    if (!no_controls(query, strlen(query)) || strchr(query, ' ') != NULL) {
+        return -1;
+    }
+    *params = apr_palloc(p, RP_KEY_MAX_PARAMS * sizeof(**params));
+    kept = query_params(query, ignore, n_ignore > 0 ? n_ignore : 0, *params);
+    if (kept < 0) {
+        return -1;
+    }
+    for (k = 0; k < kept; k++) {
+        *total += 1 + (*params)[k].len;     /* '?' or '&', then the piece */
+        if (*total > RP_ENTRY_MAX_KEY) {
+            return -1;
+        }
+    }
+    return kept;
+}
+
+static char *write_query(char *w, const rp_param_t *params, int kept)
+{
+    int k;
+
+    for (k = 0; k < kept; k++) {
+        *w++ = k == 0 ? '?' : '&';
+        memcpy(w, params[k].s, params[k].len);
+        w += params[k].len;
+    }
+    return w;
+}
+
+static int path_ok(const char *path, size_t plen)
+{
+    return path[0] == '/' && no_controls(path, plen) && memchr(path, '?', plen) == NULL
+           && memchr(path, ' ', plen) == NULL;
+}
+
 char *rp_key_url(apr_pool_t *p, const rp_url_t *u)
 {
     rp_param_t *params = NULL;
     char port[8];
-    size_t total, slen, hlen, plen, portlen, i;
-    int kept = 0, k;
+    size_t total, slen, hlen, plen, portlen, clen = 0, i;
+    int kept = 0;
     char *key, *w;
 
     if (u == NULL || !scheme_ok(u->scheme) || !host_ok(u->host)
@@ -182,31 +228,25 @@ char *rp_key_url(apr_pool_t *p, const rp_url_t *u)
     slen = strlen(u->scheme);
     hlen = strlen(u->host);
     plen = strlen(u->path);
-    if (!no_controls(u->path, plen) || memchr(u->path, '?', plen) != NULL) {
+    if (!path_ok(u->path, plen)) {
         return NULL;
     }
-    portlen = (size_t)apr_snprintf(port, sizeof(port), "%u", u->port);
-    total = slen + 3 + hlen + 1 + portlen + plen;
-    if (total > RP_ENTRY_MAX_KEY) {
-        return NULL;
-    }
-
-    if (u->query != NULL && u->query[0] != '\0') {
-        if (!no_controls(u->query, strlen(u->query))) {
-            return NULL;
-        }
-        params = apr_palloc(p, RP_KEY_MAX_PARAMS * sizeof(*params));
-        kept = query_params(u->query, u->ignore_query,
-                            u->n_ignore_query > 0 ? u->n_ignore_query : 0, params);
-        if (kept < 0) {
-            return NULL;
-        }
-        for (k = 0; k < kept; k++) {
-            total += 1 + params[k].len;     /* '?' or '&', then the piece */
-            if (total > RP_ENTRY_MAX_KEY) {
+    if (u->context != NULL) {
+        clen = strlen(u->context);
+        for (i = 0; i < clen; i++) {
+            if (!rp_is_vchar((unsigned char)u->context[i])) {
                 return NULL;
             }
         }
+    }
+    portlen = (size_t)apr_snprintf(port, sizeof(port), "%u", u->port);
+    total = slen + 3 + hlen + 1 + portlen + plen + (u->context ? 2 + clen : 0);
+    if (total > RP_ENTRY_MAX_KEY) {
+        return NULL;
+    }
+    kept = measure_query(p, u->query, u->ignore_query, u->n_ignore_query, &params, &total);
+    if (kept < 0) {
+        return NULL;
     }
 
     w = key = apr_palloc(p, total + 1);
@@ -223,11 +263,88 @@ char *rp_key_url(apr_pool_t *p, const rp_url_t *u)
     w += portlen;
     memcpy(w, u->path, plen);
     w += plen;
-    for (k = 0; k < kept; k++) {
-        *w++ = k == 0 ? '?' : '&';
-        memcpy(w, params[k].s, params[k].len);
-        w += params[k].len;
+    w = write_query(w, params, kept);
+    if (u->context != NULL) {
+        memcpy(w, " @", 2);
+        memcpy(w + 2, u->context, clen);
+        w += 2 + clen;
     }
+    *w = '\0';
+    return key;
+}
+
+static int hexval(unsigned char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    c = rp_ascii_lower(c);
+    return (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
+}
+
+static int unreserved(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+           || c == '-' || c == '.' || c == '_' || c == '~';
+}
+
+/* One spelling of a query for a resource: %XX of an unreserved byte decoded,
+ * other escapes in upper case (so "%7e", "%7E" and "~" are one resource). */
+static char *query_spelling(apr_pool_t *p, const char *q)
+{
+    size_t len = strlen(q), i;
+    char *out = apr_palloc(p, len + 1), *w = out;
+
+    for (i = 0; i < len; i++) {
+        int hi, lo;
+
+        if (q[i] == '%' && i + 2 < len && (hi = hexval((unsigned char)q[i + 1])) >= 0
+            && (lo = hexval((unsigned char)q[i + 2])) >= 0) {
+            unsigned char c = (unsigned char)(hi * 16 + lo);
+
+            if (unreserved(c)) {
+                *w++ = (char)c;
+            }
+            else {
+                *w++ = '%';
+                *w++ = "0123456789ABCDEF"[hi];
+                *w++ = "0123456789ABCDEF"[lo];
+            }
+            i += 2;
+            continue;
+        }
+        *w++ = q[i];
+    }
+    *w = '\0';
+    return out;
+}
+
+char *rp_key_resource(apr_pool_t *p, const char *path, const char *query,
+                      const char *const *ignore_query, int n_ignore_query)
+{
+    rp_param_t *params = NULL;
+    size_t plen, total;
+    int kept;
+    char *key, *w;
+
+    if (path == NULL || (n_ignore_query > 0 && ignore_query == NULL)) {
+        return NULL;
+    }
+    plen = strlen(path);
+    if (plen == 0 || !path_ok(path, plen) || plen > RP_ENTRY_MAX_KEY) {
+        return NULL;
+    }
+    total = plen;
+    if (query != NULL && query[0] != '\0') {
+        query = query_spelling(p, query);
+    }
+    kept = measure_query(p, query, ignore_query, n_ignore_query, &params, &total);
+    if (kept < 0) {
+        return NULL;
+    }
+    w = key = apr_palloc(p, total + 1);
+    memcpy(w, path, plen);
+    w = write_query(w + plen, params, kept);
     *w = '\0';
     return key;
 }
@@ -246,20 +363,18 @@ static int vary_value_ok(const char *v, size_t len)
     return 1;
 }
 
-char *rp_key_full(apr_pool_t *p, const char *url, const rp_header_t *vary, int n_vary)
+/* base (ulen bytes, trusted), then sep, then the vary lines. */
+static char *key_with_vary(apr_pool_t *p, const char *base, size_t ulen, const char *sep,
+                           const rp_header_t *vary, int n_vary)
 {
-    size_t total, ulen, i;
+    size_t total, slen = strlen(sep), i;
     int k;
     char *key, *w;
 
-    if (url == NULL || n_vary < 0 || (n_vary > 0 && vary == NULL)) {
+    if (n_vary < 0 || (n_vary > 0 && vary == NULL)) {
         return NULL;
     }
-    ulen = strnlen(url, RP_ENTRY_MAX_KEY + 1);
-    if (ulen > RP_ENTRY_MAX_KEY || memchr(url, '\n', ulen) != NULL) {
-        return NULL;
-    }
-    total = ulen;
+    total = ulen + slen;
     for (k = 0; k < n_vary; k++) {
         size_t nlen, vlen;
 
@@ -284,10 +399,15 @@ char *rp_key_full(apr_pool_t *p, const char *url, const rp_header_t *vary, int n
             return NULL;
         }
     }
+    if (total > RP_ENTRY_MAX_KEY) {
+        return NULL;
+    }
 
     w = key = apr_palloc(p, total + 1);
-    memcpy(w, url, ulen);
+    memcpy(w, base, ulen);
     w += ulen;
+    memcpy(w, sep, slen);
+    w += slen;
     for (k = 0; k < n_vary; k++) {
         *w++ = '\n';
         for (i = 0; vary[k].name[i] != '\0'; i++) {
@@ -307,6 +427,34 @@ char *rp_key_full(apr_pool_t *p, const char *url, const rp_header_t *vary, int n
     }
     *w = '\0';
     return key;
+}
+
+char *rp_key_full(apr_pool_t *p, const char *url, const rp_header_t *vary, int n_vary)
+{
+    size_t ulen;
+
+    if (url == NULL) {
+        return NULL;
+    }
+    ulen = strnlen(url, RP_ENTRY_MAX_KEY + 1);
+    if (ulen > RP_ENTRY_MAX_KEY || memchr(url, '\n', ulen) != NULL) {
+        return NULL;
+    }
+    return key_with_vary(p, url, ulen, "", vary, n_vary);
+}
+
+char *rp_key_variant(apr_pool_t *p, const char *base_full, const rp_header_t *vary, int n_vary)
+{
+    size_t blen;
+
+    if (base_full == NULL) {
+        return NULL;
+    }
+    blen = strnlen(base_full, RP_ENTRY_MAX_KEY + 1);
+    if (blen > RP_ENTRY_MAX_KEY) {
+        return NULL;
+    }
+    return key_with_vary(p, base_full, blen, "\n*", vary, n_vary);
 }
 
 static int name_icmp(const char *a, const char *b)

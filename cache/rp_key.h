@@ -28,6 +28,8 @@ typedef struct {
     const char *query;                  /* raw, without '?'; NULL or "" for none */
     const char *const *ignore_query;    /* ReqPerfCacheIgnoreQuery patterns (rp_glob) */
     int n_ignore_query;
+    const char *context;                /* NULL, or where the request was served
+                                           ("vhost:local-port"), appended as " @context" */
 } rp_url_t;
 
 /*
@@ -36,14 +38,28 @@ typedef struct {
  * The query is split on '&', empty pieces and pieces whose name (the part before
  * '=', still percent-encoded) matches an ignore pattern are dropped, and the rest
  * is stably sorted by name (bytewise) and joined with '&'.
+ * With a context, " @" + context follows (context: visible ASCII only).
  * NULL ("do not cache") when: a part is missing, the port is 0 or above 65535,
  * the path does not start with '/', the scheme or host holds a byte that could
  * make the text ambiguous ('/', ':', '?', '#', '@', controls, space; a host may be
- * an IPv6 literal in brackets), path or query holds a control byte, more than
- * RP_KEY_MAX_PARAMS parameters remain or more than RP_KEY_MAX_QUERY_PIECES are
- * present, or the result would exceed RP_ENTRY_MAX_KEY bytes.
+ * an IPv6 literal in brackets), path or query holds a control byte or a space,
+ * more than RP_KEY_MAX_PARAMS parameters remain or more than
+ * RP_KEY_MAX_QUERY_PIECES are present, or the result would exceed
+ * RP_ENTRY_MAX_KEY bytes.
  */
 char *rp_key_url(apr_pool_t *p, const rp_url_t *u);
+
+/*
+ * The resource a purge names: "/path" plus "?query" when any parameter
+ * remains, whatever host, port or scheme it was asked under. path comes
+ * normalised by the caller; in the query, escapes of unreserved bytes are
+ * decoded and the others upper-cased, then it is filtered and sorted as in
+ * rp_key_url(). Every entry records the generation of its resource, so one
+ * purge reaches every host name, scheme and spelling of a page. NULL when the
+ * path is not "/..." or holds a control byte or space, or a limit is passed.
+ */
+char *rp_key_resource(apr_pool_t *p, const char *path, const char *query,
+                      const char *const *ignore_query, int n_ignore_query);
 
 /*
  * Full key: url, then for each vary header in the order given
@@ -54,6 +70,14 @@ char *rp_key_url(apr_pool_t *p, const rp_url_t *u);
  * the result would exceed RP_ENTRY_MAX_KEY bytes.
  */
 char *rp_key_full(apr_pool_t *p, const char *url, const rp_header_t *vary, int n_vary);
+
+/*
+ * The full key of one variant under a base full key (as rp_key_full made it):
+ * base, then "\n*" (no rp_key_full text holds it: '*' is no header name),
+ * then the response Vary headers as rp_key_full writes them. NULL under the
+ * same rules as rp_key_full.
+ */
+char *rp_key_variant(apr_pool_t *p, const char *base_full, const rp_header_t *vary, int n_vary);
 
 /* Sorts by ASCII-lowercased name, stably, so the key does not depend on config order. */
 void rp_key_sort_headers(rp_header_t *h, int n);

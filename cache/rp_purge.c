@@ -82,6 +82,41 @@ static int tag_ok(const char *t, size_t len)
     return 1;
 }
 
+/* Bytes a request-target never holds raw (RFC 3986 and browsers' habits):
+ * a URL given with them ("/app/café", "/a b") means their %XX form. */
+static int url_needs_escape(unsigned char c)
+{
+    return c == ' ' || c >= 0x80 || c == '"' || c == '<' || c == '>' || c == '\\'
+           || c == '^' || c == '`' || c == '{' || c == '|' || c == '}';
+}
+
+/* The URL as a request line spells it: url_needs_escape() bytes as %XX. */
+static const char *url_escaped(apr_pool_t *p, const char *v, size_t len, size_t *out_len)
+{
+    size_t i, n = 0;
+    char *out, *w;
+
+    for (i = 0; i < len; i++) {
+        n += url_needs_escape((unsigned char)v[i]) ? 3 : 1;
+    }
+    w = out = apr_palloc(p, n + 1);
+    for (i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)v[i];
+
+        if (url_needs_escape(ch)) {
+            *w++ = '%';
+            *w++ = "0123456789ABCDEF"[ch >> 4];
+            *w++ = "0123456789ABCDEF"[ch & 15];
+        }
+        else {
+            *w++ = (char)ch;
+        }
+    }
+    *w = '\0';
+    *out_len = n;
+    return out;
+}
+
 /* Validates one (already decoded) item and records it unless seen before. */
 static int purge_add(rp_purge_ctx_t *c, int is_url, const char *v, size_t len, const char **err)
 {
@@ -101,11 +136,11 @@ static int purge_add(rp_purge_ctx_t *c, int is_url, const char *v, size_t len, c
         return -1;
     }
     if (is_url) {
+        copy = url_escaped(c->p, v, len, &len);
         if (len > RP_PURGE_MAX_URL) {
             *err = "url too long";
             return -1;
         }
-        copy = apr_pstrmemdup(c->p, v, len);
         if (rp_url_split(c->p, copy, NULL, NULL, NULL, NULL, NULL) < 0) {
             *err = "bad url (want /path or http(s)://host/path)";
             return -1;
@@ -175,6 +210,28 @@ static long form_decode(const char *src, size_t len, char *dst)
     return (long)n;
 }
 
+/* Every '%' starts a %XX escape, as in any request-target. */
+static int escapes_ok(const char *v, size_t len)
+{
+    size_t i;
+
+    for (i = 0; i < len; i++) {
+        if (v[i] == '%' && (i + 2 >= len || hexval((unsigned char)v[i + 1]) < 0
+                            || hexval((unsigned char)v[i + 2]) < 0)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* A url= value written as a URL ("/..." or "http(s)://..."), not form-encoded
+ * as a whole (a form encodes its '/' and ':' as %2F and %3A). */
+static int url_given_as_is(const char *v, size_t len)
+{
+    return (len > 0 && v[0] == '/') || (len >= 7 && rp_mem_ieq(v, "http://", 7))
+           || (len >= 8 && rp_mem_ieq(v, "https://", 8));
+}
+
 int rp_purge_parse_form(apr_pool_t *p, const char *body, size_t len,
                     rp_purge_req_t *out, const char **err)
 {
@@ -223,7 +280,17 @@ int rp_purge_parse_form(apr_pool_t *p, const char *body, size_t len,
             *err = unknown_field(p, piece, nlen);
             return -1;
         }
-        if ((dlen = form_decode(val, vlen, buf)) < 0) {
+        if (is_url && url_given_as_is(val, vlen)) {
+            /* "url=/app/caf%C3%A9", "url=/s?q=a%26b": a URL as typed, its
+             * escapes its own; only a fully form-encoded one is decoded */
+            if (!escapes_ok(val, vlen)) {
+                *err = "bad percent-encoding";
+                return -1;
+            }
+            memcpy(buf, val, vlen);
+            dlen = (long)vlen;
+        }
+        else if ((dlen = form_decode(val, vlen, buf)) < 0) {
             *err = "bad percent-encoding";
             return -1;
         }

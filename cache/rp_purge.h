@@ -25,7 +25,13 @@ typedef struct {
 
 /*
  * application/x-www-form-urlencoded body: pairs split on '&' (empty pairs are
- * skipped), names exactly "url" or "tag", values percent-decoded ('+' is a space).
+ * skipped), names exactly "url" or "tag", values percent-decoded ('+' is a
+ * space), but for a url= value that is already a URL ("/..." or
+ * "http(s)://..."): that one is taken as typed, so "url=/caf%C3%A9" and
+ * "url=/s?q=a%26b" name those URLs, as a fully encoded value (curl
+ * --data-urlencode, an HTML form) does. In every url, bytes a request line
+ * never holds raw (space, >= 0x80, '"' '<' '>' '\\' '^' '`' '{' '|' '}') are
+ * %XX-encoded, so "/café" names the page a browser asks for as "/caf%C3%A9".
  * Errors (return -1, *err says why, out holds two empty arrays): body longer than
  * RP_PURGE_MAX_BODY, unknown field, bad %XX, empty value, a decoded value holding
  * a control byte (below 0x20, or 0x7f), a url that rp_url_split() rejects or
@@ -40,8 +46,8 @@ int rp_purge_parse_form(apr_pool_t *p, const char *body, size_t len,
 /*
  * X-ReqPerf-Purge value: items separated by spaces, tabs and/or commas, each
  * "tag=<t>" or "url=<u>" (lowercase names; u is not percent-decoded, so it
- * cannot hold a space or comma). Same validity rules, limits and results as
- * rp_purge_parse_form().
+ * cannot hold a space or comma; bytes >= 0x80 are %XX-encoded). Same validity
+ * rules, limits and results as rp_purge_parse_form().
  */
 int rp_purge_parse_header(apr_pool_t *p, const char *value, rp_purge_req_t *out,
                           const char **err);

@@ -7,7 +7,7 @@
  * caches less was taken, and the header says which.
  */
 #include <limits.h>
-#include <ctype.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <apr_strings.h>
@@ -23,14 +23,26 @@ static int is_ows(char c)
 
 /* ---- Cache-Control ---- */
 
-/* Skips a quoted string starting at the opening quote; returns just past its end. */
-static const char *skip_quoted(const char *s)
+/* Skips a quoted string starting at the opening quote; returns just past its
+ * end, or at the NUL when it is not closed (then *open, if given, is set). */
+static const char *skip_quoted_ex(const char *s, int *open)
 {
     s++;
     while (*s != '\0' && *s != '"') {
         s += (s[0] == '\\' && s[1] != '\0') ? 2 : 1;
     }
-    return *s == '"' ? s + 1 : s;
+    if (*s == '"') {
+        return s + 1;
+    }
+    if (open != NULL) {
+        *open = 1;
+    }
+    return s;
+}
+
+static const char *skip_quoted(const char *s)
+{
+    return skip_quoted_ex(s, NULL);
 }
 
 /*
@@ -73,6 +85,8 @@ void rp_cc_parse(const char *value, rp_cc_t *cc)
     memset(cc, 0, sizeof(*cc));
     cc->max_age = -1;
     cc->s_maxage = -1;
+    cc->stale_while_revalidate = -1;
+    cc->stale_if_error = -1;
     if (s == NULL) {
         return;
     }
@@ -84,14 +98,20 @@ void rp_cc_parse(const char *value, rp_cc_t *cc)
         while (is_ows(*s) || *s == ',') {
             s++;
         }
-        if (*s == '\0' || ++count > RP_CC_MAX_DIRECTIVES) {
+        if (*s == '\0') {
             break;
+        }
+        if (++count > RP_CC_MAX_DIRECTIVES) {
+            cc->invalid = 1;            /* but read on: "private" may follow */
         }
         name = s;
         while (*s != '\0' && *s != '=' && *s != ',' && *s != '"' && !is_ows(*s)) {
             s++;
         }
         nlen = (size_t)(s - name);
+        if (!rp_is_token(name, nlen)) {
+            cc->invalid = 1;
+        }
         while (is_ows(*s)) {
             s++;
         }
@@ -102,12 +122,16 @@ void rp_cc_parse(const char *value, rp_cc_t *cc)
             }
             has_value = 1;
             if (*s == '"') {
-                const char *end = skip_quoted(s);
+                int open = 0;
+                const char *end = skip_quoted_ex(s, &open);
 
+                if (open) {
+                    cc->invalid = 1;    /* unterminated */
+                }
                 val = s + 1;
                 vlen = (size_t)(end - val);
-                if (vlen > 0 && val[vlen - 1] == '"') {
-                    vlen--;
+                if (!open && vlen > 0) {
+                    vlen--;             /* the closing quote */
                 }
                 s = end;
             }
@@ -117,11 +141,22 @@ void rp_cc_parse(const char *value, rp_cc_t *cc)
                     s++;
                 }
                 vlen = (size_t)(s - val);
+                if (!rp_is_token(val, vlen)) {
+                    cc->invalid = 1;    /* "max-age=" or a stray '"' */
+                }
             }
         }
-        /* Anything else up to the next comma outside quotes is ignored. */
-        while (*s != '\0' && *s != ',') {
-            s = (*s == '"') ? skip_quoted(s) : s + 1;
+        /* Only spaces may come before the next comma: "public private"
+         * is invalid, and its second word is read as a directive too, so
+         * junk never hides one. */
+        while (is_ows(*s)) {
+            s++;
+        }
+        if (*s != '\0' && *s != ',') {
+            cc->invalid = 1;
+            if (*s == '"') {
+                s = skip_quoted(s);     /* the only byte a name cannot start */
+            }
         }
 
         if (rp_span_ieq(name, nlen, "no-store")) {
@@ -146,6 +181,12 @@ void rp_cc_parse(const char *value, rp_cc_t *cc)
         }
         else if (rp_span_ieq(name, nlen, "s-maxage")) {
             set_delta(&cc->s_maxage, parse_delta(val, vlen, has_value));
+        }
+        else if (rp_span_ieq(name, nlen, "stale-while-revalidate")) {
+            set_delta(&cc->stale_while_revalidate, parse_delta(val, vlen, has_value));
+        }
+        else if (rp_span_ieq(name, nlen, "stale-if-error")) {
+            set_delta(&cc->stale_if_error, parse_delta(val, vlen, has_value));
         }
     }
 }
@@ -439,7 +480,7 @@ rp_nostore_t rp_response_storable(const rp_response_info_t *ri, int64_t now_s,
                      int64_t default_ttl_s, int64_t *fresh_s)
 {
     rp_span_t spans[RP_VARY_MAX_NAMES];
-    rp_cc_t cc;
+    rp_cc_t cc, pragma;
     int64_t fresh;
     int n, has_private, vrc;
 
@@ -448,6 +489,12 @@ rp_nostore_t rp_response_storable(const rp_response_info_t *ri, int64_t now_s,
     }
     if (ri == NULL) {
         return RP_NOSTORE_STATUS;
+    }
+    if (ri->request_authenticated) {
+        return RP_NOSTORE_AUTH;
+    }
+    if (ri->input_changed) {
+        return RP_NOSTORE_INPUT_CHANGED;
     }
     if (ri->status == 206 || ri->has_content_range) {
         return RP_NOSTORE_PARTIAL;
@@ -459,14 +506,18 @@ rp_nostore_t rp_response_storable(const rp_response_info_t *ri, int64_t now_s,
         return RP_NOSTORE_SET_COOKIE;
     }
     rp_cc_parse(ri->cache_control, &cc);
+    rp_cc_parse(ri->pragma, &pragma);
     if (cc.private_) {
         return RP_NOSTORE_PRIVATE;
     }
     if (cc.no_store) {
         return RP_NOSTORE_NO_STORE;
     }
-    if (cc.no_cache) {
+    if (cc.no_cache || pragma.no_cache) {
         return RP_NOSTORE_NO_CACHE;
+    }
+    if (cc.invalid) {
+        return RP_NOSTORE_CC_INVALID;
     }
     vrc = vary_scan(ri->vary, spans, &n, &has_private);
     if (vrc == RP_VARY_STAR) {
@@ -478,39 +529,116 @@ rp_nostore_t rp_response_storable(const rp_response_info_t *ri, int64_t now_s,
     if (vrc != RP_VARY_OK) {
         return RP_NOSTORE_VARY_STAR;    /* cannot key on it: as good as "*" */
     }
+    if (ri->incomplete) {
+        return RP_NOSTORE_INCOMPLETE;
+    }
     fresh = rp_freshness_s(&cc, ri->expires, ri->date, now_s, default_ttl_s);
+    /* what an upstream cache already used of it (RFC 9111 4.2.3) */
+    fresh = fresh > ri->age_s ? fresh - ri->age_s : 0;
     if (fresh_s != NULL) {
         *fresh_s = fresh;
     }
-    if (fresh == 0 && (ri->grace_s <= 0 || cc.must_revalidate || cc.s_maxage >= 0)) {
-        return RP_NOSTORE_EXPIRED;
+    if (fresh == 0) {
+        int64_t grace, sie;
+
+        rp_stale_windows(&cc, ri->grace_s, ri->stale_if_error_s, &grace, &sie);
+        if (grace <= 0 && sie <= 0) {
+            return RP_NOSTORE_EXPIRED;
+        }
     }
     return RP_NOSTORE_NONE;
+}
+
+int64_t rp_age_parse(const char *value)
+{
+    size_t len;
+
+    if (value == NULL) {
+        return 0;
+    }
+    while (is_ows(*value)) {
+        value++;
+    }
+    len = strlen(value);
+    while (len > 0 && is_ows(value[len - 1])) {
+        len--;
+    }
+    return parse_delta(value, len, 1);
+}
+
+void rp_stale_windows(const rp_cc_t *cc, int64_t conf_grace_s, int64_t conf_sie_s,
+                      int64_t *grace_s, int64_t *sie_s)
+{
+    int forbid = cc->must_revalidate || cc->s_maxage >= 0;
+    int64_t g = cc->stale_while_revalidate >= 0 ? cc->stale_while_revalidate : conf_grace_s;
+    int64_t e = cc->stale_if_error >= 0 ? cc->stale_if_error : conf_sie_s;
+
+    if (forbid) {
+        g = 0;
+        if (cc->stale_if_error < 0) {
+            e = 0;
+        }
+    }
+    *grace_s = clamp_fresh(g);
+    *sie_s = clamp_fresh(e);
 }
 
 const char *rp_nostore_name(rp_nostore_t why)
 {
     switch (why) {
-    case RP_NOSTORE_NONE:         return "none";
-    case RP_NOSTORE_STATUS:       return "status";
-    case RP_NOSTORE_SET_COOKIE:   return "set-cookie";
-    case RP_NOSTORE_PRIVATE:      return "private";
-    case RP_NOSTORE_NO_STORE:     return "no-store";
-    case RP_NOSTORE_NO_CACHE:     return "no-cache";
-    case RP_NOSTORE_VARY_STAR:    return "vary-star";
-    case RP_NOSTORE_VARY_PRIVATE: return "vary-private";
-    case RP_NOSTORE_PARTIAL:      return "partial";
-    case RP_NOSTORE_EXPIRED:      return "expired";
+    case RP_NOSTORE_NONE:          return "none";
+    case RP_NOSTORE_STATUS:        return "status";
+    case RP_NOSTORE_SET_COOKIE:    return "set-cookie";
+    case RP_NOSTORE_PRIVATE:       return "private";
+    case RP_NOSTORE_NO_STORE:      return "no-store";
+    case RP_NOSTORE_NO_CACHE:      return "no-cache";
+    case RP_NOSTORE_VARY_STAR:     return "vary-star";
+    case RP_NOSTORE_VARY_PRIVATE:  return "vary-private";
+    case RP_NOSTORE_PARTIAL:       return "partial";
+    case RP_NOSTORE_EXPIRED:       return "expired";
+    case RP_NOSTORE_CC_INVALID:    return "cache-control";
+    case RP_NOSTORE_AUTH:          return "auth";
+    case RP_NOSTORE_INPUT_CHANGED: return "input-changed";
+    case RP_NOSTORE_INCOMPLETE:    return "incomplete";
+    case RP_NOSTORE_TOO_LARGE:     return "too-large";
+    case RP_NOSTORE_TAGS:          return "tags";
+    case RP_NOSTORE_STREAM:        return "stream";
     }
     return "unknown";
 }
 
+int rp_nostore_is_about_the_page(rp_nostore_t why, int status)
+{
+    if (why == RP_NOSTORE_AUTH || why == RP_NOSTORE_INPUT_CHANGED
+        || why == RP_NOSTORE_INCOMPLETE) {
+        return 0;
+    }
+    if (status == 304 || (status >= 400 && status < 500 && status != 404 && status != 410)) {
+        return 0;
+    }
+    return status >= 200;
+}
+
 /* ---- request side ---- */
 
-/* Headers that change what a backend serves without being part of our key. */
-static const char *const rp_unkeyed_headers[] = {
-    "X-Forwarded-Host", "X-Forwarded-Proto", "Forwarded", "X-Original-URL", "X-Rewrite-URL"
+/*
+ * Headers that make a backend (or a framework in front of it) build another
+ * page, another link or another method, and that are not part of our key:
+ * forwarded host, scheme, port, prefix and client-chosen URLs and methods.
+ * The client's IP (X-Forwarded-For, X-Real-IP) is not among them: every
+ * request has one, mod_proxy appends the real one, and a page that depends
+ * on it cannot be cached by any shared cache.
+ */
+static const char *const rp_override_headers[] = {
+    "X-Forwarded-Host", "X-Forwarded-Proto", "Forwarded", "X-Original-URL",
+    "X-Rewrite-URL", "X-Forwarded-Scheme", "X-Forwarded-Ssl", "X-Forwarded-Port",
+    "X-Forwarded-Prefix", "X-Forwarded-Path", "X-Forwarded-Uri", "X-Forwarded-Server",
+    "X-Forwarded-Protocol", "X-Host", "X-Original-Host", "X-Original-URI",
+    "X-Original-Path", "X-Url-Scheme", "X-Scheme", "Front-End-Https",
+    "X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override",
+    "X-Envoy-Original-Path", "X-ProxyUser-Ip"
 };
+#define RP_N_OVERRIDE (sizeof(rp_override_headers) / sizeof(rp_override_headers[0]))
 
 static int name_listed(const char *name, const char *const *list, int n)
 {
@@ -524,6 +652,11 @@ static int name_listed(const char *name, const char *const *list, int n)
     return 0;
 }
 
+int rp_override_header(const char *name)
+{
+    return name != NULL && name_listed(name, rp_override_headers, (int)RP_N_OVERRIDE);
+}
+
 int rp_unkeyed_spelling(const char *name)
 {
     size_t i, k;
@@ -531,11 +664,11 @@ int rp_unkeyed_spelling(const char *name)
     if (name == NULL || strchr(name, '_') == NULL) {
         return 0;
     }
-    for (i = 0; i < sizeof(rp_unkeyed_headers) / sizeof(rp_unkeyed_headers[0]); i++) {
-        const char *u = rp_unkeyed_headers[i];
+    for (i = 0; i < RP_N_OVERRIDE; i++) {
+        const char *u = rp_override_headers[i];
         for (k = 0; u[k] != '\0' && name[k] != '\0'; k++) {
             char c = name[k] == '_' ? '-' : name[k];
-            if (tolower((unsigned char)c) != tolower((unsigned char)u[k])) {
+            if (rp_ascii_lower((unsigned char)c) != rp_ascii_lower((unsigned char)u[k])) {
                 break;
             }
         }
@@ -546,47 +679,171 @@ int rp_unkeyed_spelling(const char *name)
     return 0;
 }
 
-rp_bypass_t rp_request_check(const char *method, rp_header_get_fn get, void *baton,
-                 const rp_request_rules_t *rules, int *refresh)
+/* Connection options a proxy consumes itself; any other token names a
+ * header the proxy drops before the backend sees it. */
+static int connection_names_a_header(const char *value)
+{
+    static const char *const own[] = { "close", "keep-alive", "upgrade", "te",
+                                       "http2-settings" };
+    const char *s = value;
+
+    if (s == NULL) {
+        return 0;
+    }
+    for (;;) {
+        const char *start;
+        size_t len, i;
+        int known = 0;
+
+        while (is_ows(*s) || *s == ',') {
+            s++;
+        }
+        if (*s == '\0') {
+            return 0;
+        }
+        start = s;
+        while (*s != '\0' && *s != ',' && !is_ows(*s)) {
+            s++;
+        }
+        len = (size_t)(s - start);
+        for (i = 0; i < sizeof(own) / sizeof(own[0]); i++) {
+            known |= rp_span_ieq(start, len, own[i]);
+        }
+        if (!known) {
+            return 1;
+        }
+    }
+}
+
+/* A body the backend will read: Content-Length other than 0 (any spelling
+ * of zero is zero), or any Transfer-Encoding. */
+static int has_body(rp_header_get_fn get, void *baton)
+{
+    const char *cl = get(baton, "Content-Length");
+
+    if (get(baton, "Transfer-Encoding") != NULL) {
+        return 1;
+    }
+    if (cl == NULL) {
+        return 0;
+    }
+    while (is_ows(*cl)) {
+        cl++;
+    }
+    while (*cl == '0') {
+        cl++;
+    }
+    while (is_ows(*cl)) {
+        cl++;
+    }
+    return *cl != '\0';
+}
+
+/* The Host the client sent is exactly what Apache made of it: the
+ * normalised name (brackets around an IPv6 literal), then ":port" only
+ * when a port other than the scheme's default was named. */
+static int host_is_canonical(const rp_request_t *rq)
+{
+    const char *raw = rq->get(rq->baton, "Host"), *h = rq->hostname;
+    size_t hlen;
+    int v6;
+    char port[8];
+    size_t plen = 0;
+
+    if (raw == NULL || h == NULL || *h == '\0') {
+        return 0;
+    }
+    if (rq->host_port != 0) {
+        if (rq->host_port == rq->default_port || rq->host_port > 65535) {
+            return 0;
+        }
+        plen = (size_t)snprintf(port, sizeof(port), "%u", rq->host_port);
+    }
+    hlen = strlen(h);
+    v6 = memchr(h, ':', hlen) != NULL;
+    if (v6) {
+        if (raw[0] != '[' || strncmp(raw + 1, h, hlen) != 0 || raw[1 + hlen] != ']') {
+            return 0;
+        }
+        raw += hlen + 2;
+    }
+    else {
+        if (strncmp(raw, h, hlen) != 0) {
+            return 0;
+        }
+        raw += hlen;
+    }
+    if (plen == 0) {
+        return *raw == '\0';
+    }
+    return raw[0] == ':' && strncmp(raw + 1, port, plen) == 0 && raw[1 + plen] == '\0';
+}
+
+rp_bypass_t rp_request_verdict(const rp_request_t *rq, const rp_request_rules_t *rules,
+                               int *refresh)
 {
     const char *const *ignore_cookie = rules ? rules->ignore_cookie : NULL;
     const char *const *vary = rules ? rules->vary : NULL;
     int n_ignore_cookie = (rules && rules->ignore_cookie) ? rules->n_ignore_cookie : 0;
     int n_vary = (rules && rules->vary) ? rules->n_vary : 0;
+    rp_header_get_fn get = rq ? rq->get : NULL;
     rp_cc_t cc, pragma;
     size_t i;
+    int k;
 
     if (refresh != NULL) {
         *refresh = 0;
     }
-    if (method == NULL || (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)) {
+    if (rq == NULL || rq->method == NULL
+        || (strcmp(rq->method, "GET") != 0 && strcmp(rq->method, "HEAD") != 0)) {
         return RP_BYPASS_METHOD;
     }
     if (get == NULL) {
-        return RP_BYPASS_NONE;  /* no headers at all */
+        return RP_BYPASS_HOST;          /* no headers at all: no Host */
     }
-    if (get(baton, "Authorization") != NULL) {
+    if (get(rq->baton, "Upgrade") != NULL) {
+        return RP_BYPASS_METHOD;        /* a tunnel (WebSocket, h2c), not a page */
+    }
+    if (rq->authenticated || get(rq->baton, "Authorization") != NULL
+        || get(rq->baton, "Proxy-Authorization") != NULL) {
         return RP_BYPASS_AUTHORIZATION;
     }
-    for (i = 0; i < sizeof(rp_unkeyed_headers) / sizeof(rp_unkeyed_headers[0]); i++) {
-        if (get(baton, rp_unkeyed_headers[i]) != NULL
-            && !name_listed(rp_unkeyed_headers[i], vary, n_vary)) {
+    if (rp_cookie_is_personal(get(rq->baton, "Cookie"), ignore_cookie, n_ignore_cookie)) {
+        return RP_BYPASS_COOKIE;
+    }
+    if (has_body(get, rq->baton)) {
+        return RP_BYPASS_BODY;
+    }
+    if (!host_is_canonical(rq)) {
+        return RP_BYPASS_HOST;
+    }
+    for (i = 0; i < RP_N_OVERRIDE; i++) {
+        if (get(rq->baton, rp_override_headers[i]) != NULL
+            && !name_listed(rp_override_headers[i], vary, n_vary)) {
             return RP_BYPASS_UNKEYED_HEADER;
         }
     }
-    if (rp_cookie_is_personal(get(baton, "Cookie"), ignore_cookie, n_ignore_cookie)) {
-        return RP_BYPASS_COOKIE;
+    for (k = 0; rq->names != NULL && k < rq->n_names; k++) {
+        if (rq->names[k] != NULL && strchr(rq->names[k], '_') != NULL) {
+            return RP_BYPASS_UNKEYED_HEADER;
+        }
     }
-    rp_cc_parse(get(baton, "Cache-Control"), &cc);
-    rp_cc_parse(get(baton, "Pragma"), &pragma);
+    if (connection_names_a_header(get(rq->baton, "Connection"))) {
+        return RP_BYPASS_UNKEYED_HEADER;
+    }
+    if (get(rq->baton, "Range") != NULL || get(rq->baton, "If-Range") != NULL) {
+        return RP_BYPASS_RANGE;         /* before no-cache: never a refresh */
+    }
+    rp_cc_parse(get(rq->baton, "Cache-Control"), &cc);
+    rp_cc_parse(get(rq->baton, "Pragma"), &pragma);
     if (cc.no_cache || pragma.no_cache) {
         if (refresh != NULL) {
             *refresh = 1;
         }
         return RP_BYPASS_NO_CACHE;
     }
-    if (get(baton, "Range") != NULL) {
-        return RP_BYPASS_RANGE;
+    if (cc.invalid) {
+        return RP_BYPASS_NO_CACHE;      /* we cannot tell what it asked */
     }
     return RP_BYPASS_NONE;
 }
@@ -596,11 +853,13 @@ const char *rp_bypass_name(rp_bypass_t why)
     switch (why) {
     case RP_BYPASS_NONE:           return "none";
     case RP_BYPASS_METHOD:         return "method";
-    case RP_BYPASS_AUTHORIZATION:  return "authorization";
+    case RP_BYPASS_AUTHORIZATION:  return "auth";
     case RP_BYPASS_COOKIE:         return "cookie";
     case RP_BYPASS_NO_CACHE:       return "no-cache";
     case RP_BYPASS_UNKEYED_HEADER: return "unkeyed-header";
     case RP_BYPASS_RANGE:          return "range";
+    case RP_BYPASS_BODY:           return "body";
+    case RP_BYPASS_HOST:           return "host";
     }
     return "unknown";
 }
@@ -617,6 +876,28 @@ static int cookie_ignored(const char *name, size_t len, const char *const *ignor
     return 0;
 }
 
+/* RFC 6265 cookie-octet: visible ASCII but '"', ',', ';' and '\\'. */
+static int cookie_octet(unsigned char c)
+{
+    return c >= 0x21 && c <= 0x7e && c != '"' && c != ',' && c != ';' && c != '\\';
+}
+
+static int cookie_value_ok(const char *v, size_t len)
+{
+    size_t i;
+
+    if (len >= 2 && v[0] == '"' && v[len - 1] == '"') {
+        v++;
+        len -= 2;
+    }
+    for (i = 0; i < len; i++) {
+        if (!cookie_octet((unsigned char)v[i])) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 int rp_cookie_is_personal(const char *cookie_header, const char *const *ignore, int n_ignore)
 {
     const char *s = cookie_header;
@@ -631,7 +912,7 @@ int rp_cookie_is_personal(const char *cookie_header, const char *const *ignore, 
     for (;;) {
         const char *start, *end, *eq;
 
-        while (is_ows(*s) || *s == ';' || *s == ',') {
+        while (is_ows(*s) || *s == ';') {
             s++;
         }
         if (*s == '\0') {
@@ -641,18 +922,17 @@ int rp_cookie_is_personal(const char *cookie_header, const char *const *ignore, 
             return 1;
         }
         start = s;
-        while (*s != '\0' && *s != ';' && *s != ',') {
+        while (*s != '\0' && *s != ';') {
             s++;
         }
-        eq = memchr(start, '=', (size_t)(s - start));
-        if (eq == NULL) {
-            return 1;
-        }
-        end = eq;
+        end = s;
         while (end > start && is_ows(end[-1])) {
             end--;
         }
-        if (end == start || !cookie_ignored(start, (size_t)(end - start), ignore, n_ignore)) {
+        eq = memchr(start, '=', (size_t)(end - start));
+        if (eq == NULL || !rp_is_token(start, (size_t)(eq - start))
+            || !cookie_value_ok(eq + 1, (size_t)(end - eq - 1))
+            || !cookie_ignored(start, (size_t)(eq - start), ignore, n_ignore)) {
             return 1;
         }
     }

@@ -17,7 +17,7 @@
 
 /* Longest freshness we believe: ten years (365-day years), in seconds. */
 #define RP_MAX_FRESHNESS_S   (10LL * 365 * 24 * 3600)
-/* Cache-Control directives looked at; the rest are ignored. */
+/* Cache-Control directives read; a longer header is invalid (not storable). */
 #define RP_CC_MAX_DIRECTIVES 64
 /* Distinct names a response Vary may list and still be cached. */
 #define RP_VARY_MAX_NAMES    16
@@ -26,8 +26,11 @@
 
 typedef struct {
     unsigned no_store:1, no_cache:1, private_:1, public_:1, must_revalidate:1;
+    unsigned invalid:1; /* not the grammar, or too long: read as "do not store" */
     int64_t max_age;    /* seconds, -1 = absent */
     int64_t s_maxage;   /* seconds, -1 = absent */
+    int64_t stale_while_revalidate;     /* seconds, -1 = absent (RFC 5861) */
+    int64_t stale_if_error;             /* seconds, -1 = absent (RFC 5861) */
 } rp_cc_t;
 
 /*
@@ -36,7 +39,11 @@ typedef struct {
  * quoted string (commas inside quotes do not split). no-cache="x" and
  * private="x" count as plain no-cache / private. An invalid or negative max-age
  * or s-maxage counts as 0; a repeated one keeps the smallest value; huge values
- * clamp to RP_MAX_FRESHNESS_S. Stops after RP_CC_MAX_DIRECTIVES directives.
+ * clamp to RP_MAX_FRESHNESS_S.
+ * Fails closed: a directive name that is not a token, an unterminated quoted
+ * string, anything but spaces between a directive and the next comma, or more
+ * than RP_CC_MAX_DIRECTIVES directives set cc->invalid, and every directive is
+ * still read (so "private" is never lost behind junk or a long list).
  */
 void rp_cc_parse(const char *value, rp_cc_t *cc);
 
@@ -69,7 +76,14 @@ typedef enum {
     RP_NOSTORE_VARY_STAR,
     RP_NOSTORE_VARY_PRIVATE,
     RP_NOSTORE_PARTIAL,
-    RP_NOSTORE_EXPIRED
+    RP_NOSTORE_EXPIRED,
+    RP_NOSTORE_CC_INVALID,          /* a Cache-Control we cannot read whole */
+    RP_NOSTORE_AUTH,                /* the request was authenticated */
+    RP_NOSTORE_INPUT_CHANGED,       /* the server changed a header the key names */
+    RP_NOSTORE_INCOMPLETE,          /* the body is shorter or longer than announced */
+    RP_NOSTORE_TOO_LARGE,           /* over ReqPerfCacheMaxSize (decided by the glue) */
+    RP_NOSTORE_TAGS,                /* a tag that could not be kept: its purge would miss */
+    RP_NOSTORE_STREAM               /* an event stream (decided by the glue) */
 } rp_nostore_t;
 
 typedef struct {
@@ -80,6 +94,12 @@ typedef struct {
     int has_content_range;
     const char *expires;
     const char *date;
+    const char *pragma;             /* response Pragma: no-cache there counts too */
+    int64_t age_s;                  /* the response's Age (an upstream cache held it) */
+    /* Facts about the request that produced the response, from the glue. */
+    int request_authenticated;      /* r->user was set, or a client certificate */
+    int input_changed;              /* a keyed request header differs from what the client sent */
+    int incomplete;                 /* Content-Length disagrees with the body */
     /*
      * Addition to the brief: ReqPerfCacheGrace in seconds (0 = none). It is what
      * "no grace possible" means: an entry with no freshness left is still worth
@@ -88,24 +108,60 @@ typedef struct {
      * proxy-revalidate). Zero-initialised callers get "no grace".
      */
     int64_t grace_s;
+    /* ReqPerfCacheStaleIfError in seconds (0 = none): like grace_s, a
+     * response without freshness is still worth storing as a stand-in for
+     * a failed backend. */
+    int64_t stale_if_error_s;
 } rp_response_info_t;
 
 /*
- * Decides whether a backend response may be stored; RP_NOSTORE_NONE when it may.
- * Checked in this order: partial content (206 or any Content-Range), status (only
- * 200 203 300 301 404 410), Set-Cookie, Cache-Control private, no-store, no-cache,
- * Vary "*" (also a Vary that cannot be parsed or names more than
+ * How long after expiry a stored response may be served, from its own
+ * Cache-Control and the configuration (RFC 5861): *grace_s from
+ * stale-while-revalidate, else the configured grace; *sie_s from
+ * stale-if-error, else the configured one. must-revalidate,
+ * proxy-revalidate and s-maxage forbid serving it stale, except where the
+ * response itself names stale-if-error (which RFC 5861 lets stand
+ * "regardless of other freshness information"). Both clamp to
+ * RP_MAX_FRESHNESS_S.
+ */
+void rp_stale_windows(const rp_cc_t *cc, int64_t conf_grace_s, int64_t conf_sie_s,
+                      int64_t *grace_s, int64_t *sie_s);
+
+/*
+ * THE decision of whether a backend response may be stored; RP_NOSTORE_NONE when
+ * it may. Checked in this order: the request was authenticated, a keyed request
+ * header was changed on the way to the backend, partial content (206 or any
+ * Content-Range), status (only 200 203 300 301 404 410), Set-Cookie, an
+ * unreadable Cache-Control, Cache-Control private, no-store, no-cache (Pragma:
+ * no-cache too), Vary "*" (also a Vary that cannot be parsed or names more than
  * RP_VARY_MAX_NAMES headers: we could not key on it), Vary naming Cookie or
- * Authorization, then freshness: *fresh_s (if not NULL) gets rp_freshness_s()
- * whenever the checks reach it (0 otherwise), and 0 with no grace possible
- * gives RP_NOSTORE_EXPIRED.
+ * Authorization, an incomplete body, then freshness: *fresh_s (if not NULL)
+ * gets what is left of rp_freshness_s() after the response's Age whenever
+ * the checks reach it (0 otherwise), and 0 with no grace possible gives
+ * RP_NOSTORE_EXPIRED.
  */
 rp_nostore_t rp_response_storable(const rp_response_info_t *ri, int64_t now_s,
                                   int64_t default_ttl_s, int64_t *fresh_s);
 
 /* "status", "set-cookie", "private", "no-store", "no-cache", "vary-star",
- * "vary-private", "partial", "expired"; "none" for RP_NOSTORE_NONE. */
+ * "vary-private", "partial", "expired", "cache-control", "auth",
+ * "input-changed", "incomplete", "too-large", "tags", "stream"; "none" for RP_NOSTORE_NONE. */
 const char *rp_nostore_name(rp_nostore_t why);
+
+/*
+ * Whether a response that may not be stored says something about the page for
+ * everyone (so a short "pass" marker may spare the next visitors the fill
+ * lock), rather than about this one request: never for an answer to the
+ * client's own request (304, and every 4xx but 404 and 410: 401, 403, 412,
+ * 416, 429 ...), nor when the request was authenticated or its inputs were
+ * changed by the server. A visitor must never be able to make a page
+ * uncacheable for everyone else.
+ */
+int rp_nostore_is_about_the_page(rp_nostore_t why, int status);
+
+/* An Age value (RFC 9111 5.1: delta-seconds) in seconds, clamped to
+ * RP_MAX_FRESHNESS_S; 0 for NULL or anything that is not digits. */
+int64_t rp_age_parse(const char *value);
 
 /*
  * Response Vary value to lowercased, deduplicated, sorted names, stored in
@@ -121,11 +177,13 @@ typedef const char *(*rp_header_get_fn)(void *baton, const char *name);
 typedef enum {
     RP_BYPASS_NONE = 0,
     RP_BYPASS_METHOD,
-    RP_BYPASS_AUTHORIZATION,
+    RP_BYPASS_AUTHORIZATION,            /* "auth": personal by authentication */
     RP_BYPASS_COOKIE,
     RP_BYPASS_NO_CACHE,
     RP_BYPASS_UNKEYED_HEADER,
-    RP_BYPASS_RANGE
+    RP_BYPASS_RANGE,
+    RP_BYPASS_BODY,
+    RP_BYPASS_HOST
 } rp_bypass_t;
 
 typedef struct {
@@ -135,33 +193,74 @@ typedef struct {
     int n_vary;
 } rp_request_rules_t;
 
-/* Whether a request header name is one of the unkeyed headers spelled
- * with '_' for '-' (X_Forwarded_Host): some backends fold the two, so such
- * a request is treated like one carrying the header itself. */
+/* Whether a request header name is one of the override headers below
+ * spelled with '_' for '-' (X_Forwarded_Host). */
 int rp_unkeyed_spelling(const char *name);
 
-/*
- * Whether a request must bypass the cache, checked in this order: method not
- * GET or HEAD (case-sensitive; NULL counts as other) -> METHOD; Authorization ->
- * AUTHORIZATION; X-Forwarded-Host, X-Forwarded-Proto, Forwarded, X-Original-URL
- * or X-Rewrite-URL present and not in rules->vary -> UNKEYED_HEADER; a personal
- * Cookie (rp_cookie_is_personal) -> COOKIE; Cache-Control: no-cache or
- * Pragma: no-cache -> NO_CACHE with *refresh = 1 (the caller fetches from the
- * backend and refreshes the entry); Range -> RANGE. *refresh (may be NULL) is 0
- * otherwise. rules may be NULL (no ignored cookies, no extra vary headers).
- */
-rp_bypass_t rp_request_check(const char *method, rp_header_get_fn get, void *baton,
-                             const rp_request_rules_t *rules, int *refresh);
+/* Whether name is one of the headers that tell a backend to build another
+ * page without being part of the key (X-Forwarded-Host, X-Original-URL,
+ * X-HTTP-Method-Override ...): rp_request_verdict() bypasses on them. */
+int rp_override_header(const char *name);
 
-/* "method", "authorization", "cookie", "no-cache", "unkeyed-header", "range";
- * "none" for RP_BYPASS_NONE. */
+/*
+ * A request as the client sent it: its headers before any module (mod_headers,
+ * mod_rewrite, mod_remoteip) changed them, plus what Apache decided of it.
+ */
+typedef struct {
+    const char *method;
+    rp_header_get_fn get;               /* the client's headers, by name */
+    void *baton;
+    const char *const *names;           /* every header name it carried */
+    int n_names;
+    int authenticated;                  /* r->user set by any module, or a verified client certificate */
+    const char *hostname;               /* Apache's normalised host (r->hostname); NULL when none */
+    unsigned host_port;                 /* the port the Host named, 0 when none */
+    unsigned default_port;              /* 80 for http, 443 for https */
+} rp_request_t;
+
+/*
+ * WHOSE PAGE IT IS, and whether the cache may answer it: THE decision on a
+ * request, checked in this order (the first that applies wins):
+ *   METHOD            not GET or HEAD (case-sensitive; NULL counts as other),
+ *                     or a GET asking to Upgrade (WebSocket, h2c): a tunnel;
+ *   AUTHORIZATION     personal: Authorization or Proxy-Authorization sent, or
+ *                     rq->authenticated;
+ *   COOKIE            personal: a Cookie that rp_cookie_is_personal() says is;
+ *   BODY              a GET or HEAD with a body (Content-Length other than 0,
+ *                     or Transfer-Encoding): the backend reads it, the key
+ *                     cannot;
+ *   HOST              no Host, or a Host that is not exactly Apache's
+ *                     normalised form of it (case, a trailing dot, a port
+ *                     spelled otherwise, the scheme's default port named):
+ *                     the backend sees the raw Host, so two spellings would
+ *                     share an entry built for one of them;
+ *   UNKEYED_HEADER    an override header (rp_override_header()) not listed in
+ *                     rules->vary; any header name holding '_' (backends fold
+ *                     X_Lang into X-Lang, CGI and WSGI into HTTP_X_LANG);
+ *                     Connection naming a header (a proxy drops those, the
+ *                     key would keep them);
+ *   RANGE             Range or If-Range;
+ *   NO_CACHE          Cache-Control or Pragma no-cache: *refresh = 1 (the
+ *                     caller fetches and replaces the entry); also an
+ *                     unreadable request Cache-Control, with *refresh = 0.
+ * *refresh (may be NULL) is 0 otherwise. rules may be NULL.
+ */
+rp_bypass_t rp_request_verdict(const rp_request_t *rq, const rp_request_rules_t *rules,
+                               int *refresh);
+
+/* "method", "auth", "cookie", "no-cache", "unkeyed-header", "range", "body",
+ * "host"; "none" for RP_BYPASS_NONE: the word after BYPASS in X-Cache. */
 const char *rp_bypass_name(rp_bypass_t why);
 
 /*
  * 1 when a Cookie header makes the request personal: any cookie whose name no
- * ignore pattern matches, any malformed piece (no '=', empty name), or more than
- * RP_COOKIE_MAX_PIECES non-empty pieces. Pieces are separated by ';' or ',' with
- * optional spaces and tabs; empty pieces are skipped. NULL or empty header -> 0.
+ * ignore pattern matches, or anything that is not RFC 6265's cookie-string,
+ * since every framework reads the rest its own way (Python's SimpleCookie
+ * finds "session" in "_ga=1 session=x", others split on ','): a piece without
+ * '=', a name that is not a token, a value holding a space, a tab, '"' (but
+ * around the whole value), ',', ';' or '\\', a byte outside 0x21..0x7e; or more
+ * than RP_COOKIE_MAX_PIECES pieces. Pieces are separated by ';' with optional
+ * spaces and tabs around it; empty pieces are skipped. NULL or empty -> 0.
  */
 int rp_cookie_is_personal(const char *cookie_header, const char *const *ignore, int n_ignore);
 

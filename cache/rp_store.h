@@ -111,5 +111,7 @@ int rp_store_mem_corrupt(rp_store_t *s, const char *key, size_t klen, size_t off
 void rp_store_mem_set_max_value(rp_store_t *s, size_t max_bytes);
 /* Addition: number of live (unexpired) items, so tests can see what a purge left. */
 unsigned long rp_store_mem_count(rp_store_t *s);
+/* Addition: seconds until key expires (0: never, -1: absent), to check TTLs. */
+long rp_store_mem_ttl(rp_store_t *s, const char *key);
 
 #endif /* RP_STORE_H */

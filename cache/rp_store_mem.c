@@ -363,3 +363,15 @@ unsigned long rp_store_mem_count(rp_store_t *s)
     }
     return n;
 }
+
+long rp_store_mem_ttl(rp_store_t *s, const char *key)
+{
+    rp_mem_t *m = mem_of(s);
+    rp_mem_item_t *it;
+
+    if (m == NULL || key == NULL
+        || (it = apr_hash_get(m->items, key, (apr_ssize_t)strlen(key))) == NULL) {
+        return -1;
+    }
+    return it->expires_s == 0 ? 0 : (long)(it->expires_s - m->now_s);
+}

@@ -23,6 +23,17 @@ Why it is slow (on purpose, and typical):
   * the monthly report aggregates every invoice and then waits on a
     (simulated) exchange-rate service.
 
+How it tells mod_reqperf where its time goes (Server-Timing):
+  * a small WSGI middleware (server_timing below, the kind of thing a
+    Django site adds as a middleware) times every SQL query, the HTML
+    rendering and the exchange-rate call, and sends them in a W3C
+    Server-Timing header: one `db;dur=<ms>` entry per query, so the
+    number of entries is the number of queries (the N+1 shows as about
+    50 `db` entries on the invoice list), plus `tpl` and `rates`;
+  * mod_reqperf reads the header per route (ReqPerfAppTiming, on by
+    default) and its status page splits each route's handler time into
+    what the application reported and the rest.
+
 How it cooperates with mod_reqperf's page cache:
   * public pages say how long they may be cached (Cache-Control max-age)
     and name what they show in X-ReqPerf-Tags (invoice-<id>,
@@ -41,6 +52,7 @@ import re
 import secrets
 import sqlite3
 import sys
+import threading
 import time
 import traceback
 from urllib.parse import parse_qs
@@ -74,10 +86,104 @@ def db_path(environ):
         "REQPERF_DEMO_DB", "billing.sqlite3")
 
 
+# ---------------------------------------------------------------- timing
+
+# The request being timed on this thread (mod_wsgi runs requests on
+# several threads; Django keeps its database connections per thread too).
+_timing = threading.local()
+
+# More entries than this are summed into one, so the header stays short:
+# header lines from a backend are limited (8190 bytes through mod_proxy).
+SERVER_TIMING_MAX_ENTRIES = 64
+
+
+class Timings:
+    """What one request spent, by kind: SQL queries one by one, the
+    rendering, external calls."""
+
+    def __init__(self):
+        self.queries = []          # seconds, one per query
+        self.spans = {}            # name -> seconds
+
+    def add(self, name, seconds):
+        self.spans[name] = self.spans.get(name, 0.0) + seconds
+
+    def header(self):
+        """'db;dur=0.412, db;dur=1.3, ..., tpl;dur=2.1': milliseconds."""
+        q = self.queries
+        entries = ["db;dur=%.3f" % (s * 1000)
+                   for s in q[:SERVER_TIMING_MAX_ENTRIES]]
+        if len(q) > SERVER_TIMING_MAX_ENTRIES:
+            rest = q[SERVER_TIMING_MAX_ENTRIES:]
+            entries.append('db;dur=%.3f;desc="%d more queries"'
+                           % (sum(rest) * 1000, len(rest)))
+        entries += ["%s;dur=%.3f" % (name, s * 1000)
+                    for name, s in sorted(self.spans.items())]
+        return ", ".join(entries)
+
+
+class TimedConnection(sqlite3.Connection):
+    """A sqlite3 connection that times each query, reading it whole (the
+    queries here return a page of rows at most)."""
+
+    def execute(self, sql, params=()):
+        started = time.monotonic()
+        rows = super().execute(sql, params).fetchall()
+        timings = getattr(_timing, "current", None)
+        if timings is not None:
+            timings.queries.append(time.monotonic() - started)
+        return _Rows(rows)
+
+
+class _Rows:
+    def __init__(self, rows):
+        self.rows = rows
+
+    def fetchone(self):
+        return self.rows[0] if self.rows else None
+
+    def fetchall(self):
+        return self.rows
+
+
+def timed(name):
+    """Decorator: the time spent in the function counts under `name`."""
+    def wrap(fn):
+        def run(*args, **kw):
+            started = time.monotonic()
+            try:
+                return fn(*args, **kw)
+            finally:
+                timings = getattr(_timing, "current", None)
+                if timings is not None:
+                    timings.add(name, time.monotonic() - started)
+        return run
+    return wrap
+
+
+def server_timing(app):
+    """WSGI middleware: a Server-Timing header on every response, from
+    what the request spent (see Timings)."""
+    def middleware(environ, start_response):
+        timings = _timing.current = Timings()
+
+        def respond(status, headers, exc_info=None):
+            value = timings.header()
+            if value:
+                headers = list(headers) + [("Server-Timing", value)]
+            return start_response(status, headers, exc_info)
+        try:
+            return app(environ, respond)
+        finally:
+            _timing.current = None
+    return middleware
+
+
 def connect(environ):
     # One connection per request: mod_wsgi runs requests on several
     # threads, and a sqlite3 connection belongs to the thread that made it.
-    db = sqlite3.connect(db_path(environ), timeout=10)
+    db = sqlite3.connect(db_path(environ), timeout=10,
+                         factory=TimedConnection)
     db.row_factory = sqlite3.Row
     db.execute("PRAGMA busy_timeout = 10000")
     return db
@@ -116,6 +222,7 @@ font-size:.85em}
 """
 
 
+@timed("tpl")
 def page(title, body, started, user_nav=True):
     took_ms = (time.monotonic() - started) * 1000.0
     now = datetime.datetime.now().strftime("%H:%M:%S")
@@ -332,7 +439,7 @@ def monthly_report(environ, db, started):
         top_share[m["month"]] = 100.0 * (top or 0) / (m["invoiced"] or 1)
     # and the exchange rates for the report's currency column come from a
     # slow external service (simulated)
-    time.sleep(REPORT_EXTERNAL_WAIT_S)
+    exchange_rates()
     rows = "".join(
         '<tr><td>%s</td><td class="num">%d</td><td class="num">%d</td>'
         '<td class="num">%s</td><td class="num">%s</td><td class="num">%s'
@@ -352,6 +459,12 @@ def monthly_report(environ, db, started):
     return 200, page("Monthly report", body, started), [
         ("Cache-Control", "public, max-age=300"),
         ("X-ReqPerf-Tags", "invoices")]
+
+
+@timed("rates")
+def exchange_rates():
+    """The slow external service the monthly report waits on."""
+    time.sleep(REPORT_EXTERNAL_WAIT_S)
 
 
 def read_form(environ):
@@ -495,7 +608,7 @@ def dispatch(environ, db, started):
     raise HTTPError(404, "Nothing here.")
 
 
-def application(environ, start_response):
+def billing(environ, start_response):
     started = time.monotonic()
     db = None
     try:
@@ -522,6 +635,10 @@ def application(environ, start_response):
     start_response("%d %s" % (status, REASONS.get(status, "Unknown")),
                    headers)
     return [data]
+
+
+# what mod_wsgi calls: the application, timed
+application = server_timing(billing)
 
 
 if __name__ == "__main__":

@@ -324,6 +324,11 @@ What to look at on the status page:
     more full-table query per row, an "N+1") and /reports/monthly (about
     1.2 s) lead.  Their time is in the handler and ttfb phases: the
     application's own time, not Apache's.
+  * Inside the application: the app sends a Server-Timing header (one
+    db entry per SQL query, tpl, rates), and the page splits each
+    route's handler bar into what the application reported and the
+    rest: /invoices is database-bound, about 53 queries per response
+    (the N+1); /reports/monthly waits a second on "rates".
   * The slow-request log: every request over 500 ms, with its phases and
     cache result.  The first request of a page is slow; the ones after it
     are cache hits, served in about a millisecond.

@@ -1,11 +1,15 @@
 #!/bin/sh
 # scripts/deps.sh PROFILE...: install the Debian 12 packages mod_reqperf
-# needs for PROFILE (build, test, demo, bench, fuzz), only those missing.
+# needs for PROFILE (build, test, demo, bench, fuzz, deb, deb-test), only
+# those missing.
 # As root it installs them with apt-get; otherwise it lists them and fails.
 set -eu
 
 build="apache2 apache2-dev libmemcached-dev libjansson-dev libxxhash-dev pkg-config make gcc"
-test="$build memcached libcmocka-dev python3 python3-pytest python3-requests python3-h2 openssl apache2-utils libapache2-mod-wsgi-py3 prometheus clang libclang-rt-14-dev curl wrk chromium"
+# make deb (dh-apache2 is provided by apache2-dev); make deb-test
+deb="$build dpkg-dev debhelper fakeroot lintian"
+debtest="$deb mmdebstrap"
+test="$debtest memcached libcmocka-dev python3 python3-pytest python3-requests python3-h2 openssl apache2-utils libapache2-mod-wsgi-py3 prometheus clang libclang-rt-14-dev curl wrk chromium"
 demo="$build memcached python3 libapache2-mod-wsgi-py3 apache2-utils curl"
 bench="$build memcached wrk apache2-utils libapache2-mod-wsgi-py3 python3 python3-requests curl"
 fuzz="$build clang libclang-rt-14-dev libcmocka-dev"
@@ -18,6 +22,8 @@ for profile in "${@:-test}"; do
     demo) want="$want $demo" ;;
     bench) want="$want $bench" ;;
     fuzz) want="$want $fuzz" ;;
+    deb) want="$want $deb" ;;
+    deb-test) want="$want $debtest" ;;
     *) echo "deps.sh: unknown profile '$profile'" >&2; exit 2 ;;
     esac
 done

@@ -8,7 +8,8 @@
  *
  * X(id, section, json_name, prom_metric, prom_label, help)
  *   section     where the JSON field lives: TOP (the root object), CACHE
- *               ("cache"), LOCAL ("cache.local"), PURGE ("cache.purges")
+ *               ("cache"), LOCAL ("cache.local"), PURGE ("cache.purges"),
+ *               APP ("app_timing": reading the backend's Server-Timing)
  *   prom_metric NULL when the counter is only a sum of labelled series
  *               already exported (requests, by route)
  *   prom_label  label="value" inside the braces, or NULL
@@ -30,7 +31,7 @@
     X(CACHE_MISS, CACHE, "miss", "reqperf_cache_requests_total", "result=\"miss\"", \
       "Cache lookups that went to the backend") \
     X(CACHE_STALE, CACHE, "stale", "reqperf_cache_requests_total", "result=\"stale\"", \
-      "Stale copies served during grace") \
+      "Stale copies served (grace, a failed backend, a fill that did not come)") \
     X(CACHE_BYPASS, CACHE, "bypass", "reqperf_cache_requests_total", "result=\"bypass\"", \
       "Requests the cache did not consider (cookie, auth, method...)") \
     X(CACHE_STORE, CACHE, "store", "reqperf_cache_stores_total", "outcome=\"stored\"", \
@@ -42,19 +43,25 @@
     X(CACHE_BYPASS_COOKIE, CACHE, "bypass_cookie", "reqperf_cache_bypass_total", "reason=\"cookie\"", \
       "Bypassed: a cookie not listed in ReqPerfCacheIgnoreCookie") \
     X(CACHE_BYPASS_AUTH, CACHE, "bypass_authorization", "reqperf_cache_bypass_total", "reason=\"authorization\"", \
-      "Bypassed: Authorization header") \
+      "Bypassed (X-Cache: BYPASS auth): Authorization sent, or a user authenticated") \
     X(CACHE_BYPASS_NOCACHE, CACHE, "bypass_no_cache", "reqperf_cache_bypass_total", "reason=\"no-cache\"", \
       "Bypassed: client Cache-Control no-cache (entry refreshed)") \
     X(CACHE_BYPASS_UNKEYED, CACHE, "bypass_unkeyed_header", "reqperf_cache_bypass_total", "reason=\"unkeyed-header\"", \
-      "Bypassed: X-Forwarded-Host and similar headers not in ReqPerfCacheVary") \
+      "Bypassed: override headers not in ReqPerfCacheVary, '_' in a header name, Connection naming a header") \
     X(CACHE_BYPASS_METHOD, CACHE, "bypass_method", "reqperf_cache_bypass_total", "reason=\"method\"", \
       "Bypassed: method other than GET/HEAD") \
     X(CACHE_BYPASS_RANGE, CACHE, "bypass_range", "reqperf_cache_bypass_total", "reason=\"range\"", \
       "Bypassed: Range request") \
+    X(CACHE_BYPASS_BODY, CACHE, "bypass_body", "reqperf_cache_bypass_total", "reason=\"body\"", \
+      "Bypassed: a GET or HEAD with a request body") \
+    X(CACHE_BYPASS_HOST, CACHE, "bypass_host", "reqperf_cache_bypass_total", "reason=\"host\"", \
+      "Bypassed: no Host, or a Host not in Apache's normalised form") \
     X(CACHE_BYPASS_DOWN, CACHE, "bypass_down", "reqperf_cache_bypass_total", "reason=\"down\"", \
       "Bypassed: memcached down, slow or connections exhausted") \
     X(CACHE_BYPASS_OTHER, CACHE, "bypass_other", "reqperf_cache_bypass_total", "reason=\"other\"", \
-      "Bypassed: other reasons (URL too long, too many query parameters)") \
+      "Bypassed: other reasons (URL too long, too many query parameters: X-Cache: BYPASS key)") \
+    X(CACHE_STALE_ERROR, CACHE, "stale_error", "reqperf_cache_stale_on_error_total", NULL, \
+      "Stale copies served because the application failed (5xx, unreachable, timeout)") \
     X(CACHE_LOCK_WAITS, CACHE, "lock_waits", "reqperf_cache_lock_waits_total", NULL, \
       "Requests that waited for another request to fill the entry") \
     X(CACHE_NOT_MODIFIED, CACHE, "not_modified", "reqperf_cache_not_modified_total", NULL, \
@@ -64,7 +71,7 @@
     X(CACHE_STALE_GEN, CACHE, "stale_by_generation", "reqperf_cache_stale_by_generation_total", NULL, \
       "Entries found stale because their URL or a tag was purged") \
     X(CACHE_TAGS_DROPPED, CACHE, "tags_dropped", "reqperf_cache_tags_dropped_total", NULL, \
-      "Tags ignored because of the per-entry limits") \
+      "Tags that could not be kept (over 64, too long, bad bytes): their responses were not stored") \
     X(PURGE_URL, PURGE, "url", "reqperf_cache_purges_total", "kind=\"url\"", \
       "URL purges (purge handler and X-ReqPerf-Purge)") \
     X(PURGE_TAG, PURGE, "tag", "reqperf_cache_purges_total", "kind=\"tag\"", \
@@ -80,7 +87,15 @@
     X(LOCAL_EVICTIONS, LOCAL, "evictions", "reqperf_cache_local_evictions_total", NULL, \
       "Entries evicted from the shared-memory tier") \
     X(LOCAL_REVALIDATIONS, LOCAL, "revalidations", "reqperf_cache_local_revalidations_total", NULL, \
-      "Local copies checked again against memcached after ReqPerfCacheLocalTTL")
+      "Local copies checked again against memcached after ReqPerfCacheLocalTTL") \
+    X(APP_RESPONSES, APP, "responses", "reqperf_app_timing_responses_total", NULL, \
+      "Backend responses with at least one Server-Timing metric recorded") \
+    X(APP_ENTRIES, APP, "entries", "reqperf_app_timing_entries_total", NULL, \
+      "Server-Timing metrics recorded") \
+    X(APP_MALFORMED, APP, "malformed", "reqperf_app_timing_malformed_total", NULL, \
+      "Server-Timing list elements skipped as malformed (or past 1024 in a response)") \
+    X(APP_NAMES_OVERFLOW, APP, "names_overflow", "reqperf_app_timing_names_overflow_total", NULL, \
+      "Server-Timing metrics counted under __other__: the route had ReqPerfAppTimingMaxNames names")
 
 /* Prometheus metric families fed by several rows above: one HELP each. */
 #define RP_PROM_FAMILIES(X) \
@@ -101,7 +116,8 @@ typedef enum {
     RP_SEC_TOP,
     RP_SEC_CACHE,
     RP_SEC_LOCAL,
-    RP_SEC_PURGE
+    RP_SEC_PURGE,
+    RP_SEC_APP
 } rp_counter_section_t;
 
 typedef struct {
@@ -125,5 +141,8 @@ typedef enum {
 } rp_cache_result_t;
 
 const char *rp_cache_result_name(int result);   /* "hit", ... "" for NONE */
+
+/* What more a request's cache result says (rp_sample_t.cache_flags). */
+#define RP_CACHE_FLAG_STALE_ERROR 1u       /* a stale copy stood in for a failed backend */
 
 #endif

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 #include <apr_strings.h>
+#include <apr_hash.h>
 #include "rp_report.h"
 
 static const char *const sort_names[] = {
@@ -88,6 +89,131 @@ static int cmp_views(const void *a, const void *b, void *arg)
     return c ? c : strcmp(x->method, y->method);
 }
 
+/* ---------------------------------------------------------------- */
+/* application metrics: per route, and over all routes               */
+
+typedef struct {
+    const char *name;
+    uint64_t requests;
+    uint64_t prom[RP_PROM_BUCKETS];
+    rp_hist_snap_t snap;
+} app_acc_t;
+
+static void app_acc_add(app_acc_t *a, const char *name, uint64_t requests,
+                        const uint64_t *prom, const rp_hist_snap_t *snap)
+{
+    int b;
+
+    a->name = name;
+    a->requests += requests;
+    for (b = 0; b < RP_PROM_BUCKETS; b++) {
+        a->prom[b] += prom[b];
+    }
+    rp_hist_snap_merge(&a->snap, snap);
+}
+
+static void app_view_of(const app_acc_t *a, rp_app_view_t *v)
+{
+    v->name = a->name;
+    v->requests = a->requests;
+    dist_of(&a->snap, &v->d);
+    memcpy(v->prom, a->prom, sizeof(v->prom));
+}
+
+/* The metrics of one record into v->app (slots of one name merged, the
+ * __other__ slot last), each also added to the all-routes table. */
+static void route_app(apr_pool_t *p, rp_stats_t *st,
+                      const rp_route_rec_t *rec, rp_route_view_t *v,
+                      app_acc_t *scratch, apr_hash_t *all,
+                      rp_hist_snap_t *snap)
+{
+    uint32_t slots = rp_stats_app_slots(st), k, i;
+    int n = 0, j;
+
+    for (i = 1; i <= slots; i++) {
+        const rp_app_slot_t *slot;
+        app_acc_t *top;
+        uint64_t prom[RP_PROM_BUCKETS], requests;
+        int b;
+
+        k = i % slots;                     /* 1 .. slots-1, then 0 */
+        slot = rp_stats_app_slot(st, rec, k);
+        if (slot == NULL) {
+            continue;
+        }
+        rp_hist_snapshot(&slot->h, snap);
+        if (snap->count == 0) {
+            continue;
+        }
+        requests = ld(&slot->requests);
+        for (b = 0; b < RP_PROM_BUCKETS; b++) {
+            prom[b] = ld(&slot->prom[b]);
+        }
+        for (j = 0; j < n && strcmp(scratch[j].name, slot->name) != 0; j++) {
+        }
+        if (j == n) {
+            memset(&scratch[n++], 0, sizeof(scratch[0]));
+        }
+        app_acc_add(&scratch[j], slot->name, requests, prom, snap);
+        top = apr_hash_get(all, slot->name, APR_HASH_KEY_STRING);
+        if (top == NULL) {
+            top = apr_pcalloc(p, sizeof(*top));
+            apr_hash_set(all, slot->name, APR_HASH_KEY_STRING, top);
+        }
+        app_acc_add(top, slot->name, requests, prom, snap);
+    }
+    v->n_app = n;
+    v->app = n ? apr_palloc(p, (size_t)n * sizeof(rp_app_view_t)) : NULL;
+    for (j = 0; j < n; j++) {
+        app_view_of(&scratch[j], &v->app[j]);
+    }
+}
+
+static int cmp_app_acc(const void *a, const void *b)
+{
+    const app_acc_t *x = *(app_acc_t *const *)a, *y = *(app_acc_t *const *)b;
+
+    if (x->snap.sum != y->snap.sum) {
+        return x->snap.sum > y->snap.sum ? -1 : 1;
+    }
+    if (x->snap.count != y->snap.count) {
+        return x->snap.count > y->snap.count ? -1 : 1;
+    }
+    return strcmp(x->name, y->name);
+}
+
+/* Over all routes: the app_names names with the most time, the others
+ * (and every route's __other__) in __other__, last. */
+static void app_totals(apr_pool_t *p, rp_report_t *r, apr_hash_t *all)
+{
+    unsigned n = apr_hash_count(all), i = 0;
+    app_acc_t **v = apr_palloc(p, (n ? n : 1) * sizeof(*v));
+    app_acc_t *other = apr_pcalloc(p, sizeof(*other));
+    apr_hash_index_t *hi;
+
+    for (hi = apr_hash_first(p, all); hi; hi = apr_hash_next(hi)) {
+        v[i++] = apr_hash_this_val(hi);
+    }
+    qsort(v, n, sizeof(*v), cmp_app_acc);
+    r->app = apr_palloc(p, (n + 1) * sizeof(rp_app_view_t));
+    r->n_app = 0;
+    for (i = 0; i < n; i++) {
+        if (strcmp(v[i]->name, RP_APP_OTHER) != 0
+            && (uint32_t)r->n_app < r->app_names) {
+            app_view_of(v[i], &r->app[r->n_app++]);
+        }
+        else {
+            /* (a response that carried two folded names counts twice in
+             * its requests: an upper bound there) */
+            app_acc_add(other, RP_APP_OTHER, v[i]->requests, v[i]->prom,
+                        &v[i]->snap);
+        }
+    }
+    if (other->snap.count) {
+        app_view_of(other, &r->app[r->n_app++]);
+    }
+}
+
 rp_report_t *rp_report_build(apr_pool_t *p, rp_stats_t *st, int sort,
                              int64_t now_wall_us, int64_t now_mono_us)
 {
@@ -96,6 +222,9 @@ rp_report_t *rp_report_build(apr_pool_t *p, rp_stats_t *st, int sort,
     rp_hist_snap_t *snap = apr_palloc(p, sizeof(*snap));
     uint32_t i, n = rp_stats_nrecords(st);
     int k, b;
+    apr_hash_t *app_all = apr_hash_make(p);
+    app_acc_t *app_scratch = apr_palloc(p, rp_stats_app_slots(st)
+                                           * sizeof(app_acc_t));
 
     r->sort = (sort >= 0 && sort <= RP_SORT_ERRORS) ? sort : RP_SORT_TIME;
     r->now_wall_us = now_wall_us;
@@ -140,6 +269,7 @@ rp_report_t *rp_report_build(apr_pool_t *p, rp_stats_t *st, int sort,
         for (b = 0; b < RP_CACHE_RESULTS; b++) {
             v->cache[b] = ld(&rec->cache[b]);
         }
+        v->stale_error = ld(&rec->stale_error);
         for (b = 0; b < RP_PROM_BUCKETS; b++) {
             v->prom[b] = ld(&rec->prom[b]);
         }
@@ -151,7 +281,10 @@ rp_report_t *rp_report_build(apr_pool_t *p, rp_stats_t *st, int sort,
         v->recent_count = snap->count;
         v->recent_p95 = rp_hist_percentile(snap, 95);
         v->recent_p99 = rp_hist_percentile(snap, 99);
+        route_app(p, st, rec, v, app_scratch, app_all, snap);
     }
+    r->app_names = h->app_names;
+    app_totals(p, r, app_all);
     qsort_r(r->routes, r->n_routes, sizeof(rp_route_view_t), cmp_views,
             &r->sort);
 
@@ -188,13 +321,63 @@ static const char *server_state_value(const char *state)
 /* ---------------------------------------------------------------- */
 /* JSON                                                              */
 
-static void json_dist(rp_buf_t *b, const rp_dist_t *d)
+static void json_dist_fields(rp_buf_t *b, const rp_dist_t *d)
 {
-    rp_buf_printf(b, "{\"count\":%llu,\"avg_us\":%llu,\"p50_us\":%llu,"
-                  "\"p95_us\":%llu,\"p99_us\":%llu,\"max_us\":%llu}",
+    rp_buf_printf(b, "\"count\":%llu,\"avg_us\":%llu,\"p50_us\":%llu,"
+                  "\"p95_us\":%llu,\"p99_us\":%llu,\"max_us\":%llu",
                   (unsigned long long)d->count, (unsigned long long)d->avg,
                   (unsigned long long)d->p50, (unsigned long long)d->p95,
                   (unsigned long long)d->p99, (unsigned long long)d->max);
+}
+
+static void json_dist(rp_buf_t *b, const rp_dist_t *d)
+{
+    rp_buf_add(b, "{", 1);
+    json_dist_fields(b, d);
+    rp_buf_add(b, "}", 1);
+}
+
+/* "app":{"db":{"count",...,"max_us","total_us","requests"},...} */
+static void json_app(rp_buf_t *b, const rp_app_view_t *v, int n)
+{
+    int i;
+
+    rp_buf_puts(b, ",\"app\":{");
+    for (i = 0; i < n; i++) {
+        if (i) {
+            rp_buf_add(b, ",", 1);
+        }
+        buf_str(b, v[i].name);
+        rp_buf_add(b, ":{", 2);
+        json_dist_fields(b, &v[i].d);
+        rp_buf_printf(b, ",\"total_us\":%llu,\"requests\":%llu}",
+                      (unsigned long long)v[i].d.sum,
+                      (unsigned long long)v[i].requests);
+    }
+    rp_buf_add(b, "}", 1);
+}
+
+/* A slow request's ,"app":{"db":us} (or, counts set, ,"app_count":
+ * {"db":entries}). */
+static void json_slow_app(rp_buf_t *b, const rp_app_sums_t *a, int counts)
+{
+    uint32_t i;
+
+    rp_buf_puts(b, counts ? ",\"app_count\":{" : ",\"app\":{");
+    for (i = 0; i < a->n; i++) {
+        if (i) {
+            rp_buf_add(b, ",", 1);
+        }
+        buf_str(b, a->m[i].name);
+        rp_buf_add(b, ":", 1);
+        if (counts) {
+            rp_buf_u64(b, a->m[i].count);
+        }
+        else {
+            rp_buf_i64(b, a->m[i].us);
+        }
+    }
+    rp_buf_add(b, "}", 1);
 }
 
 /* {"read":12,"handler":300,...}: the phases with a value (>= 0). */
@@ -263,6 +446,11 @@ void rp_render_json(rp_buf_t *b, const rp_report_t *r,
         json_dist(b, &r->phases[k]);
     }
     rp_buf_puts(b, "}");
+    json_app(b, r->app, r->n_app);
+    rp_buf_puts(b, ",\"app_timing\":{");
+    first = 1;
+    json_counters(b, r, RP_SEC_APP, &first);
+    rp_buf_printf(b, ",\"max_names\":%u}", r->app_names);
 
     rp_buf_printf(b, ",\"sort\":\"%s\",\"routes\":[", rp_sort_name(r->sort));
     for (i = 0; i < r->n_routes; i++) {
@@ -291,14 +479,16 @@ void rp_render_json(rp_buf_t *b, const rp_report_t *r,
                       (unsigned long long)v->status_class[4],
                       (unsigned long long)v->status_class[5]);
         json_phases(b, v->phase_avg);
+        json_app(b, v->app, v->n_app);
         rp_buf_printf(b, ",\"cache\":{\"hit\":%llu,\"miss\":%llu,"
-                      "\"stale\":%llu,\"bypass\":%llu},"
+                      "\"stale\":%llu,\"bypass\":%llu,\"stale_error\":%llu},"
                       "\"recent\":{\"window_s\":%d,\"count\":%llu,"
                       "\"p95_us\":%llu,\"p99_us\":%llu}}",
                       (unsigned long long)v->cache[RP_CACHE_HIT],
                       (unsigned long long)v->cache[RP_CACHE_MISS],
                       (unsigned long long)v->cache[RP_CACHE_STALE],
                       (unsigned long long)v->cache[RP_CACHE_BYPASS],
+                      (unsigned long long)v->stale_error,
                       RP_RECENT_SLOTS * RP_RECENT_SLOT_S,
                       (unsigned long long)v->recent_count,
                       (unsigned long long)v->recent_p95,
@@ -319,6 +509,8 @@ void rp_render_json(rp_buf_t *b, const rp_report_t *r,
         rp_buf_printf(b, ",\"status\":%d,\"total_us\":%lld,\"phases\":",
                       e->status, (long long)e->total_us);
         json_phases(b, e->phase_us);
+        json_slow_app(b, &e->app, 0);
+        json_slow_app(b, &e->app, 1);
         rp_buf_puts(b, ",\"cache\":");
         if (e->cache > RP_CACHE_NONE && e->cache < RP_CACHE_RESULTS) {
             buf_str(b, rp_cache_result_name(e->cache));
@@ -402,6 +594,34 @@ static const char *family_help(const char *metric, const char *fallback)
     return fallback;
 }
 
+/* reqperf_app_duration_seconds{route,method,metric}: what the backends
+ * said in Server-Timing (a metric without dur is an observation of 0). */
+static void prom_app(rp_buf_t *b, const rp_report_t *r)
+{
+    rp_buf_t labels;
+    size_t i;
+    int k;
+
+    prom_head(b, "reqperf_app_duration_seconds", "histogram",
+              "Time the application reported in its Server-Timing header, "
+              "by route, method and metric");
+    rp_buf_init(&labels, b->pool, 256);
+    for (i = 0; i < r->n_routes; i++) {
+        const rp_route_view_t *v = &r->routes[i];
+        for (k = 0; k < v->n_app; k++) {
+            labels.len = 0;
+            prom_route_labels(&labels, v);
+            rp_buf_puts(&labels, ",metric=\"");
+            rp_buf_prom_label(&labels, v->app[k].name,
+                              strlen(v->app[k].name));
+            rp_buf_puts(&labels, "\"");
+            prom_histogram(b, "reqperf_app_duration_seconds",
+                           rp_buf_cstr(&labels), v->app[k].prom,
+                           v->app[k].d.sum);
+        }
+    }
+}
+
 void rp_render_prometheus(rp_buf_t *b, const rp_report_t *r,
                           const rp_report_opts_t *o)
 {
@@ -446,6 +666,8 @@ void rp_render_prometheus(rp_buf_t *b, const rp_report_t *r,
         prom_histogram(b, "reqperf_phase_duration_seconds", labels,
                        r->phase_prom[k], r->phases[k].sum);
     }
+
+    prom_app(b, r);
 
     prom_head(b, "reqperf_slow_requests_total", "counter",
               "Requests at or above ReqPerfSlowThreshold, by route and method");
@@ -514,9 +736,23 @@ static const char *section_prefix(rp_counter_section_t s)
         return "cache_local_";
     case RP_SEC_PURGE:
         return "cache_purge_";
+    case RP_SEC_APP:
+        return "app_timing_";
     default:
         return "";
     }
+}
+
+/* <prefix><name>_count, _avg_us, _p95_us, _p99_us */
+static void auto_dist(rp_buf_t *b, const char *prefix, const char *n,
+                      const rp_dist_t *d)
+{
+    rp_buf_printf(b, "%s%s_count: %llu\n%s%s_avg_us: %llu\n"
+                  "%s%s_p95_us: %llu\n%s%s_p99_us: %llu\n",
+                  prefix, n, (unsigned long long)d->count, prefix, n,
+                  (unsigned long long)d->avg, prefix, n,
+                  (unsigned long long)d->p95, prefix, n,
+                  (unsigned long long)d->p99);
 }
 
 void rp_render_auto(rp_buf_t *b, const rp_report_t *r,
@@ -541,14 +777,10 @@ void rp_render_auto(rp_buf_t *b, const rp_report_t *r,
                   (unsigned long long)r->total.p99,
                   (unsigned long long)r->total.max);
     for (k = 0; k < RP_PHASE_COUNT; k++) {
-        const rp_dist_t *d = &r->phases[k];
-        const char *n = rp_phase_name(k);
-        rp_buf_printf(b, "phase_%s_count: %llu\nphase_%s_avg_us: %llu\n"
-                      "phase_%s_p95_us: %llu\nphase_%s_p99_us: %llu\n",
-                      n, (unsigned long long)d->count, n,
-                      (unsigned long long)d->avg, n,
-                      (unsigned long long)d->p95, n,
-                      (unsigned long long)d->p99);
+        auto_dist(b, "phase_", rp_phase_name(k), &r->phases[k]);
+    }
+    for (k = 0; k < r->n_app; k++) {
+        auto_dist(b, "app_", r->app[k].name, &r->app[k].d);
     }
     for (k = 0; k < o->n_servers; k++) {
         rp_buf_printf(b, "memcached_%d: %s %s\n", k, o->servers[k].address,
@@ -731,41 +963,180 @@ static void html_histogram(rp_buf_t *b, const rp_report_t *r)
                   h - bottom);
 }
 
-/* One bar split by the average time of each phase. */
-static void html_phase_bar(rp_buf_t *b, const int64_t *avg)
+/* Application metric colours, by the metric's rank over all routes;
+ * __other__ and names outside the top are grey. */
+static const char *const app_colors[] = {
+    "#393b79", "#6b6ecf", "#637939", "#b5cf6b", "#8c6d31", "#e7cb94",
+    "#7b4173", "#ce6dbd", "#5254a3", "#8ca252", "#bd9e39", "#a55194"
+};
+#define APP_COLOR_OTHER "#b0b0b0"
+
+static const char *app_color(const rp_report_t *r, const char *name)
 {
-    int64_t sum = 0;
     int k;
+
+    for (k = 0; k < r->n_app; k++) {
+        if (strcmp(r->app[k].name, name) == 0) {
+            break;
+        }
+    }
+    if (k == r->n_app || strcmp(name, RP_APP_OTHER) == 0) {
+        return APP_COLOR_OTHER;
+    }
+    return app_colors[k % (int)(sizeof(app_colors) / sizeof(app_colors[0]))];
+}
+
+/* One piece of a bar: permille of its width, a colour, a title
+ * ("handler 1200 us"; the label HTML-escaped). */
+static void bar_span(rp_buf_t *b, uint64_t permille, const char *color,
+                     const char *label, const char *what, int64_t us)
+{
+    if (permille < 5) {
+        return;
+    }
+    rp_buf_puts(b, "<span style=\"width:");
+    rp_buf_fixed(b, permille, 1, 1);
+    rp_buf_puts(b, "%;background:");
+    rp_buf_puts(b, color);
+    rp_buf_puts(b, "\" title=\"");
+    html_text(b, label);
+    rp_buf_puts(b, what);
+    rp_buf_i64(b, us);
+    rp_buf_puts(b, " µs\"></span>");
+}
+
+/* One bar split by the average time of each phase; the handler's part is
+ * split again into what the application reported in Server-Timing (per
+ * request, each metric in its colour) and the rest of the handler. */
+static void html_phase_bar(rp_buf_t *b, const rp_report_t *r,
+                           const rp_route_view_t *v)
+{
+    const int64_t *avg = v->phase_avg;
+    int64_t sum = 0, app_sum = 0, handler = avg[RP_PHASE_HANDLER];
+    int k, a;
 
     for (k = 0; k < RP_PHASE_COUNT; k++) {
         if (k != RP_PHASE_TTFB && avg[k] > 0) {
             sum += avg[k];
         }
     }
+    for (a = 0; a < v->n_app && v->count; a++) {
+        app_sum += (int64_t)(v->app[a].d.sum / v->count);
+    }
     rp_buf_puts(b, "<div class=\"bar\">");
-    if (sum > 0) {
-        for (k = 0; k < RP_PHASE_COUNT; k++) {
-            uint64_t permille;
-            if (k == RP_PHASE_TTFB || avg[k] <= 0) {
-                continue;
+    for (k = 0; k < RP_PHASE_COUNT && sum > 0; k++) {
+        uint64_t share;
+        if (k == RP_PHASE_TTFB || avg[k] <= 0) {
+            continue;
+        }
+        share = ((uint64_t)avg[k] * 1000 + (uint64_t)sum / 2) / (uint64_t)sum;
+        if (k != RP_PHASE_HANDLER || app_sum <= 0) {
+            bar_span(b, share, phase_colors[k], rp_phase_name(k), " ",
+                     avg[k]);
+            continue;
+        }
+        /* the application's metrics, scaled into the handler's part when
+         * they add up to more (work done in parallel) */
+        for (a = 0; a < v->n_app; a++) {
+            int64_t us = (int64_t)(v->app[a].d.sum / v->count);
+            uint64_t scaled = (uint64_t)(us < handler ? us : handler);
+            if (app_sum > handler) {
+                scaled = (uint64_t)((double)us * (double)handler
+                                    / (double)app_sum);
             }
-            permille = ((uint64_t)avg[k] * 1000 + (uint64_t)sum / 2)
-                       / (uint64_t)sum;
-            if (permille < 5) {
-                continue;
-            }
-            rp_buf_puts(b, "<span style=\"width:");
-            rp_buf_fixed(b, permille, 1, 1);
-            rp_buf_puts(b, "%;background:");
-            rp_buf_puts(b, phase_colors[k]);
-            rp_buf_puts(b, "\" title=\"");
-            rp_buf_puts(b, rp_phase_name(k));
-            rp_buf_puts(b, " ");
-            rp_buf_i64(b, avg[k]);
-            rp_buf_puts(b, " µs\"></span>");
+            bar_span(b, share * scaled / (uint64_t)handler,
+                     app_color(r, v->app[a].name), v->app[a].name,
+                     " (application, per request) ", us);
+        }
+        if (app_sum < handler) {
+            bar_span(b, share * (uint64_t)(handler - app_sum)
+                        / (uint64_t)handler,
+                     phase_colors[k], "handler", " (the rest) ",
+                     handler - app_sum);
         }
     }
     rp_buf_puts(b, "</div>");
+}
+
+/* One route's application metrics: a small table (the route's detail,
+ * kept in one function so a page of its own can show it).  "Per
+ * response" is per response of the application that carried the metric
+ * (52 db entries: 52 queries); the share of handler is over all the
+ * route's requests, as the handler's own average is. */
+static void html_route_app(rp_buf_t *b, const rp_report_t *r,
+                           const rp_route_view_t *v)
+{
+    int64_t handler = v->phase_avg[RP_PHASE_HANDLER];
+    int k;
+
+    rp_buf_puts(b, "<h3><code>");
+    html_text(b, v->route);
+    rp_buf_puts(b, "</code> ");
+    html_text(b, v->method);
+    rp_buf_printf(b, " <span class=\"muted\">%llu requests, handler ",
+                  (unsigned long long)v->count);
+    html_us(b, (uint64_t)(handler > 0 ? handler : 0));
+    rp_buf_puts(b, " on average</span></h3><table class=\"app\"><tr>"
+                "<th>metric</th><th class=\"n\">share of handler</th>"
+                "<th class=\"n\">responses</th>"
+                "<th class=\"n\">per response</th>"
+                "<th class=\"n\">time per response</th>"
+                "<th class=\"n\">count</th><th class=\"n\">avg</th>"
+                "<th class=\"n\">p50</th><th class=\"n\">p95</th>"
+                "<th class=\"n\">p99</th><th class=\"n\">max</th>"
+                "<th class=\"n\">time spent</th></tr>");
+    for (k = 0; k < v->n_app; k++) {
+        const rp_app_view_t *a = &v->app[k];
+        uint64_t per_req = v->count ? a->d.sum / v->count : 0;
+        rp_buf_printf(b, "<tr><th><i style=\"display:inline-block;"
+                      "width:10px;height:10px;background:%s\"></i> ",
+                      app_color(r, a->name));
+        html_text(b, a->name);
+        rp_buf_puts(b, "</th><td class=\"n\">");
+        if (handler > 0) {
+            rp_buf_fixed(b, (per_req * 1000 + (uint64_t)handler / 2)
+                            / (uint64_t)handler, 1, 1);
+            rp_buf_puts(b, "%");
+        }
+        else {
+            rp_buf_puts(b, "&ndash;");
+        }
+        rp_buf_printf(b, "</td><td class=\"n\">%llu</td><td class=\"n\">",
+                      (unsigned long long)a->requests);
+        /* occurrences per response, one decimal: 52.0 queries */
+        rp_buf_fixed(b, a->requests ? (a->d.count * 10 + a->requests / 2)
+                                      / a->requests : 0, 1, 1);
+        rp_buf_puts(b, "</td>");
+        {
+            const uint64_t per_resp = a->requests ? a->d.sum / a->requests : 0;
+            html_us_cells(b, &per_resp, 1);
+        }
+        rp_buf_printf(b, "<td class=\"n\">%llu</td>",
+                      (unsigned long long)a->d.count);
+        {
+            const uint64_t vals[6] = { a->d.avg, a->d.p50, a->d.p95, a->d.p99,
+                                       a->d.max, a->d.sum };
+            html_us_cells(b, vals, 6);
+        }
+        rp_buf_puts(b, "</tr>");
+    }
+    rp_buf_puts(b, "</table>\n");
+}
+
+/* "db=41.2&nbsp;ms&times;52 tpl=3.0&nbsp;ms": a slow request's metrics. */
+static void html_slow_app(rp_buf_t *b, const rp_app_sums_t *a)
+{
+    uint32_t i;
+
+    for (i = 0; i < a->n; i++) {
+        html_text(b, a->m[i].name);
+        rp_buf_puts(b, "=");
+        html_us(b, (uint64_t)(a->m[i].us > 0 ? a->m[i].us : 0));
+        if (a->m[i].count > 1) {
+            rp_buf_printf(b, "&times;%u", a->m[i].count);
+        }
+        rp_buf_puts(b, " ");
+    }
 }
 
 static void html_counter_rows(rp_buf_t *b, const rp_report_t *r,
@@ -783,6 +1154,64 @@ static void html_counter_rows(rp_buf_t *b, const rp_report_t *r,
                       (unsigned long long)r->counters[k],
                       rp_counter_info[k].help);
     }
+}
+
+/* The application metrics' colours, after the phases' in the legend. */
+static void html_app_legend(rp_buf_t *b, const rp_report_t *r)
+{
+    int k;
+
+    if (r->n_app == 0) {
+        return;
+    }
+    rp_buf_puts(b, "<br>inside handler, as the application reports it "
+                "(Server-Timing): ");
+    for (k = 0; k < r->n_app; k++) {
+        rp_buf_printf(b, "<span><i style=\"background:%s\"></i>",
+                      app_color(r, r->app[k].name));
+        html_text(b, r->app[k].name);
+        rp_buf_puts(b, "</span>");
+    }
+}
+
+/* "Inside the application": every route's metrics, in the routes' order,
+ * then the totals over all routes and the counters of reading them. */
+static void html_app_section(rp_buf_t *b, const rp_report_t *r)
+{
+    size_t i;
+
+    rp_buf_puts(b, "<h2 id=\"app\">Inside the application</h2><p "
+                "class=\"muted\">what the backends said in their "
+                "Server-Timing header (ReqPerfAppTiming). share of handler: "
+                "the metric's time over the handler's, all the route's "
+                "requests counted; per response: in each response of the "
+                "application that carried it (a cache hit carries none), "
+                "so 52 entries of one query each are 52 queries; count, "
+                "avg ... max: per entry</p>");
+    if (r->n_app == 0) {
+        rp_buf_puts(b, "<p class=\"muted\">no backend has sent a "
+                    "Server-Timing metric yet</p>");
+    }
+    for (i = 0; i < r->n_routes; i++) {
+        if (r->routes[i].n_app > 0) {
+            html_route_app(b, r, &r->routes[i]);
+        }
+    }
+    if (r->n_app > 0) {
+        rp_route_view_t all;
+        uint64_t requests = r->counters[RP_CTR_REQUESTS];
+        memset(&all, 0, sizeof(all));
+        all.route = "all routes";
+        all.method = "";
+        all.count = requests;
+        all.phase_avg[RP_PHASE_HANDLER] = (int64_t)r->phases[RP_PHASE_HANDLER].avg;
+        all.app = r->app;
+        all.n_app = r->n_app;
+        html_route_app(b, r, &all);
+    }
+    rp_buf_puts(b, "<table id=\"app-counters\">");
+    html_counter_rows(b, r, RP_SEC_APP);
+    rp_buf_puts(b, "</table>\n");
 }
 
 void rp_render_html(rp_buf_t *b, const rp_report_t *r,
@@ -814,6 +1243,7 @@ void rp_render_html(rp_buf_t *b, const rp_report_t *r,
     }
     rp_buf_puts(b, "</title><style>"
         "body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}"
+        ".warn{color:#a40}"
         "h1{font-size:1.5em;margin:0 0 .2em}h2{font-size:1.15em;"
         "margin:1.6em 0 .5em;border-bottom:1px solid #ddd}"
         "table{border-collapse:collapse;font-size:13px}"
@@ -832,6 +1262,7 @@ void rp_render_html(rp_buf_t *b, const rp_report_t *r,
         ".summary td{padding-right:24px}.help{color:#777}"
         ".up{color:#2a7}.down{color:#c33}.retrying{color:#c80}"
         ".muted{color:#777}"
+        "h3{font-size:1em;margin:1.2em 0 .3em}"
         "</style></head><body>\n");
 
     rp_buf_puts(b, "<h1>mod_reqperf</h1><p class=\"muted\">");
@@ -956,8 +1387,14 @@ void rp_render_html(rp_buf_t *b, const rp_report_t *r,
         else {
             rp_buf_puts(b, "&ndash;");
         }
+        if (v->stale_error) {
+            rp_buf_printf(b, "<br><span class=\"warn\" title=\"served stale "
+                          "because the application failed\">%llu stale: "
+                          "app failed</span>",
+                          (unsigned long long)v->stale_error);
+        }
         rp_buf_puts(b, "</td><td>");
-        html_phase_bar(b, v->phase_avg);
+        html_phase_bar(b, r, v);
         rp_buf_puts(b, "</td></tr>\n");
     }
     rp_buf_puts(b, "</table><p class=\"legend\">");
@@ -968,7 +1405,9 @@ void rp_render_html(rp_buf_t *b, const rp_report_t *r,
         rp_buf_printf(b, "<span><i style=\"background:%s\"></i>%s</span>",
                       phase_colors[k], rp_phase_name(k));
     }
+    html_app_legend(b, r);
     rp_buf_puts(b, "</p>\n");
+    html_app_section(b, r);
 
     /* slow log */
     rp_buf_printf(b, "<h2>Slow requests</h2><p class=\"muted\">the %llu most "
@@ -976,7 +1415,8 @@ void rp_render_html(rp_buf_t *b, const rp_report_t *r,
                   (unsigned long long)r->n_slow);
     rp_buf_puts(b, "<table id=\"slow\"><tr><th>time (UTC)</th><th>method</th>"
                 "<th>uri</th><th>route</th><th class=\"n\">status</th>"
-                "<th class=\"n\">total</th><th>cache</th><th>phases</th></tr>");
+                "<th class=\"n\">total</th><th>cache</th><th>phases</th>"
+                "<th>application</th></tr>");
     for (i = 0; i < r->n_slow; i++) {
         const rp_slow_entry_t *e = &r->slow[i];
         iso_time(when, sizeof(when), e->wall_us);
@@ -999,6 +1439,8 @@ void rp_render_html(rp_buf_t *b, const rp_report_t *r,
             html_us(b, (uint64_t)e->phase_us[k]);
             rp_buf_puts(b, " ");
         }
+        rp_buf_puts(b, "</code></td><td><code>");
+        html_slow_app(b, &e->app);
         rp_buf_puts(b, "</code></td></tr>\n");
     }
     rp_buf_puts(b, "</table>\n");

@@ -35,6 +35,15 @@ typedef struct {
     uint64_t count, sum, avg, p50, p95, p99, max;
 } rp_dist_t;
 
+/* One application metric (the backend's Server-Timing), of a route or of
+ * all routes: d.count is its occurrences, d.sum their durations. */
+typedef struct {
+    const char *name;
+    uint64_t requests;                         /* responses carrying it */
+    rp_dist_t d;
+    uint64_t prom[RP_PROM_BUCKETS];            /* not cumulative */
+} rp_app_view_t;
+
 typedef struct {
     const char *route;
     const char *method;
@@ -42,9 +51,12 @@ typedef struct {
     rp_dist_t d;
     uint64_t status_class[6];
     uint64_t cache[RP_CACHE_RESULTS];
+    uint64_t stale_error;
     int64_t phase_avg[RP_PHASE_COUNT];         /* -1: no data */
     uint64_t prom[RP_PROM_BUCKETS];            /* not cumulative */
     uint64_t recent_count, recent_p95, recent_p99;
+    rp_app_view_t *app;                        /* first seen first, */
+    int n_app;                                 /* __other__ last */
 } rp_route_view_t;
 
 typedef struct {
@@ -62,6 +74,11 @@ typedef struct {
     rp_slow_entry_t *slow;
     size_t n_slow;
     int sort;
+    /* over all routes: the ReqPerfAppTimingMaxNames names with the most
+     * time (then occurrences), the others folded into __other__ (last) */
+    rp_app_view_t *app;
+    int n_app;
+    uint32_t app_names;
 } rp_report_t;
 
 typedef struct {

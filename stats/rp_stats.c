@@ -31,8 +31,17 @@ static void layout(const rp_stats_params_t *params, rp_stats_hdr_t *h)
     h->rec_off = ALIGN64(h->idx_off + (uint64_t)h->idx_cap * sizeof(uint32_t));
     h->slow_off = ALIGN64(h->rec_off
                           + (uint64_t)h->rec_cap * sizeof(rp_route_rec_t));
-    h->size = ALIGN64(h->slow_off
-                      + (uint64_t)h->slow_size * sizeof(rp_slow_entry_t));
+    h->app_names = params->app_names < RP_APP_NAMES_MAX
+                   ? params->app_names : RP_APP_NAMES_MAX;
+    h->app_slots = h->app_names + 1;
+    h->app_key_off = ALIGN64(h->slow_off
+                             + (uint64_t)h->slow_size
+                               * sizeof(rp_slow_entry_t));
+    h->app_off = ALIGN64(h->app_key_off + (uint64_t)h->rec_cap
+                                          * h->app_slots
+                                          * sizeof(rp_app_key_t));
+    h->size = ALIGN64(h->app_off + (uint64_t)h->rec_cap * h->app_slots
+                                   * sizeof(rp_app_slot_t));
 }
 
 size_t rp_stats_size(const rp_stats_params_t *params)
@@ -58,6 +67,35 @@ static rp_slow_entry_t *slow_of(rp_stats_t *st)
     return (rp_slow_entry_t *)((char *)st + st->hdr.slow_off);
 }
 
+/* The application metric keys and slots of record number i. */
+static rp_app_key_t *app_keys_of(rp_stats_t *st, uint32_t i)
+{
+    return (rp_app_key_t *)((char *)st + st->hdr.app_key_off)
+           + (uint64_t)i * st->hdr.app_slots;
+}
+
+static rp_app_slot_t *app_slots_of(rp_stats_t *st, uint32_t i)
+{
+    return (rp_app_slot_t *)((char *)st + st->hdr.app_off)
+           + (uint64_t)i * st->hdr.app_slots;
+}
+
+static uint32_t app_name_hash(const char *name, size_t len)
+{
+    uint64_t h = XXH3_64bits(name, len);
+
+    return (uint32_t)(h ^ (h >> 32));
+}
+
+/* A slot of a record nobody else can see yet, or just claimed. */
+static void app_slot_setup(rp_app_key_t *key, rp_app_slot_t *slot,
+                           const char *name, size_t len)
+{
+    memset(slot, 0, sizeof(*slot));
+    memcpy(slot->name, name, len);
+    key->hash = app_name_hash(name, len);
+}
+
 rp_stats_t *rp_stats_init(void *mem, size_t size,
                           const rp_stats_params_t *params,
                           int64_t now_wall_us, int64_t now_mono_us)
@@ -70,7 +108,9 @@ rp_stats_t *rp_stats_init(void *mem, size_t size,
     if (mem == NULL || size < h.size) {
         return NULL;
     }
-    memset(mem, 0, (size_t)h.size);
+    /* the application metric slots are zeroed when claimed: slots never
+     * used are never touched */
+    memset(mem, 0, (size_t)h.app_off);
     st->hdr = h;
     st->hdr.magic = RP_STATS_MAGIC;
     st->hdr.version = RP_STATS_LAYOUT_VERSION;
@@ -92,7 +132,8 @@ rp_stats_t *rp_stats_attach(void *mem, size_t size,
         || st->hdr.version != RP_STATS_LAYOUT_VERSION
         || st->hdr.size != h.size
         || st->hdr.max_routes != h.max_routes
-        || st->hdr.slow_size != h.slow_size) {
+        || st->hdr.slow_size != h.slow_size
+        || st->hdr.app_names != h.app_names) {
         return NULL;
     }
     return st;
@@ -104,6 +145,7 @@ void rp_stats_reset(rp_stats_t *st, int64_t now_wall_us, int64_t now_mono_us)
 
     params.max_routes = st->hdr.max_routes;
     params.slow_size = st->hdr.slow_size;
+    params.app_names = st->hdr.app_names;
     rp_stats_init(st, (size_t)st->hdr.size, &params, now_wall_us,
                   now_mono_us);
 }
@@ -185,6 +227,11 @@ static rp_route_rec_t *find_or_insert(rp_stats_t *st, const char *route,
                 recs[n].hash = h;
                 memcpy(recs[n].route, route_cut, sizeof(route_cut));
                 memcpy(recs[n].method, method_cut, sizeof(method_cut));
+                /* slot 0, __other__, is ready before anyone sees it */
+                app_slot_setup(&app_keys_of(st, n)[0],
+                               &app_slots_of(st, n)[0], RP_APP_OTHER,
+                               sizeof(RP_APP_OTHER) - 1);
+                app_keys_of(st, n)[0].state = RP_APP_READY;
             }
             v = 0;
             if (__atomic_compare_exchange_n(&idx[slot], &v, mine, 0,
@@ -241,7 +288,145 @@ void rp_stats_route_cache(rp_route_rec_t *rec, int result)
     }
 }
 
-static void slow_push(rp_stats_t *st, const rp_sample_t *s)
+/* ---------------------------------------------------------------- */
+/* application metrics (the backend's Server-Timing)                 */
+
+/* The slot of `name` on record number ri: found, or claimed while fewer
+ * than app_names are in use; 0 (__other__) otherwise. */
+static uint32_t app_slot_for(rp_stats_t *st, uint32_t ri,
+                             const rp_st_metric_t *m, uint32_t hash)
+{
+    rp_app_key_t *keys = app_keys_of(st, ri);
+    rp_app_slot_t *slots = app_slots_of(st, ri);
+    uint32_t k;
+
+    for (k = 1; k < st->hdr.app_slots; k++) {
+        uint32_t state = __atomic_load_n(&keys[k].state, __ATOMIC_ACQUIRE);
+        if (state == RP_APP_FREE
+            && __atomic_compare_exchange_n(&keys[k].state, &state,
+                                           RP_APP_CLAIMING, 0,
+                                           __ATOMIC_ACQUIRE,
+                                           __ATOMIC_ACQUIRE)) {
+            app_slot_setup(&keys[k], &slots[k], m->name, m->name_len);
+            __atomic_store_n(&keys[k].state, RP_APP_READY, __ATOMIC_RELEASE);
+            return k;
+        }
+        /* state: READY, or CLAIMING by someone else (passed by) */
+        if (state == RP_APP_READY && keys[k].hash == hash
+            && strcmp(slots[k].name, m->name) == 0) {
+            return k;
+        }
+    }
+    return 0;
+}
+
+/* Add one metric to the per-request sums (the slow log's): the first
+ * RP_SLOW_APP_MAX names as they are, the last slot becoming __other__
+ * when a further name comes. */
+static void app_sum(rp_app_sums_t *sums, const rp_st_metric_t *m)
+{
+    rp_slow_app_t *a = NULL;
+    uint32_t i;
+
+    for (i = 0; i < sums->n; i++) {
+        if (strcmp(sums->m[i].name, m->name) == 0) {
+            a = &sums->m[i];
+            break;
+        }
+    }
+    if (a == NULL) {
+        if (sums->n < RP_SLOW_APP_MAX) {
+            a = &sums->m[sums->n++];
+            memset(a, 0, sizeof(*a));
+            memcpy(a->name, m->name, m->name_len + 1);
+        }
+        else {
+            a = &sums->m[RP_SLOW_APP_MAX - 1];
+            memcpy(a->name, RP_APP_OTHER, sizeof(RP_APP_OTHER));
+        }
+    }
+    a->us += (int64_t)m->dur_us;
+    a->count++;
+}
+
+void rp_stats_record_app(rp_stats_t *st, rp_route_rec_t *rec,
+                         const rp_sample_t *s, rp_app_sums_t *sums)
+{
+    uint8_t touched[RP_APP_NAMES_MAX + 1];
+    uint32_t malformed = 0, entries = 0, overflow = 0, ri = 0;
+    rp_app_slot_t *slots = NULL;
+    rp_st_metric_t m;
+    rp_st_cursor_t c;
+    int v;
+
+    sums->n = 0;
+    if (s->app_values == NULL || s->n_app_values <= 0) {
+        return;
+    }
+    if (rec != NULL) {
+        ri = (uint32_t)(rec - records_of(st));
+        slots = app_slots_of(st, ri);
+        memset(touched, 0, st->hdr.app_slots);
+    }
+    for (v = 0; v < s->n_app_values; v++) {
+        if (s->app_values[v] == NULL) {
+            continue;
+        }
+        rp_st_init(&c, s->app_values[v], strlen(s->app_values[v]));
+        while (rp_st_next(&c, &m, &malformed)) {
+            uint32_t k;
+            if (entries >= RP_APP_ENTRIES_MAX) {
+                malformed++;               /* past what one response may */
+                continue;
+            }
+            entries++;
+            app_sum(sums, &m);
+            if (slots == NULL) {
+                continue;
+            }
+            k = app_slot_for(st, ri, &m, app_name_hash(m.name, m.name_len));
+            overflow += k == 0;
+            if (!touched[k]) {
+                touched[k] = 1;
+                __atomic_fetch_add(&slots[k].requests, 1, __ATOMIC_RELAXED);
+            }
+            __atomic_fetch_add(&slots[k].prom[rp_prom_bucket(m.dur_us)], 1,
+                               __ATOMIC_RELAXED);
+            rp_hist_add(&slots[k].h, m.dur_us);
+        }
+    }
+    if (entries) {
+        rp_stats_count(st, RP_CTR_APP_RESPONSES, 1);
+        rp_stats_count(st, RP_CTR_APP_ENTRIES, entries);
+    }
+    if (malformed) {
+        rp_stats_count(st, RP_CTR_APP_MALFORMED, malformed);
+    }
+    if (overflow) {
+        rp_stats_count(st, RP_CTR_APP_NAMES_OVERFLOW, overflow);
+    }
+}
+
+uint32_t rp_stats_app_slots(rp_stats_t *st)
+{
+    return st->hdr.app_slots;
+}
+
+const rp_app_slot_t *rp_stats_app_slot(rp_stats_t *st,
+                                       const rp_route_rec_t *rec, uint32_t k)
+{
+    uint32_t ri = (uint32_t)(rec - records_of(st));
+
+    if (k >= st->hdr.app_slots || ri >= st->hdr.rec_cap
+        || __atomic_load_n(&app_keys_of(st, ri)[k].state, __ATOMIC_ACQUIRE)
+           != RP_APP_READY) {
+        return NULL;
+    }
+    return &app_slots_of(st, ri)[k];
+}
+
+static void slow_push(rp_stats_t *st, const rp_sample_t *s,
+                      const rp_app_sums_t *sums)
 {
     rp_slow_entry_t *e;
     uint64_t ticket, seq;
@@ -272,6 +457,8 @@ static void slow_push(rp_stats_t *st, const rp_sample_t *s)
     copy_str(e->method, sizeof(e->method), s->method ? s->method : "");
     copy_str(e->route, sizeof(e->route), s->route ? s->route : "");
     copy_str(e->uri, sizeof(e->uri), s->uri ? s->uri : "");
+    e->app.n = sums->n;
+    memcpy(e->app.m, sums->m, sums->n * sizeof(sums->m[0]));
     __atomic_store_n(&e->seq, seq + 2, __ATOMIC_RELEASE);
 }
 
@@ -283,6 +470,7 @@ void rp_stats_record(rp_stats_t *st, const rp_sample_t *s)
     int sc = s->status / 100;
     int i;
     uint32_t cur;
+    rp_app_sums_t sums;
 
     rp_stats_count(st, RP_CTR_REQUESTS, 1);
     rp_hist_add(&st->hdr.total, total);
@@ -314,6 +502,9 @@ void rp_stats_record(rp_stats_t *st, const rp_sample_t *s)
                            1, __ATOMIC_RELAXED);
         __atomic_fetch_add(&rec->prom[pb], 1, __ATOMIC_RELAXED);
         rp_stats_route_cache(rec, s->cache);
+        if (s->cache_flags & RP_CACHE_FLAG_STALE_ERROR) {
+            __atomic_fetch_add(&rec->stale_error, 1, __ATOMIC_RELAXED);
+        }
         rp_hist_add(&rec->h, total);
         cur = __atomic_load_n(&st->hdr.recent_cur, __ATOMIC_RELAXED);
         rp_hist32_add(&rec->recent[cur % RP_RECENT_SLOTS], total);
@@ -328,8 +519,13 @@ void rp_stats_record(rp_stats_t *st, const rp_sample_t *s)
             }
         }
     }
+    /* a cached answer: the application did not run */
+    sums.n = 0;
+    if (s->cache != RP_CACHE_HIT && s->cache != RP_CACHE_STALE) {
+        rp_stats_record_app(st, rec, s, &sums);
+    }
     if (s->slow) {
-        slow_push(st, s);
+        slow_push(st, s, &sums);
     }
 }
 
@@ -395,6 +591,7 @@ size_t rp_stats_slow_read(rp_stats_t *st, rp_slow_entry_t *out, size_t max)
     uint64_t n = cursor < st->hdr.slow_size ? cursor : st->hdr.slow_size;
     size_t got = 0;
     uint64_t k;
+    uint32_t i;
 
     for (k = 0; k < n && got < max; k++) {
         rp_slow_entry_t *e = &slow_of(st)[(cursor - 1 - k)
@@ -414,6 +611,12 @@ size_t rp_stats_slow_read(rp_stats_t *st, rp_slow_entry_t *out, size_t max)
         out[got].method[RP_METHOD_MAX - 1] = '\0';
         out[got].route[RP_ROUTE_MAX - 1] = '\0';
         out[got].uri[RP_SLOW_URI_MAX - 1] = '\0';
+        if (out[got].app.n > RP_SLOW_APP_MAX) {
+            out[got].app.n = RP_SLOW_APP_MAX;
+        }
+        for (i = 0; i < out[got].app.n; i++) {
+            out[got].app.m[i].name[sizeof(out[got].app.m[i].name) - 1] = '\0';
+        }
         got++;
     }
     /* newest first, by claim order (slots can finish out of order) */

@@ -13,6 +13,10 @@
  *   index[idx_cap]   open-addressing hash of (route, method) -> record
  *   records[rec_cap] one rp_route_rec_t per route and method
  *   slow[slow_size]  ring of the most recent slow requests
+ *   app_keys[rec_cap][app_slots]    per route, the state and name hash of
+ *                    each application metric (Server-Timing) slot
+ *   app[rec_cap][app_slots]         the slots: name, counts, histogram;
+ *                    ReqPerfAppTimingMaxNames names, then __other__
  *
  * Writer patterns, region by region:
  *   counters, histograms, record counters: any request thread in any
@@ -29,6 +33,21 @@
  *   recent window: request threads add to slot `recent_cur`; only the
  *       parent (monitor hook) clears the next slot and advances
  *       recent_cur, so rotation never races with itself.
+ *   application metric slots: slot 0 of a route is __other__, set up
+ *       by the thread that creates the record, before the record is
+ *       published.  A request thread claims a free slot for a new name by
+ *       compare-and-swap of its key's state (FREE -> CLAIMING), zeroes
+ *       the slot, writes the name and its hash, then publishes it (READY,
+ *       release); from then on its counters are relaxed __atomic adds
+ *       like every other counter.  Nobody waits for a CLAIMING slot: a
+ *       thread looking for a name passes it by (two threads that both
+ *       bring a new name at the same instant may each claim a slot for
+ *       it; the report merges slots of one name).  At most
+ *       ReqPerfAppTimingMaxNames slots are ever claimed per route, so a
+ *       slot left CLAIMING by a child that died only lowers that route's
+ *       cap by one.  A full restart resets the keys; the slots' memory is
+ *       zeroed when claimed, never at start-up, so the pages of slots
+ *       never used are never touched.
  *   start times, sizes: written by the parent before any child exists.
  */
 #ifndef RP_STATS_H
@@ -40,15 +59,20 @@
 #include "rp_hist.h"
 #include "rp_route.h"
 #include "rp_counters.h"
+#include "rp_servertiming.h"
 
 #define RP_STATS_MAGIC 0x54535052u        /* "RPST" */
-#define RP_STATS_LAYOUT_VERSION 4
+#define RP_STATS_LAYOUT_VERSION 6
 
 #define RP_METHOD_MAX 16
 #define RP_SLOW_URI_MAX 256
 #define RP_RECENT_SLOTS 6
 #define RP_RECENT_SLOT_S 10                /* 6 x 10 s = the last minute */
 #define RP_OTHER_RESERVE 24                /* records kept for __other__ */
+#define RP_APP_NAMES_MAX 64                /* ReqPerfAppTimingMaxNames limit */
+#define RP_APP_OTHER "__other__"
+#define RP_SLOW_APP_MAX 8                  /* metrics kept per slow request */
+#define RP_APP_ENTRIES_MAX 1024            /* metrics read per response */
 
 typedef struct {
     uint64_t prom[RP_PROM_BUCKETS];
@@ -66,12 +90,44 @@ typedef struct {
     uint64_t errors;                       /* 5xx */
     uint64_t status_class[6];              /* [1..5] = 1xx..5xx, [0] other */
     uint64_t cache[RP_CACHE_RESULTS];
+    uint64_t stale_error;                  /* stale copies served because
+                                              the application failed */
     uint64_t phase_sum[RP_PHASE_COUNT];
     uint64_t phase_count[RP_PHASE_COUNT];
     uint64_t prom[RP_PROM_BUCKETS];
     rp_hist_t h;
     rp_hist32_t recent[RP_RECENT_SLOTS];
 } rp_route_rec_t;
+
+/* One application metric of one route (see the writer pattern above). */
+typedef struct {
+    uint32_t state;                        /* RP_APP_FREE ... READY */
+    uint32_t hash;                         /* of the name, once READY */
+} rp_app_key_t;
+
+enum { RP_APP_FREE = 0, RP_APP_CLAIMING = 1, RP_APP_READY = 2 };
+
+typedef struct {
+    char name[40];                         /* RP_ST_NAME_MAX + NUL, padded */
+    uint64_t requests;                     /* responses that carried it */
+    uint64_t prom[RP_PROM_BUCKETS];
+    rp_hist_t h;                           /* count: occurrences; values:
+                                              their dur (0 without one) */
+} rp_app_slot_t;
+
+/* One metric of a slow request: the sum of its entries. */
+typedef struct {
+    char name[40];
+    int64_t us;
+    uint32_t count;                        /* entries of that name */
+    uint32_t pad;
+} rp_slow_app_t;
+
+/* A request's metrics by name (what its slow-log entry keeps). */
+typedef struct {
+    uint32_t n;
+    rp_slow_app_t m[RP_SLOW_APP_MAX];
+} rp_app_sums_t;
 
 typedef struct {
     uint64_t seq;                          /* even: stable; odd: writing */
@@ -84,6 +140,9 @@ typedef struct {
     char method[RP_METHOD_MAX];
     char route[RP_ROUTE_MAX];
     char uri[RP_SLOW_URI_MAX];
+    rp_app_sums_t app;                     /* its application metrics; the
+                                              last is __other__ when it had
+                                              more names than fit */
 } rp_slow_entry_t;
 
 typedef struct {
@@ -95,6 +154,9 @@ typedef struct {
     uint32_t idx_cap;                      /* power of two */
     uint32_t rec_cap;
     uint64_t idx_off, rec_off, slow_off;
+    uint32_t app_names;                    /* ReqPerfAppTimingMaxNames */
+    uint32_t app_slots;                    /* app_names + 1 (__other__) */
+    uint64_t app_key_off, app_off;
     int64_t start_wall_us;
     int64_t start_mono_us;
 
@@ -113,6 +175,7 @@ typedef struct {
 typedef struct {
     uint32_t max_routes;
     uint32_t slow_size;
+    uint32_t app_names;                    /* 0: everything is __other__ */
 } rp_stats_params_t;
 
 typedef struct rp_stats_t rp_stats_t;      /* = the mapped segment */
@@ -143,6 +206,11 @@ typedef struct {
     const int64_t *phase_us;               /* RP_PHASE_COUNT, -1 = absent */
     int slow;
     int cache;                             /* rp_cache_result_t */
+    unsigned cache_flags;                  /* RP_CACHE_FLAG_* */
+    /* the backend's Server-Timing field values (NUL-terminated), read
+     * only when the application answered (never for a cache hit) */
+    const char *const *app_values;
+    int n_app_values;
 } rp_sample_t;
 
 void rp_stats_record(rp_stats_t *st, const rp_sample_t *s);
@@ -158,6 +226,20 @@ uint64_t rp_stats_counter(rp_stats_t *st, rp_counter_t c);
 /* Per-route cache result without a full sample (cache lookups are
  * counted when they happen). */
 void rp_stats_route_cache(rp_route_rec_t *rec, int result);
+
+/* The application metrics a sample carries, read and recorded on rec
+ * (NULL: only counted), their per-request sums into *sums (what
+ * rp_stats_record does with them). */
+void rp_stats_record_app(rp_stats_t *st, rp_route_rec_t *rec,
+                         const rp_sample_t *s, rp_app_sums_t *sums);
+
+/* Application metric slots per route (ReqPerfAppTimingMaxNames + 1), and
+ * slot k of a record when it is published (NULL otherwise); the last slot
+ * is __other__. */
+uint32_t rp_stats_app_slots(rp_stats_t *st);
+const rp_app_slot_t *rp_stats_app_slot(rp_stats_t *st,
+                                       const rp_route_rec_t *rec,
+                                       uint32_t k);
 
 /* Parent only: advance the recent window to now. */
 void rp_stats_rotate(rp_stats_t *st, int64_t now_mono_us);

@@ -46,9 +46,21 @@ static void check_result(apr_pool_t *p, int n, const rp_purge_req_t *r, const ch
     for (i = 0; i < r->urls->nelts; i++) {
         const char *u = APR_ARRAY_IDX(r->urls, i, const char *);
 
+        size_t k;
+
         if (strlen(u) > RP_PURGE_MAX_URL || rp_url_split(p, u, NULL, NULL, NULL, NULL, NULL) != 0) {
             abort();
         }
+        /* spelled as a request line spells it: no raw byte a browser would
+         * escape, every '%' a whole escape (else it could name no page) */
+        for (k = 0; u[k] != '\0'; k++) {
+            unsigned char c = (unsigned char)u[k];
+
+            if (c <= 0x20 || c >= 0x7f || c == '"' || c == '<' || c == '>' || c == '\\') {
+                abort();
+            }
+        }
+
     }
     for (i = 0; i < r->tags->nelts; i++) {
         const char *t = APR_ARRAY_IDX(r->tags, i, const char *);

@@ -15,11 +15,19 @@ Query parameters (any method):
   cookie=name=value     add a Set-Cookie header
   size=N                body of N bytes ('x'), else a small JSON body
   cc=...                Cache-Control value
+  early=Name:Value      send a 103 Early Hints with this header first
+                        (repeatable)
 Every response carries X-Backend-Count (hits of this path so far) and a
 body with a fresh nonce, so two identical bodies mean one backend answer.
+The JSON body also says what the backend saw, the way applications read
+it: every request header, the raw request path, the cookies as Python's
+SimpleCookie (Django's parser) reads them, the user a front end passed
+in X-Remote-User, and a link built from X-Forwarded-Host or Host.
 
 Control endpoints: GET /__hits?path=/p (JSON {"hits": n}; without path:
-all counts), POST /__reset.
+all counts), POST /__reset (counts and failures), POST
+/__fail?prefix=/p&status=503 (every path under /p answers that status,
+an application that fails; status=0 ends it).
 """
 import argparse
 import json
@@ -28,11 +36,25 @@ import sys
 import threading
 import time
 import uuid
+from http.cookies import SimpleCookie, CookieError
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit, parse_qs
 
 LOCK = threading.Lock()
 HITS = {}
+FAILING = {}        # path prefix -> status
+
+
+def cookie_names(header):
+    """The cookie names an application built on SimpleCookie sees."""
+    if not header:
+        return []
+    c = SimpleCookie()
+    try:
+        c.load(header)
+    except CookieError:
+        return ["<unparsable>"]
+    return sorted(c.keys())
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -56,7 +78,17 @@ class Handler(BaseHTTPRequestHandler):
         elif url.path == "/__reset":
             with LOCK:
                 HITS.clear()
+                FAILING.clear()
             data = {"reset": True}
+        elif url.path == "/__fail":
+            prefix = qs["prefix"][0]
+            status = int(qs.get("status", ["503"])[0])
+            with LOCK:
+                if status:
+                    FAILING[prefix] = status
+                else:
+                    FAILING.pop(prefix, None)
+            data = {"failing": dict(FAILING)}
         else:
             return False
         body = json.dumps(data).encode()
@@ -78,11 +110,23 @@ class Handler(BaseHTTPRequestHandler):
             HITS[url.path] = HITS.get(url.path, 0) + 1
             count = HITS[url.path]
 
+        if "early" in qs:
+            lines = ["HTTP/1.1 103 Early Hints"]
+            for h in qs["early"]:
+                name, _, value = h.partition(":")
+                lines.append("%s: %s" % (name.strip(), value.strip()))
+            self.wfile.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+            self.wfile.flush()
+
         sleep_ms = int(qs.get("sleep_ms", ["0"])[0])
         if sleep_ms > 0:
             time.sleep(sleep_ms / 1000.0)
 
         status = int(qs.get("status", ["200"])[0])
+        with LOCK:
+            for prefix, failing in FAILING.items():
+                if url.path.startswith(prefix):
+                    status = failing
         headers = []
         for h in qs.get("header", []):
             name, _, value = h.partition(":")
@@ -108,6 +152,13 @@ class Handler(BaseHTTPRequestHandler):
                 "accept_encoding": self.headers.get("Accept-Encoding"),
                 "authorization": self.headers.get("Authorization"),
                 "body": req_body.decode("latin-1"),
+                "raw_path": self.path,
+                "headers": {k: v for k, v in self.headers.items()},
+                "cookies": cookie_names(self.headers.get("Cookie")),
+                "user": self.headers.get("X-Remote-User"),
+                "link": "http://%s/next" % (
+                    (self.headers.get("X-Forwarded-Host") or "").split(",")[0].strip()
+                    or self.headers.get("Host")),
             }).encode() + b"\n"
             ctype = "application/json"
 

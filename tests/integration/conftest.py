@@ -5,7 +5,7 @@ import pytest
 
 from harness import (Apache, Backend, Memcached, MPMS, MPMS_ALL, ROOT,  # noqa: F401
                      MODULE, apache_env, parse_access_line, free_port,
-                     wait_port, tls_certificate)
+                     wait_port, raw, raw_get, raw_to, tls_certificate)
 
 
 @pytest.fixture(scope="session")

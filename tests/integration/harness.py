@@ -9,7 +9,9 @@ libasan is preloaded into the uninstrumented apache2 and its reports land
 in a per-instance directory that is checked the same way.
 """
 import glob
+import json
 import os
+import re
 import resource
 import shutil
 import signal
@@ -17,6 +19,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 import requests
@@ -87,6 +90,18 @@ def pid_alive(pid):
             return f.read().split(") ")[-1][0] != "Z"
     except OSError:
         return False
+
+
+def stop_process(proc, timeout=5.0):
+    """SIGTERM a process this harness started (by its Popen), then SIGKILL
+    it if it has not gone within timeout."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
 
 
 def make_world_dir(prefix):
@@ -191,6 +206,7 @@ class Apache:
         self.extra_global = extra_global
         self.load_module = load_module
         self.access_log_on = access_log
+        self.killed_pids = set()
         # tls: a second port, https, in a <VirtualHost> that inherits the
         # main server's configuration; h2: mod_http2 with h2 (ALPN), h2c
         # (prior knowledge and Upgrade) and http/1.1 everywhere
@@ -469,10 +485,27 @@ ScriptAlias /cgi-bin/ {root}/cgi-bin/
                 texts.append(f.read())
         return texts
 
+    def kill_children(self):
+        """SIGKILL every child (a test of what survives a crash); the
+        parent makes new ones, and check_clean() expects their deaths."""
+        killed = [p for p in self.children_pids() if p != self.pid]
+        for p in killed:
+            try:
+                os.kill(p, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.killed_pids.update(killed)
+        return killed
+
+    def expected_death(self, line):
+        m = re.search(r"AH00052: child pid (\d+) exit signal Killed \(9\)", line)
+        return m is not None and int(m.group(1)) in self.killed_pids
+
     def check_clean(self):
         text = self.read_error_log()
         bad = [line for line in text.splitlines()
-               if any(p in line for p in BAD_LOG_PATTERNS)]
+               if any(p in line for p in BAD_LOG_PATTERNS)
+               and not self.expected_death(line)]
         reports = self.sanitizer_reports()
         traces = core_backtraces(self.core_dir) if bad else []
         if bad or reports:
@@ -529,14 +562,14 @@ class Backend:
         return requests.get(self.url("/__hits"), params={"path": path},
                             timeout=5).json()["hits"]
 
+    def fail(self, prefix, status=503):
+        """Every path under prefix answers status from now on (0: heal)."""
+        requests.post(self.url("/__fail"), params={"prefix": prefix,
+                                                    "status": status},
+                      timeout=5)
+
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc)
 
 
 class Memcached:
@@ -611,12 +644,7 @@ class Memcached:
                 os.kill(self.proc.pid, signal.SIGCONT)
             except OSError:
                 pass
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc)
 
     def start_again(self):
         """Restart on the same port (a memcached that came back)."""
@@ -626,6 +654,170 @@ class Memcached:
              str(self.port), "-U", "0", "-m", "64", "-c", "1024"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_port(self.port, proc=self.proc)
+
+
+def raw(a, data, timeout=10):
+    """Send raw bytes to Apache a, return the whole answer as text."""
+    return raw_to(a.port, data, timeout)
+
+
+def raw_to(port, data, timeout=10):
+    """raw() to any port of 127.0.0.1."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(data)
+        out = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            out += chunk
+    return out.decode("latin-1")
+
+
+def raw_get(a, target, headers="", host=None):
+    """GET target as written (no client normalises it), with the Host
+    requests would send unless host says otherwise (the port is part of
+    the key)."""
+    return raw(a, ("GET %s HTTP/1.1\r\nHost: %s\r\n%sConnection: close\r\n\r\n"
+                   % (target, host or "127.0.0.1:%d" % a.port, headers)).encode())
+
+
+def run_load(a, paths, clients=48, per_client=25, keepalive=True,
+             during=None, timeout=60):
+    """clients threads, each sending per_client GETs over one kept-alive
+    connection (a new one after any failure), paths taken in turn.
+    during(progress) is called from the main thread as requests complete
+    (progress = completed/total), for the fault to inject.  Returns
+    (completed, failures, statuses) with failures a list of what went
+    wrong.  Bounded in count and time."""
+    import http.client
+    total = clients * per_client
+    lock = threading.Lock()
+    done = {"ok": 0, "n": 0}
+    failures, statuses = [], {}
+
+    def client(k):
+        conn = None
+        for i in range(per_client):
+            path = paths[(k * per_client + i) % len(paths)]
+            try:
+                if conn is None:
+                    conn = http.client.HTTPConnection("127.0.0.1", a.port,
+                                                      timeout=15)
+                conn.request("GET", path, headers={} if keepalive
+                             else {"Connection": "close"})
+                r = conn.getresponse()
+                r.read()
+                with lock:
+                    statuses[r.status] = statuses.get(r.status, 0) + 1
+                    if r.status == 200:
+                        done["ok"] += 1
+                    else:
+                        failures.append("status %d for %s" % (r.status, path))
+                if not keepalive or r.getheader("Connection", "") == "close":
+                    conn.close()
+                    conn = None
+            except Exception as e:          # noqa: BLE001 (counted)
+                with lock:
+                    failures.append("%s for %s" % (type(e).__name__, path))
+                if conn is not None:
+                    conn.close()
+                conn = None
+            with lock:
+                done["n"] += 1
+        if conn is not None:
+            conn.close()
+
+    threads = [threading.Thread(target=client, args=(k,), daemon=True)
+               for k in range(clients)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + timeout
+    while any(t.is_alive() for t in threads) and time.monotonic() < deadline:
+        if during is not None:
+            with lock:
+                progress = done["n"] / float(total)
+            during(progress)
+        time.sleep(0.02)
+    for t in threads:
+        t.join(max(0.1, deadline - time.monotonic()))
+    return done["ok"], failures, statuses
+
+
+PREFORKED = ("StartServers 64\nMinSpareServers 64\nMaxSpareServers 80\n"
+             "ServerLimit 80\nMaxRequestWorkers 80\n")
+def parse_prom(text):
+    """{(name, frozenset(labels)): value} from exposition text."""
+    out = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        m = re.match(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)$', line)
+        assert m, line
+        labels = frozenset(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(3) or ""))
+        out[(m.group(1), labels)] = float(m.group(4))
+    return out
+
+
+def promtool_check(text):
+    """`promtool check metrics` on exposition text prints nothing: no
+    parse error and no lint problem (it exits non-zero on either and
+    prints what it found; both fail here)."""
+    r = subprocess.run(["promtool", "check", "metrics"], input=text,
+                       capture_output=True, text=True, timeout=60)
+    assert (r.returncode, r.stdout, r.stderr) == (0, "", ""), \
+        "promtool check metrics (exit %d):\n%s%s" % (r.returncode, r.stdout,
+                                                     r.stderr)
+
+
+class Prometheus:
+    """Debian's Prometheus server on a free 127.0.0.1 port, scraping every
+    second, with its data in a private directory; stopped by pid."""
+
+    def __init__(self, scrape_configs):
+        self.port = free_port()
+        self.root = tempfile.mkdtemp(prefix="reqperf-prometheus-", dir="/tmp")
+        config = os.path.join(self.root, "prometheus.yml")
+        with open(config, "w") as f:
+            # JSON is YAML
+            json.dump({"global": {"scrape_interval": "1s",
+                                  "scrape_timeout": "1s",
+                                  "evaluation_interval": "1s"},
+                       "scrape_configs": scrape_configs}, f)
+        self.log_path = os.path.join(self.root, "prometheus.log")
+        with open(self.log_path, "w") as log:
+            self.proc = subprocess.Popen(
+                ["/usr/bin/prometheus", "--config.file=" + config,
+                 "--storage.tsdb.path=" + os.path.join(self.root, "data"),
+                 "--web.listen-address=127.0.0.1:%d" % self.port,
+                 "--log.level=warn"],
+                stdout=subprocess.DEVNULL, stderr=log)
+        wait_port(self.port, proc=self.proc)
+        deadline = time.monotonic() + 30
+        while requests.get(self.url("/-/ready"), timeout=5).status_code != 200:
+            assert time.monotonic() < deadline, "Prometheus not ready"
+            time.sleep(0.1)
+
+    def url(self, path):
+        return "http://127.0.0.1:%d%s" % (self.port, path)
+
+    def api(self, path, **params):
+        r = requests.get(self.url("/api/v1/" + path), params=params, timeout=30)
+        d = r.json()
+        assert d.get("status") == "success", "%s %s: %s" % (path, params, r.text)
+        return d["data"]
+
+    def query(self, expr):
+        """The instant vector (list of {metric, value}) expr gives now."""
+        return self.api("query", query=expr)["result"]
+
+    def log(self):
+        with open(self.log_path, errors="replace") as f:
+            return f.read()
+
+    def stop(self):
+        stop_process(self.proc, timeout=10)
+        shutil.rmtree(self.root, ignore_errors=True)
 
 
 def parse_access_line(line):

@@ -33,6 +33,9 @@ from conftest import ROOT, MODULE, Apache, apache_env
     ("ReqPerfCacheTTL banana", ["ReqPerfCacheTTL", "banana"]),
     ("ReqPerfCacheTTL -5", ["ReqPerfCacheTTL", "-5"]),
     ("ReqPerfCacheGrace forever", ["ReqPerfCacheGrace", "forever"]),
+    ("ReqPerfCacheStaleIfError always", ["ReqPerfCacheStaleIfError", "always"]),
+    ("ReqPerfCacheStaleIfError -1", ["ReqPerfCacheStaleIfError", "-1"]),
+    ("ReqPerfCacheStaleIfError 20y", ["ReqPerfCacheStaleIfError", "20y"]),
     ("ReqPerfCacheLock perhaps", ["ReqPerfCacheLock", "perhaps"]),
     ("ReqPerfCacheMaxSize -1", ["ReqPerfCacheMaxSize", "-1"]),
     ("ReqPerfCacheMaxSize 1T", ["ReqPerfCacheMaxSize", "1T"]),
@@ -47,6 +50,14 @@ from conftest import ROOT, MODULE, Apache, apache_env
     ("ReqPerfCacheLocal lots", ["ReqPerfCacheLocal", "lots"]),
     ("ReqPerfCacheLocalTTL 2h", ["ReqPerfCacheLocalTTL", "2h"]),
     ("ReqPerfServerTiming yes-please", ["ReqPerfServerTiming"]),
+    ("ReqPerfAppTiming maybe", ["ReqPerfAppTiming", "maybe"]),
+    ("ReqPerfAppTimingHide yes", ["ReqPerfAppTimingHide", "yes"]),
+    ("ReqPerfAppTimingMaxNames 0", ["ReqPerfAppTimingMaxNames", "'0'"]),
+    ("ReqPerfAppTimingMaxNames -3", ["ReqPerfAppTimingMaxNames", "-3"]),
+    ("ReqPerfAppTimingMaxNames 65", ["ReqPerfAppTimingMaxNames", "65"]),
+    ("ReqPerfAppTimingMaxNames eight", ["ReqPerfAppTimingMaxNames",
+                                        "eight"]),
+    ("ReqPerfAppTimingMaxNames 8K", ["ReqPerfAppTimingMaxNames", "8K"]),
     # times are strict: digits, then nothing or exactly ms, s, min or h
     ("ReqPerfSlowThreshold 2sbanana", ["ReqPerfSlowThreshold", "2sbanana"]),
     ("ReqPerfSlowThreshold 2seconds", ["ReqPerfSlowThreshold", "2seconds"]),
@@ -108,6 +119,8 @@ from conftest import ROOT, MODULE, Apache, apache_env
     # TTL and grace are whole seconds: 500ms used to become 0
     ("ReqPerfCacheTTL 500ms", ["ReqPerfCacheTTL", "500ms", "whole"]),
     ("ReqPerfCacheGrace 1500ms", ["ReqPerfCacheGrace", "1500ms", "whole"]),
+    ("ReqPerfCacheStaleIfError 250ms",
+     ["ReqPerfCacheStaleIfError", "250ms", "whole"]),
 ])
 def test_bad_value_fails_configtest(line, words):
     a = Apache(conf=line + "\n")
@@ -126,7 +139,8 @@ def test_bad_value_fails_configtest(line, words):
                                        "ReqPerfCacheServers 127.0.0.1:11211",
                                        "ReqPerfCacheTimeout 10ms",
                                        "ReqPerfCacheLocal 8M",
-                                       "ReqPerfCacheLocalTTL 2s"])
+                                       "ReqPerfCacheLocalTTL 2s",
+                                       "ReqPerfAppTimingMaxNames 4"])
 def test_server_only_directives_refused_in_vhost(directive):
     a = Apache(conf="<VirtualHost 127.0.0.1:*>\n  %s\n</VirtualHost>\n"
                % directive)
@@ -140,7 +154,8 @@ def test_server_only_directives_refused_in_vhost(directive):
 
 @pytest.mark.parametrize("directive", ["ReqPerfCacheQuick On",
                                        "ReqPerfCacheServers 127.0.0.1:1",
-                                       "ReqPerfCacheLocal 8M"])
+                                       "ReqPerfCacheLocal 8M",
+                                       "ReqPerfAppTimingMaxNames 4"])
 def test_server_directives_refused_in_location(directive):
     a = Apache(conf="<Location /x>\n  %s\n</Location>\n" % directive)
     try:
@@ -175,12 +190,19 @@ def test_route_not_allowed_in_location():
     "ReqPerfCacheQuick On",
     "ReqPerfSlowThreshold 0", "ReqPerfSlowThreshold 1min",
     "ReqPerfCacheTTL 2000ms", "ReqPerfCacheTTL 0", "ReqPerfCacheGrace 1h",
+    "ReqPerfCacheStaleIfError 86400", "ReqPerfCacheStaleIfError 0",
+    "ReqPerfCacheStaleIfError 1h",
     "ReqPerfCacheLocalTTL 0", "ReqPerfCacheLocalTTL 1h",
     "ReqPerfCacheTimeout 1ms", "ReqPerfCacheTimeout 10",
     "ReqPerfCacheVary None", "ReqPerfCacheIgnoreCookie none",
     "ReqPerfCacheIgnoreQuery None", "ReqPerfCacheIgnoreQuery a.b[] x-y",
     "ReqPerfCacheVary X-A\nReqPerfCacheVary None",
     "ReqPerfCacheServers 127.0.0.1:11211 127.0.0.1:11212 localhost:11211",
+    "ReqPerfAppTiming Off", "ReqPerfAppTimingHide On",
+    "ReqPerfAppTimingMaxNames 1", "ReqPerfAppTimingMaxNames 64",
+    "<Location /x>\n ReqPerfAppTiming Off\n ReqPerfAppTimingHide On\n"
+    "</Location>",
+    "<VirtualHost 127.0.0.1:*>\n ReqPerfAppTimingHide On\n</VirtualHost>",
 ])
 def test_good_values_pass(good):
     a = Apache(conf=good + "\n")

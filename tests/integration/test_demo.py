@@ -4,7 +4,9 @@ daemon running demo/app.py) and memcached, drives its burst of traffic,
 saves the status page's JSON and stops everything it started.
 
 The saved statistics must show the application's routes, cache hits,
-slow requests, and the private /account page never served from the cache;
+slow requests, the private /account page never served from the cache, and
+the application's own Server-Timing (the invoice list database-bound, its
+N+1 queries visible);
 no apache2 or memcached of the demo may be left running; the demo's
 Apache error log must show no crash.  Under REQPERF_SANITIZE=address the
 module is built with AddressSanitizer and libasan is preloaded into the
@@ -148,6 +150,20 @@ def test_make_demo():
             assert r["cache"]["hit"] > 0, r
             assert r["cache"]["miss"] > 0, r
         assert report["slow"] > 0 or listing["slow"] > 0
+        # the application's Server-Timing: the list is database-bound and
+        # its N+1 shows (one db entry per query, 50 rows shown)
+        db = listing["app"]["db"]
+        c = listing["cache"]
+        assert 0 < db["requests"] <= c["miss"] + c["bypass"] + c["stale"], \
+            (db, c)
+        assert db["count"] >= 40 * db["requests"], db
+        assert db["total_us"] > 0.5 * listing["phases"]["handler"] \
+            * listing["count"], (db, listing["phases"])
+        assert report["app"]["rates"]["count"] == report["app"]["rates"][
+            "requests"] > 0
+        assert report["app"]["rates"]["avg_us"] >= 1000000
+        # cache hits carry none
+        assert status["app_timing"]["responses"] < status["requests"]
         assert route(status, "/invoices/{id}/pay", "POST")["count"] >= 1
         # the private page: requested, never from the cache
         account = route(status, "/account")

@@ -8,7 +8,6 @@ import concurrent.futures
 import json
 import re
 import socket
-import subprocess
 import threading
 import time
 
@@ -16,6 +15,7 @@ import pytest
 import requests
 
 from conftest import MPMS, MPMS_ALL, parse_access_line
+from harness import parse_prom, promtool_check
 
 STATUS = """
 <Location /reqperf-status>
@@ -67,26 +67,6 @@ def nearest_rank(values, p):
     v = sorted(values)
     rank = max(1, -(-len(v) * p // 100))
     return v[int(rank) - 1]
-
-
-def promtool_check(text):
-    r = subprocess.run(["promtool", "check", "metrics"], input=text,
-                       capture_output=True, text=True)
-    # promtool reports lint problems on stdout/stderr and exits non-zero
-    assert r.returncode == 0, r.stdout + r.stderr
-
-
-def parse_prom(text):
-    """{(name, frozenset(labels)): value} from exposition text."""
-    out = {}
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        m = re.match(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)$', line)
-        assert m, line
-        labels = frozenset(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(3) or ""))
-        out[(m.group(1), labels)] = float(m.group(4))
-    return out
 
 
 # ---------------------------------------------------------------- shape

@@ -116,7 +116,7 @@ static const char *const IGNORE[] = { "utm_*" };
 
 static const char *url_of(apr_pool_t *p, const char *path, const char *query)
 {
-    rp_url_t u = { "http", "example.com", 80, path, query, IGNORE, 1 };
+    rp_url_t u = { "http", "example.com", 80, path, query, IGNORE, 1, NULL };
     const char *url = rp_key_url(p, &u);
 
     assert_non_null(url);
@@ -228,7 +228,7 @@ static void entry_key(const char *full, char out[RP_KEY_HASH_MAX])
 static const char *variant_of(apr_pool_t *p, const char *url, const char *ae)
 {
     rp_header_t h = { "accept-encoding", ae };
-    const char *full = rp_key_full(p, base_of(p, url), &h, 1);
+    const char *full = rp_key_variant(p, base_of(p, url), &h, 1);
 
     assert_non_null(full);
     return full;
@@ -480,6 +480,122 @@ static void test_grace_stores_max_age_zero(void **state)
     assert_int_equal(lk1.holds_lock, 1);
     assert_int_equal(lookup(&fx, &lk2, url, &NOHDR), RP_LOOKUP_STALE);
     assert_body(&lk2, "zero");
+    rp_cache_release(&lk1);
+}
+
+/* RFC 5861 stale-if-error: an expired copy comes back with the MISS as a
+ * fallback for as long as its window (the response's stale-if-error, else
+ * ReqPerfCacheStaleIfError) lasts; stale-while-revalidate acts as grace;
+ * a purged copy never stands in; the copy stays in memcached that long. */
+static void test_stale_if_error(void **state)
+{
+    fx_t fx;
+    rp_lookup_t lk, lk2;
+    rp_cache_response_t r;
+    const char *url, *url2, *url3, *url4, *why;
+    char ek[RP_KEY_HASH_MAX];
+
+    fx_init(&fx, *state);
+    fx.conf.stale_if_error_s = 60;
+    url = url_of(fx.p, "/sie", NULL);
+    r = page("v1", "max-age=10");
+    fill(&fx, url, &NOHDR, &r);
+    /* kept in memcached for freshness + stale-if-error (+ a minute) */
+    rp_key_hash("rp:e:", base_of(fx.p, url), strlen(base_of(fx.p, url)), ek);
+    assert_int_equal(rp_store_mem_ttl(fx.store, ek), 10 + 60 + 60);
+
+    advance(&fx, 11);
+    assert_int_equal(lookup(&fx, &lk, url, &NOHDR), RP_LOOKUP_MISS);
+    assert_int_equal(lk.miss_reason, RP_MISS_EXPIRED);
+    assert_int_equal(lk.holds_lock, 1);
+    assert_int_equal(lk.has_fallback, 1);
+    assert_int_equal(lk.fallback.body_len, 2);
+    assert_memory_equal(lk.fallback.body, "v1", 2);
+    assert_int_equal(lk.fallback_age_s, 11);
+    /* the backend fails: the 5xx leaves no pass marker over the copy */
+    r = page("oops", NULL);
+    r.status = 503;
+    assert_int_equal(rp_cache_store(&lk, &r, &why, NULL), RP_STORE_NOT_CACHEABLE);
+    assert_int_equal(lookup(&fx, &lk, url, &NOHDR), RP_LOOKUP_MISS);
+    assert_int_equal(lk.miss_reason, RP_MISS_EXPIRED);
+    assert_int_equal(lk.has_fallback, 1);
+    rp_cache_release(&lk);
+    /* past the window: no fallback */
+    advance(&fx, 60);
+    assert_int_equal(lookup(&fx, &lk, url, &NOHDR), RP_LOOKUP_MISS);
+    assert_int_equal(lk.has_fallback, 0);
+    rp_cache_release(&lk);
+
+    /* the response's own stale-if-error wins over the configuration */
+    url2 = url_of(fx.p, "/sie2", NULL);
+    r = page("v2", "max-age=10, stale-if-error=5");
+    fill(&fx, url2, &NOHDR, &r);
+    advance(&fx, 14);
+    assert_int_equal(lookup(&fx, &lk, url2, &NOHDR), RP_LOOKUP_MISS);
+    assert_int_equal(lk.has_fallback, 1);
+    rp_cache_release(&lk);
+    advance(&fx, 2);
+    assert_int_equal(lookup(&fx, &lk, url2, &NOHDR), RP_LOOKUP_MISS);
+    assert_int_equal(lk.has_fallback, 0);
+    rp_cache_release(&lk);
+
+    /* must-revalidate forbids a stand-in, unless stale-if-error says so */
+    url3 = url_of(fx.p, "/sie3", NULL);
+    r = page("v3", "max-age=10, must-revalidate");
+    fill(&fx, url3, &NOHDR, &r);
+    advance(&fx, 11);
+    assert_int_equal(lookup(&fx, &lk, url3, &NOHDR), RP_LOOKUP_MISS);
+    assert_int_equal(lk.has_fallback, 0);
+    r = page("v3", "max-age=0, must-revalidate, stale-if-error=30");
+    assert_int_equal(store(&lk, &r), RP_STORE_STORED);     /* no freshness, still kept */
+    advance(&fx, 1);
+    assert_int_equal(lookup(&fx, &lk, url3, &NOHDR), RP_LOOKUP_MISS);
+    assert_int_equal(lk.has_fallback, 1);
+    /* ... and a purge ends it */
+    assert_int_equal(rp_cache_purge_url(fx.store, fx.p, NULL, url3, fx.now_us), RP_ST_OK);
+    rp_cache_release(&lk);
+    assert_int_equal(lookup(&fx, &lk, url3, &NOHDR), RP_LOOKUP_MISS);
+    assert_int_equal(lk.miss_reason, RP_MISS_PURGED);
+    assert_int_equal(lk.has_fallback, 0);
+    rp_cache_release(&lk);
+
+    /* stale-while-revalidate is grace for that entry */
+    fx.conf.stale_if_error_s = 0;
+    url4 = url_of(fx.p, "/swr", NULL);
+    r = page("v4", "max-age=10, stale-while-revalidate=20");
+    fill(&fx, url4, &NOHDR, &r);
+    advance(&fx, 15);
+    assert_int_equal(lookup(&fx, &lk, url4, &NOHDR), RP_LOOKUP_MISS);
+    assert_int_equal(lk.holds_lock, 1);
+    assert_int_equal(lk.has_fallback, 1);     /* the refresher's copy too */
+    assert_int_equal(lookup(&fx, &lk2, url4, &NOHDR), RP_LOOKUP_STALE);
+    assert_int_equal(lk2.stale_reason, RP_STALE_GRACE);
+    rp_cache_release(&lk);
+}
+
+/* A request waiting for another's fill takes the stand-in when the wait
+ * runs out (the filler is slow or died), and goes to the backend only
+ * when there is none. */
+static void test_lock_timeout_serves_the_stand_in(void **state)
+{
+    fx_t fx;
+    rp_lookup_t lk1, lk2;
+    rp_cache_response_t r;
+    const char *url;
+
+    fx_init(&fx, *state);
+    fx.conf.stale_if_error_s = 300;
+    url = url_of(fx.p, "/slowfill", NULL);
+    r = page("old", "max-age=10");
+    fill(&fx, url, &NOHDR, &r);
+    advance(&fx, 20);
+    assert_int_equal(lookup(&fx, &lk1, url, &NOHDR), RP_LOOKUP_MISS);
+    assert_int_equal(lk1.holds_lock, 1);        /* ... and never comes back */
+    assert_int_equal(lookup(&fx, &lk2, url, &NOHDR), RP_LOOKUP_STALE);
+    assert_int_equal(lk2.waited, 1);
+    assert_int_equal(lk2.stale_reason, RP_STALE_TIMEOUT);
+    assert_body(&lk2, "old");
+    assert_true(fx.slept_us >= fx.conf.lock_wait_us);
     rp_cache_release(&lk1);
 }
 
@@ -906,10 +1022,18 @@ static void test_purge_tag(void **state)
     r.tags = "customer-7 invoice-123";
     fill(&fx, u_cust, &NOHDR, &r);
     r = page("profile", "max-age=300");
-    r.tags = "customer-7,,bad\x7ftag";          /* one tag is dropped */
+    /* a tag that cannot be kept: stored without it, a purge of that tag
+     * would miss the page, so it is not stored at all */
+    r.tags = "customer-7,,bad\x7ftag";
+    assert_int_equal(lookup(&fx, &lk, u_c7, &NOHDR), RP_LOOKUP_MISS);
+    assert_int_equal(rp_cache_store(&lk, &r, &why, &dropped), RP_STORE_NOT_CACHEABLE);
+    assert_string_equal(why, "tags");
+    assert_int_equal(dropped, 1);
+    assert_int_equal(rp_cache_purge_url(fx.store, fx.p, NULL, u_c7, fx.now_us), RP_ST_OK);
+    r.tags = "customer-7";
     assert_int_equal(lookup(&fx, &lk, u_c7, &NOHDR), RP_LOOKUP_MISS);
     assert_int_equal(rp_cache_store(&lk, &r, &why, &dropped), RP_STORE_STORED);
-    assert_int_equal(dropped, 1);
+    assert_int_equal(dropped, 0);
     r = page("plain", "max-age=300");
     fill(&fx, u_plain, &NOHDR, &r);
 
@@ -1882,14 +2006,35 @@ static void test_pass_marker(void **state)
     assert_int_equal(store(&lk, &r), RP_STORE_STORED);
     expect_hit(&fx, url, &NOHDR, "cacheable again");
 
-    /* a client refresh that finds the page uncacheable now leaves a pass */
+    /* a client refresh whose answer cannot be stored leaves neither a
+     * pass nor a hole: one client cannot make the page uncacheable for
+     * everyone (no-cache + Range, + a cookie the backend answers, ...) */
     r = page("mine", "private");
     init(&fx, &lk, url, &NOHDR);
     lk.refresh = 1;
     assert_int_equal(rp_cache_lookup(&lk), RP_LOOKUP_MISS);
     assert_int_equal(lk.miss_reason, RP_MISS_REFRESH);
     assert_int_equal(rp_cache_store(&lk, &r, &why, NULL), RP_STORE_NOT_CACHEABLE);
-    expect_miss(&fx, url, &NOHDR, RP_MISS_PASS);
+    assert_int_equal(lk.holds_lock, 0);
+    expect_hit(&fx, url, &NOHDR, "cacheable again");
+    /* nor does an answer to the client's own request (416, 412, 429) */
+    r = page("no", "max-age=60");
+    r.status = 429;
+    init(&fx, &lk, url, &NOHDR);
+    lk.refresh = 1;
+    assert_int_equal(rp_cache_lookup(&lk), RP_LOOKUP_MISS);
+    assert_int_equal(rp_cache_store(&lk, &r, &why, NULL), RP_STORE_NOT_CACHEABLE);
+    expect_hit(&fx, url, &NOHDR, "cacheable again");
+    assert_int_equal(rp_cache_purge_url(fx.store, fx.p, NULL, url, fx.now_us), RP_ST_OK);
+    assert_int_equal(lookup(&fx, &lk, url, &NOHDR), RP_LOOKUP_MISS);
+    assert_int_equal(rp_cache_store(&lk, &r, &why, NULL), RP_STORE_NOT_CACHEABLE);
+    expect_miss(&fx, url, &NOHDR, RP_MISS_PURGED);     /* not a pass */
+    /* ... and no_pass (an error document) leaves none either */
+    r = page("mine", "private");
+    assert_int_equal(lookup(&fx, &lk, url, &NOHDR), RP_LOOKUP_MISS);
+    lk.no_pass = 1;
+    assert_int_equal(rp_cache_store(&lk, &r, &why, NULL), RP_STORE_NOT_CACHEABLE);
+    expect_miss(&fx, url, &NOHDR, RP_MISS_PURGED);
     /* ... and a refresh during the pass still stores a cacheable answer */
     init(&fx, &lk, url, &NOHDR);
     lk.refresh = 1;
@@ -2124,6 +2269,8 @@ int main(void)
         RP_TEST(test_grace),
         RP_TEST(test_grace_stores_max_age_zero),
         RP_TEST(test_grace_forbidden_by_response),
+        RP_TEST(test_stale_if_error),
+        RP_TEST(test_lock_timeout_serves_the_stand_in),
         RP_TEST(test_grace_survives_refresher_5xx),
         RP_TEST(test_not_storable),
         RP_TEST(test_vary),

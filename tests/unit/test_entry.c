@@ -37,6 +37,7 @@ static rp_entry_t sample_entry(void)
     e.stored_us = 1700000000123456LL;
     e.fresh_until_us = 1700000060123456LL;
     e.grace_us = 30000000;
+    e.stale_if_error_us = 86400000000LL;
     e.url_gen = 42;
     e.n_tags = 2;
     e.tags = TAGS;
@@ -59,6 +60,7 @@ static void assert_entries_equal(const rp_entry_t *a, const rp_entry_t *b)
     assert_true(a->stored_us == b->stored_us);
     assert_true(a->fresh_until_us == b->fresh_until_us);
     assert_true(a->grace_us == b->grace_us);
+    assert_true(a->stale_if_error_us == b->stale_if_error_us);
     assert_true(a->url_gen == b->url_gen);
     assert_int_equal(a->n_tags, b->n_tags);
     for (i = 0; i < a->n_tags; i++) {
@@ -105,7 +107,7 @@ static void raw_begin(raw_t *r, apr_pool_t *p, unsigned kind, const char *key, u
     r->b = apr_pcalloc(p, 1 << 20);
     r->n = 0;
     raw_bytes(r, "RPCE", 4);
-    raw_u(r, 1, 2);
+    raw_u(r, RP_ENTRY_VERSION, 2);
     raw_u(r, kind, 2);
     raw_u(r, 0, 4);
     raw_u(r, key_len, 4);
@@ -118,6 +120,7 @@ static void raw_begin(raw_t *r, apr_pool_t *p, unsigned kind, const char *key, u
     raw_u(r, 0, 2);
     raw_u(r, 1000, 8);
     raw_u(r, 2000, 8);
+    raw_u(r, 0, 8);
     raw_u(r, 0, 8);
     raw_u(r, 7, 8);
 }
@@ -203,7 +206,7 @@ static void test_roundtrip_empty(void **state)
     e.status = 404;
     buf = rp_entry_encode_pool(&e, p, &len, &st);
     assert_non_null(buf);
-    assert_int_equal(len, 68 + 1);     /* fixed fields + body_len + checksum + key */
+    assert_int_equal(len, 76 + 1);     /* fixed fields + body_len + checksum + key */
     assert_int_equal(rp_entry_decode(buf, len, p, &d), RP_ENTRY_OK);
     assert_int_equal(d.body_len, 0);
     assert_non_null(d.body);
@@ -263,7 +266,7 @@ static void test_max_tags(void **state)
     for (i = 0; i <= RP_ENTRY_MAX_TAGS; i++) {
         char *t = apr_palloc(p, RP_ENTRY_MAX_TAG_LEN + 1);
 
-        memset(t, 'a' + i, RP_ENTRY_MAX_TAG_LEN);
+        memset(t, '!' + i % 90, RP_ENTRY_MAX_TAG_LEN);  /* visible ASCII */
         t[RP_ENTRY_MAX_TAG_LEN] = '\0';
         tags[i] = t;
         gens[i] = (uint64_t)i * 1000003u;
@@ -630,9 +633,20 @@ static void test_bad_content_with_valid_checksum(void **state)
     raw_u(&r, 0, 4);
     raw_seal(&r);
     assert_int_equal(raw_decode(&r, p), RP_ENTRY_EFORMAT);
-    /* version 2, valid checksum */
+    /* negative stale-if-error */
     raw_begin(&r, p, 1, "k", 1, 200, 0, 0);
-    r.b[4] = 2;
+    r.b[12 + 4 + 1 + 8 + 24 + 7] = 0x80;
+    raw_u(&r, 0, 4);
+    raw_seal(&r);
+    assert_int_equal(raw_decode(&r, p), RP_ENTRY_EFORMAT);
+    /* another version (1, before stale-if-error; 3), valid checksum */
+    raw_begin(&r, p, 1, "k", 1, 200, 0, 0);
+    r.b[4] = 1;
+    raw_u(&r, 0, 4);
+    raw_seal(&r);
+    assert_int_equal(raw_decode(&r, p), RP_ENTRY_EVERSION);
+    raw_begin(&r, p, 1, "k", 1, 200, 0, 0);
+    r.b[4] = 3;
     raw_u(&r, 0, 4);
     raw_seal(&r);
     assert_int_equal(raw_decode(&r, p), RP_ENTRY_EVERSION);
@@ -681,6 +695,10 @@ static void test_bad_content_rejected_on_encode(void **state)
     assert_int_equal(rp_entry_encoded_size(&e), 0);
     e = sample_entry();
     e.grace_us = -1;
+    assert_null(rp_entry_encode_pool(&e, p, &len, &st));
+    assert_int_equal(st, RP_ENTRY_EFORMAT);
+    e.grace_us = 0;
+    e.stale_if_error_us = -1;
     assert_int_equal(rp_entry_encoded_size(&e), 0);
     e = sample_entry();
     e.status = 600;

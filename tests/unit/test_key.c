@@ -17,7 +17,7 @@ static const char *UTM[] = { "utm_*", "fbclid" };
 
 static char *key_of(apr_pool_t *p, const char *query, const char *const *ignore, int n_ignore)
 {
-    rp_url_t u = { "http", "example.com", 80, "/p", query, ignore, n_ignore };
+    rp_url_t u = { "http", "example.com", 80, "/p", query, ignore, n_ignore, NULL };
 
     return rp_key_url(p, &u);
 }
@@ -69,7 +69,7 @@ static void test_glob_no_blowup(void **state)
 static void test_url_basic(void **state)
 {
     apr_pool_t *p = *state;
-    rp_url_t u = { "HTTPS", "Example.COM", 8443, "/A/b%2F", NULL, NULL, 0 };
+    rp_url_t u = { "HTTPS", "Example.COM", 8443, "/A/b%2F", NULL, NULL, 0, NULL };
 
     assert_string_equal(rp_key_url(p, &u), "https://example.com:8443/A/b%2F");
     u.query = "";
@@ -163,7 +163,7 @@ static void test_url_limits(void **state)
 static void test_url_refused(void **state)
 {
     apr_pool_t *p = *state;
-    rp_url_t good = { "http", "example.com", 80, "/p", "a=1", NULL, 0 };
+    rp_url_t good = { "http", "example.com", 80, "/p", "a=1", NULL, 0, NULL };
     rp_url_t u;
 
     assert_non_null(rp_key_url(p, &good));
@@ -192,7 +192,72 @@ static void test_url_refused(void **state)
     u = good; u.path = "/a\x7f";        assert_null(rp_key_url(p, &u));
     u = good; u.query = "a=1\n";        assert_null(rp_key_url(p, &u));
     u = good; u.query = "a=\x01";       assert_null(rp_key_url(p, &u));
+    u = good; u.path = "/a b";          assert_null(rp_key_url(p, &u));
+    u = good; u.query = "a=1 b";        assert_null(rp_key_url(p, &u));
+    u = good; u.context = "a b";        assert_null(rp_key_url(p, &u));
+    u = good; u.context = "a\x80";      assert_null(rp_key_url(p, &u));
     u = good; u.port = 65535;           assert_non_null(rp_key_url(p, &u));
+}
+
+static void test_url_context(void **state)
+{
+    apr_pool_t *p = *state;
+    rp_url_t u = { "http", "Shop.Example", 80, "/p%2e", "b=2&a=1", NULL, 0,
+                   "shop.example@*:80" };
+    rp_url_t other = u;
+
+    /* the path and query as sent, the virtual host after them */
+    assert_string_equal(rp_key_url(p, &u), "http://shop.example:80/p%2e?a=1&b=2 @shop.example@*:80");
+    other.context = "shop.example@*:8080";
+    assert_string_not_equal(rp_key_url(p, &u), rp_key_url(p, &other));
+    other.context = NULL;
+    assert_string_equal(rp_key_url(p, &other), "http://shop.example:80/p%2e?a=1&b=2");
+}
+
+static void test_resource(void **state)
+{
+    apr_pool_t *p = *state;
+    static const char *ign[] = { "utm_*" };
+
+    /* one resource for every host, scheme and spelling of a query */
+    assert_string_equal(rp_key_resource(p, "/a/b", NULL, NULL, 0), "/a/b");
+    assert_string_equal(rp_key_resource(p, "/a", "", NULL, 0), "/a");
+    assert_string_equal(rp_key_resource(p, "/a", "b=2&a=1&utm_x=3", ign, 1), "/a?a=1&b=2");
+    assert_string_equal(rp_key_resource(p, "/a", "utm_x=3", ign, 1), "/a");
+    assert_string_equal(rp_key_resource(p, "/a", "q=%7e%7E~&r=%2f%2F", NULL, 0),
+                        "/a?q=~~~&r=%2F%2F");
+    assert_string_equal(rp_key_resource(p, "/a", "q=%e9&x=%", NULL, 0), "/a?q=%E9&x=%");
+    assert_string_equal(rp_key_resource(p, "/a", "q=a%26b", NULL, 0), "/a?q=a%26b");
+    assert_null(rp_key_resource(p, NULL, NULL, NULL, 0));
+    assert_null(rp_key_resource(p, "", NULL, NULL, 0));
+    assert_null(rp_key_resource(p, "a", NULL, NULL, 0));
+    assert_null(rp_key_resource(p, "/a b", NULL, NULL, 0));
+    assert_null(rp_key_resource(p, "/a\n", NULL, NULL, 0));
+    assert_null(rp_key_resource(p, "/a", "x=\n", NULL, 0));
+    assert_null(rp_key_resource(p, "/a", NULL, NULL, 1));
+}
+
+static void test_variant_key(void **state)
+{
+    apr_pool_t *p = *state;
+    rp_header_t conf[1] = { { "X-A", "1" } };
+    rp_header_t resp[2] = { { "accept-encoding", "gzip" }, { "x-b", NULL } };
+    const char *base = rp_key_full(p, "http://h:80/p", conf, 1);
+    const char *v = rp_key_variant(p, base, resp, 2);
+
+    /* a ReqPerfCacheVary header and a response Vary together: the variant
+     * sits under the base (which holds a newline of its own) */
+    assert_non_null(base);
+    assert_non_null(v);
+    assert_string_equal(v, "http://h:80/p\nx-a:1\n*\naccept-encoding:gzip\nx-b:\x01-");
+    /* never the text of a base key with more configured headers */
+    {
+        rp_header_t both[2] = { { "X-A", "1" }, { "accept-encoding", "gzip" } };
+        assert_string_not_equal(v, rp_key_full(p, "http://h:80/p", both, 2));
+    }
+    assert_null(rp_key_variant(p, NULL, resp, 2));
+    resp[0].value = "a\nb";
+    assert_null(rp_key_variant(p, base, resp, 2));
 }
 
 static void test_full_key(void **state)
@@ -350,6 +415,9 @@ int main(void)
         RP_TEST(test_url_stable_sort),
         RP_TEST(test_url_limits),
         RP_TEST(test_url_refused),
+        RP_TEST(test_url_context),
+        RP_TEST(test_resource),
+        RP_TEST(test_variant_key),
         RP_TEST(test_full_key),
         RP_TEST(test_sort_headers),
         RP_TEST(test_hash),

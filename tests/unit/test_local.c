@@ -1004,7 +1004,7 @@ static void fake_sleep(void *baton, int64_t us)
 static void fx_init(fx_t *fx, apr_pool_t *p)
 {
     static const char *const ignore[] = { "utm_*" };
-    rp_url_t u = { "http", "example.com", 80, "/local", "a=1", ignore, 1 };
+    rp_url_t u = { "http", "example.com", 80, "/local", "a=1", ignore, 1, NULL };
 
     memset(fx, 0, sizeof(*fx));
     fx->p = p;
@@ -1269,7 +1269,7 @@ static void test_cache_local_purges(void **state)
 
     fx_init(&fx, *state);
     other = rp_key_url(fx.p, &(rp_url_t){ "http", "example.com", 80,
-                                          "/other", NULL, NULL, 0 });
+                                          "/other", NULL, NULL, 0, NULL });
 
     /* URL purge on this server: a MISS at once, not a local hit */
     fill(&fx, "<p>v1</p>", "news sport");

@@ -18,7 +18,7 @@
 
 static rp_stats_t *make(uint32_t routes, uint32_t slow, void **mem)
 {
-    rp_stats_params_t p = { routes, slow };
+    rp_stats_params_t p = { routes, slow, 8 };
     size_t size = rp_stats_size(&p);
 
     *mem = calloc(1, size);
@@ -65,7 +65,7 @@ static void test_layout_and_attach(void **state)
 {
     void *mem;
     rp_stats_t *st = make(10, 5, &mem);
-    rp_stats_params_t same = { 10, 5 }, other = { 11, 5 };
+    rp_stats_params_t same = { 10, 5, 8 }, other = { 11, 5, 8 };
     size_t size = rp_stats_size(&same);
 
     (void)state;

@@ -1,0 +1,85 @@
+/*
+ * mod_reqperf_cache.h: what the page cache's glue files share.
+ *
+ * mod_reqperf_cache.c serves and stores; mod_reqperf_cache_key.c decides
+ * whose page a request asks for and what its key is, from the request as
+ * the client sent it.  Both work on one reqperf_cache_req_t per request,
+ * made when the request has been read.
+ */
+#ifndef MOD_REQPERF_CACHE_H
+#define MOD_REQPERF_CACHE_H
+
+#include "mod_reqperf.h"
+#include "cache/rp_cache.h"
+#include "cache/rp_interim.h"
+
+/* The request as the client sent it, taken at post_read_request before any
+ * other module could change it (mod_headers' "early" edits, mod_remoteip,
+ * mod_rewrite, mod_setenvif all come later). */
+typedef struct {
+    const char *method;
+    const char *unparsed_uri;          /* the request-target */
+    const char *args;                  /* its query, NULL when none */
+    const char *hostname;              /* Apache's normalised Host */
+    unsigned host_port;                /* the port the Host named, 0 if none */
+    const char *scheme;                /* "http" or "https" */
+    apr_table_t *headers;              /* a copy of headers_in */
+    apr_pool_t *pool;
+    /* headers_in again once every post_read_request hook ran (mod_headers'
+     * "early" edits, which the backend sees, and so does the key) */
+    apr_table_t *keyed;
+    request_rec *live;                 /* set while the lookup may compare */
+} reqperf_sent_t;
+
+typedef struct {
+    reqperf_sent_t sent;
+    int looked_up;                     /* the lookup ran (or bypassed) */
+    const reqperf_dir_conf_t *lookup_conf;  /* the configuration it ran with */
+    rp_lookup_t lk;
+    rp_store_t store;
+    int have_store;
+    rp_cache_conf_t conf;
+    int capture;                       /* a miss whose answer we may store */
+    int gave_up;
+    int headers_done;
+    int discarding;                    /* a stale copy stood in: drop the rest */
+    const char *tags;                  /* X-ReqPerf-Tags of the response */
+    const char *server_vary;           /* Vary set in Apache before the
+                                          handler (mod_rewrite's), and
+                                          by included parts */
+    const char *env_key;               /* the environment the key holds */
+    rp_nostore_t sub_nostore;          /* an included part says: not stored */
+    int64_t sub_max_fresh_s;           /* ... or fresh only this long; -1 */
+    char *buf;                         /* the body, held until it is whole */
+    apr_size_t len, cap, max;
+    apr_size_t sent_len;               /* bytes of buf already sent on */
+    int streaming;                     /* held too long: sent as it comes */
+    apr_time_t held_since;
+} reqperf_cache_req_t;
+
+/* mod_reqperf_cache_key.c */
+void reqperf_cache_snapshot(request_rec *r, reqperf_cache_req_t *cr);
+void reqperf_cache_snapshot_keyed(request_rec *r, reqperf_cache_req_t *cr);
+const char *reqperf_sent_header(void *baton, const char *name);
+const char *reqperf_keyed_header(void *baton, const char *name);
+rp_bypass_t reqperf_cache_whose(request_rec *r, const reqperf_cache_req_t *cr,
+                                const reqperf_dir_conf_t *d, int *refresh);
+int reqperf_cache_request_authenticated(request_rec *r);
+int reqperf_cache_key(request_rec *r, const reqperf_cache_req_t *cr,
+                      const reqperf_dir_conf_t *d, const char **resource,
+                      const char **full);
+const char *reqperf_cache_request_resource(request_rec *r,
+                                           const reqperf_cache_req_t *cr,
+                                           const reqperf_dir_conf_t *d);
+const char *reqperf_cache_resource(request_rec *r, const char *path,
+                                   const char *query,
+                                   const reqperf_dir_conf_t *d);
+const char *reqperf_cache_server_vary(request_rec *r);
+void reqperf_cache_config_reads(apr_pool_t *p, server_rec *s);
+const char *reqperf_cache_env_key(request_rec *r);
+int reqperf_cache_inputs_changed(request_rec *r,
+                                 const reqperf_cache_req_t *cr,
+                                 const reqperf_dir_conf_t *d,
+                                 const char *vary);
+
+#endif

@@ -1,0 +1,604 @@
+/*
+ * mod_reqperf_cache_key.c: whose page a request asks for, and its key.
+ *
+ * THE SAFETY MODEL.  Every input of a request that reaches the backend and
+ * can change its answer is either part of the key, or makes the request
+ * BYPASS the cache, or provably cannot change the answer:
+ *
+ *  in the key     scheme; the Host exactly as the client sent it (and only
+ *                 when that is Apache's own normalised spelling); the port
+ *                 it named; the virtual host that answered (ServerName and
+ *                 <VirtualHost> addresses) and the port Apache builds its
+ *                 own URLs with (UseCanonicalPhysicalPort: the one the
+ *                 connection reached); the path exactly as sent; the query
+ *                 as sent (less ReqPerfCacheIgnoreQuery parameters, pieces
+ *                 sorted by name); the values, as the backend is sent them
+ *                 (after mod_headers' early edits), of the ReqPerfCacheVary
+ *                 headers, of every header a Vary names (the backend's own,
+ *                 any Vary Apache set before the handler, mod_rewrite's,
+ *                 and an included part's: Vary only grows), of the headers
+ *                 mod_rewrite reads anywhere in the virtual host's
+ *                 configuration; the environment variables mod_setenvif
+ *                 sets there (BrowserMatch Mobile mobile).
+ *  BYPASS         a method other than GET/HEAD, or Upgrade; Authorization or
+ *                 Proxy-Authorization; a user any module authenticated
+ *                 (r->user) or any TLS client certificate; a cookie
+ *                 not in ReqPerfCacheIgnoreCookie, or a Cookie header that
+ *                 is not RFC 6265's grammar; a body on GET/HEAD; a Host that
+ *                 is missing or not in Apache's normalised form; override
+ *                 headers (X-Forwarded-Host/-Proto/-Prefix/..., Forwarded,
+ *                 X-Original-URL, X-HTTP-Method-Override, ... unless in
+ *                 ReqPerfCacheVary); any header name holding '_'; a
+ *                 Connection header naming another header; Range; client
+ *                 no-cache (which refreshes the entry instead).
+ *  not stored     besides the response rules of rp_rules.h: a request that
+ *                 turned out authenticated (r->user after the lookup, as in
+ *                 ReqPerfCacheQuick); a request whose keyed headers or
+ *                 environment the server changed after the key was taken
+ *                 (RequestHeader, SetEnvIf in a directory: the key must be
+ *                 what the backend saw; in the handler phase such a
+ *                 request is not even looked up); an error document (the
+ *                 request failed); a page an included part (mod_include)
+ *                 keeps from being stored; in the quick mode, a response
+ *                 produced where <Directory>, <Proxy> or <Files> settings
+ *                 of the key differ from the <Location> ones it saw.
+ *  cannot change  what Apache derives from the above alone (the vhost's
+ *                 configuration, rewrites on the URL); ignored query
+ *                 parameters and cookies, which the administrator declared
+ *                 irrelevant; hop-by-hop headers the backend never sees.
+ *
+ * The decision is taken on the request as the client sent it, copied when
+ * it has been read (post_read_request, before any module's hook), and on
+ * Apache's own verdict (r->user), in both lookup modes: a module that later
+ * removes Authorization or a cookie (the usual "RequestHeader unset
+ * Authorization" in front of a backend) cannot make a personal request
+ * public.  What this leaves to the administrator: configuration that picks
+ * content by something that is not a request header (the client's address,
+ * the time, environment variables set from other sources) and that the
+ * backend does not name in Vary.
+ *
+ * URL generations (purges) are keyed on the resource alone, the normalised
+ * path and query, so one purge or unsafe method reaches every host name,
+ * scheme and spelling under which the page was stored.
+ */
+#include "apr_strings.h"
+#include "apr_lib.h"
+#include "httpd.h"
+#include "http_config.h"
+#include "http_core.h"
+#include "http_protocol.h"
+#include "http_request.h"
+#include "http_ssl.h"
+#include "util_cfgtree.h"
+
+#include "mod_reqperf_cache.h"
+
+static void add_word(apr_array_header_t *a, const char *w);
+
+static const char **list_of(const apr_array_header_t *a, int *n)
+{
+    *n = a ? a->nelts : 0;
+    return a ? (const char **)a->elts : NULL;
+}
+
+/* ---------------------------------------------------------------- */
+/* the request as sent                                               */
+
+void reqperf_cache_snapshot(request_rec *r, reqperf_cache_req_t *cr)
+{
+    reqperf_sent_t *s = &cr->sent;
+
+    s->method = r->method;
+    s->unparsed_uri = r->unparsed_uri;
+    s->args = r->args ? apr_pstrdup(r->pool, r->args) : NULL;
+    s->hostname = r->hostname;
+    s->host_port = r->parsed_uri.port_str ? r->parsed_uri.port : 0;
+    s->scheme = ap_run_http_scheme(r);
+    if (s->scheme == NULL) {
+        s->scheme = "http";
+    }
+    s->headers = apr_table_copy(r->pool, r->headers_in);
+    s->keyed = s->headers;
+    s->pool = r->pool;
+}
+
+void reqperf_cache_snapshot_keyed(request_rec *r, reqperf_cache_req_t *cr)
+{
+    cr->sent.keyed = apr_table_copy(r->pool, r->headers_in);
+}
+
+/* The value the key holds for a header: as the backend is sent it after
+ * Apache's early edits.  While a handler-phase lookup runs (sent.live), a
+ * value the server changed since (RequestHeader in a directory) cannot be
+ * keyed: "\x02" is one no key accepts, so such a request finds nothing,
+ * and its answer is not stored either (inputs changed). */
+const char *reqperf_keyed_header(void *baton, const char *name)
+{
+    const reqperf_cache_req_t *cr = baton;
+    const char *v = apr_table_getm(cr->sent.pool, cr->sent.keyed, name);
+
+    if (cr->sent.live != NULL) {
+        const char *now = apr_table_getm(cr->sent.pool,
+                                         cr->sent.live->headers_in, name);
+        if ((v == NULL) != (now == NULL) || (v && strcmp(v, now) != 0)) {
+            return "\x02";
+        }
+    }
+    return v;
+}
+
+/* Every value of a header the client sent, joined as Apache joins them. */
+const char *reqperf_sent_header(void *baton, const char *name)
+{
+    const reqperf_cache_req_t *cr = baton;
+
+    return apr_table_getm(cr->sent.pool, cr->sent.headers, name);
+}
+
+static int push_name(void *baton, const char *name, const char *value)
+{
+    (void)value;
+    *(const char **)apr_array_push(baton) = name;
+    return 1;
+}
+
+/* A TLS client certificate names a user as much as r->user, verified or
+ * not (optional_no_ca says GENEROUS: the application may still read it). */
+static int client_certificate(request_rec *r)
+{
+    conn_rec *c = r->connection->master ? r->connection->master
+                                        : r->connection;
+    const char *v;
+
+    if (!ap_ssl_conn_is_ssl(c)) {
+        return 0;
+    }
+    v = ap_ssl_var_lookup(r->pool, r->server, c, r, "SSL_CLIENT_VERIFY");
+    return v != NULL && *v != '\0' && strcmp(v, "NONE") != 0;
+}
+
+int reqperf_cache_request_authenticated(request_rec *r)
+{
+    request_rec *p;
+
+    for (p = r; p != NULL; p = p->prev) {
+        if (p->user != NULL) {
+            return 1;
+        }
+    }
+    return client_certificate(r);
+}
+
+rp_bypass_t reqperf_cache_whose(request_rec *r, const reqperf_cache_req_t *cr,
+                                const reqperf_dir_conf_t *d, int *refresh)
+{
+    rp_request_rules_t rules;
+    rp_request_t rq;
+    apr_array_header_t *names = apr_array_make(r->pool, 24, sizeof(char *));
+
+    apr_table_do(push_name, names, cr->sent.headers, NULL);
+    memset(&rq, 0, sizeof(rq));
+    rq.method = cr->sent.method;
+    rq.get = reqperf_sent_header;
+    rq.baton = (void *)cr;
+    rq.names = (const char *const *)names->elts;
+    rq.n_names = names->nelts;
+    rq.authenticated = reqperf_cache_request_authenticated(r);
+    rq.hostname = cr->sent.hostname;
+    rq.host_port = cr->sent.host_port;
+    rq.default_port = strcmp(cr->sent.scheme, "https") == 0 ? 443 : 80;
+    rules.ignore_cookie = list_of(d->cache_ignore_cookie,
+                                  &rules.n_ignore_cookie);
+    rules.vary = list_of(d->cache_vary, &rules.n_vary);
+    return rp_request_verdict(&rq, &rules, refresh);
+}
+
+/* ---------------------------------------------------------------- */
+/* paths                                                             */
+
+/* The path of a request-target: from an origin-form target up to '?', or
+ * after the authority of an absolute-form one ("/" when it ends there:
+ * http://host?a=/b asks for "/").  NULL when it has no path. */
+static const char *target_path(apr_pool_t *p, const char *u)
+{
+    const char *end;
+
+    if (u == NULL) {
+        return NULL;
+    }
+    if (*u != '/') {
+        const char *at = ap_strstr_c(u, "://");
+        if (at == NULL) {
+            return NULL;
+        }
+        at += 3;
+        at += strcspn(at, "/?#");
+        u = *at == '/' ? at : "/";
+    }
+    end = u + strcspn(u, "?#");
+    return apr_pstrmemdup(p, u, (apr_size_t)(end - u));
+}
+
+/* A path normalised the way httpd normalises one before mapping it: dot
+ * segments resolved, unreserved characters decoded, slashes merged unless
+ * MergeSlashes Off, the remaining escapes in upper case.  NULL if unusable
+ * (not "/...", or above the root). */
+static const char *normalised_path(request_rec *r, const char *in)
+{
+    core_server_config *core;
+    unsigned flags = AP_NORMALIZE_NOT_ABOVE_ROOT
+                     | AP_NORMALIZE_DECODE_UNRESERVED;
+    char *path, *q;
+
+    if (in == NULL || *in != '/') {
+        return NULL;
+    }
+    path = apr_pstrdup(r->pool, in);
+    core = ap_get_core_module_config(r->server->module_config);
+    if (core->merge_slashes != AP_CORE_CONFIG_OFF) {
+        flags |= AP_NORMALIZE_MERGE_SLASHES;
+    }
+    if (!ap_normalize_path(path, flags)) {
+        return NULL;
+    }
+    for (q = path; (q = strchr(q, '%')) != NULL; q++) {
+        if (apr_isxdigit(q[1]) && apr_isxdigit(q[2])) {
+            q[1] = (char)apr_toupper(q[1]);
+            q[2] = (char)apr_toupper(q[2]);
+        }
+    }
+    return path;
+}
+
+const char *reqperf_cache_resource(request_rec *r, const char *path,
+                                   const char *query,
+                                   const reqperf_dir_conf_t *d)
+{
+    int n;
+    const char **ignore = list_of(d->cache_ignore_query, &n);
+
+    if ((path = normalised_path(r, path)) == NULL) {
+        return NULL;
+    }
+    return rp_key_resource(r->pool, path, query, ignore, n);
+}
+
+/* ---------------------------------------------------------------- */
+/* the key                                                           */
+
+const char *reqperf_cache_request_resource(request_rec *r,
+                                           const reqperf_cache_req_t *cr,
+                                           const reqperf_dir_conf_t *d)
+{
+    const char *path = target_path(r->pool, cr->sent.unparsed_uri);
+
+    return path ? reqperf_cache_resource(r, path, cr->sent.args, d) : NULL;
+}
+
+/* The virtual host as its configuration names it: ServerName and the
+ * addresses of its <VirtualHost> ("-" for the main server). */
+static const char *vhost_id(request_rec *r)
+{
+    server_rec *sv = r->server;
+    const char *id = sv->server_hostname ? sv->server_hostname : "-";
+    server_addr_rec *a;
+
+    if (!sv->is_virtual) {
+        return apr_pstrcat(r->pool, id, "@-", NULL);
+    }
+    for (a = sv->addrs; a != NULL; a = a->next) {
+        id = apr_psprintf(r->pool, "%s%c%s:%u", id, a == sv->addrs ? '@' : ',',
+                          a->virthost ? a->virthost : "?",
+                          (unsigned)a->host_port);
+    }
+    return id;
+}
+
+/* ReqPerfCacheVary and the headers the configuration reads (above). */
+static const char **keyed_names(request_rec *r, const reqperf_dir_conf_t *d,
+                                int *n)
+{
+    reqperf_srv_conf_t *sc = ap_get_module_config(r->server->module_config,
+                                                  &reqperf_module);
+    apr_array_header_t *all;
+    int i;
+
+    if (sc->reads_headers == NULL || sc->reads_headers->nelts == 0) {
+        return list_of(d->cache_vary, n);
+    }
+    all = apr_array_make(r->pool, 8, sizeof(char *));
+    for (i = 0; d->cache_vary && i < d->cache_vary->nelts; i++) {
+        add_word(all, APR_ARRAY_IDX(d->cache_vary, i, const char *));
+    }
+    for (i = 0; i < sc->reads_headers->nelts; i++) {
+        add_word(all, APR_ARRAY_IDX(sc->reads_headers, i, const char *));
+    }
+    *n = all->nelts;
+    return (const char **)all->elts;
+}
+
+int reqperf_cache_key(request_rec *r, const reqperf_cache_req_t *cr,
+                      const reqperf_dir_conf_t *d, const char **resource,
+                      const char **full)
+{
+    const reqperf_sent_t *s = &cr->sent;
+    const char *path = target_path(r->pool, s->unparsed_uri);
+    const char **names;
+    rp_header_t *h;
+    rp_url_t u;
+    const char *url;
+    int n, i;
+
+    *resource = *full = NULL;
+    if (path == NULL || s->hostname == NULL
+        || (*resource = reqperf_cache_request_resource(r, cr, d)) == NULL) {
+        return -1;
+    }
+    memset(&u, 0, sizeof(u));
+    u.scheme = s->scheme;
+    u.host = strchr(s->hostname, ':')
+             ? apr_pstrcat(r->pool, "[", s->hostname, "]", NULL)
+             : s->hostname;
+    u.port = s->host_port ? s->host_port
+                          : (strcmp(s->scheme, "https") == 0 ? 443 : 80);
+    u.path = path;
+    u.query = s->args;
+    u.ignore_query = list_of(d->cache_ignore_query, &u.n_ignore_query);
+    /* the virtual host that answered: two may answer one Host
+     * differently (<VirtualHost *:80> and <VirtualHost *:8080> of one
+     * ServerName); the same on every server of a farm.  And the port
+     * Apache puts in the URLs it builds itself (redirects,
+     * ProxyPassReverse, SERVER_PORT): UseCanonicalPhysicalPort makes it
+     * the port the connection reached */
+    u.context = apr_psprintf(r->pool, "%s/%u", vhost_id(r),
+                             (unsigned)ap_get_server_port(r));
+    if ((url = rp_key_url(r->pool, &u)) == NULL) {
+        return -1;
+    }
+    names = keyed_names(r, d, &n);
+    h = apr_palloc(r->pool, sizeof(*h) * (apr_size_t)(n + 2));
+    for (i = 0; i < n; i++) {
+        h[i].name = names[i];
+        h[i].value = reqperf_keyed_header((void *)cr, names[i]);
+    }
+    if (cr->env_key != NULL) {
+        h[n].name = "x-reqperf-env";    /* not a header: no client sets it */
+        h[n++].value = cr->env_key;
+    }
+    rp_key_sort_headers(h, n);
+    *full = rp_key_full(r->pool, url, h, n);
+    return *full != NULL ? 0 : -1;
+}
+
+/* ---------------------------------------------------------------- */
+/* what the configuration reads of a request                         */
+
+/*
+ * Apache's configuration can pick a page by request headers without any
+ * module naming them in Vary: "BrowserMatch Mobile mobile" then
+ * "RewriteCond %{ENV:mobile}", or a RewriteRule that copies %{HTTP:X-Lang}
+ * into the backend's URL.  The configuration tree says which headers
+ * mod_rewrite reads (%{HTTP:Name}, %{HTTP_NAME}) and which environment
+ * variables mod_setenvif sets from the request: the key holds those
+ * headers' values and those variables' values, for the virtual host whose
+ * configuration has them (a directive outside any <VirtualHost> counts for
+ * all).  Debian's own BrowserMatch lines set variables only for old
+ * browsers, so the key of every other visitor is the same.
+ */
+
+static void add_word(apr_array_header_t *a, const char *w)
+{
+    int i;
+
+    for (i = 0; i < a->nelts; i++) {
+        if (strcasecmp(APR_ARRAY_IDX(a, i, const char *), w) == 0) {
+            return;
+        }
+    }
+    APR_ARRAY_PUSH(a, const char *) = w;
+}
+
+/* %{HTTP:Name} and %{HTTP_NAME} (mod_rewrite's forms) in text. */
+static void scan_http_vars(apr_pool_t *p, const char *text,
+                           apr_array_header_t *headers)
+{
+    const char *s = text;
+
+    while ((s = ap_strstr_c(s, "%{HTTP")) != NULL) {
+        const char *end = strchr(s, '}');
+        char *name;
+        apr_size_t i;
+
+        if (end == NULL) {
+            return;
+        }
+        if (s[6] == ':') {
+            name = apr_pstrmemdup(p, s + 7, (apr_size_t)(end - s - 7));
+        }
+        else if (s[6] == '_') {
+            name = apr_pstrmemdup(p, s + 7, (apr_size_t)(end - s - 7));
+            for (i = 0; name[i] != '\0'; i++) {
+                if (name[i] == '_') {
+                    name[i] = '-';
+                }
+            }
+        }
+        else {
+            s = end;                    /* %{HTTPS}, %{HTTP2} ... */
+            continue;
+        }
+        if (*name != '\0' && strcasecmp(name, "Host") != 0
+            && strcasecmp(name, "Cookie") != 0) {
+            add_word(headers, name);    /* (Host and Cookie: keyed or personal) */
+        }
+        s = end;
+    }
+}
+
+static void scan_directive(apr_pool_t *p, const ap_directive_t *d,
+                           apr_array_header_t *headers,
+                           apr_array_header_t *envs)
+{
+    const char *args = d->args ? d->args : "";
+    int skip;
+
+    if (strcasecmp(d->directive, "RewriteCond") == 0
+        || strcasecmp(d->directive, "RewriteRule") == 0) {
+        scan_http_vars(p, args, headers);
+        return;
+    }
+    if (strcasecmp(d->directive, "SetEnvIf") == 0
+        || strcasecmp(d->directive, "SetEnvIfNoCase") == 0) {
+        skip = 2;                       /* attribute regex env... */
+    }
+    else if (strcasecmp(d->directive, "BrowserMatch") == 0
+             || strcasecmp(d->directive, "BrowserMatchNoCase") == 0
+             || strcasecmp(d->directive, "SetEnvIfExpr") == 0) {
+        skip = 1;                       /* regex|expr env... */
+    }
+    else {
+        return;
+    }
+    for (;;) {
+        char *w = ap_getword_conf(p, &args), *eq;
+
+        if (*w == '\0') {
+            return;
+        }
+        if (skip > 0) {
+            skip--;
+            continue;
+        }
+        if (*w == '!') {
+            w++;
+        }
+        if ((eq = strchr(w, '=')) != NULL) {
+            *eq = '\0';
+        }
+        if (*w != '\0') {
+            add_word(envs, w);
+        }
+    }
+}
+
+static void walk_config(apr_pool_t *p, const ap_directive_t *d,
+                        apr_array_header_t *headers, apr_array_header_t *envs)
+{
+    for (; d != NULL; d = d->next) {
+        if (strcasecmp(d->directive, "<VirtualHost") == 0) {
+            continue;                   /* its own, below */
+        }
+        scan_directive(p, d, headers, envs);
+        if (d->first_child != NULL) {
+            walk_config(p, d->first_child, headers, envs);
+        }
+    }
+}
+
+void reqperf_cache_config_reads(apr_pool_t *p, server_rec *s)
+{
+    apr_array_header_t *gh = apr_array_make(p, 4, sizeof(char *));
+    apr_array_header_t *ge = apr_array_make(p, 4, sizeof(char *));
+    const ap_directive_t *d;
+    server_rec *vs;
+
+    walk_config(p, ap_conftree, gh, ge);
+    for (vs = s; vs != NULL; vs = vs->next) {
+        reqperf_srv_conf_t *sc = ap_get_module_config(vs->module_config,
+                                                      &reqperf_module);
+        sc->reads_headers = apr_array_copy(p, gh);
+        sc->reads_envs = apr_array_copy(p, ge);
+        if (!vs->is_virtual) {
+            continue;
+        }
+        for (d = ap_conftree; d != NULL; d = d->next) {
+            if (strcasecmp(d->directive, "<VirtualHost") == 0
+                && (unsigned)d->line_num == (unsigned)vs->defn_line_number
+                && vs->defn_name
+                && d->filename && strcmp(d->filename, vs->defn_name) == 0) {
+                walk_config(p, d->first_child, sc->reads_headers,
+                            sc->reads_envs);
+            }
+        }
+    }
+}
+
+/* The environment variables the key holds, "name=value;..." for those
+ * set ("" when none is). */
+const char *reqperf_cache_env_key(request_rec *r)
+{
+    reqperf_srv_conf_t *sc = ap_get_module_config(r->server->module_config,
+                                                  &reqperf_module);
+    const char *out = "";
+    int i;
+
+    for (i = 0; sc->reads_envs && i < sc->reads_envs->nelts; i++) {
+        const char *name = APR_ARRAY_IDX(sc->reads_envs, i, const char *);
+        const char *v = apr_table_get(r->subprocess_env, name);
+        if (v != NULL) {
+            out = apr_pstrcat(r->pool, out, name, "=", v, ";", NULL);
+        }
+    }
+    return out;
+}
+
+/* ---------------------------------------------------------------- */
+/* what Apache changed                                               */
+
+/* The Vary that modules set before the handler ran (mod_rewrite adds the
+ * headers its RewriteConds read); a proxied response replaces headers_out
+ * and would lose it.  Over the chain of internal redirects. */
+const char *reqperf_cache_server_vary(request_rec *r)
+{
+    const char *out = NULL;
+    request_rec *p;
+
+    for (p = r; p != NULL; p = p->prev) {
+        const char *v = apr_table_getm(r->pool, p->headers_out, "Vary");
+        if (v != NULL) {
+            out = out ? apr_pstrcat(r->pool, out, ", ", v, NULL) : v;
+        }
+    }
+    return out;
+}
+
+static int value_changed(request_rec *r, const reqperf_cache_req_t *cr,
+                         const char *name)
+{
+    const char *sent = apr_table_getm(r->pool, cr->sent.keyed, name);
+    const char *now = apr_table_getm(r->pool, r->headers_in, name);
+
+    if (sent == NULL || now == NULL) {
+        return sent != now;
+    }
+    return strcmp(sent, now) != 0;
+}
+
+int reqperf_cache_inputs_changed(request_rec *r,
+                                 const reqperf_cache_req_t *cr,
+                                 const reqperf_dir_conf_t *d,
+                                 const char *vary)
+{
+    const char **names, **vnames = NULL;
+    int n, i;
+
+    names = keyed_names(r, d, &n);
+    for (i = 0; i < n; i++) {
+        if (value_changed(r, cr, names[i])) {
+            return 1;
+        }
+    }
+    /* an environment variable set since the lookup (a SetEnvIf of a
+     * <Location>, which the quick handler runs before) */
+    if (cr->env_key != NULL && strcmp(cr->env_key, reqperf_cache_env_key(r)) != 0) {
+        return 1;
+    }
+    if (vary != NULL && (n = rp_vary_parse(r->pool, vary, &vnames)) > 0) {
+        for (i = 0; i < n; i++) {
+            if (value_changed(r, cr, vnames[i])) {
+                return 1;
+            }
+        }
+    }
+    return 0;
+}
