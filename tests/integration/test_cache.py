@@ -135,6 +135,21 @@ def test_chunked_response_cached(apache_factory, memcached, backend, mpm):
     assert backend.hits("/stream") == 1
 
 
+def test_slow_chunked_response_streams_whole_and_is_stored_whole(
+        apache_factory, memcached, backend):
+    # its parts come 600 ms apart: past the half second a miss is held,
+    # it streams on; the client and the stored copy both get every byte,
+    # once (the rest was dropped, and the held part stored twice)
+    a = site(apache_factory, memcached, "event")
+    path = "/app/slowparts?chunk_at=20,600,1200"
+    r1 = get(a, path)
+    r2 = get(a, path)
+    assert xc(r1) == "MISS" and xc(r2).startswith("HIT")
+    assert r1.json()["path"] == "/slowparts"          # whole: it parses
+    assert r2.content == r1.content
+    assert backend.hits("/slowparts") == 1
+
+
 @pytest.mark.parametrize("mpm", MPMS)
 def test_too_large_passed_through_and_counted(apache_factory, memcached,
                                               backend, mpm):
