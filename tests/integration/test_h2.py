@@ -292,7 +292,9 @@ def test_reset_streams_and_dropped_connections(apache_factory, memcached,
     reports), no fill lock left behind, every logged stream counted."""
     a = site(apache_factory, memcached, "event",
              server_extra="ReqPerfCacheTimeout 2s", h2=True)
-    streamed = "/app/r/%d?chunk_at=30,400"
+    # (a miss being stored reaches its client once it has been held half
+    # a second: from the chunk at 600 ms on)
+    streamed = "/app/r/%d?chunk_at=30,600,1200"
     with H2Conn(a.port) as c:
         streams = [c.request(streamed % i) for i in range(6)]
         whole = c.request("/static.txt")
@@ -308,15 +310,19 @@ def test_reset_streams_and_dropped_connections(apache_factory, memcached,
     assert len(whole.body) == 14000
     # a connection dropped while its streams are answered
     c = H2Conn(a.port)
-    dropped = [c.request("/app/d/%d?chunk_at=30,400" % i) for i in range(4)]
+    dropped = [c.request("/app/d/%d?chunk_at=30,600,1200" % i) for i in range(4)]
     c.pump(lambda: any(s.headers_at for s in dropped), timeout=20)
     c.close(graceful=False)
-    # the reset pages were not stored, and hold no fill lock
-    for s in streams:
-        r = requests.get(a.url(s.path), timeout=20)
+    # the reset pages hold no fill lock, and are whole if they were stored
+    # (the backend's answer was complete, whoever stopped reading it)
+    with concurrent.futures.ThreadPoolExecutor(len(streams)) as ex:
+        again = list(ex.map(lambda s: requests.get(a.url(s.path), timeout=20),
+                            streams))
+    for s, r in zip(streams, again):
         assert r.status_code == 200
-        assert xc(r).startswith("MISS" if s in reset else "HIT"), (s.path,
-                                                                  xc(r))
+        assert xc(r).split()[0] in (("MISS", "HIT") if s in reset
+                                    else ("HIT",)), (s.path, xc(r))
+        assert r.json()["path"] == s.path.split("?")[0][len("/app"):]
     # every request Apache logged is counted once: the 7 streams, the 6
     # HTTP/1.1 requests, and those of the dropped connection's streams
     # that a worker had started (at least the one that answered)
