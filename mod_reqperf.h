@@ -99,10 +99,17 @@ typedef struct {
                                           values (mod_reqperf_app.c) */
 } reqperf_req_t;
 
-/* State of one connection: when the bytes of its next request arrived. */
+/* State of one connection: when the bytes of its next request arrived.
+ * An HTTP/2 stream runs on a secondary connection of its own (mod_http2's
+ * c2, c->master set), whose state says when a worker took the stream up
+ * and which request is on it; the main connection's state holds the
+ * timeline an h2c Upgrade hands to stream 1. */
 typedef struct {
     int awaiting;                      /* a request was created, no byte yet */
     apr_int64_t read_start_us;
+    reqperf_req_t *stream_req;         /* c2: its request, while it lives */
+    int upgrade_pending;               /* c1: upgrade_tl waits (atomic) */
+    rp_timeline_t upgrade_tl;          /* c1: the upgraded request's */
 } reqperf_conn_t;
 
 /* mod_reqperf_config.c */

@@ -704,6 +704,14 @@ static int cache_quick_handler(request_rec *r, int lookup_uri)
     if (r->unparsed_uri == NULL || !path_is_plain(r->unparsed_uri)) {
         return DECLINED;
     }
+    /* An Upgrade (h2c) is answered on the new protocol by a request that
+     * looks the page up itself; the HTTP/1.1 one must not take the fill
+     * lock for it.  If the upgrade is refused, the lookup happens in the
+     * handler phase, which the switch comes before. */
+    if (r->connection->master == NULL
+        && apr_table_get(r->headers_in, "Upgrade") != NULL) {
+        return DECLINED;
+    }
     saved = r->per_dir_config;
     ap_location_walk(r);
     d = dconf_of(r);
@@ -1268,10 +1276,12 @@ static apr_status_t cache_out_filter(ap_filter_t *f, apr_bucket_brigade *bb)
     /* a miss we may store: hold the body until the backend has sent all
      * of it, so that neither the store nor the fill lock waits for the
      * client to read */
+    /* what came now: the held part start_streaming puts back in front of
+     * it is in the copy already (copying it again doubled it) */
+    b = APR_BRIGADE_FIRST(bb);
     if (!cr->streaming && apr_time_now() - cr->held_since > HOLD_MAX_US) {
         start_streaming(f, cr, bb);
     }
-    b = APR_BRIGADE_FIRST(bb);
     while (b != APR_BRIGADE_SENTINEL(bb)) {
         const char *data;
         apr_size_t len;
@@ -1324,7 +1334,9 @@ static apr_status_t cache_out_filter(ap_filter_t *f, apr_bucket_brigade *bb)
         return ap_pass_brigade(f->next, bb);
     }
     if (!eos) {
-        return APR_SUCCESS;             /* everything is held */
+        /* held; or, streaming, on its way (it was lost here: the client
+         * got a 200 with no body once the response ran past the hold) */
+        return cr->streaming ? ap_pass_brigade(f->next, bb) : APR_SUCCESS;
     }
     store_response(r, cr);              /* and the lock is released */
     cr->gave_up = 1;                    /* done either way */

@@ -3,9 +3,9 @@ test starts is stopped by pid when the test ends, and every Apache's error
 log is checked: a crash, AH00052 or a sanitizer report fails the test."""
 import pytest
 
-from harness import (Apache, Backend, Memcached, MPMS, ROOT, MODULE,  # noqa: F401
-                     apache_env, parse_access_line, free_port, wait_port,
-                     raw, raw_get, raw_to)
+from harness import (Apache, Backend, Memcached, MPMS, MPMS_ALL, ROOT,  # noqa: F401
+                     MODULE, apache_env, parse_access_line, free_port,
+                     wait_port, raw, raw_get, raw_to, tls_certificate)
 
 
 @pytest.fixture(scope="session")
