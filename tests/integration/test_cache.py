@@ -685,6 +685,7 @@ MaxRequestWorkers 4
 SendBufferSize 4096
 """, conf="""
 ReqPerfCacheServers %s
+ReqPerfCacheTimeout 2s
 ReqPerfCacheLocal 0
 ProxyPass /app/ ${BACKEND}/
 <Location /app/>
@@ -748,6 +749,7 @@ def test_absolute_form_without_a_path_keys_as_slash(apache_factory,
     # stored under the key of /victim
     a = apache_factory(mpm=mpm, conf="""
 ReqPerfCacheServers %s
+ReqPerfCacheTimeout 2s
 ReqPerfCacheIgnoreQuery utm_*
 ProxyPass / ${BACKEND}/
 <Location />
