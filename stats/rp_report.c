@@ -270,6 +270,12 @@ rp_report_t *rp_report_build(apr_pool_t *p, rp_stats_t *st, int sort,
             v->cache[b] = ld(&rec->cache[b]);
         }
         v->stale_error = ld(&rec->stale_error);
+        v->rec = rec;
+        v->lock_waits = ld(&rec->lock_waits);
+        v->lock_wait_us = ld(&rec->lock_wait_us);
+        for (b = 0; b < RP_XCACHE_COUNT; b++) {
+            v->xcache[b] = ld(&rec->xcache[b]);
+        }
         for (b = 0; b < RP_PROM_BUCKETS; b++) {
             v->prom[b] = ld(&rec->prom[b]);
         }
@@ -279,6 +285,7 @@ rp_report_t *rp_report_build(apr_pool_t *p, rp_stats_t *st, int sort,
         }
         rp_stats_recent(st, rec, snap);
         v->recent_count = snap->count;
+        v->recent_p50 = rp_hist_percentile(snap, 50);
         v->recent_p95 = rp_hist_percentile(snap, 95);
         v->recent_p99 = rp_hist_percentile(snap, 99);
         route_app(p, st, rec, v, app_scratch, app_all, snap);
@@ -414,6 +421,113 @@ static void json_counters(rp_buf_t *b, const rp_report_t *r,
     }
 }
 
+/* What the cache did for a route beyond hit/miss/stale/bypass: the
+ * requests that waited on another's fill, and every X-Cache value sent
+ * (those sent at least once), inside its "cache" object. */
+static void json_route_waits(rp_buf_t *b, const rp_route_view_t *v)
+{
+    int k, first = 1;
+
+    rp_buf_printf(b, "\"lock_waits\":%llu,\"lock_wait_us\":%llu,"
+                  "\"lock_wait_avg_us\":%llu,\"x_cache\":{",
+                  (unsigned long long)v->lock_waits,
+                  (unsigned long long)v->lock_wait_us,
+                  (unsigned long long)(v->lock_waits
+                                       ? v->lock_wait_us / v->lock_waits : 0));
+    for (k = 0; k < RP_XCACHE_COUNT; k++) {
+        if (v->xcache[k] == 0) {
+            continue;
+        }
+        rp_buf_puts(b, first ? "" : ",");
+        first = 0;
+        buf_str(b, rp_xcache_info[k].value);
+        rp_buf_add(b, ":", 1);
+        rp_buf_u64(b, v->xcache[k]);
+    }
+    rp_buf_add(b, "}", 1);
+}
+
+/* A route's fields ("route" ... "recent"), without the braces: the
+ * routes array and the route page's object share them. */
+static void json_route_fields(rp_buf_t *b, const rp_route_view_t *v)
+{
+    rp_buf_puts(b, "\"route\":");
+    buf_str(b, v->route);
+    rp_buf_puts(b, ",\"method\":");
+    buf_str(b, v->method);
+    rp_buf_printf(b, ",\"count\":%llu,\"slow\":%llu,\"errors\":%llu,"
+                  "\"total_us\":%llu,\"avg_us\":%llu,\"p50_us\":%llu,"
+                  "\"p95_us\":%llu,\"p99_us\":%llu,\"max_us\":%llu,"
+                  "\"status\":{\"1xx\":%llu,\"2xx\":%llu,\"3xx\":%llu,"
+                  "\"4xx\":%llu,\"5xx\":%llu},\"phases\":",
+                  (unsigned long long)v->count,
+                  (unsigned long long)v->slow,
+                  (unsigned long long)v->errors,
+                  (unsigned long long)v->d.sum,
+                  (unsigned long long)v->d.avg,
+                  (unsigned long long)v->d.p50,
+                  (unsigned long long)v->d.p95,
+                  (unsigned long long)v->d.p99,
+                  (unsigned long long)v->d.max,
+                  (unsigned long long)v->status_class[1],
+                  (unsigned long long)v->status_class[2],
+                  (unsigned long long)v->status_class[3],
+                  (unsigned long long)v->status_class[4],
+                  (unsigned long long)v->status_class[5]);
+    json_phases(b, v->phase_avg);
+    json_app(b, v->app, v->n_app);
+    rp_buf_printf(b, ",\"cache\":{\"hit\":%llu,\"miss\":%llu,"
+                  "\"stale\":%llu,\"bypass\":%llu,\"stale_error\":%llu,",
+                  (unsigned long long)v->cache[RP_CACHE_HIT],
+                  (unsigned long long)v->cache[RP_CACHE_MISS],
+                  (unsigned long long)v->cache[RP_CACHE_STALE],
+                  (unsigned long long)v->cache[RP_CACHE_BYPASS],
+                  (unsigned long long)v->stale_error);
+    json_route_waits(b, v);
+    rp_buf_printf(b, "},\"recent\":{\"window_s\":%d,\"count\":%llu,"
+                  "\"p50_us\":%llu,\"p95_us\":%llu,\"p99_us\":%llu}",
+                  RP_RECENT_SLOTS * RP_RECENT_SLOT_S,
+                  (unsigned long long)v->recent_count,
+                  (unsigned long long)v->recent_p50,
+                  (unsigned long long)v->recent_p95,
+                  (unsigned long long)v->recent_p99);
+}
+
+/* One slow-log entry, as an object. */
+static void json_slow_entry(rp_buf_t *b, const rp_slow_entry_t *e)
+{
+    char when[80];
+
+    iso_time(when, sizeof(when), e->wall_us);
+    rp_buf_printf(b, "{\"time\":\"%s\",\"time_unix_us\":%lld,"
+                  "\"method\":", when, (long long)e->wall_us);
+    buf_str(b, e->method);
+    rp_buf_puts(b, ",\"uri\":");
+    buf_str(b, e->uri);
+    rp_buf_puts(b, ",\"route\":");
+    buf_str(b, e->route);
+    rp_buf_printf(b, ",\"status\":%d,\"total_us\":%lld,\"phases\":",
+                  e->status, (long long)e->total_us);
+    json_phases(b, e->phase_us);
+    json_slow_app(b, &e->app, 0);
+    json_slow_app(b, &e->app, 1);
+    rp_buf_puts(b, ",\"cache\":");
+    if (e->cache > RP_CACHE_NONE && e->cache < RP_CACHE_RESULTS) {
+        buf_str(b, rp_cache_result_name(e->cache));
+    }
+    else {
+        rp_buf_puts(b, "null");
+    }
+    rp_buf_puts(b, ",\"x_cache\":");
+    if (e->xcache >= 0 && e->xcache < RP_XCACHE_COUNT) {
+        buf_str(b, rp_xcache_info[e->xcache].value);
+    }
+    else {
+        rp_buf_puts(b, "null");
+    }
+    rp_buf_printf(b, ",\"lock_wait_us\":%lld}", (long long)e->lock_wait_us);
+}
+
 void rp_render_json(rp_buf_t *b, const rp_report_t *r,
                     const rp_report_opts_t *o)
 {
@@ -454,71 +568,14 @@ void rp_render_json(rp_buf_t *b, const rp_report_t *r,
 
     rp_buf_printf(b, ",\"sort\":\"%s\",\"routes\":[", rp_sort_name(r->sort));
     for (i = 0; i < r->n_routes; i++) {
-        const rp_route_view_t *v = &r->routes[i];
-        rp_buf_puts(b, i ? ",{\"route\":" : "{\"route\":");
-        buf_str(b, v->route);
-        rp_buf_puts(b, ",\"method\":");
-        buf_str(b, v->method);
-        rp_buf_printf(b, ",\"count\":%llu,\"slow\":%llu,\"errors\":%llu,"
-                      "\"total_us\":%llu,\"avg_us\":%llu,\"p50_us\":%llu,"
-                      "\"p95_us\":%llu,\"p99_us\":%llu,\"max_us\":%llu,"
-                      "\"status\":{\"1xx\":%llu,\"2xx\":%llu,\"3xx\":%llu,"
-                      "\"4xx\":%llu,\"5xx\":%llu},\"phases\":",
-                      (unsigned long long)v->count,
-                      (unsigned long long)v->slow,
-                      (unsigned long long)v->errors,
-                      (unsigned long long)v->d.sum,
-                      (unsigned long long)v->d.avg,
-                      (unsigned long long)v->d.p50,
-                      (unsigned long long)v->d.p95,
-                      (unsigned long long)v->d.p99,
-                      (unsigned long long)v->d.max,
-                      (unsigned long long)v->status_class[1],
-                      (unsigned long long)v->status_class[2],
-                      (unsigned long long)v->status_class[3],
-                      (unsigned long long)v->status_class[4],
-                      (unsigned long long)v->status_class[5]);
-        json_phases(b, v->phase_avg);
-        json_app(b, v->app, v->n_app);
-        rp_buf_printf(b, ",\"cache\":{\"hit\":%llu,\"miss\":%llu,"
-                      "\"stale\":%llu,\"bypass\":%llu,\"stale_error\":%llu},"
-                      "\"recent\":{\"window_s\":%d,\"count\":%llu,"
-                      "\"p95_us\":%llu,\"p99_us\":%llu}}",
-                      (unsigned long long)v->cache[RP_CACHE_HIT],
-                      (unsigned long long)v->cache[RP_CACHE_MISS],
-                      (unsigned long long)v->cache[RP_CACHE_STALE],
-                      (unsigned long long)v->cache[RP_CACHE_BYPASS],
-                      (unsigned long long)v->stale_error,
-                      RP_RECENT_SLOTS * RP_RECENT_SLOT_S,
-                      (unsigned long long)v->recent_count,
-                      (unsigned long long)v->recent_p95,
-                      (unsigned long long)v->recent_p99);
+        rp_buf_puts(b, i ? ",{" : "{");
+        json_route_fields(b, &r->routes[i]);
+        rp_buf_puts(b, "}");
     }
     rp_buf_puts(b, "],\"slow\":[");
     for (i = 0; i < r->n_slow; i++) {
-        const rp_slow_entry_t *e = &r->slow[i];
-        iso_time(when, sizeof(when), e->wall_us);
-        rp_buf_printf(b, "%s{\"time\":\"%s\",\"time_unix_us\":%lld,"
-                      "\"method\":", i ? "," : "", when,
-                      (long long)e->wall_us);
-        buf_str(b, e->method);
-        rp_buf_puts(b, ",\"uri\":");
-        buf_str(b, e->uri);
-        rp_buf_puts(b, ",\"route\":");
-        buf_str(b, e->route);
-        rp_buf_printf(b, ",\"status\":%d,\"total_us\":%lld,\"phases\":",
-                      e->status, (long long)e->total_us);
-        json_phases(b, e->phase_us);
-        json_slow_app(b, &e->app, 0);
-        json_slow_app(b, &e->app, 1);
-        rp_buf_puts(b, ",\"cache\":");
-        if (e->cache > RP_CACHE_NONE && e->cache < RP_CACHE_RESULTS) {
-            buf_str(b, rp_cache_result_name(e->cache));
-        }
-        else {
-            rp_buf_puts(b, "null");
-        }
-        rp_buf_puts(b, "}");
+        rp_buf_puts(b, i ? "," : "");
+        json_slow_entry(b, &r->slow[i]);
     }
     rp_buf_puts(b, "],\"cache\":{");
     first = 1;
