@@ -1513,8 +1513,11 @@ static void html_slow_table(rp_buf_t *b, const rp_report_t *r,
                              || strcmp(e->method, only->method) != 0)) {
             continue;
         }
-        /* on a route's page, its JSON has the same entries as "slow" */
-        snprintf(prefix, sizeof(prefix), "/slow/%u", (unsigned)row++);
+        /* the same entries as the JSON's "slow" (on a route's page, its
+         * object's "slow_requests") */
+        snprintf(prefix, sizeof(prefix), only != NULL ? "/slow_requests/%u"
+                                                      : "/slow/%u",
+                 (unsigned)row++);
         iso_time(when, sizeof(when), e->wall_us);
         rp_buf_printf(b, "<tr><td class=\"when\">%s</td><td>", when);
         html_text(b, e->method);
@@ -1526,7 +1529,8 @@ static void html_slow_table(rp_buf_t *b, const rp_report_t *r,
             html_route_link(b, o, e->route, e->method);
             rp_buf_puts(b, "</td>");
         }
-        rp_buf_printf(b, "<td class=\"n\">%d</td>", e->status);
+        html_cell_k(b, prefix, NULL, "status",
+                    (uint64_t)(e->status > 0 ? e->status : 0), 0);
         html_cell_k(b, prefix, NULL, "total_us",
                     (uint64_t)(e->total_us > 0 ? e->total_us : 0), 1);
         rp_buf_puts(b, "<td class=\"t\">");

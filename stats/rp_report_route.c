@@ -103,7 +103,8 @@ void rp_render_route_json(rp_buf_t *b, const rp_report_t *r,
                       (unsigned long long)oct[k]);
         first = 0;
     }
-    rp_buf_puts(b, "],\"slow\":[");
+    /* ("slow" is the route's count of slow requests) */
+    rp_buf_puts(b, "],\"slow_requests\":[");
     first = 1;
     for (i = 0; i < r->n_slow; i++) {
         if (!same_route(&r->slow[i], v)) {
@@ -180,9 +181,7 @@ static void html_phases(rp_buf_t *b, const rp_report_t *r,
 
     rp_buf_printf(b, "<h2>Phases</h2><table id=\"route-phases\"><tr>"
                   "<th>phase</th><th class=\"n\">avg, lifetime</th>"
-                  "<th class=\"n\">avg, last %d s</th>"
-                  "<th class=\"n\">runs, last %d s</th></tr>",
-                  RP_RECENT_SLOTS * RP_RECENT_SLOT_S,
+                  "<th class=\"n\">avg, last %d s</th></tr>",
                   RP_RECENT_SLOTS * RP_RECENT_SLOT_S);
     for (k = 0; k < RP_PHASE_COUNT; k++) {
         if (v->phase_avg[k] < 0 && x->recent_phase_avg[k] < 0) {
@@ -205,8 +204,7 @@ static void html_phases(rp_buf_t *b, const rp_report_t *r,
         else {
             rp_buf_puts(b, "<td class=\"n muted\">&ndash;</td>");
         }
-        rp_buf_printf(b, "<td class=\"n\">%llu</td></tr>",
-                      (unsigned long long)x->recent_phase_count[k]);
+        rp_buf_puts(b, "</tr>");
     }
     rp_buf_puts(b, "</table><p class=\"legend\">lifetime, each phase's "
                 "share of the average request (handler split into what "
