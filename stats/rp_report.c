@@ -1153,10 +1153,13 @@ static void html_histogram_of(rp_buf_t *b, const uint64_t *buckets,
         rp_buf_printf(b, "<g class=\"mark\" data-mark=\"%s\" data-v=\"%llu\">"
                       "<line x1=\"%d\" y1=\"12\" x2=\"%d\" y2=\"%d\" "
                       "stroke=\"%s\" stroke-dasharray=\"4 3\"/>"
-                      "<text x=\"%d\" y=\"%d\" font-size=\"11\" fill=\"%s\">"
+                      "<text x=\"%d\" y=\"%d\" font-size=\"11\" fill=\"%s\"%s>"
                       "%s</text></g>", marks[k].name,
                       (unsigned long long)marks[k].v, x, x, h - bottom,
-                      marks[k].color, x + 3, 12 + 11 * k, marks[k].color,
+                      marks[k].color, x > w - 40 ? x - 3 : x + 3, 12 + 11 * k,
+                      marks[k].color,
+                      /* near the right edge, the label goes to the left */
+                      x > w - 40 ? " text-anchor=\"end\"" : "",
                       marks[k].name);
     }
     rp_buf_printf(b, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" "

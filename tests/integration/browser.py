@@ -153,9 +153,12 @@ class Chromium:
             raise BrowserError("%s: %s" % (expression, r["exceptionDetails"]))
         return r["result"].get("value")
 
-    def screenshot(self, path):
-        """The whole page at the viewport's width, as PNG."""
+    def screenshot(self, path, max_height=None):
+        """The whole page (or its top max_height pixels) at the viewport's
+        width, as PNG."""
         h = self.eval("document.documentElement.scrollHeight")
+        if max_height:
+            h = min(h, max_height)
         w = self.eval("document.documentElement.scrollWidth")
         r = self.call("Page.captureScreenshot",
                       {"format": "png", "captureBeyondViewport": True,
