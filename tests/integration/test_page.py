@@ -97,7 +97,7 @@ def check_page_width(c, what):
 
 def test_pages_render_in_chromium_at_1366(apache_factory, memcached, backend,
                                           tmp_path):
-    a = site(apache_factory, memcached, "event", extra="ReqPerfSlowThreshold 20ms")
+    a = site(apache_factory, memcached, "event", slow="20ms")
     traffic(a, memcached, backend)
     route = "/app/invoices/{id}"
     full = requests.get(a.url("/reqperf-status?format=json")).json()

@@ -17,31 +17,13 @@ import pytest
 import requests
 
 from conftest import MPMS, parse_access_line
+from test_cache import site as cache_site
 
-STATUS = """
-<Location /reqperf-status>
-    SetHandler reqperf-status
-</Location>
-"""
-
-
-def site(apache_factory, memcached, mpm, workers=0, extra=""):
-    extra_global = ""
-    if workers and mpm == "prefork":
-        extra_global = ("StartServers %d\nMinSpareServers %d\n"
-                        "MaxSpareServers %d\n" % (workers, workers,
-                                                   workers + 10))
-    return apache_factory(mpm=mpm, extra_global=extra_global, conf="""
-ReqPerfCacheServers {mc}
-ReqPerfCacheTimeout 2s
-ReqPerfSlowThreshold 5ms
-ProxyPass /app/ ${{BACKEND}}/
-<Location /app/>
-    ReqPerfCache On
-</Location>
-{status}
-{extra}
-""".format(mc=memcached.address, status=STATUS, extra=extra))
+def site(apache_factory, memcached, mpm, workers=0, slow="5ms"):
+    """test_cache's site (the cache On under /app/), every request that
+    waited a poll or more in the slow log."""
+    return cache_site(apache_factory, memcached, mpm, workers=workers,
+                      server_extra="ReqPerfSlowThreshold " + slow)
 
 
 def until(what, cond, seconds=30):
