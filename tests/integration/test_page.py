@@ -4,8 +4,9 @@ apache2, and the test reads what it rendered from the DOM: no horizontal
 scrolling, the histogram with its p50/p95/p99 marks, and every figure on
 the route page equal to the route's JSON (each carries data-k, the JSON
 Pointer of its value, and data-v, the value; its text must be that value
-formatted as the page formats it). The page is printed too, and
-screenshots are taken, so a blank page fails.
+formatted as the page formats it). Both pages are printed too (the print
+stylesheet fits them on A4), and screenshots are taken, so a blank page
+fails.
 """
 import os
 import time
@@ -13,7 +14,7 @@ import time
 import requests
 
 from browser import Chromium
-from test_route_page import site, stampede
+from test_route_page import route_json, site, stampede
 
 WIDTH, HEIGHT = 1366, 768
 
@@ -97,7 +98,8 @@ def check_page_width(c, what):
 
 def test_pages_render_in_chromium_at_1366(apache_factory, memcached, backend,
                                           tmp_path):
-    a = site(apache_factory, memcached, "event", slow="20ms")
+    # 5 ms: every request that waited a poll (10 ms) is in the slow log
+    a = site(apache_factory, memcached, "event", slow="5ms")
     traffic(a, memcached, backend)
     route = "/app/invoices/{id}"
     full = requests.get(a.url("/reqperf-status?format=json")).json()
@@ -164,12 +166,28 @@ def test_pages_render_in_chromium_at_1366(apache_factory, memcached, backend,
         assert c.open(a.url("/reqperf-status?route=/app/reports/monthly"
                             "&method=GET")) == 200
         check_page_width(c, "the stampede route's page")
+        w = route_json(a, "/app/reports/monthly")
         figures = {f["k"]: f["v"] for f in c.eval(FIGURES_JS)}
         assert figures["/cache/lock_waits"] == "3"
         assert figures["/cache/x_cache/HIT wait"] == "3"
+        # every slow waiter says on the page that it waited, and how long
+        waited = ["/slow_requests/%d/lock_wait_us" % i
+                  for i, e in enumerate(w["slow_requests"])
+                  if e["lock_wait_us"] > 0]
+        assert waited and all(figures[k] == str(pointer(w, k))
+                              for k in waited)
         assert sum(1 for k in figures if k.endswith("/lock_wait_us")
-                   and k.startswith("/slow_requests/")) == 3
+                   and k.startswith("/slow_requests/")) == len(waited)
         assert c.open(a.url("/reqperf-status?route=/nowhere")) == 404
+
+        # printed on A4 (794 px at 96 dpi): the print stylesheet fits both
+        c.call("Emulation.setEmulatedMedia", {"media": "print"})
+        c.viewport(794, 1123)
+        for url in ("/reqperf-status", href):
+            assert c.open(url if url.startswith("http") else a.url(url)) \
+                == 200
+            w = c.eval("document.documentElement.scrollWidth")
+            assert w <= 794, "%s printed is %d px wide" % (url, w)
     for shot in ("overview.png", "route.png"):
         with open(str(tmp_path / shot), "rb") as f:
             png = f.read()
