@@ -57,6 +57,8 @@ typedef struct {
     uint64_t recent_count, recent_p95, recent_p99;
     rp_app_view_t *app;                        /* first seen first, */
     int n_app;                                 /* __other__ last */
+    struct rp_advice_view_t *advice;           /* the cache advisor's
+                                                  figures, or NULL */
 } rp_route_view_t;
 
 typedef struct {
