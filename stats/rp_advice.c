@@ -63,11 +63,20 @@ void rp_advice_sample_name(rp_advice_sample_t *s, int reason, const char *name,
 /* ---------------------------------------------------------------- */
 /* the record of recently seen keys                                  */
 
+/* A word: fingerprint (31 bits) | used since it was written (1 bit) |
+ * fresh until (32 bits, Unix seconds). */
+#define USED_BIT (1ULL << 32)
+
 static uint32_t fingerprint(uint64_t key)
 {
-    uint32_t fp = (uint32_t)(key >> 32);
+    uint32_t fp = (uint32_t)(key >> 33);
 
     return fp ? fp : 1;                /* 0 is an empty word */
+}
+
+static uint32_t fp_of(uint64_t w)
+{
+    return (uint32_t)(w >> 33);
 }
 
 static uint64_t *set_of(rp_advice_keys_t *t, uint64_t key)
@@ -85,16 +94,24 @@ static uint32_t clamp_s(int64_t s)
     return s <= 0 ? 0 : s >= (int64_t)UINT32_MAX ? UINT32_MAX : (uint32_t)s;
 }
 
-int rp_advice_probe(const rp_advice_keys_t *t, uint64_t key, int64_t now_s)
+int rp_advice_probe(rp_advice_keys_t *t, uint64_t key, int64_t now_s)
 {
-    const uint64_t *set = set_of((rp_advice_keys_t *)t, key);
+    uint64_t *set = set_of(t, key);
     uint32_t fp = fingerprint(key);
     int i;
 
     for (i = 0; i < RP_ADVICE_WAYS; i++) {
         uint64_t w = __atomic_load_n(&set[i], __ATOMIC_RELAXED);
-        if ((uint32_t)(w >> 32) == fp) {
-            return (int64_t)until_of(w) > now_s;
+        if (fp_of(w) == fp) {
+            if ((int64_t)until_of(w) <= now_s) {
+                return 0;
+            }
+            if (!(w & USED_BIT)) {
+                /* a second chance when room is made (CLOCK): a key in use
+                 * outlives a flood of keys seen once */
+                __atomic_fetch_or(&set[i], USED_BIT, __ATOMIC_RELAXED);
+            }
+            return 1;
         }
     }
     return 0;
@@ -105,21 +122,24 @@ int rp_advice_put(rp_advice_keys_t *t, uint64_t key, int64_t until_s,
 {
     uint64_t *set = set_of(t, key);
     uint32_t fp = fingerprint(key);
-    uint64_t word = ((uint64_t)fp << 32) | clamp_s(until_s);
-    int tries;
+    uint64_t word = ((uint64_t)fp << 33) | clamp_s(until_s);
+    int tries, i;
 
     for (tries = 0; tries < 4; tries++) {
         /* its own word, else an empty one, else an expired one, else the
-         * one that expires soonest (a fresh key makes room) */
-        int pick = -1, rank = 4, i;
+         * fresh one expiring soonest among those not used since written,
+         * else (all used) the one expiring soonest, the others losing
+         * their mark */
+        int pick = -1, rank = 5;
         uint64_t old = 0;
 
         for (i = 0; i < RP_ADVICE_WAYS; i++) {
             uint64_t w = __atomic_load_n(&set[i], __ATOMIC_RELAXED);
-            int r = (uint32_t)(w >> 32) == fp ? 0
+            int r = fp_of(w) == fp ? 0
                     : w == 0 ? 1
-                    : (int64_t)until_of(w) <= now_s ? 2 : 3;
-            if (r < rank || (r == 3 && rank == 3
+                    : (int64_t)until_of(w) <= now_s ? 2
+                    : (w & USED_BIT) ? 4 : 3;
+            if (r < rank || (r == rank && r >= 3
                              && until_of(w) < until_of(old))) {
                 pick = i;
                 rank = r;
@@ -129,9 +149,16 @@ int rp_advice_put(rp_advice_keys_t *t, uint64_t key, int64_t until_s,
                 }
             }
         }
+        if (rank == 4) {
+            for (i = 0; i < RP_ADVICE_WAYS; i++) {
+                if (i != pick) {
+                    __atomic_fetch_and(&set[i], ~USED_BIT, __ATOMIC_RELAXED);
+                }
+            }
+        }
         if (__atomic_compare_exchange_n(&set[pick], &old, word, 0,
                                         __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
-            return rank == 3;
+            return rank >= 3;
         }
     }
     return 0;                          /* others kept writing this set */

@@ -22,15 +22,18 @@
  *
  * Would-be hits come from a small record of recently seen keys per route: a
  * table of RP_ADVICE_KEYS 64-bit words (16 KiB), RP_ADVICE_WAYS-way set
- * associative, each word a 32-bit fingerprint of the key's hash and the
- * second (Unix time) until which it is fresh.  A lookup is a would-be hit
- * when its key's word is there and fresh; a storable response of a miss
- * writes its word (the one expiring soonest in the set makes room, counted
- * in evicted_fresh when it was still fresh).  Its error: a false hit needs
- * two keys of one set with equal fingerprints, at most RP_ADVICE_WAYS in
- * 2^32 per lookup; a fresh key pushed out can turn at most one later would-be
- * hit into a miss (its next request, which writes it again), so would_hit
- * is at most evicted_fresh below what an unbounded record would count.
+ * associative, each word a 31-bit fingerprint of the key's hash, a "used"
+ * bit and the second (Unix time) until which it is fresh.  A lookup is a
+ * would-be hit when its key's word is there and fresh (and marks it used);
+ * a storable response of a miss writes its word.  Room is made CLOCK-like:
+ * an empty or expired word first, else the fresh one expiring soonest among
+ * those not used since they were written (so a page in use outlives a
+ * flood of URLs seen once), else the one expiring soonest (the others lose
+ * their mark); pushing out a fresh key counts in evicted_fresh.  Its error:
+ * a false hit needs two keys of one set with equal fingerprints, at most
+ * RP_ADVICE_WAYS in 2^31 per lookup; a fresh key pushed out costs at most
+ * one would-be hit (its next request misses, and writes it again), so
+ * would_hit is within evicted_fresh of what an unbounded record counts.
  * Tables come from a fixed pool (rp_advice_pool_t, at most
  * RP_ADVICE_TABLES_MAX), claimed by a route on its first lookup; a route
  * that finds the pool empty has no would-be hits (its state says so).
@@ -151,7 +154,7 @@ typedef struct {
 } rp_advice_name_t;
 
 typedef struct {
-    uint64_t w[RP_ADVICE_KEYS];        /* fingerprint << 32 | fresh until */
+    uint64_t w[RP_ADVICE_KEYS];        /* fingerprint, used, fresh until */
 } rp_advice_keys_t;
 
 /* One route's advice (one per route record, in the statistics segment). */
@@ -229,9 +232,9 @@ rp_advice_keys_t *rp_advice_table(const rp_advice_pool_t *pool,
                                   rp_advice_rec_t *rec);
 
 /* Key table operations (exposed for tests).  probe: 1 when key is there
- * and fresh at now_s.  put: writes it fresh until until_s; returns 1 when a
- * key still fresh at now_s had to make room. */
-int rp_advice_probe(const rp_advice_keys_t *t, uint64_t key, int64_t now_s);
+ * and fresh at now_s (then marks it used).  put: writes it fresh until
+ * until_s; returns 1 when a key still fresh at now_s had to make room. */
+int rp_advice_probe(rp_advice_keys_t *t, uint64_t key, int64_t now_s);
 int rp_advice_put(rp_advice_keys_t *t, uint64_t key, int64_t until_s,
                   int64_t now_s);
 /* Keys fresh at now_s. */

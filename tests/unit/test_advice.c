@@ -40,10 +40,10 @@ static int teardown(void **state)
 }
 
 /* A key in set `set` with fingerprint `fp` (the layout of rp_advice.c:
- * low bits pick the set, the high 32 the fingerprint). */
+ * low bits pick the set, the high 31 the fingerprint). */
 static uint64_t key_in(uint32_t set, uint32_t fp)
 {
-    return ((uint64_t)fp << 32) | set;
+    return ((uint64_t)fp << 33) | set;
 }
 
 /* One route's record with a pool of n tables of its own. */
@@ -177,7 +177,7 @@ static void test_eviction_is_counted(void **state)
     uint32_t i;
 
     (void)state;
-    /* eight fresh keys fill set 7; two expire soon */
+    /* eight fresh keys fill set 7; one expires soon */
     for (i = 0; i < RP_ADVICE_WAYS; i++) {
         assert_false(rp_advice_put(t, key_in(7, 100 + i),
                                    i == 4 ? 150 : 1000 + i, 100));
@@ -185,15 +185,28 @@ static void test_eviction_is_counted(void **state)
     /* a ninth: the one expiring soonest (150) makes room, counted */
     assert_true(rp_advice_put(t, key_in(7, 999), 2000, 120));
     assert_false(rp_advice_probe(t, key_in(7, 104), 120));
-    assert_true(rp_advice_probe(t, key_in(7, 999), 120));
     for (i = 0; i < RP_ADVICE_WAYS; i++) {
         if (i != 4) {
             assert_true(rp_advice_probe(t, key_in(7, 100 + i), 120));
         }
     }
-    /* once a key has expired, its word is reused without a count */
-    assert_false(rp_advice_put(t, key_in(7, 5000), 3000, 1001));
-    assert_false(rp_advice_probe(t, key_in(7, 100), 1001));
+    /* those seven are now in use: the one nobody asked for goes, though
+     * it expires last */
+    assert_true(rp_advice_put(t, key_in(7, 5555), 3000, 120));
+    assert_false(rp_advice_probe(t, key_in(7, 999), 120));
+    assert_true(rp_advice_probe(t, key_in(7, 5555), 120));
+    /* all eight in use: the soonest goes (100, until 1000) and the others
+     * lose their mark */
+    assert_true(rp_advice_put(t, key_in(7, 6666), 4000, 120));
+    assert_false(rp_advice_probe(t, key_in(7, 100), 120));
+    assert_true(rp_advice_put(t, key_in(7, 7777), 4000, 120));
+    assert_false(rp_advice_probe(t, key_in(7, 101), 120));     /* 1001 */
+    assert_true(rp_advice_probe(t, key_in(7, 102), 120));
+    /* expired words are reused without a count */
+    assert_false(rp_advice_put(t, key_in(7, 8888), 5000, 1500));
+    assert_false(rp_advice_put(t, key_in(7, 8889), 5000, 1500));
+    assert_true(rp_advice_probe(t, key_in(7, 8888), 1500));
+    assert_true(rp_advice_probe(t, key_in(7, 5555), 1500));
     /* other sets were never touched */
     assert_int_equal(rp_advice_fresh_keys(t, 0), RP_ADVICE_WAYS);
     route_free(r);
@@ -294,15 +307,21 @@ static void test_100k_distinct_keys_stay_in_budget(void **state)
         s.lookup_s = s.judged_s = 1000;
         s.fresh_s = 600;                       /* all still fresh */
         rp_advice_record(&p, &rec, &rec, &s);
+        if (i % 1000 == 0) {
+            /* and one page in use all along: it outlives the flood */
+            s.key = rp_advice_key_hash("http://h/", 9);
+            rp_advice_record(&p, &rec, &rec, &s);
+        }
     }
     for (i = 0; i < guard; i++) {
         assert_int_equal(block[i], 0xa5);
         assert_int_equal(block[guard + sizeof(*t) + i], 0x5a);
     }
-    assert_int_equal(rec.n[RP_ADV_OBSERVED], 100000);
-    assert_int_equal(rec.n[RP_ADV_STORABLE], 100000);
-    /* every key distinct: no would-be hit, however full the record */
-    assert_int_equal(rec.n[RP_ADV_WOULD_HIT], 0);
+    assert_int_equal(rec.n[RP_ADV_OBSERVED], 100100);
+    assert_int_equal(rec.n[RP_ADV_STORABLE], 100100);
+    /* every other key distinct: the page in use hits each time but its
+     * first, however full the record */
+    assert_int_equal(rec.n[RP_ADV_WOULD_HIT], 99);
     assert_true(rp_advice_fresh_keys(t, 1000) <= RP_ADVICE_KEYS);
     assert_true(rp_advice_fresh_keys(t, 1000) > RP_ADVICE_KEYS * 9 / 10);
     /* each key beyond what fits pushed a fresh one out */
