@@ -306,44 +306,51 @@ static void html_blocker(rp_buf_t *b, const rp_advice_view_t *v,
 
 #define TOP_BLOCKERS 3
 
-/* The two cells: what stands in the way (the top three), and the
- * directives that would help (then ReqPerfCache On where Observe shows
- * pages to store). */
+/* The two cells: what stands in the way (the three most frequent, and any
+ * other a directive helps against), and the directives that would help
+ * (then ReqPerfCache On where Observe shows pages to store). */
 static void html_advice_cells(rp_buf_t *b, const rp_advice_view_t *v)
 {
     blocker_t x[RP_ADV_N_REASONS + RP_ADVICE_NAMES];
     char help[128];
-    const char *seen[TOP_BLOCKERS];
+    const char *d[RP_ADV_N_REASONS + RP_ADVICE_NAMES];
     int n = blockers_of(v, x, (int)(sizeof(x) / sizeof(x[0])));
-    int i, j, shown = 0, n_seen = 0;
+    int i, j, shown = 0, hidden = 0;
 
+    for (i = 0; i < n; i++) {
+        d[i] = rp_advice_directive(x[i].reason, x[i].name, help,
+                                   sizeof(help));
+        d[i] = d[i] ? apr_pstrdup(b->pool, d[i]) : NULL;
+    }
     rp_buf_puts(b, "<td>");
     if (n == 0) {
         rp_buf_puts(b, "<span class=\"muted\">nothing</span>");
     }
-    for (i = 0; i < n && i < TOP_BLOCKERS; i++) {
-        rp_buf_puts(b, i ? "<br>" : "");
-        html_blocker(b, v, &x[i]);
-    }
-    if (n > TOP_BLOCKERS) {
-        rp_buf_printf(b, "<br><span class=\"muted\">and %d more (JSON: "
-                      "advice.reasons)</span>", n - TOP_BLOCKERS);
-    }
-    rp_buf_puts(b, "</td><td>");
-    for (i = 0; i < n && i < TOP_BLOCKERS; i++) {
-        const char *d = rp_advice_directive(x[i].reason, x[i].name, help,
-                                            sizeof(help));
-        if (d == NULL) {
+    for (i = 0; i < n; i++) {
+        if (i >= TOP_BLOCKERS && d[i] == NULL) {
+            hidden++;
             continue;
         }
-        for (j = 0; j < n_seen && strcmp(seen[j], d) != 0; j++) {
+        rp_buf_puts(b, shown++ ? "<br>" : "");
+        html_blocker(b, v, &x[i]);
+    }
+    if (hidden > 0) {
+        rp_buf_printf(b, "<br><span class=\"muted\">and %d more (JSON: "
+                      "advice.reasons)</span>", hidden);
+    }
+    rp_buf_puts(b, "</td><td>");
+    shown = 0;
+    for (i = 0; i < n; i++) {
+        if (d[i] == NULL) {
+            continue;
         }
-        if (j < n_seen) {
+        for (j = 0; j < i && (d[j] == NULL || strcmp(d[j], d[i]) != 0); j++) {
+        }
+        if (j < i) {
             continue;                  /* _ga and _ga_XYZ: one _ga* */
         }
-        seen[n_seen++] = apr_pstrdup(b->pool, d);
         rp_buf_puts(b, shown++ ? "<br><code>" : "<code>");
-        html_text(b, d);
+        html_text(b, d[i]);
         rp_buf_puts(b, "</code>");
     }
     if (v->modes == RP_ADVICE_MODE_OBSERVE && v->n[RP_ADV_STORABLE] > 0) {
