@@ -241,6 +241,8 @@ void reqperf_advice_decided(request_rec *r, reqperf_cache_req_t *cr,
     reqperf_req_t *rs = reqperf_req(r);
     reqperf_advice_req_t *a;
     rp_span_name_t names[RP_ADVICE_SAMPLE_NAMES];
+    const char *name_s[RP_ADVICE_SAMPLE_NAMES];
+    size_t name_len[RP_ADVICE_SAMPLE_NAMES];
     int n, i;
 
     /* GET and HEAD: the requests a cache is for */
@@ -265,9 +267,10 @@ void reqperf_advice_decided(request_rec *r, reqperf_cache_req_t *cr,
                 d->cache_ignore_cookie ? d->cache_ignore_cookie->nelts : 0,
                 names, RP_ADVICE_SAMPLE_NAMES);
             for (i = 0; i < n && i < RP_ADVICE_SAMPLE_NAMES; i++) {
-                rp_advice_sample_name(&a->s, RP_ADV_R_COOKIE, names[i].s,
-                                      names[i].len);
+                name_s[i] = names[i].s;
+                name_len[i] = names[i].len;
             }
+            rp_advice_sample_cookies(&a->s, name_s, name_len, i);
         }
         return;
     case REQPERF_DECIDED_UNKEYED:

@@ -512,9 +512,9 @@ static const char *const analytics_cookies[] = {
 };
 #define N_ANALYTICS (sizeof(analytics_cookies) / sizeof(analytics_cookies[0]))
 
-static const char *analytics_pattern_of(const char *name)
+static const char *analytics_span_of(const char *name, size_t len)
 {
-    size_t i, len = strlen(name);
+    size_t i;
 
     for (i = 0; i < N_ANALYTICS; i++) {
         if (name_matches(analytics_cookies[i], name, len)) {
@@ -522,6 +522,26 @@ static const char *analytics_pattern_of(const char *name)
         }
     }
     return NULL;
+}
+
+static const char *analytics_pattern_of(const char *name)
+{
+    return analytics_span_of(name, strlen(name));
+}
+
+void rp_advice_sample_cookies(rp_advice_sample_t *s, const char *const *names,
+                              const size_t *lens, int n)
+{
+    int i, personal = 0;
+
+    for (i = 0; i < n; i++) {
+        personal |= analytics_span_of(names[i], lens[i]) == NULL;
+    }
+    for (i = 0; i < n; i++) {
+        if (!personal || analytics_span_of(names[i], lens[i]) == NULL) {
+            rp_advice_sample_name(s, RP_ADV_R_COOKIE, names[i], lens[i]);
+        }
+    }
 }
 
 const char *rp_advice_directive(int reason, const char *name, char *buf,

@@ -212,6 +212,15 @@ void rp_advice_sample_init(rp_advice_sample_t *s, unsigned mode);
 void rp_advice_sample_name(rp_advice_sample_t *s, int reason, const char *name,
                            size_t len);
 
+/*
+ * The cookies that made a request personal (names[i], lens[i]), as the
+ * advisor keeps them: those no directive should ignore when there is any
+ * (a session: the page is personal whatever else it carries), else the
+ * analytics cookies, which ReqPerfCacheIgnoreCookie would ignore.
+ */
+void rp_advice_sample_cookies(rp_advice_sample_t *s, const char *const *names,
+                              const size_t *lens, int n);
+
 /* The hash a key is recorded under (never 0). */
 uint64_t rp_advice_key_hash(const char *key, size_t len);
 

@@ -613,6 +613,22 @@ static void test_helpers(void **state)
     assert_null(rp_advice_directive(RP_ADV_R_SET_COOKIE, "_ga", buf,
                                     sizeof(buf)));
     assert_null(rp_advice_directive(RP_ADV_R_COOKIE, NULL, buf, sizeof(buf)));
+    /* a session next to analytics cookies: only the session is kept (no
+     * directive makes that request public); analytics alone: kept */
+    {
+        const char *names[3] = { "_ga", "sessionid", "_gid" };
+        const size_t lens[3] = { 3, 9, 4 };
+        rp_advice_sample_t s;
+        rp_advice_sample_init(&s, RP_ADVICE_MODE_OBSERVE);
+        rp_advice_sample_cookies(&s, names, lens, 3);
+        assert_int_equal(s.n_found, 1);
+        assert_memory_equal(s.found[0].s, "sessionid", 9);
+        rp_advice_sample_init(&s, RP_ADVICE_MODE_OBSERVE);
+        rp_advice_sample_cookies(&s, names, lens, 1);
+        rp_advice_sample_cookies(&s, names + 2, lens + 2, 1);
+        assert_int_equal(s.n_found, 2);
+        assert_int_equal(s.found[1].reason, RP_ADV_R_COOKIE);
+    }
     assert_non_null(rp_advice_name_hint(RP_ADV_R_SET_COOKIE, "csrftoken"));
     assert_non_null(rp_advice_name_hint(RP_ADV_R_COOKIE, "_gid"));
     assert_null(rp_advice_name_hint(RP_ADV_R_COOKIE, "theme"));
