@@ -203,7 +203,10 @@ static void html_text(rp_buf_t *b, const char *s)
  * 4.5 min, 2.1 h. */
 static void html_saved(rp_buf_t *b, uint64_t us)
 {
-    if (us < 1000) {
+    if (us == 0) {
+        rp_buf_puts(b, "0");
+    }
+    else if (us < 1000) {
         rp_buf_printf(b, "%llu&nbsp;&micro;s", (unsigned long long)us);
     }
     else if (us < 1000000) {
@@ -235,32 +238,42 @@ static void html_pct(rp_buf_t *b, uint64_t n, uint64_t d)
 }
 
 /* One thing that stands in the way: a reason, with the name it was found
- * with when one was kept. */
+ * with when one was kept, and the directive that helps against it. */
 typedef struct {
     int reason;
     const char *name;                  /* NULL: the reason alone */
     uint64_t count;
+    const char *directive;             /* NULL: none helps */
+    const char *also[RP_ADVICE_NAMES]; /* names the same directive covers */
+    int n_also;                        /* (_ga_Q1W2E3 beside _ga) */
 } blocker_t;
 
 /* A route's blockers, most frequent first: a reason with names gives one
- * per name (and one for what no name was kept for). */
-static int blockers_of(const rp_advice_view_t *v, blocker_t *out, int max)
+ * per name (and one for what no name was kept for); names one directive
+ * covers are one blocker. */
+static int blockers_of(apr_pool_t *p, const rp_advice_view_t *v,
+                       blocker_t *out, int max)
 {
+    char help[128];
     int n = 0, k, i, j;
 
     for (k = 0; k < RP_ADV_N_REASONS; k++) {
         uint64_t total = v->n[RP_ADV_REASON_IDX(k)], named = 0;
         for (i = 0; i < v->n_names && n < max; i++) {
             if (v->names[i].reason == k) {
+                const char *d = rp_advice_directive(k, v->names[i].name, help,
+                                                    sizeof(help));
+                memset(&out[n], 0, sizeof(out[n]));
                 out[n].reason = k;
                 out[n].name = v->names[i].name;
-                out[n++].count = v->names[i].count;
+                out[n].count = v->names[i].count;
+                out[n++].directive = d ? apr_pstrdup(p, d) : NULL;
                 named += v->names[i].count;
             }
         }
         if (total > named && n < max) {
+            memset(&out[n], 0, sizeof(out[n]));
             out[n].reason = k;
-            out[n].name = NULL;
             out[n++].count = total - named;
         }
     }
@@ -271,17 +284,35 @@ static int blockers_of(const rp_advice_view_t *v, blocker_t *out, int max)
         }
         out[j] = tmp;
     }
+    /* the names a directive of a blocker before covers join it */
+    for (i = 0; i < n; i++) {
+        for (j = 0; j < i; j++) {
+            if (out[i].directive != NULL && out[j].directive != NULL
+                && out[j].reason == out[i].reason
+                && strcmp(out[j].directive, out[i].directive) == 0
+                && out[j].n_also < RP_ADVICE_NAMES) {
+                out[j].also[out[j].n_also++] = out[i].name;
+                break;
+            }
+        }
+        if (j < i) {
+            memmove(&out[i], &out[i + 1], (size_t)(n - i - 1) * sizeof(*out));
+            n--;
+            i--;
+        }
+    }
     return n;
 }
 
-/* "Set-Cookie: csrftoken on 100% of responses" and what it is known to be. */
+/* "Set-Cookie: csrftoken on 100% of responses" and what it is known to
+ * be; "Cookie: _ga, _ga_Q1W2E3 on 39% of requests" (the share of the most
+ * frequent: they come together). */
 static void html_blocker(rp_buf_t *b, const rp_advice_view_t *v,
                          const blocker_t *x)
 {
     const rp_advice_reason_info_t *ri = &rp_advice_reason_info[x->reason];
-    int req = ri->side == RP_ADV_SIDE_REQ;
+    int req = ri->side == RP_ADV_SIDE_REQ, i;
     const char *hint = rp_advice_name_hint(x->reason, x->name);
-
     const char *at = ri->with_name ? strstr(ri->with_name, "%s") : NULL;
 
     if (x->name != NULL && at != NULL) {
@@ -289,6 +320,11 @@ static void html_blocker(rp_buf_t *b, const rp_advice_view_t *v,
         rp_buf_puts(b, "<code>");
         html_text(b, x->name);
         rp_buf_puts(b, "</code>");
+        for (i = 0; i < x->n_also; i++) {
+            rp_buf_puts(b, ", <code>");
+            html_text(b, x->also[i]);
+            rp_buf_puts(b, "</code>");
+        }
         html_text(b, at + 2);
     }
     else {
@@ -307,27 +343,23 @@ static void html_blocker(rp_buf_t *b, const rp_advice_view_t *v,
 #define TOP_BLOCKERS 3
 
 /* The two cells: what stands in the way (the three most frequent, and any
- * other a directive helps against), and the directives that would help
- * (then ReqPerfCache On where Observe shows pages to store). */
+ * other a directive helps against), and the directives that would help,
+ * then ReqPerfCache On where Observe shows pages to store; where no
+ * response could be stored, no directive helps: the application must
+ * change. */
 static void html_advice_cells(rp_buf_t *b, const rp_advice_view_t *v)
 {
     blocker_t x[RP_ADV_N_REASONS + RP_ADVICE_NAMES];
-    char help[128];
-    const char *d[RP_ADV_N_REASONS + RP_ADVICE_NAMES];
-    int n = blockers_of(v, x, (int)(sizeof(x) / sizeof(x[0])));
-    int i, j, shown = 0, hidden = 0;
+    int n = blockers_of(b->pool, v, x, (int)(sizeof(x) / sizeof(x[0])));
+    int never = v->n[RP_ADV_EXAMINED] > 0 && v->n[RP_ADV_STORABLE] == 0;
+    int i, shown = 0, hidden = 0;
 
-    for (i = 0; i < n; i++) {
-        d[i] = rp_advice_directive(x[i].reason, x[i].name, help,
-                                   sizeof(help));
-        d[i] = d[i] ? apr_pstrdup(b->pool, d[i]) : NULL;
-    }
-    rp_buf_puts(b, "<td>");
+    rp_buf_puts(b, "<td style=\"min-width:28em\">");
     if (n == 0) {
         rp_buf_puts(b, "<span class=\"muted\">nothing</span>");
     }
     for (i = 0; i < n; i++) {
-        if (i >= TOP_BLOCKERS && d[i] == NULL) {
+        if (i >= TOP_BLOCKERS && x[i].directive == NULL) {
             hidden++;
             continue;
         }
@@ -338,20 +370,20 @@ static void html_advice_cells(rp_buf_t *b, const rp_advice_view_t *v)
         rp_buf_printf(b, "<br><span class=\"muted\">and %d more (JSON: "
                       "advice.reasons)</span>", hidden);
     }
-    rp_buf_puts(b, "</td><td>");
+    rp_buf_puts(b, "</td><td style=\"white-space:nowrap\">");
     shown = 0;
-    for (i = 0; i < n; i++) {
-        if (d[i] == NULL) {
-            continue;
+    if (never) {
+        rp_buf_puts(b, "<span class=\"warn\" style=\"white-space:normal\">"
+                    "no response could be stored: the application must "
+                    "change (above)</span>");
+        shown++;
+    }
+    for (i = 0; i < n && !never; i++) {
+        if (x[i].directive != NULL) {
+            rp_buf_puts(b, shown++ ? "<br><code>" : "<code>");
+            html_text(b, x[i].directive);
+            rp_buf_puts(b, "</code>");
         }
-        for (j = 0; j < i && (d[j] == NULL || strcmp(d[j], d[i]) != 0); j++) {
-        }
-        if (j < i) {
-            continue;                  /* _ga and _ga_XYZ: one _ga* */
-        }
-        rp_buf_puts(b, shown++ ? "<br><code>" : "<code>");
-        html_text(b, d[i]);
-        rp_buf_puts(b, "</code>");
     }
     if (v->modes == RP_ADVICE_MODE_OBSERVE && v->n[RP_ADV_STORABLE] > 0) {
         rp_buf_puts(b, shown++ ? "<br><code>" : "<code>");
@@ -384,7 +416,7 @@ static void html_row(rp_buf_t *b, const rp_route_view_t *rv)
 {
     const rp_advice_view_t *v = rv->advice;
 
-    rp_buf_puts(b, "<tr><td><code>");
+    rp_buf_puts(b, "<tr><td style=\"min-width:10em\"><code>");
     html_text(b, rv->route);
     rp_buf_puts(b, "</code></td><td>");
     html_text(b, rv->method);

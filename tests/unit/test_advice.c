@@ -716,6 +716,7 @@ static void test_render(void **state)
     rp_advice_sample_init(&s, RP_ADVICE_MODE_OBSERVE);
     s.lookup_reason = RP_ADV_R_COOKIE;
     rp_advice_sample_name(&s, RP_ADV_R_COOKIE, "_ga", 3);
+    rp_advice_sample_name(&s, RP_ADV_R_COOKIE, "_ga_XYZ", 7);
     rp_advice_record(&p, rp_stats_advice(st, head), rp_stats_advice(st, page),
                      &s);
 
@@ -799,12 +800,24 @@ static void test_render(void **state)
     assert_non_null(strstr(b.data, "<code>ReqPerfCacheIgnoreCookie _ga*"
                                    "</code>"));
     assert_non_null(strstr(b.data, "<code>ReqPerfCache On</code>"));
+    /* two names one directive covers: one line */
+    assert_non_null(strstr(b.data, "Cookie: <code>_ga</code>, <code>_ga_XYZ"
+                                   "</code> on 100% of requests"));
+    /* never storable: no directive, the application must change */
+    {
+        const char *row = strstr(strstr(b.data, "What caching would save"),
+                                 "<code>/form/{id}</code>");
+        const char *end = strstr(row, "</tr>");
+        const char *warn = strstr(row, "the application must change");
+        assert_non_null(warn);
+        assert_true(warn < end);
+    }
     /* sorted by time saved: the page that would save 750 ms first */
     {
         const char *sec = strstr(b.data, "What caching would save");
-        const char *first = strstr(sec, "<td><code>/p/&lt;b&gt;</code></td>"
+        const char *first = strstr(sec, "<code>/p/&lt;b&gt;</code></td>"
                                         "<td>GET");
-        const char *second = strstr(sec, "<td><code>/form/{id}</code>");
+        const char *second = strstr(sec, "<code>/form/{id}</code>");
         assert_non_null(first);
         assert_non_null(second);
         assert_true(first < second);
