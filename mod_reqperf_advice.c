@@ -71,18 +71,6 @@ typedef struct {
     int conditional;                   /* If-None-Match, If-Modified-Since */
 } reqperf_advice_req_t;
 
-static reqperf_dir_conf_t *dconf_of(request_rec *r)
-{
-    return ap_get_module_config(r->per_dir_config, &reqperf_module);
-}
-
-static reqperf_advice_req_t *advice_of(request_rec *r)
-{
-    reqperf_req_t *rs = reqperf_req(r);
-
-    return rs != NULL ? rs->advice : NULL;
-}
-
 /* ---------------------------------------------------------------- */
 /* the cache's words, in the advisor's                               */
 
@@ -295,9 +283,11 @@ void reqperf_advice_decided(request_rec *r, reqperf_cache_req_t *cr,
     }
 }
 
+/* (Under On, only requests the advisor heard of at the lookup.) */
 void reqperf_advice_refused(request_rec *r, rp_nostore_t why)
 {
-    reqperf_advice_req_t *a = advice_of(r);
+    reqperf_req_t *rs = reqperf_req(r);
+    reqperf_advice_req_t *a = rs != NULL ? rs->advice : NULL;
 
     if (a != NULL && a->s.mode == RP_ADVICE_MODE_ON && !a->s.examined) {
         a->s.examined = 1;
@@ -308,7 +298,8 @@ void reqperf_advice_refused(request_rec *r, rp_nostore_t why)
 void reqperf_advice_stored(request_rec *r, reqperf_cache_req_t *cr,
                            rp_store_outcome_t out)
 {
-    reqperf_advice_req_t *a = advice_of(r);
+    reqperf_req_t *rs = reqperf_req(r);
+    reqperf_advice_req_t *a = rs != NULL ? rs->advice : NULL;
 
     if (a == NULL || a->s.mode != RP_ADVICE_MODE_ON || a->s.examined) {
         return;
@@ -338,7 +329,8 @@ static int advice_handler(request_rec *r)
 {
     reqperf_req_t *rs = reqperf_req(r);
     reqperf_cache_req_t *cr = rs != NULL ? rs->cache : NULL;
-    reqperf_dir_conf_t *d = dconf_of(r);
+    reqperf_dir_conf_t *d = ap_get_module_config(r->per_dir_config,
+                                                 &reqperf_module);
     reqperf_advice_req_t *a;
     reqperf_decision_t dec;
     reqperf_decided_t decided;

@@ -443,16 +443,23 @@ const char *const *rp_advice_busting_patterns(int *n)
     return busting_patterns;
 }
 
-static const char *busting_pattern_of(const char *s, size_t len)
+/* The first pattern of a table that matches a name, or NULL. */
+static const char *pattern_of(const char *const *table, size_t n,
+                              const char *s, size_t len)
 {
     size_t i;
 
-    for (i = 0; i < N_BUSTING; i++) {
-        if (name_matches(busting_patterns[i], s, len)) {
-            return busting_patterns[i];
+    for (i = 0; i < n; i++) {
+        if (name_matches(table[i], s, len)) {
+            return table[i];
         }
     }
     return NULL;
+}
+
+static const char *busting_pattern_of(const char *s, size_t len)
+{
+    return pattern_of(busting_patterns, N_BUSTING, s, len);
 }
 
 void rp_advice_busting_param(const char *query, const char **name, size_t *len)
@@ -514,14 +521,7 @@ static const char *const analytics_cookies[] = {
 
 static const char *analytics_span_of(const char *name, size_t len)
 {
-    size_t i;
-
-    for (i = 0; i < N_ANALYTICS; i++) {
-        if (name_matches(analytics_cookies[i], name, len)) {
-            return analytics_cookies[i];
-        }
-    }
-    return NULL;
+    return pattern_of(analytics_cookies, N_ANALYTICS, name, len);
 }
 
 static const char *analytics_pattern_of(const char *name)

@@ -20,24 +20,9 @@
 #include <apr_general.h>
 #include <apr_pools.h>
 
+#include "rp_test.h"
 #include "stats/rp_advice.h"
 #include "stats/rp_advice_report.h"
-
-static apr_pool_t *pool;
-
-static int setup(void **state)
-{
-    (void)state;
-    apr_pool_create(&pool, NULL);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    apr_pool_destroy(pool);
-    return 0;
-}
 
 /* A key in set `set` with fingerprint `fp` (the layout of rp_advice.c:
  * low bits pick the set, the high 31 the fingerprint). */
@@ -678,6 +663,7 @@ static void test_segment(void **state)
 
 static void test_render(void **state)
 {
+    apr_pool_t *pool = *state;
     void *mem;
     size_t size;
     rp_stats_t *st = make_stats(&mem, &size);
@@ -694,7 +680,6 @@ static void test_render(void **state)
     size_t i;
     int k;
 
-    (void)state;
     rp_stats_advice_pool(st, &p);
     for (k = 0; k < 4; k++) {
         rp_advice_sample_init(&s, RP_ADVICE_MODE_OBSERVE);
@@ -828,21 +813,21 @@ static void test_render(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_tables),
-        cmocka_unit_test(test_probe_put_expiry),
-        cmocka_unit_test(test_eviction_is_counted),
-        cmocka_unit_test(test_would_hit_matches_exact_within_budget),
-        cmocka_unit_test(test_100k_distinct_keys_stay_in_budget),
-        cmocka_unit_test(test_counts_and_names_observe),
-        cmocka_unit_test(test_on_mode),
-        cmocka_unit_test(test_names_are_bounded),
-        cmocka_unit_test(test_pool_runs_out),
-        cmocka_unit_test(test_threads_count_exactly),
-        cmocka_unit_test(test_helpers),
-        cmocka_unit_test(test_segment),
-        cmocka_unit_test(test_render),
+        RP_TEST(test_tables),
+        RP_TEST(test_probe_put_expiry),
+        RP_TEST(test_eviction_is_counted),
+        RP_TEST(test_would_hit_matches_exact_within_budget),
+        RP_TEST(test_100k_distinct_keys_stay_in_budget),
+        RP_TEST(test_counts_and_names_observe),
+        RP_TEST(test_on_mode),
+        RP_TEST(test_names_are_bounded),
+        RP_TEST(test_pool_runs_out),
+        RP_TEST(test_threads_count_exactly),
+        RP_TEST(test_helpers),
+        RP_TEST(test_segment),
+        RP_TEST(test_render),
     };
 
     apr_initialize();
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, NULL, NULL);
 }
