@@ -104,10 +104,17 @@ typedef struct {
     void *advice;                      /* mod_reqperf_advice.c's state */
 } reqperf_req_t;
 
-/* State of one connection: when the bytes of its next request arrived. */
+/* State of one connection: when the bytes of its next request arrived.
+ * An HTTP/2 stream runs on a secondary connection of its own (mod_http2's
+ * c2, c->master set), whose state says when a worker took the stream up
+ * and which request is on it; the main connection's state holds the
+ * timeline an h2c Upgrade hands to stream 1. */
 typedef struct {
     int awaiting;                      /* a request was created, no byte yet */
     apr_int64_t read_start_us;
+    reqperf_req_t *stream_req;         /* c2: its request, while it lives */
+    int upgrade_pending;               /* c1: upgrade_tl waits (atomic) */
+    rp_timeline_t upgrade_tl;          /* c1: the upgraded request's */
 } reqperf_conn_t;
 
 /* mod_reqperf_config.c */
@@ -202,6 +209,8 @@ void reqperf_status_register_hooks(apr_pool_t *p);
 
 /* mod_reqperf_cache.c */
 void reqperf_cache_register_hooks(apr_pool_t *p);
+/* X-ReqPerf-* out of a response when no cache server is configured. */
+void reqperf_cache_strip(request_rec *r);
 /* mod_reqperf_advice.c: ReqPerfCache Observe and the advisor */
 void reqperf_advice_register_hooks(apr_pool_t *p);
 /* What the status page shows of the cache. */

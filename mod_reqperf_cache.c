@@ -750,6 +750,14 @@ static int cache_quick_handler(request_rec *r, int lookup_uri)
     if (r->unparsed_uri == NULL || !path_is_plain(r->unparsed_uri)) {
         return DECLINED;
     }
+    /* An Upgrade (h2c) is answered on the new protocol by a request that
+     * looks the page up itself; the HTTP/1.1 one must not take the fill
+     * lock for it.  If the upgrade is refused, the lookup happens in the
+     * handler phase, which the switch comes before. */
+    if (r->connection->master == NULL
+        && apr_table_get(r->headers_in, "Upgrade") != NULL) {
+        return DECLINED;
+    }
     saved = r->per_dir_config;
     ap_location_walk(r);
     d = dconf_of(r);
@@ -1349,10 +1357,12 @@ static apr_status_t cache_out_filter(ap_filter_t *f, apr_bucket_brigade *bb)
     /* a miss we may store: hold the body until the backend has sent all
      * of it, so that neither the store nor the fill lock waits for the
      * client to read */
+    /* what came now: the held part start_streaming puts back in front of
+     * it is in the copy already (copying it again doubled it) */
+    b = APR_BRIGADE_FIRST(bb);
     if (!cr->streaming && apr_time_now() - cr->held_since > HOLD_MAX_US) {
         start_streaming(f, cr, bb);
     }
-    b = APR_BRIGADE_FIRST(bb);
     while (b != APR_BRIGADE_SENTINEL(bb)) {
         const char *data;
         apr_size_t len;
@@ -1405,7 +1415,9 @@ static apr_status_t cache_out_filter(ap_filter_t *f, apr_bucket_brigade *bb)
         return ap_pass_brigade(f->next, bb);
     }
     if (!eos) {
-        return APR_SUCCESS;             /* everything is held */
+        /* held; or, streaming, on its way (it was lost here: the client
+         * got a 200 with no body once the response ran past the hold) */
+        return cr->streaming ? ap_pass_brigade(f->next, bb) : APR_SUCCESS;
     }
     store_response(r, cr);              /* and the lock is released */
     cr->gave_up = 1;                    /* done either way */
@@ -1423,12 +1435,11 @@ static void cache_insert_filter(request_rec *r)
 {
     reqperf_cache_req_t *cr;
 
-    if (r->main == NULL) {
-        /* without cache servers too: the headers never reach a client */
+    if (r->main == NULL && n_servers > 0) {
         add_cache_filter(r, cache_req(r));
     }
-    else if ((cr = cache_req(r)) != NULL && (cr->capture || cr->observing)
-             && !cr->gave_up) {
+    else if (r->main != NULL && (cr = cache_req(r)) != NULL
+             && (cr->capture || cr->observing) && !cr->gave_up) {
         /* a part of a page being stored (mod_include, mod_lua) */
         ap_add_output_filter_handle(subreq_filter_handle, cr, r,
                                     r->connection);
@@ -1476,6 +1487,30 @@ static apr_status_t subreq_filter(ap_filter_t *f, apr_bucket_brigade *bb)
     }
     ap_remove_output_filter(f);
     return ap_pass_brigade(f->next, bb);
+}
+
+/* Without cache servers nothing is tagged or purged, but X-ReqPerf-Tags
+ * and X-ReqPerf-Purge still never reach a client: the timing filter,
+ * which every response passes, calls this as the headers leave (cheaper
+ * than a filter of its own on every request). */
+void reqperf_cache_strip(request_rec *r)
+{
+    reqperf_cache_req_t *cr;
+    const char *tags;
+
+    if (n_servers == 0) {
+        /* what ReqPerfCache Observe judges: the tags a store would keep */
+        if ((cr = cache_req(r)) != NULL && cr->observing
+            && (tags = all_of(r, "X-ReqPerf-Tags")) != NULL) {
+            cr->tags = cr->tags ? apr_pstrcat(r->pool, cr->tags, " ", tags,
+                                              NULL)
+                                : tags;
+        }
+        apr_table_unset(r->headers_out, "X-ReqPerf-Tags");
+        apr_table_unset(r->err_headers_out, "X-ReqPerf-Tags");
+        apr_table_unset(r->headers_out, "X-ReqPerf-Purge");
+        apr_table_unset(r->err_headers_out, "X-ReqPerf-Purge");
+    }
 }
 
 /* A request that ends without its response passing REQPERF_CACHE (an

@@ -24,6 +24,26 @@
  *    everything up to that point, and the log phase only reaches the
  *    statistics.
  *
+ * HTTP/2 (mod_http2) runs each stream as a request on a secondary
+ * connection of its own (c2: c->master set, an empty conn_config, our
+ * pre_connection hook called by the h2 worker that took the stream up):
+ *
+ *  - "queue" runs from the stream's HEADERS frame (r->request_time) to
+ *    that pre_connection: the wait for an h2 worker.  "read" runs from
+ *    there to post_read_request (mod_http2 turning the frame into a
+ *    request); no byte of the request head passes a connection filter.
+ *  - The request ends when the worker passes the end-of-request bucket
+ *    (EOR) down the c2's filters (REQPERF_H2_END): mod_http2 runs the
+ *    log hooks only when it releases the stream, which on a busy
+ *    connection can wait for another stream; that wait is no one's.
+ *  - An h2c Upgrade is counted once: the HTTP/1.1 request (its 101) is
+ *    not counted, and stream 1, which answers it, carries on its
+ *    timeline (read and the phases before the switch, then queue, read
+ *    again and the rest on the h2 worker).
+ *
+ * TLS (mod_ssl) sits below our connection filter: the handshake and idle
+ * time before a request's first decrypted byte are in no request.
+ *
  * Subrequests (mod_include, DirectoryIndex lookups) are ignored: their
  * time belongs to the parent's phase that made them.  Internal redirects
  * (ErrorDocument, mod_rewrite [PT] ...) continue the original request's
@@ -42,6 +62,8 @@
 #include "util_filter.h"
 #include "http_connection.h"
 
+#include "mod_http2.h"
+
 #include "mod_reqperf.h"
 #include "stats/rp_route.h"
 
@@ -49,6 +71,8 @@ APLOG_USE_MODULE(reqperf);
 
 static ap_filter_rec_t *reqperf_in_filter;
 static ap_filter_rec_t *reqperf_out_filter;
+static ap_filter_rec_t *reqperf_h2_end_filter;
+static APR_OPTIONAL_FN_TYPE(http2_var_lookup) *h2_var;
 
 static request_rec *original_request(request_rec *r)
 {
@@ -87,6 +111,11 @@ static int is_sub(request_rec *r)
 
 /* --- the connection: when does a request start arriving? ------------ */
 
+static reqperf_conn_t *conn_state(conn_rec *c)
+{
+    return ap_get_module_config(c->conn_config, &reqperf_module);
+}
+
 static int reqperf_pre_connection(conn_rec *c, void *csd)
 {
     reqperf_conn_t *cs;
@@ -97,6 +126,12 @@ static int reqperf_pre_connection(conn_rec *c, void *csd)
     }
     cs = apr_pcalloc(c->pool, sizeof(*cs));
     ap_set_module_config(c->conn_config, &reqperf_module, cs);
+    if (c->master != NULL) {
+        /* an HTTP/2 stream, just taken up by an h2 worker */
+        cs->read_start_us = rp_now_us();
+        ap_add_output_filter_handle(reqperf_h2_end_filter, cs, NULL, c);
+        return DECLINED;
+    }
     ap_add_input_filter_handle(reqperf_in_filter, cs, NULL, c);
     return DECLINED;
 }
@@ -116,6 +151,12 @@ static apr_status_t reqperf_in(ap_filter_t *f, apr_bucket_brigade *bb,
     return rv;
 }
 
+static apr_status_t forget_stream_req(void *data)
+{
+    ((reqperf_conn_t *)data)->stream_req = NULL;
+    return APR_SUCCESS;
+}
+
 static int reqperf_create_request(request_rec *r)
 {
     reqperf_conn_t *cs;
@@ -127,21 +168,77 @@ static int reqperf_create_request(request_rec *r)
     rs = apr_pcalloc(r->pool, sizeof(*rs));
     rs->tl.current = RP_PHASE_NONE;
     ap_set_module_config(r->request_config, &reqperf_module, rs);
-    cs = ap_get_module_config(r->connection->conn_config, &reqperf_module);
-    if (cs != NULL) {
-        cs->awaiting = 1;
-        cs->read_start_us = 0;
+    cs = conn_state(r->connection);
+    if (cs == NULL) {
+        return DECLINED;
     }
+    if (r->connection->master != NULL) {
+        /* the one request of an HTTP/2 stream, for REQPERF_H2_END */
+        cs->stream_req = rs;
+        apr_pool_cleanup_register(r->pool, cs, forget_stream_req,
+                                  apr_pool_cleanup_null);
+        return DECLINED;
+    }
+    cs->awaiting = 1;
+    cs->read_start_us = 0;
     return DECLINED;
+}
+
+/* Stream 1 of an h2c Upgrade takes over the upgraded request's timeline
+ * (at most once: the flag is cleared by the one that takes it). */
+static int take_upgrade(request_rec *r, reqperf_req_t *rs)
+{
+    reqperf_conn_t *c1s = conn_state(r->connection->master);
+    const char *id;
+
+    if (c1s == NULL || h2_var == NULL
+        || !__atomic_load_n(&c1s->upgrade_pending, __ATOMIC_ACQUIRE)) {
+        return 0;
+    }
+    id = h2_var(r->pool, r->server, r->connection, r, "H2_STREAM_ID");
+    if (id == NULL || strcmp(id, "1") != 0
+        || !__atomic_exchange_n(&c1s->upgrade_pending, 0, __ATOMIC_ACQ_REL)) {
+        return 0;
+    }
+    rs->tl = c1s->upgrade_tl;
+    return 1;
+}
+
+/* An HTTP/2 stream: queue from its HEADERS frame (r->request_time, wall
+ * clock) to the worker taking it up, read from then to now. */
+static void begin_stream(request_rec *r, reqperf_req_t *rs,
+                         reqperf_conn_t *cs, apr_int64_t now)
+{
+    apr_int64_t taken = cs->read_start_us > 0 && cs->read_start_us <= now
+                        ? cs->read_start_us : now;
+    apr_int64_t queued = taken;
+
+    if (r->request_time > 0) {
+        /* since HEADERS, less the time since the worker took it */
+        apr_int64_t waited = (apr_int64_t)(apr_time_now() - r->request_time)
+                             - (now - taken);
+        if (waited > 0) {
+            queued = taken - waited;
+        }
+    }
+    if (take_upgrade(r, rs)) {
+        rp_timeline_enter(&rs->tl, RP_PHASE_QUEUE, queued);
+    }
+    else {
+        rp_timeline_begin(&rs->tl, queued, RP_PHASE_QUEUE);
+    }
+    rp_timeline_enter(&rs->tl, RP_PHASE_READ, taken);
 }
 
 static void begin(request_rec *r, reqperf_req_t *rs, apr_int64_t now)
 {
-    reqperf_conn_t *cs = ap_get_module_config(r->connection->conn_config,
-                                              &reqperf_module);
+    reqperf_conn_t *cs = conn_state(r->connection);
 
-    if (cs != NULL && !cs->awaiting && cs->read_start_us > 0
-        && cs->read_start_us <= now) {
+    if (cs != NULL && r->connection->master != NULL) {
+        begin_stream(r, rs, cs, now);
+    }
+    else if (cs != NULL && !cs->awaiting && cs->read_start_us > 0
+             && cs->read_start_us <= now) {
         rp_timeline_begin(&rs->tl, cs->read_start_us, RP_PHASE_READ);
     }
     else {
@@ -318,6 +415,7 @@ static apr_status_t reqperf_out(ap_filter_t *f, apr_bucket_brigade *bb)
          * brigade of any kind (mod_proxy flushes them alone when the
          * backend's body is late; then ttfb is not known yet) */
         rs->headers_sent = 1;
+        reqperf_cache_strip(r);
         /* the backend's Server-Timing, before the module adds its own */
         reqperf_app_read(r, rs);
         add_server_timing(r, rs, rp_now_us());
@@ -364,6 +462,59 @@ void reqperf_response_end(request_rec *r)
             rp_timeline_enter(&rs->tl, RP_PHASE_NONE, rp_now_us());
         }
     }
+}
+
+/* HTTP/2: the stream's worker hands its end-of-request bucket to
+ * mod_http2; the request is complete, whenever its log hooks run. */
+static apr_status_t reqperf_h2_end(ap_filter_t *f, apr_bucket_brigade *bb)
+{
+    reqperf_conn_t *cs = f->ctx;
+    apr_bucket *b;
+
+    if (cs->stream_req != NULL) {
+        for (b = APR_BRIGADE_FIRST(bb); b != APR_BRIGADE_SENTINEL(bb);
+             b = APR_BUCKET_NEXT(b)) {
+            if (AP_BUCKET_IS_EOR(b)) {
+                reqperf_req_t *rs = cs->stream_req;
+
+                /* passing the EOR down may free the request */
+                cs->stream_req = NULL;
+                if (rs->begun) {
+                    rp_timeline_end(&rs->tl, rp_now_us());
+                }
+                break;
+            }
+        }
+    }
+    return ap_pass_brigade(f->next, bb);
+}
+
+/* An HTTP/1.1 request whose connection switches to h2c (an Upgrade,
+ * after its 101) is answered by stream 1, a request of its own: this one
+ * is not counted, and hands its timeline to that one. */
+static int reqperf_protocol_switch(conn_rec *c, request_rec *r,
+                                   server_rec *s, const char *protocol)
+{
+    reqperf_conn_t *cs;
+    reqperf_req_t *rs;
+
+    (void)s;
+    if (r == NULL || c->master != NULL || strcmp(protocol, "h2c") != 0
+        || is_sub(r)
+        || (rs = reqperf_req(r)) == NULL || rs->skip || !rs->begun
+        || (cs = conn_state(c)) == NULL) {
+        return DECLINED;
+    }
+    rp_timeline_enter(&rs->tl, RP_PHASE_NONE, rp_now_us());
+    cs->upgrade_tl = rs->tl;
+    __atomic_store_n(&cs->upgrade_pending, 1, __ATOMIC_RELEASE);
+    rs->skip = 1;
+    return DECLINED;
+}
+
+static void reqperf_optional_fns(void)
+{
+    h2_var = APR_RETRIEVE_OPTIONAL_FN(http2_var_lookup);
 }
 
 /* --- routes ------------------------------------------------------------ */
@@ -534,6 +685,8 @@ void reqperf_timing_register_hooks(apr_pool_t *p)
                                                  NULL, AP_FTYPE_CONNECTION);
     reqperf_out_filter = ap_register_output_filter("REQPERF_OUT", reqperf_out,
                                                    NULL, AP_FTYPE_RESOURCE);
+    reqperf_h2_end_filter = ap_register_output_filter(
+        "REQPERF_H2_END", reqperf_h2_end, NULL, AP_FTYPE_CONNECTION);
 
     ap_hook_pre_connection(reqperf_pre_connection, NULL, NULL,
                            APR_HOOK_REALLY_FIRST);
@@ -562,6 +715,10 @@ void reqperf_timing_register_hooks(apr_pool_t *p)
     ap_hook_insert_filter(reqperf_insert_filter, NULL, NULL,
                           APR_HOOK_REALLY_FIRST);
     ap_hook_handler(reqperf_handler, NULL, NULL, APR_HOOK_REALLY_FIRST);
+    ap_hook_protocol_switch(reqperf_protocol_switch, NULL, NULL,
+                            APR_HOOK_REALLY_FIRST);
+    ap_hook_optional_fn_retrieve(reqperf_optional_fns, NULL, NULL,
+                                 APR_HOOK_MIDDLE);
     ap_hook_log_transaction(reqperf_log_first, NULL, NULL,
                             APR_HOOK_REALLY_FIRST);
     ap_hook_log_transaction(reqperf_log_last, NULL, NULL,

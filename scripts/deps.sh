@@ -9,7 +9,7 @@ build="apache2 apache2-dev libmemcached-dev libjansson-dev libxxhash-dev pkg-con
 # make deb (dh-apache2 is provided by apache2-dev); make deb-test
 deb="$build dpkg-dev debhelper fakeroot lintian"
 debtest="$deb mmdebstrap"
-test="$debtest memcached libcmocka-dev python3 python3-pytest python3-requests apache2-utils libapache2-mod-wsgi-py3 prometheus clang libclang-rt-14-dev curl wrk chromium"
+test="$debtest memcached libcmocka-dev python3 python3-pytest python3-requests python3-h2 openssl apache2-utils libapache2-mod-wsgi-py3 prometheus clang libclang-rt-14-dev curl wrk chromium"
 demo="$build memcached python3 libapache2-mod-wsgi-py3 apache2-utils curl"
 bench="$build memcached wrk apache2-utils libapache2-mod-wsgi-py3 python3 python3-requests curl"
 fuzz="$build clang libclang-rt-14-dev libcmocka-dev"

@@ -7,11 +7,14 @@
  * which a request normally passes through them; `ttfb` is not a phase
  * of its own but a point inside `handler` (handler start to first body
  * byte), kept in the same table because every output reports it as one.
+ * `queue` is HTTP/2's alone: the time a stream waited, after its HEADERS
+ * frame arrived, for an h2 worker to take it up (H2MaxWorkers).
  */
 #ifndef RP_PHASE_H
 #define RP_PHASE_H
 
 #define RP_PHASES(X)          \
+    X(QUEUE, "queue")         \
     X(READ, "read")           \
     X(POST_READ, "post_read") \
     X(TRANSLATE, "translate") \

@@ -798,7 +798,7 @@ void rp_render_auto(rp_buf_t *b, const rp_report_t *r,
 /* HTML                                                              */
 
 static const char *const phase_colors[RP_PHASE_COUNT] = {
-    "#9ecae1", "#c6dbef", "#fdd0a2", "#fdae6b", "#fd8d3c", "#a1d99b",
+    "#e377c2", "#9ecae1", "#c6dbef", "#fdd0a2", "#fdae6b", "#fd8d3c", "#a1d99b",
     "#74c476", "#31a354", "#dadaeb", "#bcbddc", "#e7ba52", "#d6616b",
     "#843c39", "#969696"
 };
@@ -1334,7 +1334,9 @@ void rp_render_html(rp_buf_t *b, const rp_report_t *r,
     }
     rp_buf_puts(b, "</table><p class=\"muted\">ttfb is the part of handler "
                 "until the first body byte (the application's own time "
-                "when it is proxied or under mod_wsgi).</p>\n");
+                "when it is proxied or under mod_wsgi). queue is HTTP/2's "
+                "alone: a stream waiting for an h2 worker (H2MaxWorkers) "
+                "after its HEADERS frame came.</p>\n");
 
     /* routes */
     rp_buf_printf(b, "<h2>Routes</h2><p class=\"muted\">sorted by %s; "

@@ -30,6 +30,12 @@ void rp_timeline_begin(rp_timeline_t *tl, int64_t begin_us, int first)
 
 void rp_timeline_enter(rp_timeline_t *tl, int phase, int64_t now_us)
 {
+    if (tl->ended) {
+        if (now_us > tl->ended_us) {
+            tl->excluded_us += now_us - tl->ended_us;
+        }
+        tl->ended = 0;
+    }
     if (tl->current >= 0 && now_us > tl->current_start_us) {
         tl->dur_us[tl->current] += now_us - tl->current_start_us;
     }
@@ -43,6 +49,17 @@ void rp_timeline_enter(rp_timeline_t *tl, int phase, int64_t now_us)
     else {
         tl->current = RP_PHASE_NONE;
     }
+}
+
+void rp_timeline_end(rp_timeline_t *tl, int64_t now_us)
+{
+    if (tl->ended) {
+        return;
+    }
+    rp_timeline_enter(tl, RP_PHASE_NONE, now_us);
+    /* never before the last time seen, so the gap is never negative */
+    tl->ended = 1;
+    tl->ended_us = tl->current_start_us;
 }
 
 void rp_timeline_first_byte(rp_timeline_t *tl, int64_t now_us)
@@ -77,7 +94,13 @@ int64_t rp_timeline_phase_us(const rp_timeline_t *tl, int phase,
 
 int64_t rp_timeline_total_us(const rp_timeline_t *tl, int64_t now_us)
 {
-    return now_us > tl->begin_us ? now_us - tl->begin_us : 0;
+    int64_t t;
+
+    if (tl->ended && now_us > tl->ended_us) {
+        now_us = tl->ended_us;
+    }
+    t = now_us - tl->begin_us - tl->excluded_us;
+    return t > 0 ? t : 0;
 }
 
 /* Text into a moving window, never past out[outsz - 1], always

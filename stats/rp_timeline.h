@@ -9,6 +9,11 @@
  * redirect runs translate..handler again) is charged both times, and the
  * sum of the phases never exceeds the request's total.
  *
+ * A request can also end before its log hooks run (rp_timeline_end):
+ * mod_http2 runs a finished stream's log hooks when it releases the
+ * stream, which on a busy connection can wait for another stream.  That
+ * wait belongs to no phase and not to the total.
+ *
  * All times are microseconds from CLOCK_MONOTONIC.  No allocation, no
  * locks: one timeline belongs to one request and one thread.
  */
@@ -24,6 +29,9 @@ typedef struct {
     int64_t current_start_us;    /* when `current` was entered */
     int current;                 /* phase being charged, or RP_PHASE_NONE */
     uint32_t ran;                /* bit (1 << phase) for each phase seen */
+    int ended;                   /* rp_timeline_end'ed, no enter since */
+    int64_t ended_us;            /* when */
+    int64_t excluded_us;         /* from ends to the next enter */
     int64_t dur_us[RP_PHASE_COUNT];
 } rp_timeline_t;
 
@@ -38,6 +46,11 @@ void rp_timeline_begin(rp_timeline_t *tl, int64_t begin_us, int first);
  * (RP_PHASE_NONE: a gap that belongs to no phase, such as the time the
  * core spends writing the response after the handler's last byte). */
 void rp_timeline_enter(rp_timeline_t *tl, int phase, int64_t now_us);
+
+/* The request is complete at now_us: the running phase ends, and until
+ * the next rp_timeline_enter time counts neither in a phase nor in the
+ * total.  A second end before that enter changes nothing. */
+void rp_timeline_end(rp_timeline_t *tl, int64_t now_us);
 
 /* The first body byte passed: ttfb = handler time charged so far. */
 void rp_timeline_first_byte(rp_timeline_t *tl, int64_t now_us);

@@ -25,6 +25,7 @@ out.write(b"cgi done\n")
 
 WSGI_APP = r'''
 import time
+import uuid
 from urllib.parse import parse_qs
 
 def application(environ, start_response):
@@ -47,7 +48,8 @@ def application(environ, start_response):
             if delay > 0:
                 time.sleep(delay)
             yield b"chunk\n"
-        yield b"wsgi done\n"
+        # a fresh nonce: two equal bodies mean one run of the application
+        yield ("wsgi done %s\n" % uuid.uuid4().hex).encode()
     return body()
 '''
 
@@ -56,18 +58,26 @@ def install_cgi(apache):
     apache.write_file("cgi-bin/app.py", CGI_SCRIPT, mode=0o755)
 
 
-def install_wsgi(apache):
-    """mod_wsgi in daemon mode (how Django sites run it)."""
+def install_wsgi(apache, mode="daemon"):
+    """mod_wsgi in daemon mode (how Django sites run it), or embedded:
+    the application runs inside the Apache child that serves the
+    request."""
     path = apache.write_file("wsgi/app.wsgi", WSGI_APP)
     apache.modules.append("wsgi")
-    return """
-WSGISocketPrefix {root}/run/wsgi
+    if mode == "embedded":
+        alias = ("WSGIScriptAlias /wsgi {path} application-group=%{{GLOBAL}}"
+                 .format(path=path))
+    else:
+        alias = """WSGISocketPrefix {root}/run/wsgi
 WSGIDaemonProcess reqperf_test processes=1 threads=8 display-name=reqperf-wsgi
-WSGIScriptAlias /wsgi {path} process-group=reqperf_test application-group=%{{GLOBAL}}
+WSGIScriptAlias /wsgi {path} process-group=reqperf_test application-group=%{{GLOBAL}}""" \
+            .format(root=apache.root, path=path)
+    return """
+{alias}
 <Directory {root}/wsgi>
     Require all granted
 </Directory>
-""".format(root=apache.root, path=path)
+""".format(root=apache.root, alias=alias)
 
 
 # A FastCGI responder (the protocol's few records, standard library only):

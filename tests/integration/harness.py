@@ -32,6 +32,9 @@ MODDIR = "/usr/lib/apache2/modules"
 PYTHON = "/usr/bin/python3"
 SANITIZE = os.environ.get("REQPERF_SANITIZE", "")
 MPMS = ["prefork", "event"]
+# the timing and exact-count tests run under worker as well (the rest of
+# the suite gains nothing from a third MPM that event does not show)
+MPMS_ALL = ["prefork", "event", "worker"]
 
 # how long an event-MPM Apache lives before it is signalled (see settle())
 SETTLE_S = float(os.environ.get("REQPERF_SETTLE_S", "0.6"))
@@ -154,6 +157,26 @@ def apache_env(asan_dir, base=None):
     return env
 
 
+_CERT = {}
+
+
+def tls_certificate():
+    """A self-signed certificate for 127.0.0.1 and localhost, made once
+    per test run: (cert.pem, key.pem)."""
+    if not _CERT:
+        d = make_world_dir("reqperf-cert-")
+        cert, key = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+             "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
+             "-subj", "/CN=localhost", "-addext",
+             "subjectAltName=IP:127.0.0.1,DNS:localhost",
+             "-keyout", key, "-out", cert],
+            check=True, capture_output=True)
+        _CERT["files"] = (cert, key)
+    return _CERT["files"]
+
+
 BASE_MODULES = [
     "authz_core", "authz_host", "authz_user", "authn_core", "authn_file",
     "auth_basic", "mime", "dir", "alias", "include", "proxy", "proxy_http",
@@ -167,7 +190,7 @@ class Apache:
     def __init__(self, mpm="event", conf="", modules=(), name="httpd",
                  backend=None, log_level="warn", server_name=None,
                  keepalive_timeout=10, extra_global="", load_module=True,
-                 access_log=True):
+                 access_log=True, tls=False, h2=False):
         assert mpm in ("prefork", "event", "worker")
         self.mpm = mpm
         self.name = name
@@ -184,6 +207,15 @@ class Apache:
         self.load_module = load_module
         self.access_log_on = access_log
         self.killed_pids = set()
+        # tls: a second port, https, in a <VirtualHost> that inherits the
+        # main server's configuration; h2: mod_http2 with h2 (ALPN), h2c
+        # (prior knowledge and Upgrade) and http/1.1 everywhere
+        self.tls_port = free_port() if tls else None
+        self.h2 = h2
+        if tls:
+            self.modules.append("ssl")
+        if h2:
+            self.modules.append("http2")
         for d in ("htdocs", "run", "logs", "cgi-bin"):
             os.makedirs(os.path.join(self.root, d))
             os.chmod(os.path.join(self.root, d), 0o755)
@@ -270,12 +302,28 @@ Timeout 30
 </Directory>
 ScriptAlias /cgi-bin/ {root}/cgi-bin/
 {access_log_conf}
+{protocols}
 {body}
+{tls}
 """.format(root=self.root, error_log=self.error_log, log_level=self.log_level,
            port=self.port, server_name=self.server_name,
            modules="\n".join(mods), mpm_conf=self.mpm_conf(), backend=backend,
            extra_global=self.extra_global, kat=self.keepalive_timeout,
-           access_log_conf=self.access_log_conf(), body=self.conf_body)
+           access_log_conf=self.access_log_conf(), body=self.conf_body,
+           protocols="Protocols h2 h2c http/1.1" if self.h2 else "",
+           tls=self.tls_conf())
+
+    def tls_conf(self):
+        if self.tls_port is None:
+            return ""
+        cert, key = tls_certificate()
+        return """Listen 127.0.0.1:{port}
+<VirtualHost 127.0.0.1:{port}>
+    SSLEngine on
+    SSLCertificateFile {cert}
+    SSLCertificateKeyFile {key}
+</VirtualHost>
+""".format(port=self.tls_port, cert=cert, key=key)
 
     def access_log_conf(self):
         if not self.access_log_on:
@@ -344,6 +392,16 @@ ScriptAlias /cgi-bin/ {root}/cgi-bin/
             if youngest >= SETTLE_S:
                 return
             time.sleep(SETTLE_S - youngest + 0.01)
+
+    def settled(self):
+        """Whether stop() would not have to wait for settle()."""
+        if self.mpm == "prefork":
+            return True
+        youngest = time.monotonic() - getattr(self, "started_at", 0)
+        for pid in self.children_pids():
+            if pid != self.pid:
+                youngest = min(youngest, process_age(pid))
+        return youngest >= SETTLE_S
 
     def wait_ready(self, timeout=15.0):
         """The port accepts connections (no HTTP request: it would be
@@ -437,10 +495,18 @@ ScriptAlias /cgi-bin/ {root}/cgi-bin/
                 texts.append(f.read())
         return texts
 
-    def kill_children(self):
-        """SIGKILL every child (a test of what survives a crash); the
-        parent makes new ones, and check_clean() expects their deaths."""
+    def kill_children(self, talking_to=None):
+        """SIGKILL every child (a test of what survives a crash), or only
+        those with a connection to 127.0.0.1:talking_to open (the one that
+        is proxying a request there); the parent makes new ones, and
+        check_clean() expects their deaths."""
         killed = [p for p in self.children_pids() if p != self.pid]
+        if talking_to is not None:
+            out = subprocess.run(["ss", "-Htnp", "state", "established",
+                                  "dst", "127.0.0.1:%d" % talking_to],
+                                 capture_output=True, text=True).stdout
+            talking = {int(m) for m in re.findall(r"pid=(\d+)", out)}
+            killed = [p for p in killed if p in talking]
         for p in killed:
             try:
                 os.kill(p, signal.SIGKILL)
@@ -471,7 +537,9 @@ ScriptAlias /cgi-bin/ {root}/cgi-bin/
             self.name, "\n".join(bad), "\n".join(traces))
         assert not reports, "sanitizer report:\n%s" % reports[0][:4000]
 
-    def url(self, path):
+    def url(self, path, tls=False):
+        if tls:
+            return "https://127.0.0.1:%d%s" % (self.tls_port, path)
         return "http://127.0.0.1:%d%s" % (self.port, path)
 
     def access_lines(self):
@@ -503,7 +571,9 @@ class Backend:
              str(self.port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         wait_port(self.port, proc=self.proc)
 
-    def url(self, path):
+    def url(self, path, tls=False):
+        if tls:
+            return "https://127.0.0.1:%d%s" % (self.tls_port, path)
         return "http://127.0.0.1:%d%s" % (self.port, path)
 
     def hits(self, path):
@@ -587,12 +657,11 @@ class Memcached:
         os.kill(self.proc.pid, signal.SIGCONT)
 
     def stop(self):
+        """SIGKILL: a test's memcached holds nothing worth a clean exit,
+        and its own takes most of a second (that was minutes a run)."""
         if self.proc.poll() is None:
-            try:
-                os.kill(self.proc.pid, signal.SIGCONT)
-            except OSError:
-                pass
-        stop_process(self.proc)
+            self.proc.kill()
+            self.proc.wait(5)
 
     def start_again(self):
         """Restart on the same port (a memcached that came back)."""

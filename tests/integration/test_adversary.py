@@ -305,8 +305,10 @@ def test_control_headers_never_leave_in_h2_early_hints(apache_factory,
 
 def raw_site(apache_factory, memcached, rawbackend, mpm, mode, extra="",
              proxy_opts=""):
+    # (disablereuse: RawBackend answers one request per connection, and a
+    # reused one it has closed makes mod_proxy answer 502 now and then)
     return site(apache_factory, memcached, mpm, mode, extra="""
-ProxyPass /raw/ http://127.0.0.1:%d/ %s
+ProxyPass /raw/ http://127.0.0.1:%d/ disablereuse=On %s
 <Location /raw/>
     ReqPerfCache On
 </Location>

@@ -313,12 +313,17 @@ def test_would_be_hits_match_what_on_achieves(apache_factory,
 
 
 def test_observe_without_memcached(apache_factory, backend):
-    """No ReqPerfCacheServers: Observe needs none, warns of nothing."""
+    """No ReqPerfCacheServers: Observe needs none, warns of nothing, and
+    still answers exactly as Off (X-ReqPerf-Tags stripped alike)."""
     a = site(apache_factory, "prefork", "Observe")
-    for _ in range(3):
-        r = requests.get(a.url(page("nomc", 1, "plain")), timeout=10)
-        assert r.status_code == 200 and "X-Cache" not in r.headers
-    r = requests.get(a.url(page("nomc", 2, "cookie")), timeout=10)
+    off = site(apache_factory, "prefork", "Off")
+    tagged = page("nomc", 1, "plain") + "&header=X-ReqPerf-Tags:invoice-1"
+    for target in (tagged, tagged, tagged, page("nomc", 2, "cookie")):
+        x, y = send(a, target, ""), send(off, target, "")
+        assert x.startswith("HTTP/1.1 200 "), x[:200]
+        head = x.split("\r\n\r\n", 1)[0].lower()
+        assert "x-cache" not in head and "x-reqperf" not in head, head
+        assert without_date(x) == without_date(y), (x, y)
     wait_logged(a, 4)
     adv = advice(status(a), "/obs/nomc/{id}")
     assert (adv["observed"], adv["would_hit"], adv["storable"]) == (4, 2, 3)

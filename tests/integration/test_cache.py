@@ -25,7 +25,7 @@ STATUS = """
 
 
 def site(apache_factory, memcached, mpm, extra="", location_extra="",
-         server_extra="", workers=0):
+         server_extra="", workers=0, **kw):
     # prefork serves one request per process: tests of concurrency start
     # enough of them up front
     extra_global = ""
@@ -33,7 +33,7 @@ def site(apache_factory, memcached, mpm, extra="", location_extra="",
         extra_global = ("StartServers %d\nMinSpareServers %d\n"
                         "MaxSpareServers %d\n" % (workers, workers,
                                                    workers + 10))
-    return apache_factory(mpm=mpm, extra_global=extra_global, conf="""
+    return apache_factory(mpm=mpm, extra_global=extra_global, **kw, conf="""
 ReqPerfCacheServers {mc}
 # (not the 50 ms default: on a loaded machine a reply can take longer, and
 # these tests mean "memcached is up"; the timeout tests set their own)
@@ -133,6 +133,21 @@ def test_chunked_response_cached(apache_factory, memcached, backend, mpm):
     assert xc(r2).startswith("HIT")
     assert r2.content == r1.content
     assert backend.hits("/stream") == 1
+
+
+def test_slow_chunked_response_streams_whole_and_is_stored_whole(
+        apache_factory, memcached, backend):
+    # its parts come 600 ms apart: past the half second a miss is held,
+    # it streams on; the client and the stored copy both get every byte,
+    # once (the rest was dropped, and the held part stored twice)
+    a = site(apache_factory, memcached, "event")
+    path = "/app/slowparts?chunk_at=20,600,1200"
+    r1 = get(a, path)
+    r2 = get(a, path)
+    assert xc(r1) == "MISS" and xc(r2).startswith("HIT")
+    assert r1.json()["path"] == "/slowparts"          # whole: it parses
+    assert r2.content == r1.content
+    assert backend.hits("/slowparts") == 1
 
 
 @pytest.mark.parametrize("mpm", MPMS)
@@ -670,6 +685,7 @@ MaxRequestWorkers 4
 SendBufferSize 4096
 """, conf="""
 ReqPerfCacheServers %s
+ReqPerfCacheTimeout 2s
 ReqPerfCacheLocal 0
 ProxyPass /app/ ${BACKEND}/
 <Location /app/>
@@ -733,6 +749,7 @@ def test_absolute_form_without_a_path_keys_as_slash(apache_factory,
     # stored under the key of /victim
     a = apache_factory(mpm=mpm, conf="""
 ReqPerfCacheServers %s
+ReqPerfCacheTimeout 2s
 ReqPerfCacheIgnoreQuery utm_*
 ProxyPass / ${BACKEND}/
 <Location />

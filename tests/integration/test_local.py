@@ -100,7 +100,8 @@ def test_purge_here_is_seen_at_once(apache_factory, memcached, backend, mpm):
 @pytest.mark.parametrize("mpm", MPMS)
 def test_purge_elsewhere_seen_within_local_ttl(apache_factory, memcached,
                                                backend, mpm):
-    extra = "UseCanonicalName On\n"
+    # a revalidation takes at most ReqPerfCacheTimeout: a short one here
+    extra = "UseCanonicalName On\nReqPerfCacheTimeout 300ms\n"
     one = site(apache_factory, memcached, mpm, ttl="1s", extra=extra,
                server_name="shop.example:80")
     two = site(apache_factory, memcached, mpm, ttl="1s", extra=extra,
@@ -120,8 +121,9 @@ def test_purge_elsewhere_seen_within_local_ttl(apache_factory, memcached,
             served_old_at.append(time.monotonic() - purged_at)
         time.sleep(0.05)
     # the old page may be served only while its local copy is younger than
-    # ReqPerfCacheLocalTTL (1 s, plus the moment a revalidation takes)
-    assert not served_old_at or max(served_old_at) < 1.3, served_old_at
+    # ReqPerfCacheLocalTTL (1 s), plus the moment a revalidation takes (at
+    # most the 300 ms timeout) and a loaded machine's scheduling
+    assert not served_old_at or max(served_old_at) < 1.6, served_old_at
     assert stats(two)["cache"]["local"]["revalidations"] >= 1
 
 

@@ -1,7 +1,8 @@
 """The statistics and the reqperf-status page, against a real apache2
-under prefork and event: exact counts across processes and threads,
-percentiles against the exact values of what was measured, routes, the
-slow log, graceful and full restarts, and hostile input in every format.
+under prefork and event (the exact-count tests under worker too): exact
+counts across processes and threads, percentiles against the exact values
+of what was measured, routes, the slow log, graceful and full restarts,
+and hostile input in every format.
 """
 import concurrent.futures
 import json
@@ -13,7 +14,7 @@ import time
 import pytest
 import requests
 
-from conftest import MPMS, parse_access_line
+from conftest import MPMS, MPMS_ALL, parse_access_line
 from harness import parse_prom, promtool_check
 
 STATUS = """
@@ -70,7 +71,7 @@ def nearest_rank(values, p):
 
 # ---------------------------------------------------------------- shape
 
-@pytest.mark.parametrize("mpm", MPMS)
+@pytest.mark.parametrize("mpm", MPMS_ALL)
 def test_json_shape_and_headers(apache_factory, mpm):
     a = apache_factory(mpm=mpm, conf=STATUS + PROXY + """
 ReqPerfSlowThreshold 50ms
@@ -180,7 +181,7 @@ def hammer(a, paths, clients, per_client, close_every=0):
     return total
 
 
-@pytest.mark.parametrize("mpm", MPMS)
+@pytest.mark.parametrize("mpm", MPMS_ALL)
 def test_counts_exact_under_concurrency_and_recycling(apache_factory, mpm):
     # children are recycled many times during the run (event's children
     # hold 25 threads each, so they are given more connections)
@@ -214,7 +215,7 @@ MaxConnectionsPerChild %d
     assert not any(x["route"] == "*" for x in d["routes"])
 
 
-@pytest.mark.parametrize("mpm", MPMS)
+@pytest.mark.parametrize("mpm", MPMS_ALL)
 def test_percentiles_within_ten_percent(apache_factory, mpm):
     a = apache_factory(mpm=mpm, conf=STATUS + PROXY)
     sleeps = [5 + (i * 37) % 200 for i in range(120)]

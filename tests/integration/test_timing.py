@@ -1,5 +1,6 @@
 """Phase timing, request notes and Server-Timing, against a real apache2
-under prefork and event with static files, mod_proxy, CGI and mod_wsgi.
+under prefork, event and worker with static files, mod_proxy, CGI and
+mod_wsgi (daemon and embedded).
 
 Bounds are generous and about ordering (a 300 ms backend shows at least
 300 ms; ttfb comes well before the end of a stream), never about how fast
@@ -14,7 +15,7 @@ import pytest
 import requests
 
 from apps import install_cgi, install_wsgi
-from conftest import MPMS, parse_access_line
+from conftest import MPMS_ALL, parse_access_line
 
 PROXY_CONF = """
 ProxyPass /app/ ${BACKEND}/
@@ -45,7 +46,7 @@ def last_entry(apache, n):
     return parse_access_line(lines[n - 1])
 
 
-@pytest.mark.parametrize("mpm", MPMS)
+@pytest.mark.parametrize("mpm", MPMS_ALL)
 def test_every_phase_in_notes(apache_factory, mpm):
     a = apache_factory(mpm=mpm, conf="""
 <Location /private>
@@ -74,7 +75,7 @@ Alias /private {root}/htdocs
     assert e["route"] == "/private/static.txt"
 
 
-@pytest.mark.parametrize("mpm", MPMS)
+@pytest.mark.parametrize("mpm", MPMS_ALL)
 def test_static_file(apache_factory, mpm):
     a = apache_factory(mpm=mpm)
     r = requests.get(a.url("/static.txt"))
@@ -87,7 +88,7 @@ def test_static_file(apache_factory, mpm):
     assert "authn" not in e["phases"] and "authz" not in e["phases"]
 
 
-@pytest.mark.parametrize("mpm", MPMS)
+@pytest.mark.parametrize("mpm", MPMS_ALL)
 def test_slow_proxied_backend(apache_factory, mpm):
     a = apache_factory(mpm=mpm, conf=PROXY_CONF)
     r = requests.get(a.url("/app/slow?sleep_ms=300"))
@@ -101,7 +102,7 @@ def test_slow_proxied_backend(apache_factory, mpm):
     assert before < 250000
 
 
-@pytest.mark.parametrize("mpm", MPMS)
+@pytest.mark.parametrize("mpm", MPMS_ALL)
 def test_chunked_ttfb_before_handler_end(apache_factory, mpm):
     a = apache_factory(mpm=mpm, conf=PROXY_CONF)
     r = requests.get(a.url("/app/stream?chunk_at=100,400"))
@@ -130,7 +131,7 @@ def raw_get(sock, path, host="127.0.0.1"):
     return head
 
 
-@pytest.mark.parametrize("mpm", MPMS)
+@pytest.mark.parametrize("mpm", MPMS_ALL)
 def test_keepalive_idle_time_not_counted(apache_factory, mpm):
     a = apache_factory(mpm=mpm)
     with socket.create_connection(("127.0.0.1", a.port), timeout=10) as s:
@@ -143,7 +144,7 @@ def test_keepalive_idle_time_not_counted(apache_factory, mpm):
     assert second["phases"]["read"] < 1000000
 
 
-@pytest.mark.parametrize("mpm", MPMS)
+@pytest.mark.parametrize("mpm", MPMS_ALL)
 def test_reqperf_off_in_location(apache_factory, mpm):
     a = apache_factory(mpm=mpm, conf="""
 <Location /untimed>
@@ -166,7 +167,7 @@ ReqPerfServerTiming On
     assert timed["total"] is not None and timed["phases"]
 
 
-@pytest.mark.parametrize("mpm", MPMS)
+@pytest.mark.parametrize("mpm", MPMS_ALL)
 def test_server_timing(apache_factory, mpm):
     a = apache_factory(mpm=mpm, conf=PROXY_CONF + """
 <Location /app/timed>
@@ -191,7 +192,7 @@ def test_server_timing(apache_factory, mpm):
     assert float(durs["total"]) >= float(durs["ttfb"])
 
 
-@pytest.mark.parametrize("mpm", MPMS)
+@pytest.mark.parametrize("mpm", MPMS_ALL)
 def test_subrequest_folds_into_parent(apache_factory, mpm):
     a = apache_factory(mpm=mpm, conf=PROXY_CONF + """
 AddType text/html .shtml
@@ -217,7 +218,7 @@ AddOutputFilter INCLUDES .shtml
     assert d["total"] < 1000000
 
 
-@pytest.mark.parametrize("mpm", MPMS)
+@pytest.mark.parametrize("mpm", MPMS_ALL)
 def test_internal_redirect_continues_timeline(apache_factory, mpm):
     a = apache_factory(mpm=mpm, conf=PROXY_CONF + """
 ErrorDocument 404 /app/errdoc?sleep_ms=200
@@ -234,7 +235,7 @@ ErrorDocument 404 /app/errdoc?sleep_ms=200
     assert e["phases"]["ttfb"] >= 200000
 
 
-@pytest.mark.parametrize("mpm", MPMS)
+@pytest.mark.parametrize("mpm", MPMS_ALL)
 def test_cgi_timing(apache_factory, mpm):
     a = apache_factory(mpm=mpm, start=False, conf="""
 <Location /cgi-bin/>
@@ -257,10 +258,11 @@ def test_cgi_timing(apache_factory, mpm):
     assert second["phases"]["ttfb"] < second["phases"]["handler"] - 150000
 
 
-@pytest.mark.parametrize("mpm", MPMS)
-def test_wsgi_timing(apache_factory, mpm):
+@pytest.mark.parametrize("mode", ["daemon", "embedded"])
+@pytest.mark.parametrize("mpm", MPMS_ALL)
+def test_wsgi_timing(apache_factory, mpm, mode):
     a = apache_factory(mpm=mpm, start=False)
-    a.conf_body += install_wsgi(a)
+    a.conf_body += install_wsgi(a, mode)
     a.start()
     r = requests.get(a.url("/wsgi/view?sleep_ms=300"))
     assert r.status_code == 200 and b"wsgi done" in r.content
@@ -275,7 +277,7 @@ def test_wsgi_timing(apache_factory, mpm):
     assert 100000 <= second["phases"]["ttfb"] < second["phases"]["handler"] - 150000
 
 
-@pytest.mark.parametrize("mpm", MPMS)
+@pytest.mark.parametrize("mpm", MPMS_ALL)
 def test_routes_in_notes(apache_factory, mpm):
     a = apache_factory(mpm=mpm, conf=PROXY_CONF + r"""
 ReqPerfRoute "^/app/shop/([a-z]+)/item/[0-9]+$" "/app/shop/$1/item/{sku}"
@@ -295,3 +297,32 @@ ReqPerfRoute "^/app/shop/([a-z]+)/item/[0-9]+$" "/app/shop/$1/item/{sku}"
                       "/app/u/{id}/x", "/app/blob/{id}",
                       "/app/shop/books/item/{sku}", "/app/shop/toys/item/{sku}"]
     assert not any("secret" in r for r in routes)
+
+
+@pytest.mark.parametrize("mpm", MPMS_ALL)
+def test_wsgi_embedded_notes_and_cache(apache_factory, memcached, mpm):
+    """An application run in-process (mod_wsgi embedded mode): timed,
+    noted and cached like any other handler."""
+    a = apache_factory(mpm=mpm, start=False, conf="""
+ReqPerfCacheServers %s
+ReqPerfCacheTimeout 2s
+<Location /wsgi/cached>
+    ReqPerfCache On
+</Location>
+""" % memcached.address)
+    a.conf_body += install_wsgi(a, "embedded")
+    a.start()
+    miss = requests.get(a.url("/wsgi/cached?sleep_ms=100"))
+    hit = requests.get(a.url("/wsgi/cached?sleep_ms=100"))
+    assert miss.status_code == hit.status_code == 200
+    assert miss.headers["X-Cache"].startswith("MISS")
+    assert hit.headers["X-Cache"].startswith("HIT")
+    assert hit.content == miss.content      # the application ran once
+    lines = a.wait_access_lines(2)
+    first, second = parse_access_line(lines[0]), parse_access_line(lines[1])
+    assert first["route"] == second["route"] == "/wsgi/cached"
+    assert first["cache"] == "MISS" and second["cache"].startswith("HIT")
+    assert first["phases"]["handler"] >= 100000
+    assert "cache" in second["phases"]
+    # a hit does not run the application
+    assert second["total"] < first["phases"]["handler"] / 2

@@ -73,6 +73,67 @@ static void test_running_phase_and_clock_going_back(void **state)
     assert_int_equal(rp_timeline_phase_us(&tl, 99, 300), 0);
 }
 
+static void test_end_leaves_the_wait_for_the_log_out(void **state)
+{
+    rp_timeline_t tl;
+    char buf[256];
+
+    (void)state;
+    /* an HTTP/2 stream: queued, read, handled; its worker is done at 420
+     * but mod_http2 runs its log hooks only at 300420 */
+    rp_timeline_begin(&tl, 0, RP_PHASE_QUEUE);
+    rp_timeline_enter(&tl, RP_PHASE_READ, 100);
+    rp_timeline_enter(&tl, RP_PHASE_HANDLER, 150);
+    rp_timeline_enter(&tl, RP_PHASE_NONE, 400);
+    rp_timeline_end(&tl, 420);
+    rp_timeline_end(&tl, 9000);                    /* a second end: no-op */
+    assert_int_equal(rp_timeline_total_us(&tl, 300420), 420);
+    rp_timeline_enter(&tl, RP_PHASE_NONE, 300420); /* the log hooks start */
+    assert_int_equal(rp_timeline_total_us(&tl, 300420), 420);
+    rp_timeline_format_notes(&tl, 300420, buf, sizeof(buf));
+    assert_string_equal(buf, "queue=100 read=50 handler=250");
+    rp_timeline_enter(&tl, RP_PHASE_LOG, 300420);
+    rp_timeline_enter(&tl, RP_PHASE_NONE, 300425);
+    assert_int_equal(rp_timeline_phase_us(&tl, RP_PHASE_LOG, 300425), 5);
+    assert_int_equal(rp_timeline_total_us(&tl, 300425), 425);
+    /* time after the log counts again (nothing calls for it today) */
+    assert_int_equal(rp_timeline_total_us(&tl, 400000), 100000);
+
+    /* an end at a time before the last one seen never goes negative */
+    rp_timeline_begin(&tl, 1000, RP_PHASE_READ);
+    rp_timeline_enter(&tl, RP_PHASE_HANDLER, 2000);
+    rp_timeline_end(&tl, 1500);
+    assert_int_equal(rp_timeline_total_us(&tl, 5000), 1000);
+    rp_timeline_enter(&tl, RP_PHASE_LOG, 3000);
+    assert_int_equal(rp_timeline_total_us(&tl, 3000), 1000);
+    assert_int_equal(rp_timeline_phase_us(&tl, RP_PHASE_HANDLER, 3000), 0);
+}
+
+static void test_upgrade_continues_a_copy(void **state)
+{
+    rp_timeline_t h1, h2;
+
+    (void)state;
+    /* an h2c Upgrade: the HTTP/1.1 request is read and run to fixups,
+     * then answered as stream 1, whose timeline goes on from a copy */
+    rp_timeline_begin(&h1, 0, RP_PHASE_READ);
+    rp_timeline_enter(&h1, RP_PHASE_POST_READ, 30);
+    rp_timeline_enter(&h1, RP_PHASE_FIXUPS, 40);
+    rp_timeline_enter(&h1, RP_PHASE_NONE, 45);     /* the switch */
+    h2 = h1;
+    rp_timeline_enter(&h2, RP_PHASE_QUEUE, 45);
+    rp_timeline_enter(&h2, RP_PHASE_READ, 60);
+    rp_timeline_enter(&h2, RP_PHASE_POST_READ, 62);
+    rp_timeline_enter(&h2, RP_PHASE_HANDLER, 70);
+    rp_timeline_end(&h2, 100);
+    assert_int_equal(rp_timeline_phase_us(&h2, RP_PHASE_READ, 100), 32);
+    assert_int_equal(rp_timeline_phase_us(&h2, RP_PHASE_QUEUE, 100), 15);
+    assert_int_equal(rp_timeline_phase_us(&h2, RP_PHASE_POST_READ, 100), 18);
+    assert_int_equal(rp_timeline_total_us(&h2, 100), 100);
+    /* the original is untouched */
+    assert_false(rp_timeline_ran(&h1, RP_PHASE_QUEUE));
+}
+
 static void test_notes_format(void **state)
 {
     rp_timeline_t tl;
@@ -130,6 +191,8 @@ static void test_phase_names(void **state)
     assert_null(rp_phase_name(RP_PHASE_COUNT));
     assert_null(rp_phase_name(-1));
     assert_int_equal(rp_phase_by_name("ttfb"), RP_PHASE_TTFB);
+    assert_string_equal(rp_phase_name(RP_PHASE_QUEUE), "queue");
+    assert_int_equal(RP_PHASE_QUEUE, 0);       /* first: it comes first */
     assert_int_equal(rp_phase_by_name("nope"), RP_PHASE_NONE);
     assert_true(rp_now_us() > 0);
 }
@@ -140,6 +203,8 @@ int main(void)
         cmocka_unit_test(test_sequence),
         cmocka_unit_test(test_reentered_phase_accumulates),
         cmocka_unit_test(test_running_phase_and_clock_going_back),
+        cmocka_unit_test(test_end_leaves_the_wait_for_the_log_out),
+        cmocka_unit_test(test_upgrade_continues_a_copy),
         cmocka_unit_test(test_notes_format),
         cmocka_unit_test(test_server_timing_format),
         cmocka_unit_test(test_phase_names),
