@@ -94,6 +94,7 @@ typedef struct {
     int eos;
     int cache_result;                  /* rp_cache_result_t */
     unsigned cache_flags;              /* RP_CACHE_FLAG_* */
+    apr_int64_t cache_lock_wait_us;    /* RP_CACHE_FLAG_LOCK_WAIT: how long */
     const char *cache_note;            /* "HIT local", "BYPASS cookie" ... */
     const char *uri;                   /* as requested (decoded path) */
     void *cache;                       /* mod_reqperf_cache.c's state */

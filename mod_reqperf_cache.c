@@ -255,6 +255,13 @@ static int serve_entry(request_rec *r, reqperf_cache_req_t *cr, int stale)
         count(RP_CTR_LOCAL_HIT);
         note_result(r, RP_CACHE_HIT, "HIT local");
     }
+    else if (cr->lk.waited) {
+        /* it was slow because it queued behind another request's fill:
+         * the label says so (the wait is counted in cache_lookup) */
+        count(RP_CTR_CACHE_HIT);
+        count(RP_CTR_LOCAL_MC_HIT);
+        note_result(r, RP_CACHE_HIT, "HIT wait");
+    }
     else {
         count(RP_CTR_CACHE_HIT);
         count(RP_CTR_LOCAL_MC_HIT);
@@ -599,7 +606,14 @@ static int cache_lookup(request_rec *r, const reqperf_dir_conf_t *d,
         count(RP_CTR_CACHE_STALE_GEN);
     }
     if (cr->lk.waited) {
+        reqperf_req_t *rs = reqperf_req(r);
         count(RP_CTR_CACHE_LOCK_WAITS);
+        if (rs != NULL) {
+            /* per route and in the slow log, at the log hook */
+            rs->cache_flags |= RP_CACHE_FLAG_LOCK_WAIT;
+            rs->cache_lock_wait_us = cr->lk.waited_us > 0 ? cr->lk.waited_us
+                                                           : 1;
+        }
     }
     if (cr->lk.local_revalidating) {
         count(RP_CTR_LOCAL_REVALIDATIONS);
@@ -624,6 +638,12 @@ static int cache_lookup(request_rec *r, const reqperf_dir_conf_t *d,
     }
     if (dec.refresh) {
         bypass(r, RP_CTR_CACHE_BYPASS_NOCACHE, "no-cache");
+    }
+    else if (cr->lk.waited) {
+        /* queued behind another request's fill, which did not come (it
+         * timed out, or the answer could not be stored): to the backend */
+        count(RP_CTR_CACHE_MISS);
+        note_result(r, RP_CACHE_MISS, "MISS wait");
     }
     else if (cr->lk.miss_reason == RP_MISS_PASS) {
         /* the last answer could not be stored: straight to the backend

@@ -25,7 +25,8 @@ APLOG_USE_MODULE(reqperf);
                  "img-src data:; base-uri 'none'; form-action 'none'; " \
                  "frame-ancestors 'none'"
 
-typedef enum { FMT_HTML, FMT_JSON, FMT_PROMETHEUS, FMT_AUTO } fmt_t;
+typedef enum { FMT_HTML, FMT_JSON, FMT_PROMETHEUS, FMT_AUTO, FMT_ROUTE_HTML,
+               FMT_ROUTE_JSON, FMT_NONE } fmt_t;
 
 /* One query parameter (raw, unescaped), or NULL. */
 static const char *query_param(request_rec *r, const char *name)
@@ -46,6 +47,24 @@ static const char *query_param(request_rec *r, const char *name)
     return NULL;
 }
 
+/* A query parameter decoded (%XX and '+'), or NULL; *bad set when it
+ * does not decode. */
+static const char *query_value(request_rec *r, const char *name, int *bad)
+{
+    const char *raw = query_param(r, name);
+    char *v;
+
+    if (raw == NULL) {
+        return NULL;
+    }
+    v = apr_pstrdup(r->pool, raw);
+    if (ap_unescape_urlencoded(v) != OK) {
+        *bad = 1;
+        return NULL;
+    }
+    return v;
+}
+
 static void fill_opts(request_rec *r, rp_report_opts_t *o)
 {
     memset(o, 0, sizeof(*o));
@@ -59,7 +78,9 @@ static int reqperf_status_handler(request_rec *r)
     rp_stats_t *st = reqperf_stats();
     const char *v;
     fmt_t fmt = FMT_HTML;
-    int sort = RP_SORT_TIME, refresh = 0;
+    int sort = RP_SORT_TIME, refresh = 0, bad = 0;
+    const char *route, *method;
+    rp_route_view_t *view = NULL;
     rp_report_opts_t opts;
     rp_report_t *rep;
     rp_buf_t b;
@@ -94,6 +115,13 @@ static int reqperf_status_handler(request_rec *r)
         refresh = atoi(v);
         refresh = refresh < 1 ? 1 : refresh > 3600 ? 3600 : refresh;
     }
+    /* one route's page: ?route=/invoices/{id}&method=GET */
+    route = query_value(r, "route", &bad);
+    method = query_value(r, "method", &bad);
+    if (bad || (route == NULL && method != NULL)
+        || (route != NULL && (fmt == FMT_PROMETHEUS || fmt == FMT_AUTO))) {
+        return HTTP_BAD_REQUEST;
+    }
 
     apr_table_setn(r->headers_out, "Cache-Control", "no-store");
     apr_table_setn(r->headers_out, "X-Content-Type-Options", "nosniff");
@@ -104,7 +132,30 @@ static int reqperf_status_handler(request_rec *r)
     opts.refresh_s = refresh;
     rep = rp_report_build(r->pool, st, sort, apr_time_now(), rp_now_us());
     rp_buf_init(&b, r->pool, 64 * 1024);
+    if (route != NULL && (view = rp_report_route_find(rep, route,
+                                                      method)) == NULL) {
+        /* a page of its own, not Apache's error document: it says which
+         * route was not found and links back */
+        r->status = HTTP_NOT_FOUND;
+        rp_render_route_unknown(&b, route, method, fmt == FMT_JSON, &opts);
+        ap_set_content_type(r, fmt == FMT_JSON ? "application/json"
+                                               : "text/html; charset=utf-8");
+        fmt = FMT_NONE;
+    }
+    else if (view != NULL) {
+        fmt = fmt == FMT_JSON ? FMT_ROUTE_JSON : FMT_ROUTE_HTML;
+    }
     switch (fmt) {
+    case FMT_NONE:
+        break;
+    case FMT_ROUTE_JSON:
+        ap_set_content_type(r, "application/json");
+        rp_render_route_json(&b, rep, st, view, &opts);
+        break;
+    case FMT_ROUTE_HTML:
+        ap_set_content_type(r, "text/html; charset=utf-8");
+        rp_render_route_html(&b, rep, st, view, &opts);
+        break;
     case FMT_JSON:
         ap_set_content_type(r, "application/json");
         rp_render_json(&b, rep, &opts);
@@ -119,10 +170,13 @@ static int reqperf_status_handler(request_rec *r)
         break;
     default:
         ap_set_content_type(r, "text/html; charset=utf-8");
-        apr_table_setn(r->headers_out, "Content-Security-Policy", CSP_HTML);
-        apr_table_setn(r->headers_out, "X-Frame-Options", "DENY");
         rp_render_html(&b, rep, &opts);
         break;
+    }
+    if (fmt != FMT_JSON && fmt != FMT_ROUTE_JSON && fmt != FMT_PROMETHEUS
+        && fmt != FMT_AUTO) {
+        apr_table_setn(r->headers_out, "Content-Security-Policy", CSP_HTML);
+        apr_table_setn(r->headers_out, "X-Frame-Options", "DENY");
     }
     ap_set_content_length(r, (apr_off_t)b.len);
     if (!r->header_only) {

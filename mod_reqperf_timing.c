@@ -671,6 +671,8 @@ static int reqperf_log_last(request_rec *r)
     s.slow = total >= reqperf_slow_threshold_us(dir_conf(fin));
     s.cache = rs->cache_result;
     s.cache_flags = rs->cache_flags;
+    s.x_cache = rs->cache_note;
+    s.lock_wait_us = rs->cache_lock_wait_us;
     s.app_values = rs->app_values ? (const char *const *)rs->app_values->elts
                                   : NULL;
     s.n_app_values = rs->app_values ? rs->app_values->nelts : 0;

@@ -551,7 +551,8 @@ static local_t local_lookup(rp_lookup_t *lk, int64_t now_us)
 rp_lookup_result_t rp_cache_lookup(rp_lookup_t *lk)
 {
     rp_store_item_t items[4];
-    int64_t now = lk->clock->now_us(lk->clock->baton), deadline, pause;
+    int64_t now = lk->clock->now_us(lk->clock->baton), deadline, pause,
+            wait_start;
     eval_t ev;
     rp_miss_reason_t why;
     int got;
@@ -661,6 +662,7 @@ rp_lookup_result_t rp_cache_lookup(rp_lookup_t *lk)
 
     /* another request is filling it: wait a bounded time */
     lk->waited = 1;
+    wait_start = now;
     deadline = now + lk->conf->lock_wait_us;
     pause = POLL_FIRST_US;
     for (;;) {
@@ -668,6 +670,7 @@ rp_lookup_result_t rp_cache_lookup(rp_lookup_t *lk)
 
         lk->clock->sleep_us(lk->clock->baton, pause);
         now = lk->clock->now_us(lk->clock->baton);
+        lk->waited_us = now - wait_start;  /* every way out is below */
         pause = pause * 2 > POLL_MAX_US ? POLL_MAX_US : pause * 2;
         /* the lock first: the filler stores the entry, then deletes the
          * lock, so if the lock is gone when read, the entry read after

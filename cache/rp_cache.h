@@ -150,6 +150,7 @@ typedef struct {
     int64_t fallback_age_s;
     int holds_lock;
     int waited;                        /* polled for another's fill */
+    int64_t waited_us;                 /* for how long (to its last poll) */
     unsigned invalid_entries;          /* damaged or foreign bytes seen */
     unsigned stale_by_generation;
     unsigned round_trips;

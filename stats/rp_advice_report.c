@@ -9,6 +9,7 @@
 #include <apr_strings.h>
 
 #include "rp_advice_report.h"
+#include "rp_report_int.h"
 
 rp_advice_view_t *rp_advice_report_view(apr_pool_t *p, rp_stats_t *st,
                                         rp_route_rec_t *rec, int64_t now_s)
@@ -354,7 +355,7 @@ static void html_advice_cells(rp_buf_t *b, const rp_advice_view_t *v)
     int never = v->n[RP_ADV_EXAMINED] > 0 && v->n[RP_ADV_STORABLE] == 0;
     int i, shown = 0, hidden = 0;
 
-    rp_buf_puts(b, "<td style=\"min-width:28em\">");
+    rp_buf_puts(b, "<td class=\"u\">");
     if (n == 0) {
         rp_buf_puts(b, "<span class=\"muted\">nothing</span>");
     }
@@ -370,7 +371,7 @@ static void html_advice_cells(rp_buf_t *b, const rp_advice_view_t *v)
         rp_buf_printf(b, "<br><span class=\"muted\">and %d more (JSON: "
                       "advice.reasons)</span>", hidden);
     }
-    rp_buf_puts(b, "</td><td style=\"white-space:nowrap\">");
+    rp_buf_puts(b, "</td><td class=\"t\">");
     shown = 0;
     if (never) {
         rp_buf_puts(b, "<span class=\"warn\" style=\"white-space:normal\">"
@@ -412,20 +413,31 @@ static int cmp_saved(const void *a, const void *b)
     return c ? c : strcmp(x->method, y->method);
 }
 
-static void html_row(rp_buf_t *b, const rp_route_view_t *rv)
+/* A count; on a route's page (marks) with its JSON Pointer, as the page
+ * marks its other figures. */
+static void count_cell(rp_buf_t *b, int marks, const char *leaf, uint64_t n)
+{
+    rp_buf_puts(b, "<td class=\"n\"");
+    if (marks) {
+        rp_rep_html_key(b, "/advice", NULL, leaf, n);
+    }
+    rp_buf_printf(b, ">%llu</td>", (unsigned long long)n);
+}
+
+static void html_row(rp_buf_t *b, const rp_route_view_t *rv, int marks)
 {
     const rp_advice_view_t *v = rv->advice;
 
-    rp_buf_puts(b, "<tr><td style=\"min-width:10em\"><code>");
-    html_text(b, rv->route);
+    rp_buf_puts(b, "<tr><td><code>");
+    rp_rep_html_text_wrap(b, rv->route);
     rp_buf_puts(b, "</code></td><td>");
     html_text(b, rv->method);
-    rp_buf_printf(b, "</td><td>%s</td><td class=\"n\">%llu</td>"
-                  "<td class=\"n\">%llu</td><td class=\"n\">",
+    rp_buf_printf(b, "</td><td>%s</td>",
                   v->modes == RP_ADVICE_MODE_ON ? "On"
-                  : v->modes == RP_ADVICE_MODE_OBSERVE ? "Observe" : "both",
-                  (unsigned long long)v->n[RP_ADV_REQUESTS],
-                  (unsigned long long)v->n[RP_ADV_OBSERVED]);
+                  : v->modes == RP_ADVICE_MODE_OBSERVE ? "Observe" : "both");
+    count_cell(b, marks, "requests", v->n[RP_ADV_REQUESTS]);
+    count_cell(b, marks, "observed", v->n[RP_ADV_OBSERVED]);
+    rp_buf_puts(b, "<td class=\"n\">");
     html_pct(b, v->n[RP_ADV_STORABLE], v->n[RP_ADV_EXAMINED]);
     rp_buf_puts(b, "</td><td class=\"n\">");
     html_pct(b, v->n[RP_ADV_WOULD_HIT], v->n[RP_ADV_OBSERVED]);
@@ -483,7 +495,7 @@ void rp_advice_html(rp_buf_t *b, const rp_report_t *r)
     rp_buf_puts(b, "<table id=\"advice-routes\">");
     rp_buf_puts(b, head_row);
     for (i = 0; i < n; i++) {
-        html_row(b, rows[i]);
+        html_row(b, rows[i], 0);
     }
     rp_buf_puts(b, "</table>\n");
 }
@@ -493,8 +505,8 @@ void rp_advice_html_route(rp_buf_t *b, const rp_route_view_t *v)
     if (v == NULL || v->advice == NULL) {
         return;
     }
-    rp_buf_puts(b, "<table class=\"advice\">");
+    rp_buf_puts(b, "<table id=\"route-advice\">");
     rp_buf_puts(b, head_row);
-    html_row(b, v);
+    html_row(b, v, 1);
     rp_buf_puts(b, "</table>\n");
 }

@@ -24,7 +24,8 @@ void rp_advice_prometheus(rp_buf_t *b, const rp_report_t *r);
 void rp_advice_auto(rp_buf_t *b, const rp_report_t *r);
 /* The section "What caching would save": routes by time saved. */
 void rp_advice_html(rp_buf_t *b, const rp_report_t *r);
-/* One route's advice as a paragraph (for a page of the route alone). */
+/* One route's advice, its row of that table (for the route's own page,
+ * each count marked with its JSON Pointer). */
 void rp_advice_html_route(rp_buf_t *b, const rp_route_view_t *v);
 
 #endif

@@ -144,5 +144,75 @@ const char *rp_cache_result_name(int result);   /* "hit", ... "" for NONE */
 
 /* What more a request's cache result says (rp_sample_t.cache_flags). */
 #define RP_CACHE_FLAG_STALE_ERROR 1u       /* a stale copy stood in for a failed backend */
+#define RP_CACHE_FLAG_LOCK_WAIT 2u         /* waited on another request's fill
+                                              (rp_sample_t.lock_wait_us long) */
+
+/* Every X-Cache value the cache sends, declared once: the per-route
+ * counts (rp_route_rec_t.xcache), the slow log, JSON ("x_cache", keyed by
+ * the header's value itself), and the route page all come from this
+ * table, so the page counts exactly the words visitors and the access
+ * log (the reqperf-cache note) saw.
+ *
+ * X(id, result, value, help) */
+#define RP_XCACHE_VALUES(X) \
+    X(HIT_LOCAL, HIT, "HIT local", \
+      "served from this server's shared-memory tier") \
+    X(HIT_MEMCACHED, HIT, "HIT memcached", \
+      "served from memcached") \
+    X(HIT_WAIT, HIT, "HIT wait", \
+      "waited for another request to fill the entry, then served it") \
+    X(STALE_GRACE, STALE, "STALE grace", \
+      "expired, within grace: served while one request refreshes it") \
+    X(STALE_ERROR, STALE, "STALE error", \
+      "the application failed: an expired copy stood in") \
+    X(STALE_TIMEOUT, STALE, "STALE timeout", \
+      "waited for another request's fill in vain: an expired copy stood in") \
+    X(MISS, MISS, "MISS", \
+      "went to the backend") \
+    X(MISS_UNCACHEABLE, MISS, "MISS uncacheable", \
+      "the last answer could not be stored: straight to the backend") \
+    X(MISS_WAIT, MISS, "MISS wait", \
+      "waited for another request's fill, which did not come: went to the backend") \
+    X(BYPASS_AUTH, BYPASS, "BYPASS auth", \
+      "personal: Authorization, or a user authenticated") \
+    X(BYPASS_COOKIE, BYPASS, "BYPASS cookie", \
+      "personal: a cookie not in ReqPerfCacheIgnoreCookie") \
+    X(BYPASS_BODY, BYPASS, "BYPASS body", \
+      "a GET or HEAD with a request body") \
+    X(BYPASS_HOST, BYPASS, "BYPASS host", \
+      "no Host, or not in Apache's normalised form") \
+    X(BYPASS_UNKEYED, BYPASS, "BYPASS unkeyed-header", \
+      "an override header not in ReqPerfCacheVary") \
+    X(BYPASS_RANGE, BYPASS, "BYPASS range", \
+      "a Range request") \
+    X(BYPASS_NOCACHE, BYPASS, "BYPASS no-cache", \
+      "the client asked for a fresh copy (the entry is refreshed)") \
+    X(BYPASS_METHOD, BYPASS, "BYPASS method", \
+      "a method other than GET and HEAD, or an Upgrade") \
+    X(BYPASS_DOWN, BYPASS, "BYPASS down", \
+      "memcached down, slow or out of connections") \
+    X(BYPASS_KEY, BYPASS, "BYPASS key", \
+      "no key could be made (a URL too long, above the root)") \
+    X(OTHER, NONE, "other", \
+      "a value not in this list")
+
+typedef enum {
+#define RP_XC_ENUM(id, result, value, help) RP_XC_##id,
+    RP_XCACHE_VALUES(RP_XC_ENUM)
+#undef RP_XC_ENUM
+    RP_XCACHE_COUNT
+} rp_xcache_t;
+
+typedef struct {
+    int result;                            /* rp_cache_result_t */
+    const char *value;                     /* the X-Cache header's value */
+    const char *help;
+} rp_xcache_info_t;
+
+extern const rp_xcache_info_t rp_xcache_info[RP_XCACHE_COUNT];
+
+/* The entry of an X-Cache value; RP_XC_OTHER for one not in the table,
+ * -1 for none (NULL or "": the cache was not considered). */
+int rp_xcache_of(const char *value);
 
 #endif

@@ -271,6 +271,12 @@ rp_report_t *rp_report_build(apr_pool_t *p, rp_stats_t *st, int sort,
             v->cache[b] = ld(&rec->cache[b]);
         }
         v->stale_error = ld(&rec->stale_error);
+        v->rec = rec;
+        v->lock_waits = ld(&rec->lock_waits);
+        v->lock_wait_us = ld(&rec->lock_wait_us);
+        for (b = 0; b < RP_XCACHE_COUNT; b++) {
+            v->xcache[b] = ld(&rec->xcache[b]);
+        }
         for (b = 0; b < RP_PROM_BUCKETS; b++) {
             v->prom[b] = ld(&rec->prom[b]);
         }
@@ -280,6 +286,7 @@ rp_report_t *rp_report_build(apr_pool_t *p, rp_stats_t *st, int sort,
         }
         rp_stats_recent(st, rec, snap);
         v->recent_count = snap->count;
+        v->recent_p50 = rp_hist_percentile(snap, 50);
         v->recent_p95 = rp_hist_percentile(snap, 95);
         v->recent_p99 = rp_hist_percentile(snap, 99);
         route_app(p, st, rec, v, app_scratch, app_all, snap);
@@ -416,6 +423,114 @@ static void json_counters(rp_buf_t *b, const rp_report_t *r,
     }
 }
 
+/* What the cache did for a route beyond hit/miss/stale/bypass: the
+ * requests that waited on another's fill, and every X-Cache value sent
+ * (those sent at least once), inside its "cache" object. */
+static void json_route_waits(rp_buf_t *b, const rp_route_view_t *v)
+{
+    int k, first = 1;
+
+    rp_buf_printf(b, "\"lock_waits\":%llu,\"lock_wait_us\":%llu,"
+                  "\"lock_wait_avg_us\":%llu,\"x_cache\":{",
+                  (unsigned long long)v->lock_waits,
+                  (unsigned long long)v->lock_wait_us,
+                  (unsigned long long)(v->lock_waits
+                                       ? v->lock_wait_us / v->lock_waits : 0));
+    for (k = 0; k < RP_XCACHE_COUNT; k++) {
+        if (v->xcache[k] == 0) {
+            continue;
+        }
+        rp_buf_puts(b, first ? "" : ",");
+        first = 0;
+        buf_str(b, rp_xcache_info[k].value);
+        rp_buf_add(b, ":", 1);
+        rp_buf_u64(b, v->xcache[k]);
+    }
+    rp_buf_add(b, "}", 1);
+}
+
+/* A route's fields ("route" ... "recent"), without the braces: the
+ * routes array and the route page's object share them. */
+static void json_route_fields(rp_buf_t *b, const rp_route_view_t *v)
+{
+    rp_buf_puts(b, "\"route\":");
+    buf_str(b, v->route);
+    rp_buf_puts(b, ",\"method\":");
+    buf_str(b, v->method);
+    rp_buf_printf(b, ",\"count\":%llu,\"slow\":%llu,\"errors\":%llu,"
+                  "\"total_us\":%llu,\"avg_us\":%llu,\"p50_us\":%llu,"
+                  "\"p95_us\":%llu,\"p99_us\":%llu,\"max_us\":%llu,"
+                  "\"status\":{\"1xx\":%llu,\"2xx\":%llu,\"3xx\":%llu,"
+                  "\"4xx\":%llu,\"5xx\":%llu},\"phases\":",
+                  (unsigned long long)v->count,
+                  (unsigned long long)v->slow,
+                  (unsigned long long)v->errors,
+                  (unsigned long long)v->d.sum,
+                  (unsigned long long)v->d.avg,
+                  (unsigned long long)v->d.p50,
+                  (unsigned long long)v->d.p95,
+                  (unsigned long long)v->d.p99,
+                  (unsigned long long)v->d.max,
+                  (unsigned long long)v->status_class[1],
+                  (unsigned long long)v->status_class[2],
+                  (unsigned long long)v->status_class[3],
+                  (unsigned long long)v->status_class[4],
+                  (unsigned long long)v->status_class[5]);
+    json_phases(b, v->phase_avg);
+    json_app(b, v->app, v->n_app);
+    rp_advice_json(b, v->advice);
+    rp_buf_printf(b, ",\"cache\":{\"hit\":%llu,\"miss\":%llu,"
+                  "\"stale\":%llu,\"bypass\":%llu,\"stale_error\":%llu,",
+                  (unsigned long long)v->cache[RP_CACHE_HIT],
+                  (unsigned long long)v->cache[RP_CACHE_MISS],
+                  (unsigned long long)v->cache[RP_CACHE_STALE],
+                  (unsigned long long)v->cache[RP_CACHE_BYPASS],
+                  (unsigned long long)v->stale_error);
+    json_route_waits(b, v);
+    rp_buf_printf(b, "},\"recent\":{\"window_s\":%d,\"count\":%llu,"
+                  "\"p50_us\":%llu,\"p95_us\":%llu,\"p99_us\":%llu}",
+                  RP_RECENT_SLOTS * RP_RECENT_SLOT_S,
+                  (unsigned long long)v->recent_count,
+                  (unsigned long long)v->recent_p50,
+                  (unsigned long long)v->recent_p95,
+                  (unsigned long long)v->recent_p99);
+}
+
+/* One slow-log entry, as an object. */
+static void json_slow_entry(rp_buf_t *b, const rp_slow_entry_t *e)
+{
+    char when[80];
+
+    iso_time(when, sizeof(when), e->wall_us);
+    rp_buf_printf(b, "{\"time\":\"%s\",\"time_unix_us\":%lld,"
+                  "\"method\":", when, (long long)e->wall_us);
+    buf_str(b, e->method);
+    rp_buf_puts(b, ",\"uri\":");
+    buf_str(b, e->uri);
+    rp_buf_puts(b, ",\"route\":");
+    buf_str(b, e->route);
+    rp_buf_printf(b, ",\"status\":%d,\"total_us\":%lld,\"phases\":",
+                  e->status, (long long)e->total_us);
+    json_phases(b, e->phase_us);
+    json_slow_app(b, &e->app, 0);
+    json_slow_app(b, &e->app, 1);
+    rp_buf_puts(b, ",\"cache\":");
+    if (e->cache > RP_CACHE_NONE && e->cache < RP_CACHE_RESULTS) {
+        buf_str(b, rp_cache_result_name(e->cache));
+    }
+    else {
+        rp_buf_puts(b, "null");
+    }
+    rp_buf_puts(b, ",\"x_cache\":");
+    if (e->xcache >= 0 && e->xcache < RP_XCACHE_COUNT) {
+        buf_str(b, rp_xcache_info[e->xcache].value);
+    }
+    else {
+        rp_buf_puts(b, "null");
+    }
+    rp_buf_printf(b, ",\"lock_wait_us\":%lld}", (long long)e->lock_wait_us);
+}
+
 void rp_render_json(rp_buf_t *b, const rp_report_t *r,
                     const rp_report_opts_t *o)
 {
@@ -456,72 +571,14 @@ void rp_render_json(rp_buf_t *b, const rp_report_t *r,
 
     rp_buf_printf(b, ",\"sort\":\"%s\",\"routes\":[", rp_sort_name(r->sort));
     for (i = 0; i < r->n_routes; i++) {
-        const rp_route_view_t *v = &r->routes[i];
-        rp_buf_puts(b, i ? ",{\"route\":" : "{\"route\":");
-        buf_str(b, v->route);
-        rp_buf_puts(b, ",\"method\":");
-        buf_str(b, v->method);
-        rp_buf_printf(b, ",\"count\":%llu,\"slow\":%llu,\"errors\":%llu,"
-                      "\"total_us\":%llu,\"avg_us\":%llu,\"p50_us\":%llu,"
-                      "\"p95_us\":%llu,\"p99_us\":%llu,\"max_us\":%llu,"
-                      "\"status\":{\"1xx\":%llu,\"2xx\":%llu,\"3xx\":%llu,"
-                      "\"4xx\":%llu,\"5xx\":%llu},\"phases\":",
-                      (unsigned long long)v->count,
-                      (unsigned long long)v->slow,
-                      (unsigned long long)v->errors,
-                      (unsigned long long)v->d.sum,
-                      (unsigned long long)v->d.avg,
-                      (unsigned long long)v->d.p50,
-                      (unsigned long long)v->d.p95,
-                      (unsigned long long)v->d.p99,
-                      (unsigned long long)v->d.max,
-                      (unsigned long long)v->status_class[1],
-                      (unsigned long long)v->status_class[2],
-                      (unsigned long long)v->status_class[3],
-                      (unsigned long long)v->status_class[4],
-                      (unsigned long long)v->status_class[5]);
-        json_phases(b, v->phase_avg);
-        json_app(b, v->app, v->n_app);
-        rp_advice_json(b, v->advice);
-        rp_buf_printf(b, ",\"cache\":{\"hit\":%llu,\"miss\":%llu,"
-                      "\"stale\":%llu,\"bypass\":%llu,\"stale_error\":%llu},"
-                      "\"recent\":{\"window_s\":%d,\"count\":%llu,"
-                      "\"p95_us\":%llu,\"p99_us\":%llu}}",
-                      (unsigned long long)v->cache[RP_CACHE_HIT],
-                      (unsigned long long)v->cache[RP_CACHE_MISS],
-                      (unsigned long long)v->cache[RP_CACHE_STALE],
-                      (unsigned long long)v->cache[RP_CACHE_BYPASS],
-                      (unsigned long long)v->stale_error,
-                      RP_RECENT_SLOTS * RP_RECENT_SLOT_S,
-                      (unsigned long long)v->recent_count,
-                      (unsigned long long)v->recent_p95,
-                      (unsigned long long)v->recent_p99);
+        rp_buf_puts(b, i ? ",{" : "{");
+        json_route_fields(b, &r->routes[i]);
+        rp_buf_puts(b, "}");
     }
     rp_buf_puts(b, "],\"slow\":[");
     for (i = 0; i < r->n_slow; i++) {
-        const rp_slow_entry_t *e = &r->slow[i];
-        iso_time(when, sizeof(when), e->wall_us);
-        rp_buf_printf(b, "%s{\"time\":\"%s\",\"time_unix_us\":%lld,"
-                      "\"method\":", i ? "," : "", when,
-                      (long long)e->wall_us);
-        buf_str(b, e->method);
-        rp_buf_puts(b, ",\"uri\":");
-        buf_str(b, e->uri);
-        rp_buf_puts(b, ",\"route\":");
-        buf_str(b, e->route);
-        rp_buf_printf(b, ",\"status\":%d,\"total_us\":%lld,\"phases\":",
-                      e->status, (long long)e->total_us);
-        json_phases(b, e->phase_us);
-        json_slow_app(b, &e->app, 0);
-        json_slow_app(b, &e->app, 1);
-        rp_buf_puts(b, ",\"cache\":");
-        if (e->cache > RP_CACHE_NONE && e->cache < RP_CACHE_RESULTS) {
-            buf_str(b, rp_cache_result_name(e->cache));
-        }
-        else {
-            rp_buf_puts(b, "null");
-        }
-        rp_buf_puts(b, "}");
+        rp_buf_puts(b, i ? "," : "");
+        json_slow_entry(b, &r->slow[i]);
     }
     rp_buf_puts(b, "],\"cache\":{");
     first = 1;
@@ -857,6 +914,124 @@ static void html_link(rp_buf_t *b, const rp_report_opts_t *o,
     rp_buf_puts(b, "\">");
 }
 
+/* Escaped text that may wrap after '/', '?' and '&' (and nowhere else:
+ * the CSS keeps words whole), for URIs and route names. */
+static void html_text_wrap(rp_buf_t *b, const char *s)
+{
+    const char *p = s;
+    size_t n;
+
+    while (*p) {
+        n = strcspn(p, "/?&");
+        if (p[n] == '\0') {
+            rp_buf_html(b, p, n);
+            break;
+        }
+        rp_buf_html(b, p, n + 1);
+        /* no break right after the leading '/' of a path */
+        if (p + n != s) {
+            rp_buf_puts(b, "<wbr>");
+        }
+        p += n + 1;
+    }
+}
+
+/* A query-string component, percent-encoded (RFC 3986 unreserved and
+ * '/' kept as they are, for a readable link). */
+static void url_component(rp_buf_t *b, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    const unsigned char *p;
+
+    for (p = (const unsigned char *)s; *p; p++) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
+            || (*p >= '0' && *p <= '9') || *p == '-' || *p == '.'
+            || *p == '_' || *p == '~' || *p == '/') {
+            rp_buf_add(b, (const char *)p, 1);
+        }
+        else {
+            char e[3] = { '%', hex[*p >> 4], hex[*p & 15] };
+            rp_buf_add(b, e, 3);
+        }
+    }
+}
+
+/* <a href="...?route=..&amp;method=..">route</a>: a route's own page. */
+static void html_route_link(rp_buf_t *b, const rp_report_opts_t *o,
+                            const char *route, const char *method)
+{
+    rp_buf_puts(b, "<a class=\"route\" href=\"");
+    html_text(b, o->self_path ? o->self_path : "");
+    rp_buf_puts(b, "?route=");
+    url_component(b, route);
+    rp_buf_puts(b, "&amp;method=");
+    url_component(b, method);
+    if (o->refresh_s > 0) {
+        rp_buf_printf(b, "&amp;refresh=%d", o->refresh_s);
+    }
+    rp_buf_puts(b, "\"><code>");
+    html_text_wrap(b, route);
+    rp_buf_puts(b, "</code></a>");
+}
+
+/* A JSON Pointer (RFC 6901) token: '~' and '/' escaped. */
+static void pointer_token(rp_buf_t *b, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '~') {
+            rp_buf_puts(b, "~0");
+        }
+        else if (*s == '/') {
+            rp_buf_puts(b, "~1");
+        }
+        else {
+            rp_buf_add(b, s, 1);
+        }
+    }
+}
+
+/* data-k="<JSON Pointer into the route's JSON object>" data-v="<raw>":
+ * the route page marks every figure with where the JSON has it, so a test
+ * (or a person) can check the page against ?format=json.  prefix is a
+ * pointer, name a token appended to it (may be NULL). */
+static void html_key(rp_buf_t *b, const char *prefix, const char *name,
+                     const char *leaf, uint64_t value)
+{
+    rp_buf_puts(b, " data-k=\"");
+    html_text(b, prefix);
+    if (name != NULL) {
+        rp_buf_t t;
+        rp_buf_init(&t, b->pool, 64);
+        pointer_token(&t, name);
+        rp_buf_add(b, "/", 1);
+        html_text(b, rp_buf_cstr(&t));
+    }
+    if (leaf != NULL) {
+        rp_buf_add(b, "/", 1);
+        rp_buf_puts(b, leaf);
+    }
+    rp_buf_puts(b, "\" data-v=\"");
+    rp_buf_u64(b, value);
+    rp_buf_puts(b, "\"");
+}
+
+/* <td class="n" data-k=.. data-v=..>1.2&nbsp;ms</td> (durations) or the
+ * number itself (counts, is_us 0). */
+static void html_cell_k(rp_buf_t *b, const char *prefix, const char *name,
+                        const char *leaf, uint64_t value, int is_us)
+{
+    rp_buf_puts(b, "<td class=\"n\"");
+    html_key(b, prefix, name, leaf, value);
+    rp_buf_puts(b, ">");
+    if (is_us) {
+        html_us(b, value);
+    }
+    else {
+        rp_buf_u64(b, value);
+    }
+    rp_buf_puts(b, "</td>");
+}
+
 static double log2_of(uint64_t v)
 {
     double x = (double)(v ? v : 1), l = 0;
@@ -869,9 +1044,35 @@ static double log2_of(uint64_t v)
 }
 
 /* The latency histogram of all requests, one bar per power of two. */
+static void html_histogram_of(rp_buf_t *b, const uint64_t *buckets,
+                              const rp_dist_t *d);
+
 static void html_histogram(rp_buf_t *b, const rp_report_t *r)
 {
-    uint64_t oct[48] = { 0 }, top = 0;
+    html_histogram_of(b, r->total_buckets, &r->total);
+}
+
+/* Log-linear buckets folded into powers of two: oct[k] counts the
+ * values in [2^k, 2^(k+1)) (oct[0] also 0). */
+static void histogram_octaves(const uint64_t *buckets, uint64_t *oct)
+{
+    int k;
+
+    memset(oct, 0, 48 * sizeof(*oct));
+    for (k = 0; k < RP_HIST_BUCKETS; k++) {
+        uint64_t lowv = rp_hist_bucket_low(k);
+        int o = lowv ? 63 - __builtin_clzll(lowv) : 0;
+        oct[o] += buckets[k];
+    }
+}
+
+/* Any set of buckets, its p50/p95/p99 marked; each bar's title says
+ * how many requests, between which bounds (the route page's JSON gives
+ * the same octaves, "histogram"). */
+static void html_histogram_of(rp_buf_t *b, const uint64_t *buckets,
+                              const rp_dist_t *d)
+{
+    uint64_t oct[48], top = 0;
     int lo = 48, hi = -1, k, x;
     const int w = 760, h = 200, left = 40, bottom = 30, right = 10;
     double span, bw;
@@ -882,11 +1083,7 @@ static void html_histogram(rp_buf_t *b, const rp_report_t *r)
     };
     struct { uint64_t v; const char *name; const char *color; } marks[3];
 
-    for (k = 0; k < RP_HIST_BUCKETS; k++) {
-        uint64_t lowv = rp_hist_bucket_low(k);
-        int o = lowv ? 63 - __builtin_clzll(lowv) : 0;
-        oct[o] += r->total_buckets[k];
-    }
+    histogram_octaves(buckets, oct);
     for (k = 0; k < 48; k++) {
         if (oct[k]) {
             if (k < lo) {
@@ -928,8 +1125,9 @@ static void html_histogram(rp_buf_t *b, const rp_report_t *r)
             bh = 1;
         }
         rp_buf_printf(b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" "
-                      "height=\"%.1f\" fill=\"#4a7ab7\"><title>%llu requests "
-                      "between %llu and %llu µs</title></rect>",
+                      "height=\"%.1f\" fill=\"#4a7ab7\" class=\"bin\">"
+                      "<title>%llu requests between %llu and %llu µs</title>"
+                      "</rect>",
                       left + (k - lo) * bw + 1, h - bottom - bh, bw - 2, bh,
                       (unsigned long long)oct[k],
                       (unsigned long long)(1ULL << k),
@@ -947,22 +1145,28 @@ static void html_histogram(rp_buf_t *b, const rp_report_t *r)
                       "fill=\"#333\">%s</text>", x, h - bottom, x,
                       h - bottom + 5, x, h - bottom + 18, ticks[k].label);
     }
-    marks[0].v = r->total.p50;
+    marks[0].v = d->p50;
     marks[0].name = "p50";
     marks[0].color = "#2ca02c";
-    marks[1].v = r->total.p95;
+    marks[1].v = d->p95;
     marks[1].name = "p95";
     marks[1].color = "#ff7f0e";
-    marks[2].v = r->total.p99;
+    marks[2].v = d->p99;
     marks[2].name = "p99";
     marks[2].color = "#d62728";
     for (k = 0; k < 3; k++) {
         x = (int)(left + (log2_of(marks[k].v) - lo) * bw);
-        rp_buf_printf(b, "<line x1=\"%d\" y1=\"12\" x2=\"%d\" y2=\"%d\" "
+        rp_buf_printf(b, "<g class=\"mark\" data-mark=\"%s\" data-v=\"%llu\">"
+                      "<line x1=\"%d\" y1=\"12\" x2=\"%d\" y2=\"%d\" "
                       "stroke=\"%s\" stroke-dasharray=\"4 3\"/>"
-                      "<text x=\"%d\" y=\"%d\" font-size=\"11\" fill=\"%s\">"
-                      "%s</text>", x, x, h - bottom, marks[k].color, x + 3,
-                      12 + 11 * k, marks[k].color, marks[k].name);
+                      "<text x=\"%d\" y=\"%d\" font-size=\"11\" fill=\"%s\"%s>"
+                      "%s</text></g>", marks[k].name,
+                      (unsigned long long)marks[k].v, x, x, h - bottom,
+                      marks[k].color, x > w - 40 ? x - 3 : x + 3, 12 + 11 * k,
+                      marks[k].color,
+                      /* near the right edge, the label goes to the left */
+                      x > w - 40 ? " text-anchor=\"end\"" : "",
+                      marks[k].name);
     }
     rp_buf_printf(b, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" "
                   "stroke=\"#333\"/></svg>", left, h - bottom, w - right,
@@ -1070,14 +1274,22 @@ static void html_phase_bar(rp_buf_t *b, const rp_report_t *r,
  * (52 db entries: 52 queries); the share of handler is over all the
  * route's requests, as the handler's own average is. */
 static void html_route_app(rp_buf_t *b, const rp_report_t *r,
-                           const rp_route_view_t *v)
+                           const rp_route_view_t *v,
+                           const rp_report_opts_t *o)
 {
     int64_t handler = v->phase_avg[RP_PHASE_HANDLER];
     int k;
 
-    rp_buf_puts(b, "<h3><code>");
-    html_text(b, v->route);
-    rp_buf_puts(b, "</code> ");
+    rp_buf_puts(b, "<h3>");
+    if (v->rec != NULL) {
+        html_route_link(b, o, v->route, v->method);
+    }
+    else {
+        rp_buf_puts(b, "<code>");
+        html_text(b, v->route);
+        rp_buf_puts(b, "</code>");
+    }
+    rp_buf_puts(b, " ");
     html_text(b, v->method);
     rp_buf_printf(b, " <span class=\"muted\">%llu requests, handler ",
                   (unsigned long long)v->count);
@@ -1107,8 +1319,9 @@ static void html_route_app(rp_buf_t *b, const rp_report_t *r,
         else {
             rp_buf_puts(b, "&ndash;");
         }
-        rp_buf_printf(b, "</td><td class=\"n\">%llu</td><td class=\"n\">",
-                      (unsigned long long)a->requests);
+        rp_buf_puts(b, "</td>");
+        html_cell_k(b, "/app", a->name, "requests", a->requests, 0);
+        rp_buf_puts(b, "<td class=\"n\">");
         /* occurrences per response, one decimal: 52.0 queries */
         rp_buf_fixed(b, a->requests ? (a->d.count * 10 + a->requests / 2)
                                       / a->requests : 0, 1, 1);
@@ -1117,12 +1330,16 @@ static void html_route_app(rp_buf_t *b, const rp_report_t *r,
             const uint64_t per_resp = a->requests ? a->d.sum / a->requests : 0;
             html_us_cells(b, &per_resp, 1);
         }
-        rp_buf_printf(b, "<td class=\"n\">%llu</td>",
-                      (unsigned long long)a->d.count);
         {
-            const uint64_t vals[6] = { a->d.avg, a->d.p50, a->d.p95, a->d.p99,
-                                       a->d.max, a->d.sum };
-            html_us_cells(b, vals, 6);
+            static const char *const leaf[7] = { "count", "avg_us", "p50_us",
+                "p95_us", "p99_us", "max_us", "total_us" };
+            const uint64_t vals[7] = { a->d.count, a->d.avg, a->d.p50,
+                                       a->d.p95, a->d.p99, a->d.max,
+                                       a->d.sum };
+            int j;
+            for (j = 0; j < 7; j++) {
+                html_cell_k(b, "/app", a->name, leaf[j], vals[j], j > 0);
+            }
         }
         rp_buf_puts(b, "</tr>");
     }
@@ -1182,7 +1399,8 @@ static void html_app_legend(rp_buf_t *b, const rp_report_t *r)
 
 /* "Inside the application": every route's metrics, in the routes' order,
  * then the totals over all routes and the counters of reading them. */
-static void html_app_section(rp_buf_t *b, const rp_report_t *r)
+static void html_app_section(rp_buf_t *b, const rp_report_t *r,
+                             const rp_report_opts_t *o)
 {
     size_t i;
 
@@ -1200,7 +1418,7 @@ static void html_app_section(rp_buf_t *b, const rp_report_t *r)
     }
     for (i = 0; i < r->n_routes; i++) {
         if (r->routes[i].n_app > 0) {
-            html_route_app(b, r, &r->routes[i]);
+            html_route_app(b, r, &r->routes[i], o);
         }
     }
     if (r->n_app > 0) {
@@ -1213,10 +1431,148 @@ static void html_app_section(rp_buf_t *b, const rp_report_t *r)
         all.phase_avg[RP_PHASE_HANDLER] = (int64_t)r->phases[RP_PHASE_HANDLER].avg;
         all.app = r->app;
         all.n_app = r->n_app;
-        html_route_app(b, r, &all);
+        html_route_app(b, r, &all, o);
     }
     rp_buf_puts(b, "<table id=\"app-counters\">");
     html_counter_rows(b, r, RP_SEC_APP);
+    rp_buf_puts(b, "</table>\n");
+}
+
+/* The page's head: title, optional reload, and the one stylesheet both
+ * pages use.  Sized for a 1366-pixel laptop screen: tables wrap long
+ * routes and URIs only at '/', '?' and '&' (<wbr>), never inside a word;
+ * numbers never wrap; printed, it drops the colours of links and fits
+ * the tables to the paper. */
+static void html_head(rp_buf_t *b, const rp_report_opts_t *o,
+                      const char *title)
+{
+    rp_buf_puts(b, "<!DOCTYPE html>\n<html lang=\"en\"><head>"
+                "<meta charset=\"utf-8\">"
+                "<meta name=\"viewport\" content=\"width=device-width\">");
+    if (o->refresh_s > 0) {
+        rp_buf_printf(b, "<meta http-equiv=\"refresh\" content=\"%d\">",
+                      o->refresh_s);
+    }
+    rp_buf_puts(b, "<title>");
+    if (title != NULL) {
+        html_text(b, title);
+        rp_buf_puts(b, " - ");
+    }
+    rp_buf_puts(b, "mod_reqperf status");
+    if (o->server_name) {
+        rp_buf_puts(b, " - ");
+        html_text(b, o->server_name);
+    }
+    rp_buf_puts(b, "</title><style>"
+        "body{font:14px/1.4 system-ui,sans-serif;margin:1em 1.2em;"
+        "color:#222}"
+        ".warn{color:#a40}"
+        "h1{font-size:1.5em;margin:0 0 .2em}h2{font-size:1.15em;"
+        "margin:1.4em 0 .5em;border-bottom:1px solid #ddd}"
+        "table{border-collapse:collapse;font-size:13px}"
+        "th,td{padding:3px 6px;border-bottom:1px solid #eee;"
+        "text-align:left;vertical-align:top;overflow-wrap:normal;"
+        "word-break:normal}"
+        "td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}"
+        "td.n{white-space:nowrap}"
+        "th a{color:#225;text-decoration:none}th.sorted{background:#e8eef8}"
+        "code{font-size:12px}h1 code{font-size:1em}"
+        "td.u{min-width:11em}"
+        "a.route{color:#225}"
+        ".bar{display:flex;width:130px;height:12px;background:#f2f2f2}"
+        ".bar span{display:block;height:12px}"
+        ".legend span{display:inline-block;margin-right:10px}"
+        ".legend i{display:inline-block;width:10px;height:10px;"
+        "margin-right:3px}"
+        ".summary td{padding-right:20px}.help{color:#777}"
+        ".up{color:#2a7}.down{color:#c33}.retrying{color:#c80}"
+        ".muted{color:#777}"
+        "h3{font-size:1em;margin:1.2em 0 .3em}"
+        "svg.hist{max-width:100%;height:auto}"
+        ".cols{display:flex;flex-wrap:wrap;gap:1.5em;align-items:flex-start}"
+        "td.t,td.when{white-space:nowrap}"
+        "@media print{body{margin:0;font-size:10pt;color:#000}"
+        "table{font-size:8pt}th,td{padding:2px 3px}code{font-size:7.5pt}"
+        ".bar{width:70px}svg.hist{width:100%}"
+        "td.u{min-width:6em}td.t{white-space:normal}"
+        "a,a.route,th a{color:#000;text-decoration:none}"
+        "th.sorted{background:none}h2{break-after:avoid}"
+        "tr,svg,h3{break-inside:avoid}.noprint{display:none}"
+        "*{-webkit-print-color-adjust:exact;print-color-adjust:exact}}"
+        "@page{margin:12mm}"
+        "</style></head><body>\n");
+}
+
+/* The slow-request log, newest first: all of it, or one route's. */
+static void html_slow_table(rp_buf_t *b, const rp_report_t *r,
+                            const rp_report_opts_t *o,
+                            const rp_route_view_t *only)
+{
+    char when[80];
+    size_t i, row = 0;
+    int k;
+
+    rp_buf_printf(b, "<table id=\"slow\"><tr><th>time (UTC)</th>"
+                  "<th>method</th><th>uri</th>%s<th class=\"n\">status</th>"
+                  "<th class=\"n\">total</th><th>cache</th><th>phases</th>"
+                  "<th>application</th></tr>",
+                  only != NULL ? "" : "<th>route</th>");
+    for (i = 0; i < r->n_slow; i++) {
+        const rp_slow_entry_t *e = &r->slow[i];
+        char prefix[32];
+        if (only != NULL && (strcmp(e->route, only->route) != 0
+                             || strcmp(e->method, only->method) != 0)) {
+            continue;
+        }
+        /* the same entries as the JSON's "slow" (on a route's page, its
+         * object's "slow_requests") */
+        snprintf(prefix, sizeof(prefix), only != NULL ? "/slow_requests/%u"
+                                                      : "/slow/%u",
+                 (unsigned)row++);
+        iso_time(when, sizeof(when), e->wall_us);
+        rp_buf_printf(b, "<tr><td class=\"when\">%s</td><td>", when);
+        html_text(b, e->method);
+        rp_buf_puts(b, "</td><td class=\"u\"><code>");
+        html_text_wrap(b, e->uri);
+        rp_buf_puts(b, "</code></td>");
+        if (only == NULL) {
+            rp_buf_puts(b, "<td class=\"u\">");
+            html_route_link(b, o, e->route, e->method);
+            rp_buf_puts(b, "</td>");
+        }
+        html_cell_k(b, prefix, NULL, "status",
+                    (uint64_t)(e->status > 0 ? e->status : 0), 0);
+        html_cell_k(b, prefix, NULL, "total_us",
+                    (uint64_t)(e->total_us > 0 ? e->total_us : 0), 1);
+        rp_buf_puts(b, "<td class=\"t\">");
+        if (e->xcache >= 0 && e->xcache < RP_XCACHE_COUNT) {
+            rp_buf_puts(b, rp_xcache_info[e->xcache].value);
+        }
+        else {
+            rp_buf_puts(b, rp_cache_result_name(e->cache));
+        }
+        if (e->lock_wait_us > 0) {
+            /* why a "hit" took a second: it queued behind the fill */
+            rp_buf_puts(b, "<br><span class=\"warn\"");
+            html_key(b, prefix, NULL, "lock_wait_us",
+                     (uint64_t)e->lock_wait_us);
+            rp_buf_puts(b, ">waited ");
+            html_us(b, (uint64_t)e->lock_wait_us);
+            rp_buf_puts(b, " for the fill</span>");
+        }
+        rp_buf_puts(b, "</td><td><code>");
+        for (k = 0; k < RP_PHASE_COUNT; k++) {
+            if (e->phase_us[k] < 0) {
+                continue;
+            }
+            rp_buf_printf(b, "%s=", rp_phase_name(k));
+            html_us(b, (uint64_t)e->phase_us[k]);
+            rp_buf_puts(b, " ");
+        }
+        rp_buf_puts(b, "</code></td><td><code>");
+        html_slow_app(b, &e->app);
+        rp_buf_puts(b, "</code></td></tr>\n");
+    }
     rp_buf_puts(b, "</table>\n");
 }
 
@@ -1235,41 +1591,7 @@ void rp_render_html(rp_buf_t *b, const rp_report_t *r,
     double rate = r->uptime_s ? (double)r->counters[RP_CTR_REQUESTS]
                                 / (double)r->uptime_s : 0;
 
-    rp_buf_puts(b, "<!DOCTYPE html>\n<html lang=\"en\"><head>"
-                "<meta charset=\"utf-8\">"
-                "<meta name=\"viewport\" content=\"width=device-width\">");
-    if (o->refresh_s > 0) {
-        rp_buf_printf(b, "<meta http-equiv=\"refresh\" content=\"%d\">",
-                      o->refresh_s);
-    }
-    rp_buf_puts(b, "<title>mod_reqperf status");
-    if (o->server_name) {
-        rp_buf_puts(b, " - ");
-        html_text(b, o->server_name);
-    }
-    rp_buf_puts(b, "</title><style>"
-        "body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}"
-        ".warn{color:#a40}"
-        "h1{font-size:1.5em;margin:0 0 .2em}h2{font-size:1.15em;"
-        "margin:1.6em 0 .5em;border-bottom:1px solid #ddd}"
-        "table{border-collapse:collapse;font-size:13px}"
-        "th,td{padding:3px 8px;border-bottom:1px solid #eee;"
-        "text-align:left;vertical-align:top}"
-        "td.n,th.n{text-align:right;font-variant-numeric:tabular-nums;"
-        "white-space:nowrap}"
-        "th a{color:#225;text-decoration:none}th.sorted{background:#e8eef8}"
-        "code{font-size:12px;overflow-wrap:anywhere}"
-        "#routes td:first-child{min-width:14em}"
-        ".bar{display:flex;width:160px;height:12px;background:#f2f2f2}"
-        ".bar span{display:block;height:12px}"
-        ".legend span{display:inline-block;margin-right:10px}"
-        ".legend i{display:inline-block;width:10px;height:10px;"
-        "margin-right:3px}"
-        ".summary td{padding-right:24px}.help{color:#777}"
-        ".up{color:#2a7}.down{color:#c33}.retrying{color:#c80}"
-        ".muted{color:#777}"
-        "h3{font-size:1em;margin:1.2em 0 .3em}"
-        "</style></head><body>\n");
+    html_head(b, o, NULL);
 
     rp_buf_puts(b, "<h1>mod_reqperf</h1><p class=\"muted\">");
     if (o->server_name) {
@@ -1365,9 +1687,9 @@ void rp_render_html(rp_buf_t *b, const rp_report_t *r,
         const rp_route_view_t *v = &r->routes[i];
         uint64_t lookups = v->cache[RP_CACHE_HIT] + v->cache[RP_CACHE_MISS]
                            + v->cache[RP_CACHE_STALE];
-        rp_buf_puts(b, "<tr><td><code>");
-        html_text(b, v->route);
-        rp_buf_puts(b, "</code></td><td>");
+        rp_buf_puts(b, "<tr><td>");
+        html_route_link(b, o, v->route, v->method);
+        rp_buf_puts(b, "</td><td>");
         html_text(b, v->method);
         rp_buf_printf(b, "</td><td class=\"n\">%llu</td><td class=\"n\">%llu"
                       "</td><td class=\"n\">%llu</td>",
@@ -1399,6 +1721,12 @@ void rp_render_html(rp_buf_t *b, const rp_report_t *r,
                           "app failed</span>",
                           (unsigned long long)v->stale_error);
         }
+        if (v->lock_waits) {
+            rp_buf_printf(b, "<br><span class=\"warn\" title=\"requests that "
+                          "waited for another request to fill the entry\">"
+                          "%llu waited</span>",
+                          (unsigned long long)v->lock_waits);
+        }
         rp_buf_puts(b, "</td><td>");
         html_phase_bar(b, r, v);
         rp_buf_puts(b, "</td></tr>\n");
@@ -1413,44 +1741,14 @@ void rp_render_html(rp_buf_t *b, const rp_report_t *r,
     }
     html_app_legend(b, r);
     rp_buf_puts(b, "</p>\n");
-    html_app_section(b, r);
+    html_app_section(b, r, o);
     rp_advice_html(b, r);
 
     /* slow log */
     rp_buf_printf(b, "<h2>Slow requests</h2><p class=\"muted\">the %llu most "
                   "recent at or above ReqPerfSlowThreshold, newest first</p>",
                   (unsigned long long)r->n_slow);
-    rp_buf_puts(b, "<table id=\"slow\"><tr><th>time (UTC)</th><th>method</th>"
-                "<th>uri</th><th>route</th><th class=\"n\">status</th>"
-                "<th class=\"n\">total</th><th>cache</th><th>phases</th>"
-                "<th>application</th></tr>");
-    for (i = 0; i < r->n_slow; i++) {
-        const rp_slow_entry_t *e = &r->slow[i];
-        iso_time(when, sizeof(when), e->wall_us);
-        rp_buf_printf(b, "<tr><td class=\"n\">%s</td><td>", when);
-        html_text(b, e->method);
-        rp_buf_puts(b, "</td><td><code>");
-        html_text(b, e->uri);
-        rp_buf_puts(b, "</code></td><td><code>");
-        html_text(b, e->route);
-        rp_buf_printf(b, "</code></td><td class=\"n\">%d</td><td class=\"n\">",
-                      e->status);
-        html_us(b, (uint64_t)(e->total_us > 0 ? e->total_us : 0));
-        rp_buf_printf(b, "</td><td>%s</td><td><code>",
-                      rp_cache_result_name(e->cache));
-        for (k = 0; k < RP_PHASE_COUNT; k++) {
-            if (e->phase_us[k] < 0) {
-                continue;
-            }
-            rp_buf_printf(b, "%s=", rp_phase_name(k));
-            html_us(b, (uint64_t)e->phase_us[k]);
-            rp_buf_puts(b, " ");
-        }
-        rp_buf_puts(b, "</code></td><td><code>");
-        html_slow_app(b, &e->app);
-        rp_buf_puts(b, "</code></td></tr>\n");
-    }
-    rp_buf_puts(b, "</table>\n");
+    html_slow_table(b, r, o, NULL);
 
     /* cache */
     rp_buf_puts(b, "<h2>Page cache</h2>");
@@ -1491,4 +1789,113 @@ void rp_render_html(rp_buf_t *b, const rp_report_t *r,
         rp_buf_puts(b, "</table>");
     }
     rp_buf_puts(b, "\n</body></html>\n");
+}
+
+/* ---------------------------------------------------------------- */
+/* lent to rp_report_route.c (see rp_report_int.h)                   */
+
+void rp_rep_json_str(rp_buf_t *b, const char *s)
+{
+    buf_str(b, s);
+}
+
+void rp_rep_iso_time(char *out, size_t outsz, int64_t wall_us)
+{
+    iso_time(out, outsz, wall_us);
+}
+
+void rp_rep_json_route_fields(rp_buf_t *b, const rp_route_view_t *v)
+{
+    json_route_fields(b, v);
+}
+
+void rp_rep_json_slow_entry(rp_buf_t *b, const rp_slow_entry_t *e)
+{
+    json_slow_entry(b, e);
+}
+
+void rp_rep_json_phases(rp_buf_t *b, const int64_t *us)
+{
+    json_phases(b, us);
+}
+
+void rp_rep_html_head(rp_buf_t *b, const rp_report_opts_t *o,
+                      const char *title)
+{
+    html_head(b, o, title);
+}
+
+void rp_rep_html_text(rp_buf_t *b, const char *s)
+{
+    html_text(b, s);
+}
+
+void rp_rep_html_text_wrap(rp_buf_t *b, const char *s)
+{
+    html_text_wrap(b, s);
+}
+
+void rp_rep_url_component(rp_buf_t *b, const char *s)
+{
+    url_component(b, s);
+}
+
+void rp_rep_html_us(rp_buf_t *b, uint64_t us)
+{
+    html_us(b, us);
+}
+
+void rp_rep_html_link(rp_buf_t *b, const rp_report_opts_t *o,
+                      const char *query)
+{
+    html_link(b, o, query);
+}
+
+void rp_rep_html_key(rp_buf_t *b, const char *prefix, const char *name,
+                     const char *leaf, uint64_t value)
+{
+    html_key(b, prefix, name, leaf, value);
+}
+
+void rp_rep_html_cell_k(rp_buf_t *b, const char *prefix, const char *name,
+                        const char *leaf, uint64_t value, int is_us)
+{
+    html_cell_k(b, prefix, name, leaf, value, is_us);
+}
+
+void rp_rep_histogram_octaves(const uint64_t *buckets, uint64_t *oct)
+{
+    histogram_octaves(buckets, oct);
+}
+
+void rp_rep_html_histogram(rp_buf_t *b, const uint64_t *buckets,
+                           const rp_dist_t *d)
+{
+    html_histogram_of(b, buckets, d);
+}
+
+void rp_rep_html_phase_bar(rp_buf_t *b, const rp_report_t *r,
+                           const rp_route_view_t *v)
+{
+    html_phase_bar(b, r, v);
+}
+
+const char *rp_rep_phase_color(int phase)
+{
+    return phase >= 0 && phase < RP_PHASE_COUNT ? phase_colors[phase]
+                                                : "#ccc";
+}
+
+void rp_rep_html_route_app(rp_buf_t *b, const rp_report_t *r,
+                           const rp_route_view_t *v,
+                           const rp_report_opts_t *o)
+{
+    html_route_app(b, r, v, o);
+}
+
+void rp_rep_html_slow_table(rp_buf_t *b, const rp_report_t *r,
+                            const rp_report_opts_t *o,
+                            const rp_route_view_t *only)
+{
+    html_slow_table(b, r, o, only);
 }

@@ -57,6 +57,10 @@ typedef struct {
     uint64_t recent_count, recent_p95, recent_p99;
     rp_app_view_t *app;                        /* first seen first, */
     int n_app;                                 /* __other__ last */
+    const rp_route_rec_t *rec;                 /* its record (route page) */
+    uint64_t recent_p50;
+    uint64_t lock_waits, lock_wait_us;         /* waited on another's fill */
+    uint64_t xcache[RP_XCACHE_COUNT];          /* by X-Cache value sent */
     struct rp_advice_view_t *advice;           /* the cache advisor's
                                                   figures, or NULL */
 } rp_route_view_t;
@@ -112,5 +116,21 @@ void rp_render_auto(rp_buf_t *b, const rp_report_t *r,
                     const rp_report_opts_t *o);
 void rp_render_html(rp_buf_t *b, const rp_report_t *r,
                     const rp_report_opts_t *o);
+
+/* The page of one route (?route=...&method=..., rp_report_route.c).
+ * rp_report_route_find: its view in r, or NULL when the route was never
+ * seen (method NULL or "": the route's busiest method). */
+rp_route_view_t *rp_report_route_find(const rp_report_t *r,
+                                      const char *route, const char *method);
+void rp_render_route_html(rp_buf_t *b, const rp_report_t *r,
+                          rp_stats_t *st, const rp_route_view_t *v,
+                          const rp_report_opts_t *o);
+void rp_render_route_json(rp_buf_t *b, const rp_report_t *r,
+                          rp_stats_t *st, const rp_route_view_t *v,
+                          const rp_report_opts_t *o);
+/* The 404 page of a route never seen (HTML; JSON: {"error": ...}). */
+void rp_render_route_unknown(rp_buf_t *b, const char *route,
+                             const char *method, int json,
+                             const rp_report_opts_t *o);
 
 #endif

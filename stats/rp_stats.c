@@ -462,12 +462,32 @@ static void slow_push(rp_stats_t *st, const rp_sample_t *s,
     }
     e->status = s->status;
     e->cache = s->cache;
+    e->xcache = rp_xcache_of(s->x_cache);
+    e->lock_wait_us = (s->cache_flags & RP_CACHE_FLAG_LOCK_WAIT)
+                      ? s->lock_wait_us : 0;
     copy_str(e->method, sizeof(e->method), s->method ? s->method : "");
     copy_str(e->route, sizeof(e->route), s->route ? s->route : "");
     copy_str(e->uri, sizeof(e->uri), s->uri ? s->uri : "");
     e->app.n = sums->n;
     memcpy(e->app.m, sums->m, sums->n * sizeof(sums->m[0]));
     __atomic_store_n(&e->seq, seq + 2, __ATOMIC_RELEASE);
+}
+
+/* What the request's X-Cache said, and whether it waited on a fill. */
+static void record_cache_detail(rp_route_rec_t *rec, const rp_sample_t *s)
+{
+    int xc = rp_xcache_of(s->x_cache);
+
+    if (xc >= 0) {
+        __atomic_fetch_add(&rec->xcache[xc], 1, __ATOMIC_RELAXED);
+    }
+    if (s->cache_flags & RP_CACHE_FLAG_LOCK_WAIT) {
+        __atomic_fetch_add(&rec->lock_waits, 1, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&rec->lock_wait_us, (uint64_t)(s->lock_wait_us > 0
+                                                          ? s->lock_wait_us
+                                                          : 0),
+                           __ATOMIC_RELAXED);
+    }
 }
 
 void rp_stats_record(rp_stats_t *st, const rp_sample_t *s)
@@ -513,10 +533,12 @@ void rp_stats_record(rp_stats_t *st, const rp_sample_t *s)
         if (s->cache_flags & RP_CACHE_FLAG_STALE_ERROR) {
             __atomic_fetch_add(&rec->stale_error, 1, __ATOMIC_RELAXED);
         }
+        record_cache_detail(rec, s);
         rp_hist_add(&rec->h, total);
         cur = __atomic_load_n(&st->hdr.recent_cur, __ATOMIC_RELAXED);
         rp_hist32_add(&rec->recent[cur % RP_RECENT_SLOTS], total);
         if (s->phase_us) {
+            rp_recent_phases_t *rp = &rec->recent_phases[cur % RP_RECENT_SLOTS];
             for (i = 0; i < RP_PHASE_COUNT; i++) {
                 if (s->phase_us[i] < 0) {
                     continue;
@@ -524,6 +546,9 @@ void rp_stats_record(rp_stats_t *st, const rp_sample_t *s)
                 __atomic_fetch_add(&rec->phase_sum[i],
                                    (uint64_t)s->phase_us[i], __ATOMIC_RELAXED);
                 __atomic_fetch_add(&rec->phase_count[i], 1, __ATOMIC_RELAXED);
+                __atomic_fetch_add(&rp->sum[i], (uint64_t)s->phase_us[i],
+                                   __ATOMIC_RELAXED);
+                __atomic_fetch_add(&rp->count[i], 1, __ATOMIC_RELAXED);
             }
         }
     }
@@ -571,6 +596,12 @@ void rp_stats_rotate(rp_stats_t *st, int64_t now_mono_us)
             int b;
             for (b = 0; b < RP_HIST_BUCKETS; b++) {
                 __atomic_store_n(&recs[i].recent[next].b[b], 0,
+                                 __ATOMIC_RELAXED);
+            }
+            for (b = 0; b < RP_PHASE_COUNT; b++) {
+                __atomic_store_n(&recs[i].recent_phases[next].sum[b], 0,
+                                 __ATOMIC_RELAXED);
+                __atomic_store_n(&recs[i].recent_phases[next].count[b], 0,
                                  __ATOMIC_RELAXED);
             }
         }
@@ -666,5 +697,26 @@ void rp_stats_recent(rp_stats_t *st, const rp_route_rec_t *rec,
     rp_hist_snap_clear(out);
     for (i = 0; i < RP_RECENT_SLOTS; i++) {
         rp_hist32_accumulate(&rec->recent[i], out);
+    }
+}
+
+void rp_stats_recent_phases(rp_stats_t *st, const rp_route_rec_t *rec,
+                            int64_t *avg, uint64_t *count)
+{
+    int i, k;
+
+    (void)st;
+    for (k = 0; k < RP_PHASE_COUNT; k++) {
+        uint64_t sum = 0, n = 0;
+        for (i = 0; i < RP_RECENT_SLOTS; i++) {
+            sum += __atomic_load_n(&rec->recent_phases[i].sum[k],
+                                   __ATOMIC_RELAXED);
+            n += __atomic_load_n(&rec->recent_phases[i].count[k],
+                                 __ATOMIC_RELAXED);
+        }
+        avg[k] = n ? (int64_t)(sum / n) : -1;
+        if (count != NULL) {
+            count[k] = n;
+        }
     }
 }

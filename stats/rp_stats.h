@@ -33,9 +33,9 @@
  *       it by moving its sequence number from even to odd (CAS) and back
  *       to even when done; a reader copies a slot and keeps it only if
  *       the sequence was even and unchanged across the copy.
- *   recent window: request threads add to slot `recent_cur`; only the
- *       parent (monitor hook) clears the next slot and advances
- *       recent_cur, so rotation never races with itself.
+ *   recent window (histograms and phase sums): request threads add to
+ *       slot `recent_cur`; only the parent (monitor hook) clears the next
+ *       slot and advances recent_cur, so rotation never races with itself.
  *   application metric slots: slot 0 of a route is __other__, set up
  *       by the thread that creates the record, before the record is
  *       published.  A request thread claims a free slot for a new name by
@@ -86,6 +86,13 @@ typedef struct {
     rp_hist_t h;
 } rp_phase_stats_t;
 
+/* One recent slot's phases of one route: sums and counts, so the route
+ * page can show the last minute's phases beside the lifetime's. */
+typedef struct {
+    uint64_t sum[RP_PHASE_COUNT];
+    uint32_t count[RP_PHASE_COUNT];
+} rp_recent_phases_t;
+
 typedef struct {
     uint32_t published;                    /* 1 once reachable by lookups */
     uint32_t pad;
@@ -99,11 +106,17 @@ typedef struct {
     uint64_t cache[RP_CACHE_RESULTS];
     uint64_t stale_error;                  /* stale copies served because
                                               the application failed */
+    uint64_t lock_waits;                   /* requests that waited on
+                                              another's fill (any result) */
+    uint64_t lock_wait_us;                 /* the time they waited */
+    uint64_t xcache[RP_XCACHE_COUNT];      /* by X-Cache value sent */
     uint64_t phase_sum[RP_PHASE_COUNT];
     uint64_t phase_count[RP_PHASE_COUNT];
     uint64_t prom[RP_PROM_BUCKETS];
     rp_hist_t h;
     rp_hist32_t recent[RP_RECENT_SLOTS];
+    rp_recent_phases_t recent_phases[RP_RECENT_SLOTS];  /* cleared with
+                                              recent[], by the parent */
 } rp_route_rec_t;
 
 /* One application metric of one route (see the writer pattern above). */
@@ -144,6 +157,9 @@ typedef struct {
     int64_t phase_us[RP_PHASE_COUNT];      /* -1: phase did not run */
     int32_t status;
     int32_t cache;                         /* rp_cache_result_t */
+    int32_t xcache;                        /* rp_xcache_t, -1: none */
+    int32_t pad;
+    int64_t lock_wait_us;                  /* > 0: waited on a fill */
     char method[RP_METHOD_MAX];
     char route[RP_ROUTE_MAX];
     char uri[RP_SLOW_URI_MAX];
@@ -217,6 +233,10 @@ typedef struct {
     int slow;
     int cache;                             /* rp_cache_result_t */
     unsigned cache_flags;                  /* RP_CACHE_FLAG_* */
+    const char *x_cache;                   /* the X-Cache value sent, or
+                                              NULL (rp_xcache_of) */
+    int64_t lock_wait_us;                  /* RP_CACHE_FLAG_LOCK_WAIT: how
+                                              long it waited */
     /* the backend's Server-Timing field values (NUL-terminated), read
      * only when the application answered (never for a cache hit) */
     const char *const *app_values;
@@ -269,6 +289,11 @@ uint32_t rp_stats_slow_size(rp_stats_t *st);
 /* Recent window of one record, summed over its slots. */
 void rp_stats_recent(rp_stats_t *st, const rp_route_rec_t *rec,
                      rp_hist_snap_t *out);
+/* The recent window's phases of one record: the average of each phase
+ * over the last minute (-1: it did not run), its run counts in count[]
+ * (may be NULL). */
+void rp_stats_recent_phases(rp_stats_t *st, const rp_route_rec_t *rec,
+                            int64_t *avg, uint64_t *count);
 
 /* Parent only: zero everything and restart the clocks (full restart). */
 void rp_stats_reset(rp_stats_t *st, int64_t now_wall_us, int64_t now_mono_us);

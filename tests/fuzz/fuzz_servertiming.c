@@ -135,6 +135,34 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         }
     }
+    /* the route's own page: its JSON parses and names the metrics as
+     * they are; on the HTML page, each metric's figures carry its name
+     * as a JSON Pointer token, '~' and '/' escaped, '&' and '\'' as
+     * entities */
+    {
+        rp_route_view_t *v = rp_report_route_find(r, "/fuzz", "GET");
+        if (v == NULL) {
+            abort();
+        }
+        rp_buf_init(&b, p, 4096);
+        rp_render_route_json(&b, r, st, v, &o);
+        root = json_loadb(b.data, b.len, 0, &err);
+        if (root == NULL) {
+            abort();
+        }
+        check_names(json_object_get(root, "app"));
+        json_decref(root);
+        rp_buf_init(&b, p, 4096);
+        rp_render_route_html(&b, r, st, v, &o);
+        for (i = 0; i < (size_t)v->n_app; i++) {
+            const char *raw = apr_pstrcat(p, "data-k=\"/app/", v->app[i].name,
+                                          "/", NULL);
+            if (strpbrk(v->app[i].name, "~/&'") != NULL
+                && strstr(rp_buf_cstr(&b), raw) != NULL) {
+                abort();
+            }
+        }
+    }
     /* (Prometheus: the same names through rp_buf_prom_label, which
      * fuzz_escape covers; rendering it here would halve the speed) */
     apr_pool_destroy(p);

@@ -20,6 +20,9 @@ Query parameters (any method):
   static=1              the same bytes for the same request every time: no
                         X-Backend-Count, a body naming the path and query
                         (for comparing two servers' answers byte by byte)
+  hold=NAME             do not answer until POST /__release?name=NAME (at
+                        most 30 s): a response held for as long as a test
+                        needs, with no sleep to guess
 Every response carries X-Backend-Count (hits of this path so far) and a
 body with a fresh nonce, so two identical bodies mean one backend answer.
 The JSON body also says what the backend saw, the way applications read
@@ -28,7 +31,9 @@ SimpleCookie (Django's parser) reads them, the user a front end passed
 in X-Remote-User, and a link built from X-Forwarded-Host or Host.
 
 Control endpoints: GET /__hits?path=/p (JSON {"hits": n}; without path:
-all counts), POST /__reset (counts and failures), POST
+all counts), GET /__held?name=N (requests held under that name now),
+POST /__release?name=N (answer them, and any later one), POST /__reset
+(counts, failures and holds), POST
 /__fail?prefix=/p&status=503 (every path under /p answers that status,
 an application that fails; status=0 ends it).
 """
@@ -46,6 +51,13 @@ from urllib.parse import urlsplit, parse_qs
 LOCK = threading.Lock()
 HITS = {}
 FAILING = {}        # path prefix -> status
+HOLDS = {}          # hold name -> threading.Event (set: released)
+HELD = {}           # hold name -> requests waiting on it now
+
+
+def hold_event(name):
+    with LOCK:
+        return HOLDS.setdefault(name, threading.Event())
 
 
 def cookie_names(header):
@@ -82,7 +94,16 @@ class Handler(BaseHTTPRequestHandler):
             with LOCK:
                 HITS.clear()
                 FAILING.clear()
+                for ev in HOLDS.values():
+                    ev.set()
+                HOLDS.clear()
             data = {"reset": True}
+        elif url.path == "/__held":
+            with LOCK:
+                data = {"held": HELD.get(qs["name"][0], 0)}
+        elif url.path == "/__release":
+            hold_event(qs["name"][0]).set()
+            data = {"released": qs["name"][0]}
         elif url.path == "/__fail":
             prefix = qs["prefix"][0]
             status = int(qs.get("status", ["503"])[0])
@@ -120,6 +141,15 @@ class Handler(BaseHTTPRequestHandler):
                 lines.append("%s: %s" % (name.strip(), value.strip()))
             self.wfile.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
             self.wfile.flush()
+
+        if "hold" in qs:
+            name = qs["hold"][0]
+            ev = hold_event(name)
+            with LOCK:
+                HELD[name] = HELD.get(name, 0) + 1
+            ev.wait(30)
+            with LOCK:
+                HELD[name] -= 1
 
         sleep_ms = int(qs.get("sleep_ms", ["0"])[0])
         if sleep_ms > 0:

@@ -580,6 +580,16 @@ class Backend:
         return requests.get(self.url("/__hits"), params={"path": path},
                             timeout=5).json()["hits"]
 
+    def held(self, name):
+        """Requests held now under ?hold=name."""
+        return requests.get(self.url("/__held"), params={"name": name},
+                            timeout=5).json()["held"]
+
+    def release(self, name):
+        """Answer the requests held under name (and any later one)."""
+        requests.post(self.url("/__release"), params={"name": name},
+                      timeout=5)
+
     def fail(self, prefix, status=503):
         """Every path under prefix answers status from now on (0: heal)."""
         requests.post(self.url("/__fail"), params={"prefix": prefix,

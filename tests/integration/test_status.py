@@ -125,7 +125,8 @@ def test_html_page(apache_factory, mpm):
     assert "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")
     assert "<svg" in html and 'id="routes"' in html and 'id="slow"' in html
     assert 'id="phases"' in html and 'id="cache"' in html
-    assert "/app/invoices/{id}" in html
+    # (routes and URIs may break after each '/': <wbr>)
+    assert "/app/invoices/{id}" in html.replace("<wbr>", "")
     for key in ("count", "p95", "p99", "max"):
         assert "?sort=%s" % key in html
     r = requests.get(a.url("/reqperf-status?refresh=5&sort=p99"))
@@ -387,7 +388,8 @@ def test_hostile_uris_in_every_format(apache_factory, mpm):
     assert all(len(s["uri"].encode()) < 256 for s in d["slow"])
     # HTML: nothing request-derived comes through unescaped
     html = requests.get(a.url("/reqperf-status")).text
-    assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html.replace("<wbr>", "")
     assert "\"quoted'\"" not in html
     assert "\r" not in html and "\x01" not in html and "\x7f" not in html
     # Prometheus: parseable, labels escaped

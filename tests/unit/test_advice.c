@@ -781,7 +781,7 @@ static void test_render(void **state)
     assert_non_null(strstr(b.data, "Set-Cookie: <code>csrf&quot;&lt;tok&gt;"
                                    "</code> on 100% of responses"));
     assert_null(strstr(b.data, "<tok>"));
-    assert_non_null(strstr(b.data, "<code>/p/&lt;b&gt;</code>"));
+    assert_non_null(strstr(b.data, "<code>/p/<wbr>&lt;b&gt;</code>"));
     assert_non_null(strstr(b.data, "<code>ReqPerfCacheIgnoreCookie _ga*"
                                    "</code>"));
     assert_non_null(strstr(b.data, "<code>ReqPerfCache On</code>"));
@@ -791,18 +791,38 @@ static void test_render(void **state)
     /* never storable: no directive, the application must change */
     {
         const char *row = strstr(strstr(b.data, "What caching would save"),
-                                 "<code>/form/{id}</code>");
+                                 "<code>/form/<wbr>{id}</code>");
         const char *end = strstr(row, "</tr>");
         const char *warn = strstr(row, "the application must change");
         assert_non_null(warn);
         assert_true(warn < end);
     }
+    /* the route's own page: its row, its counts marked for the JSON, and
+     * its JSON has the advice */
+    {
+        rp_route_view_t *v = rp_report_route_find(rep, "/p/<b>", "GET");
+        rp_buf_t rb;
+        assert_non_null(v);
+        rp_buf_init(&rb, pool, 4096);
+        rp_render_route_html(&rb, rep, st, v, &o);
+        rp_buf_cstr(&rb);
+        assert_non_null(strstr(rb.data, "What caching would save"));
+        assert_non_null(strstr(rb.data, "data-k=\"/advice/requests\" "
+                                        "data-v=\"4\">4</td>"));
+        rp_buf_init(&rb, pool, 4096);
+        rp_render_route_json(&rb, rep, st, v, &o);
+        root = json_loadb(rb.data, rb.len, 0, &err);
+        assert_non_null(root);
+        assert_int_equal(json_integer_value(json_object_get(
+            json_object_get(root, "advice"), "requests")), 4);
+        json_decref(root);
+    }
     /* sorted by time saved: the page that would save 750 ms first */
     {
         const char *sec = strstr(b.data, "What caching would save");
-        const char *first = strstr(sec, "<code>/p/&lt;b&gt;</code></td>"
+        const char *first = strstr(sec, "<code>/p/<wbr>&lt;b&gt;</code></td>"
                                         "<td>GET");
-        const char *second = strstr(sec, "<code>/form/{id}</code>");
+        const char *second = strstr(sec, "<code>/form/<wbr>{id}</code>");
         assert_non_null(first);
         assert_non_null(second);
         assert_true(first < second);

@@ -179,7 +179,8 @@ static void test_html_escapes_everything(void **state)
     assert_null(strstr(html, "\r"));
     assert_null(strstr(html, "\x01"));
     assert_null(strstr(html, "\xff"));
-    assert_non_null(strstr(html, "&lt;script&gt;alert(1)&lt;/script&gt;"));
+    /* (a route or URI may break after each '/', nowhere else) */
+    assert_non_null(strstr(html, "&lt;script&gt;alert(1)&lt;/<wbr>script&gt;"));
     assert_non_null(strstr(html, "&quot;quote&quot;"));
     assert_non_null(strstr(html, "<meta http-equiv=\"refresh\" content=\"7\">"));
     assert_non_null(strstr(html, "sorted by p99"));
@@ -322,6 +323,152 @@ static void test_escapers(void **state)
     assert_int_equal(rp_utf8_seq((const unsigned char *)"\xe2\x82", 2), 0);
 }
 
+/* The route page: found by route and method (or the busiest method),
+ * valid JSON whatever bytes the route held, every string escaped, the
+ * cache's words counted per X-Cache value and the lock waits per route. */
+static void test_route_page(void **state)
+{
+    void *mem;
+    rp_stats_t *st = make_stats(&mem);
+    rp_report_opts_t o;
+    rp_report_t *r;
+    rp_route_view_t *v;
+    rp_buf_t b;
+    const char *html;
+    json_t *root, *cache, *x;
+    json_error_t err;
+    int64_t ph[RP_PHASE_COUNT];
+    rp_sample_t s;
+    size_t i;
+    int k;
+
+    (void)state;
+    for (k = 0; k < RP_PHASE_COUNT; k++) {
+        ph[k] = k == RP_PHASE_CACHE ? 900 : -1;
+    }
+    memset(&s, 0, sizeof(s));
+    s.route = "/r/<i>{id}</i>\"&";
+    s.method = "GET";
+    s.uri = "/r/1?a=1&b=<2>";
+    s.status = 200;
+    s.total_us = 1000;
+    s.phase_us = ph;
+    s.slow = 1;
+    s.cache = RP_CACHE_HIT;
+    s.x_cache = "HIT wait";
+    s.cache_flags = RP_CACHE_FLAG_LOCK_WAIT;
+    s.lock_wait_us = 700;
+    rp_stats_record(st, &s);
+    s.lock_wait_us = 500;
+    rp_stats_record(st, &s);
+    s.cache_flags = 0;
+    s.lock_wait_us = 0;
+    s.x_cache = "MISS";
+    s.cache = RP_CACHE_MISS;
+    rp_stats_record(st, &s);
+    s.x_cache = "BYPASS something new";
+    s.cache = RP_CACHE_BYPASS;
+    rp_stats_record(st, &s);
+    s.method = "POST";
+    s.x_cache = NULL;
+    s.cache = RP_CACHE_NONE;
+    rp_stats_record(st, &s);
+    record(st, "/other", "/other", 200, 5000000, 1);
+
+    memset(&o, 0, sizeof(o));
+    o.self_path = "/status";
+    r = rp_report_build(pool, st, RP_SORT_TIME, 1700000005000000LL, 5001000);
+    assert_null(rp_report_route_find(r, "/nope", "GET"));
+    assert_null(rp_report_route_find(r, "/r/<i>{id}</i>\"&", "PUT"));
+    v = rp_report_route_find(r, "/r/<i>{id}</i>\"&", "POST");
+    assert_non_null(v);
+    assert_string_equal(v->method, "POST");
+    v = rp_report_route_find(r, "/r/<i>{id}</i>\"&", NULL);
+    assert_string_equal(v->method, "GET");   /* the busiest */
+    assert_int_equal(v->lock_waits, 2);
+    assert_int_equal(v->lock_wait_us, 1200);
+    assert_int_equal(v->xcache[RP_XC_HIT_WAIT], 2);
+    assert_int_equal(v->xcache[RP_XC_MISS], 1);
+    assert_int_equal(v->xcache[RP_XC_OTHER], 1);
+
+    rp_buf_init(&b, pool, 16);
+    rp_render_route_json(&b, r, st, v, &o);
+    root = json_loadb(b.data, b.len, 0, &err);
+    if (root == NULL) {
+        fail_msg("invalid JSON: %s at %d", err.text, err.position);
+    }
+    assert_string_equal(json_string_value(json_object_get(root, "route")),
+                        "/r/<i>{id}</i>\"&");
+    cache = json_object_get(root, "cache");
+    assert_int_equal(json_integer_value(json_object_get(cache, "lock_waits")), 2);
+    assert_int_equal(json_integer_value(json_object_get(cache, "lock_wait_avg_us")), 600);
+    x = json_object_get(cache, "x_cache");
+    assert_int_equal(json_integer_value(json_object_get(x, "HIT wait")), 2);
+    assert_int_equal(json_integer_value(json_object_get(x, "other")), 1);
+    assert_int_equal(json_object_size(x), 3);
+    /* its own slow requests only: the POST and /other are not */
+    x = json_object_get(root, "slow_requests");
+    assert_int_equal(json_array_size(x), 4);
+    for (i = 0; i < json_array_size(x); i++) {
+        assert_string_equal(json_string_value(json_object_get(
+            json_array_get(x, i), "method")), "GET");
+    }
+    /* newest first: the waiting ones are the oldest two */
+    assert_string_equal(json_string_value(json_object_get(
+        json_array_get(x, 3), "x_cache")), "HIT wait");
+    assert_int_equal(json_integer_value(json_object_get(
+        json_array_get(x, 3), "lock_wait_us")), 700);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(
+        root, "recent_phases"), "cache")), 900);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(
+        json_object_get(root, "histogram"), 0), "count")), 4);
+    json_decref(root);
+
+    rp_buf_init(&b, pool, 16);
+    rp_render_route_html(&b, r, st, v, &o);
+    html = rp_buf_cstr(&b);
+    assert_null(strstr(html, "<i>"));
+    assert_null(strstr(html, "<2>"));
+    assert_null(strstr(html, "<script"));
+    assert_non_null(strstr(html, "&lt;i&gt;{id}&lt;/<wbr>i&gt;&quot;&amp;"));
+    assert_non_null(strstr(html, "data-k=\"/cache/x_cache/HIT wait\" "
+                                 "data-v=\"2\""));
+    assert_non_null(strstr(html, "data-mark=\"p99\""));
+    assert_non_null(strstr(html, "waited "));
+    /* the links: route and method percent-encoded, then HTML-escaped */
+    assert_non_null(strstr(html, "href=\"/status?format=json&amp;route="
+                                 "/r/%3Ci%3E%7Bid%7D%3C/i%3E%22%26"
+                                 "&amp;method=GET\""));
+
+    rp_buf_init(&b, pool, 16);
+    rp_render_route_unknown(&b, "/x/<b>\"", "GET", 1, &o);
+    root = json_loadb(b.data, b.len, 0, &err);
+    assert_non_null(root);
+    assert_string_equal(json_string_value(json_object_get(root, "route")),
+                        "/x/<b>\"");
+    json_decref(root);
+    rp_buf_init(&b, pool, 16);
+    rp_render_route_unknown(&b, "/x/<b>\"", NULL, 0, &o);
+    assert_null(strstr(rp_buf_cstr(&b), "<b>"));
+    free(mem);
+}
+
+/* Every X-Cache value the glue sends is in the table, with its result. */
+static void test_xcache_table(void **state)
+{
+    (void)state;
+    assert_int_equal(rp_xcache_of(NULL), -1);
+    assert_int_equal(rp_xcache_of(""), -1);
+    assert_int_equal(rp_xcache_of("HIT wait"), RP_XC_HIT_WAIT);
+    assert_int_equal(rp_xcache_info[rp_xcache_of("STALE timeout")].result,
+                     RP_CACHE_STALE);
+    assert_int_equal(rp_xcache_info[rp_xcache_of("BYPASS unkeyed-header")].result,
+                     RP_CACHE_BYPASS);
+    assert_int_equal(rp_xcache_info[rp_xcache_of("MISS wait")].result,
+                     RP_CACHE_MISS);
+    assert_int_equal(rp_xcache_of("HIT  wait"), RP_XC_OTHER);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -330,6 +477,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_prometheus_and_auto_use_the_counter_table, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sort_orders, setup, teardown),
         cmocka_unit_test_setup_teardown(test_escapers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_route_page, setup, teardown),
+        cmocka_unit_test(test_xcache_table),
     };
     apr_initialize();
     return cmocka_run_group_tests_name("report", tests, NULL, NULL);

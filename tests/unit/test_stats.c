@@ -398,11 +398,19 @@ static void test_recent_window_rotates(void **state)
     rp_route_rec_t *r;
     rp_sample_t s;
     int64_t t0 = 2000;                 /* the clock at init (µs) */
+    int64_t ph_old[RP_PHASE_COUNT], ph_new[RP_PHASE_COUNT];
+    int64_t avg[RP_PHASE_COUNT];
+    uint64_t runs[RP_PHASE_COUNT];
     int i;
 
     (void)state;
+    for (i = 0; i < RP_PHASE_COUNT; i++) {
+        ph_old[i] = i == RP_PHASE_HANDLER ? 100 : -1;
+        ph_new[i] = i == RP_PHASE_HANDLER ? 900 : -1;
+    }
     for (i = 0; i < 10; i++) {
         s = sample("/x", "GET", 200, 100000);
+        s.phase_us = ph_old;
         rp_stats_record(st, &s);
     }
     r = find(st, "/x", "GET");
@@ -411,7 +419,12 @@ static void test_recent_window_rotates(void **state)
     /* 30 s later: still inside the minute */
     rp_stats_rotate(st, t0 + 30 * 1000000LL);
     s = sample("/x", "GET", 200, 900000);
+    s.phase_us = ph_new;
     rp_stats_record(st, &s);
+    rp_stats_recent_phases(st, r, avg, runs);
+    assert_int_equal(avg[RP_PHASE_HANDLER], (10 * 100 + 900) / 11);
+    assert_int_equal(runs[RP_PHASE_HANDLER], 11);
+    assert_int_equal(avg[RP_PHASE_READ], -1);
     rp_stats_recent(st, r, &snap);
     assert_int_equal(snap.count, 11);
     assert_true(rp_hist_percentile(&snap, 99) > 800000);
@@ -419,10 +432,17 @@ static void test_recent_window_rotates(void **state)
     rp_stats_rotate(st, t0 + 65 * 1000000LL);
     rp_stats_recent(st, r, &snap);
     assert_int_equal(snap.count, 1);
+    /* the last minute's phases went with them; the lifetime's stay */
+    rp_stats_recent_phases(st, r, avg, runs);
+    assert_int_equal(avg[RP_PHASE_HANDLER], 900);
+    assert_int_equal(runs[RP_PHASE_HANDLER], 1);
+    assert_int_equal(r->phase_count[RP_PHASE_HANDLER], 11);
     /* a long pause empties it, lifetime counts stay */
     rp_stats_rotate(st, t0 + 3600 * 1000000LL);
     rp_stats_recent(st, r, &snap);
     assert_int_equal(snap.count, 0);
+    rp_stats_recent_phases(st, r, avg, NULL);
+    assert_int_equal(avg[RP_PHASE_HANDLER], -1);
     assert_int_equal(r->count, 11);
     free(mem);
 }
