@@ -159,8 +159,8 @@ def test_make_demo():
         # the list views, under Observe: nothing from the cache, the advice
         for r in (listing, customers):
             assert r["count"] > 0
-            assert r["cache"] == {"hit": 0, "miss": 0, "stale": 0,
-                                  "bypass": 0, "stale_error": 0}, r
+            assert [r["cache"][k] for k in ("hit", "miss", "stale",
+                                            "bypass")] == [0, 0, 0, 0], r
             assert r["advice"]["mode"] == "observe", r["advice"]
         adv = listing["advice"]
         assert 0 < adv["would_hit"] < adv["observed"], adv
