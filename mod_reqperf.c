@@ -59,7 +59,9 @@ static const command_rec reqperf_cmds[] = {
     AP_INIT_TAKE1("ReqPerfCache", reqperf_cmd_cache,
                   (void *)APR_OFFSETOF(reqperf_dir_conf_t, cache),
                   RSRC_CONF | ACCESS_CONF,
-                  "On|Off: serve GET/HEAD here from the cache (default Off)"),
+                  "On|Off|Observe: serve GET/HEAD here from the cache; "
+                  "Observe: decide as On would, serve and store nothing, "
+                  "report what caching would save (default Off)"),
     AP_INIT_TAKE1("ReqPerfCacheTTL", reqperf_cmd_dir_seconds,
                   (void *)APR_OFFSETOF(reqperf_dir_conf_t, cache_ttl_s),
                   RSRC_CONF | ACCESS_CONF,
@@ -124,6 +126,7 @@ static void reqperf_register_hooks(apr_pool_t *p)
     reqperf_timing_register_hooks(p);
     reqperf_status_register_hooks(p);
     reqperf_cache_register_hooks(p);
+    reqperf_advice_register_hooks(p);
 }
 
 AP_DECLARE_MODULE(reqperf) = {

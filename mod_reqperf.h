@@ -34,6 +34,10 @@ extern module AP_MODULE_DECLARE_DATA reqperf_module;
 #define REQPERF_DEFAULT_LOCAL_TTL      (1000 * 1000)      /* µs */
 #define REQPERF_DEFAULT_APP_MAX_NAMES  8
 
+/* ReqPerfCache values (reqperf_dir_conf_t.cache): Off is 0. */
+#define REQPERF_CACHE_ON       1
+#define REQPERF_CACHE_OBSERVE  2
+
 /* Per-directory configuration (also what server and <VirtualHost> set,
  * through the server's lookup_defaults).  REQPERF_UNSET / NULL mean
  * "inherit", so merging is one line per field. */
@@ -41,7 +45,7 @@ typedef struct {
     int enabled;                       /* ReqPerf */
     apr_int64_t slow_threshold_us;     /* ReqPerfSlowThreshold */
     int server_timing;                 /* ReqPerfServerTiming */
-    int cache;                         /* ReqPerfCache */
+    int cache;                         /* ReqPerfCache: 0, REQPERF_CACHE_* */
     apr_int64_t cache_ttl_s;           /* ReqPerfCacheTTL */
     apr_int64_t cache_grace_s;         /* ReqPerfCacheGrace */
     apr_int64_t cache_stale_if_error_s; /* ReqPerfCacheStaleIfError */
@@ -98,6 +102,7 @@ typedef struct {
     const char *route;
     apr_array_header_t *app_values;    /* the backend's Server-Timing
                                           values (mod_reqperf_app.c) */
+    void *advice;                      /* mod_reqperf_advice.c's state */
 } reqperf_req_t;
 
 /* State of one connection: when the bytes of its next request arrived.
@@ -126,6 +131,9 @@ const char *reqperf_parse_number(cmd_parms *cmd, const char *arg,
 /* Non-zero when this configuration has ReqPerfCache On in any context,
  * <Location> and <Directory> included; reset before each config read. */
 extern int reqperf_cache_on_somewhere;
+/* The same for ReqPerfCache Observe: the request is then copied as sent
+ * (mod_reqperf_cache.c) even without ReqPerfCacheServers. */
+extern int reqperf_cache_observe_somewhere;
 void reqperf_config_register_hooks(apr_pool_t *p);
 const char *reqperf_cmd_cache(cmd_parms *cmd, void *dconf, const char *arg);
 /* directive handlers (the table is in mod_reqperf.c) */
@@ -204,6 +212,8 @@ void reqperf_status_register_hooks(apr_pool_t *p);
 void reqperf_cache_register_hooks(apr_pool_t *p);
 /* X-ReqPerf-* out of a response when no cache server is configured. */
 void reqperf_cache_strip(request_rec *r);
+/* mod_reqperf_advice.c: ReqPerfCache Observe and the advisor */
+void reqperf_advice_register_hooks(apr_pool_t *p);
 /* What the status page shows of the cache. */
 struct rp_report_opts_t;
 void reqperf_cache_fill_report(apr_pool_t *p, server_rec *s,

@@ -345,7 +345,10 @@ static int cache_post_read(request_rec *r)
     if ((ic = interim_of(r->connection)) != NULL) {
         rp_interim_reset(&ic->st);
     }
-    if (n_servers == 0 || (rs = reqperf_req(r)) == NULL || rs->cache != NULL) {
+    /* with ReqPerfCache Observe anywhere too, memcached or not: which
+     * <Location> a request falls in is not known yet */
+    if ((n_servers == 0 && !reqperf_cache_observe_somewhere)
+        || (rs = reqperf_req(r)) == NULL || rs->cache != NULL) {
         return DECLINED;
     }
     cr = apr_pcalloc(r->pool, sizeof(*cr));
@@ -478,59 +481,58 @@ static int same_key_conf(const reqperf_dir_conf_t *a,
 
 /* The request the client sent, or an internal redirect of it that came
  * from a rewrite and not from an error (every request before it ended
- * 200), with ReqPerfCache On all along: an ErrorDocument page is never
- * looked up under the key of the request that failed (a 403 would
- * otherwise be answered with the page it denied). */
-static int chain_is_clean(request_rec *r)
+ * 200), with ReqPerfCache On (or Observe: mode) all along: an
+ * ErrorDocument page is never looked up under the key of the request that
+ * failed (a 403 would otherwise be answered with the page it denied). */
+int reqperf_cache_chain_is_clean(request_rec *r, int mode)
 {
     request_rec *p;
 
     for (p = r->prev; p != NULL; p = p->prev) {
-        if (p->status != HTTP_OK || dconf_of(p)->cache != 1) {
+        if (p->status != HTTP_OK || dconf_of(p)->cache != mode) {
             return 0;
         }
     }
     return r->main == NULL;
 }
 
-static int cache_lookup(request_rec *r, const reqperf_dir_conf_t *d,
-                        reqperf_cache_req_t *cr)
+static int chain_is_clean(request_rec *r)
 {
-    rp_bypass_t why;
-    int refresh = 0, result;
-    const char *resource, *full;
+    return reqperf_cache_chain_is_clean(r, REQPERF_CACHE_ON);
+}
 
+/* Whose page, then its key, from the request as sent: the decisions a
+ * lookup takes before it asks any store, the same for On and Observe. */
+reqperf_decided_t reqperf_cache_decide(request_rec *r,
+                                       const reqperf_dir_conf_t *d,
+                                       reqperf_cache_req_t *cr,
+                                       reqperf_decision_t *out)
+{
+    memset(out, 0, sizeof(*out));
     cr->looked_up = 1;
     cr->lookup_conf = d;
-    reqperf_phase_enter(r, RP_PHASE_CACHE);
-    why = reqperf_cache_whose(r, cr, d, &refresh);
-    if (why != RP_BYPASS_NONE && !(why == RP_BYPASS_NO_CACHE && refresh)) {
-        bypass(r, bypass_counter(why), rp_bypass_name(why));
-        return DECLINED;
-    }
-    if (rp_mc_all_down(child_mc)) {
-        /* memcached is known down: cost the request nothing more */
-        memcached_down(r);
-        bypass(r, RP_CTR_CACHE_BYPASS_DOWN, "down");
-        return DECLINED;
+    out->why = reqperf_cache_whose(r, cr, d, &out->refresh);
+    if (out->why != RP_BYPASS_NONE
+        && !(out->why == RP_BYPASS_NO_CACHE && out->refresh)) {
+        return REQPERF_DECIDED_BYPASS;
     }
     cr->env_key = reqperf_cache_env_key(r);
     if (cr->sent.live != NULL && reqperf_cache_inputs_changed(r, cr, d, NULL)) {
         /* a ReqPerfCacheVary header the server changed on the way: the
          * backend would be asked for something the key cannot hold */
-        bypass(r, RP_CTR_CACHE_BYPASS_UNKEYED, "unkeyed-header");
-        return DECLINED;
+        return REQPERF_DECIDED_UNKEYED;
     }
-    if (reqperf_cache_key(r, cr, d, &resource, &full) != 0) {
-        bypass(r, RP_CTR_CACHE_BYPASS_OTHER, "key");
-        return DECLINED;
+    if (reqperf_cache_key(r, cr, d, &out->resource, &out->full) != 0) {
+        return REQPERF_DECIDED_NO_KEY;
     }
-    if (!acquire_store(r, &cr->store)) {
-        memcached_down(r);
-        bypass(r, RP_CTR_CACHE_BYPASS_DOWN, "down");
-        return DECLINED;
-    }
-    cr->have_store = 1;
+    return REQPERF_DECIDED_LOOKUP;
+}
+
+/* The lookup's settings from d, and its keys (the store is not asked). */
+void reqperf_cache_setup(request_rec *r, const reqperf_dir_conf_t *d,
+                         reqperf_cache_req_t *cr, const char *resource,
+                         const char *full)
+{
     cr->conf.default_ttl_s = d->cache_ttl_s == REQPERF_UNSET
                              ? REQPERF_DEFAULT_CACHE_TTL_S : d->cache_ttl_s;
     cr->conf.grace_s = d->cache_grace_s == REQPERF_UNSET ? 0
@@ -547,11 +549,49 @@ static int cache_lookup(request_rec *r, const reqperf_dir_conf_t *d,
     rp_cache_lookup_init(&cr->lk, &cr->store, r->pool, &cr->conf,
                          &wall_clock, resource, full, reqperf_keyed_header,
                          cr);
-    cr->lk.no_lock = r->header_only;
-    cr->lk.refresh = refresh;
     /* what Apache already varies on (mod_rewrite's RewriteCond on a
      * header; known here in the handler phase, not yet in the quick one) */
     cr->lk.extra_vary = reqperf_cache_server_vary(r);
+}
+
+static int cache_lookup(request_rec *r, const reqperf_dir_conf_t *d,
+                        reqperf_cache_req_t *cr)
+{
+    reqperf_decision_t dec;
+    reqperf_decided_t decided;
+    int result;
+
+    reqperf_phase_enter(r, RP_PHASE_CACHE);
+    decided = reqperf_cache_decide(r, d, cr, &dec);
+    if (decided == REQPERF_DECIDED_LOOKUP && rp_mc_all_down(child_mc)) {
+        /* memcached is known down: cost the request nothing more */
+        memcached_down(r);
+        bypass(r, RP_CTR_CACHE_BYPASS_DOWN, "down");
+        return DECLINED;
+    }
+    reqperf_advice_decided(r, cr, d, REQPERF_CACHE_ON, decided, &dec);
+    switch (decided) {
+    case REQPERF_DECIDED_BYPASS:
+        bypass(r, bypass_counter(dec.why), rp_bypass_name(dec.why));
+        return DECLINED;
+    case REQPERF_DECIDED_UNKEYED:
+        bypass(r, RP_CTR_CACHE_BYPASS_UNKEYED, "unkeyed-header");
+        return DECLINED;
+    case REQPERF_DECIDED_NO_KEY:
+        bypass(r, RP_CTR_CACHE_BYPASS_OTHER, "key");
+        return DECLINED;
+    default:
+        break;
+    }
+    if (!acquire_store(r, &cr->store)) {
+        memcached_down(r);
+        bypass(r, RP_CTR_CACHE_BYPASS_DOWN, "down");
+        return DECLINED;
+    }
+    cr->have_store = 1;
+    reqperf_cache_setup(r, d, cr, dec.resource, dec.full);
+    cr->lk.no_lock = r->header_only;
+    cr->lk.refresh = dec.refresh;
     cr->lk.local = local_tier;
     cr->lk.local_ttl_us = local_ttl;
 
@@ -596,7 +636,7 @@ static int cache_lookup(request_rec *r, const reqperf_dir_conf_t *d,
     default:
         break;
     }
-    if (refresh) {
+    if (dec.refresh) {
         bypass(r, RP_CTR_CACHE_BYPASS_NOCACHE, "no-cache");
     }
     else if (cr->lk.waited) {
@@ -637,6 +677,20 @@ static int cache_lookup(request_rec *r, const reqperf_dir_conf_t *d,
     return DECLINED;
 }
 
+/* The Vary Apache set on the way to the handler (mod_rewrite's), which a
+ * proxied response would replace: kept for the storage rules. */
+void reqperf_cache_keep_server_vary(request_rec *r, reqperf_cache_req_t *cr)
+{
+    const char *v = reqperf_cache_server_vary(r);
+
+    if (v != NULL) {
+        cr->server_vary = cr->server_vary
+                          ? apr_pstrcat(r->pool, cr->server_vary, ", ", v,
+                                        NULL)
+                          : v;
+    }
+}
+
 static int cache_handler(request_rec *r)
 {
     reqperf_cache_req_t *cr;
@@ -660,15 +714,7 @@ static int cache_handler(request_rec *r)
         reqperf_phase_enter(r, RP_PHASE_HANDLER);
     }
     if (cr->capture) {
-        /* the Vary Apache set on the way here (mod_rewrite's), which a
-         * proxied response would replace */
-        const char *v = reqperf_cache_server_vary(r);
-        if (v != NULL) {
-            cr->server_vary = cr->server_vary
-                              ? apr_pstrcat(r->pool, cr->server_vary, ", ",
-                                            v, NULL)
-                              : v;
-        }
+        reqperf_cache_keep_server_vary(r, cr);
         if (!chain_is_clean(r)) {
             /* an error document: whatever it says is not the page's */
             cr->lk.no_pass = 1;
@@ -1040,6 +1086,7 @@ static void give_up(reqperf_cache_req_t *cr, request_rec *r,
         return;
     }
     cr->gave_up = 1;
+    reqperf_advice_refused(r, why);
     if (why != RP_NOSTORE_NONE) {
         rp_cache_refuse(&cr->lk, why, r->status);
         count_local_evictions(cr);
@@ -1054,54 +1101,74 @@ static void give_up(reqperf_cache_req_t *cr, request_rec *r,
                   what ? what : rp_nostore_name(why));
 }
 
-/* While the response starts: what its headers already rule out. */
-static void check_response_start(request_rec *r, reqperf_cache_req_t *cr)
+/* While the response starts: what its headers already rule out, for a
+ * request looked up with ReqPerfCache On (mode) or Observe. */
+reqperf_start_t reqperf_cache_start_verdict(request_rec *r,
+                                            reqperf_cache_req_t *cr,
+                                            int mode, rp_nostore_t *why)
 {
     rp_cache_response_t resp;
     rp_response_info_t ri;
-    rp_nostore_t why;
+    const char *cl;
+    apr_off_t n;
 
-    if (dconf_of(r)->cache != 1) {
+    *why = RP_NOSTORE_NONE;
+    if (dconf_of(r)->cache != mode) {
         /* the request ended up where the cache is off (an internal
          * redirect, a different mapping): nothing is stored for it */
-        give_up(cr, r, RP_NOSTORE_NONE,
-                "ReqPerfCache Off where the request was served");
-        return;
+        return REQPERF_START_ELSEWHERE;
     }
-    if (!chain_is_clean(r)) {
+    if (!reqperf_cache_chain_is_clean(r, mode)) {
         /* an error document: the request failed (in the quick mode even
          * its access control may have), so what answers it is not the
          * page, whatever its status */
-        give_up(cr, r, RP_NOSTORE_NONE, "an error document");
-        return;
+        return REQPERF_START_ERROR_DOCUMENT;
     }
     if (!same_key_conf(cr->lookup_conf, dconf_of(r))) {
         /* the quick handler saw only <Location>: a <Directory>, <Proxy>
          * or <Files> section says otherwise of the key */
+        return REQPERF_START_KEY_CONF;
+    }
+    response_facts(r, cr, 0, &resp);
+    rp_cache_response_info(&cr->lk, &resp, &ri);
+    *why = rp_response_storable(&ri, apr_time_sec(apr_time_now()),
+                                cr->conf.default_ttl_s, NULL);
+    if (*why == RP_NOSTORE_NONE && r->content_type != NULL
+        && strncasecmp(r->content_type, "text/event-stream", 17) == 0) {
+        *why = RP_NOSTORE_STREAM;       /* never complete, never a page */
+    }
+    cl = apr_table_get(r->headers_out, "Content-Length");
+    if (*why == RP_NOSTORE_NONE && cl != NULL
+        && apr_strtoff(&n, cl, NULL, 10) == APR_SUCCESS
+        && n > (apr_off_t)cr->max) {
+        *why = RP_NOSTORE_TOO_LARGE;
+    }
+    return *why != RP_NOSTORE_NONE ? REQPERF_START_NOSTORE : REQPERF_START_OK;
+}
+
+static void check_response_start(request_rec *r, reqperf_cache_req_t *cr)
+{
+    rp_nostore_t why;
+
+    cr->held_since = apr_time_now();
+    switch (reqperf_cache_start_verdict(r, cr, REQPERF_CACHE_ON, &why)) {
+    case REQPERF_START_ELSEWHERE:
+        give_up(cr, r, RP_NOSTORE_NONE,
+                "ReqPerfCache Off where the request was served");
+        break;
+    case REQPERF_START_ERROR_DOCUMENT:
+        give_up(cr, r, RP_NOSTORE_NONE, "an error document");
+        break;
+    case REQPERF_START_KEY_CONF:
         give_up(cr, r, RP_NOSTORE_NONE,
                 "the key's configuration differs where the request was "
                 "served");
-        return;
-    }
-    cr->held_since = apr_time_now();
-    response_facts(r, cr, 0, &resp);
-    rp_cache_response_info(&cr->lk, &resp, &ri);
-    why = rp_response_storable(&ri, apr_time_sec(cr->held_since),
-                               cr->conf.default_ttl_s, NULL);
-    if (why == RP_NOSTORE_NONE && r->content_type != NULL
-        && strncasecmp(r->content_type, "text/event-stream", 17) == 0) {
-        why = RP_NOSTORE_STREAM;        /* never complete, never a page */
-    }
-    if (why != RP_NOSTORE_NONE) {
+        break;
+    case REQPERF_START_NOSTORE:
         give_up(cr, r, why, NULL);
-    }
-    else {
-        const char *cl = apr_table_get(r->headers_out, "Content-Length");
-        apr_off_t n;
-        if (cl != NULL && apr_strtoff(&n, cl, NULL, 10) == APR_SUCCESS
-            && n > (apr_off_t)cr->max) {
-            give_up(cr, r, RP_NOSTORE_TOO_LARGE, NULL);
-        }
+        break;
+    default:
+        break;
     }
 }
 
@@ -1161,6 +1228,24 @@ static void start_streaming(ap_filter_t *f, reqperf_cache_req_t *cr,
     rp_mc_park(&cr->store);
 }
 
+/* The whole response's facts for the storage rules, with what its
+ * included parts said folded in: RP_NOSTORE_NONE, or the reason a part
+ * keeps the page from being stored (then *resp is not filled). */
+rp_nostore_t reqperf_cache_whole_facts(request_rec *r,
+                                       reqperf_cache_req_t *cr,
+                                       rp_cache_response_t *resp)
+{
+    if (cr->sub_nostore != RP_NOSTORE_NONE) {
+        return cr->sub_nostore;
+    }
+    response_facts(r, cr, 1, resp);
+    if (cr->sub_max_fresh_s > 0) {
+        resp->has_max_fresh = 1;
+        resp->max_fresh_s = cr->sub_max_fresh_s - 1;
+    }
+    return RP_NOSTORE_NONE;
+}
+
 static void store_response(request_rec *r, reqperf_cache_req_t *cr)
 {
     rp_cache_response_t resp;
@@ -1168,16 +1253,12 @@ static void store_response(request_rec *r, reqperf_cache_req_t *cr)
     int dropped = 0;
     rp_store_outcome_t out;
 
-    if (cr->sub_nostore != RP_NOSTORE_NONE) {
+    if (reqperf_cache_whole_facts(r, cr, &resp) != RP_NOSTORE_NONE) {
         give_up(cr, r, cr->sub_nostore, "an included part");
         return;
     }
-    response_facts(r, cr, 1, &resp);
-    if (cr->sub_max_fresh_s > 0) {
-        resp.has_max_fresh = 1;
-        resp.max_fresh_s = cr->sub_max_fresh_s - 1;
-    }
     out = rp_cache_store(&cr->lk, &resp, &why, &dropped);
+    reqperf_advice_stored(r, cr, out);
     rp_mc_park(&cr->store);
     count_local_evictions(cr);
     if (dropped > 0) {
@@ -1377,7 +1458,8 @@ static void cache_insert_filter(request_rec *r)
     if (r->main == NULL && n_servers > 0) {
         add_cache_filter(r, cache_req(r));
     }
-    else if ((cr = cache_req(r)) != NULL && cr->capture && !cr->gave_up) {
+    else if (r->main != NULL && (cr = cache_req(r)) != NULL
+             && (cr->capture || cr->observing) && !cr->gave_up) {
         /* a part of a page being stored (mod_include, mod_lua) */
         ap_add_output_filter_handle(subreq_filter_handle, cr, r,
                                     r->connection);
@@ -1399,7 +1481,10 @@ static apr_status_t subreq_filter(ap_filter_t *f, apr_bucket_brigade *bb)
     int64_t fresh = 0;
     const char *vary = all_of(r, "Vary");
 
-    handle_response_headers(r, cr);     /* tags, purges, stripped */
+    if (!cr->observing) {
+        /* (under Observe as under Off: what a part sends is its own) */
+        handle_response_headers(r, cr); /* tags, purges, stripped */
+    }
     response_facts(r, cr, 0, &resp);
     rp_cache_response_info(&cr->lk, &resp, &ri);
     ri.grace_s = ri.stale_if_error_s = 0;
@@ -1430,7 +1515,17 @@ static apr_status_t subreq_filter(ap_filter_t *f, apr_bucket_brigade *bb)
  * than a filter of its own on every request). */
 void reqperf_cache_strip(request_rec *r)
 {
+    reqperf_cache_req_t *cr;
+    const char *tags;
+
     if (n_servers == 0) {
+        /* what ReqPerfCache Observe judges: the tags a store would keep */
+        if ((cr = cache_req(r)) != NULL && cr->observing
+            && (tags = all_of(r, "X-ReqPerf-Tags")) != NULL) {
+            cr->tags = cr->tags ? apr_pstrcat(r->pool, cr->tags, " ", tags,
+                                              NULL)
+                                : tags;
+        }
         apr_table_unset(r->headers_out, "X-ReqPerf-Tags");
         apr_table_unset(r->err_headers_out, "X-ReqPerf-Tags");
         apr_table_unset(r->headers_out, "X-ReqPerf-Purge");

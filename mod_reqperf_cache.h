@@ -55,7 +55,60 @@ typedef struct {
     apr_size_t sent_len;               /* bytes of buf already sent on */
     int streaming;                     /* held too long: sent as it comes */
     apr_time_t held_since;
+    int observing;                     /* ReqPerfCache Observe: judged, never
+                                          held, stored or served; len counts
+                                          the body, buf stays NULL */
 } reqperf_cache_req_t;
+
+/* What a lookup decided before asking any store (reqperf_cache_decide). */
+typedef enum {
+    REQPERF_DECIDED_LOOKUP = 0,        /* look up (or refresh: .refresh) */
+    REQPERF_DECIDED_BYPASS,            /* .why: personal, a method ... */
+    REQPERF_DECIDED_UNKEYED,           /* a keyed header changed on the way */
+    REQPERF_DECIDED_NO_KEY             /* the URL cannot be keyed */
+} reqperf_decided_t;
+
+typedef struct {
+    rp_bypass_t why;
+    int refresh;                       /* client no-cache: fetch and store */
+    const char *resource, *full;       /* LOOKUP: the keys */
+} reqperf_decision_t;
+
+/* What the start of a response rules out (reqperf_cache_start_verdict). */
+typedef enum {
+    REQPERF_START_OK = 0,
+    REQPERF_START_NOSTORE,             /* *why */
+    REQPERF_START_ELSEWHERE,           /* served where the mode differs */
+    REQPERF_START_ERROR_DOCUMENT,
+    REQPERF_START_KEY_CONF             /* quick mode: another key config */
+} reqperf_start_t;
+
+/* mod_reqperf_cache.c: the decisions, one place each, that On and Observe
+ * share (mode: REQPERF_CACHE_ON or REQPERF_CACHE_OBSERVE). */
+int reqperf_cache_chain_is_clean(request_rec *r, int mode);
+reqperf_decided_t reqperf_cache_decide(request_rec *r,
+                                       const reqperf_dir_conf_t *d,
+                                       reqperf_cache_req_t *cr,
+                                       reqperf_decision_t *out);
+void reqperf_cache_setup(request_rec *r, const reqperf_dir_conf_t *d,
+                         reqperf_cache_req_t *cr, const char *resource,
+                         const char *full);
+void reqperf_cache_keep_server_vary(request_rec *r, reqperf_cache_req_t *cr);
+reqperf_start_t reqperf_cache_start_verdict(request_rec *r,
+                                            reqperf_cache_req_t *cr,
+                                            int mode, rp_nostore_t *why);
+rp_nostore_t reqperf_cache_whole_facts(request_rec *r,
+                                       reqperf_cache_req_t *cr,
+                                       rp_cache_response_t *resp);
+
+/* mod_reqperf_advice.c: what the cache (On) tells the advisor. */
+void reqperf_advice_decided(request_rec *r, reqperf_cache_req_t *cr,
+                            const reqperf_dir_conf_t *d, int mode,
+                            reqperf_decided_t decided,
+                            const reqperf_decision_t *dec);
+void reqperf_advice_refused(request_rec *r, rp_nostore_t why);
+void reqperf_advice_stored(request_rec *r, reqperf_cache_req_t *cr,
+                           rp_store_outcome_t out);
 
 /* mod_reqperf_cache_key.c */
 void reqperf_cache_snapshot(request_rec *r, reqperf_cache_req_t *cr);

@@ -261,6 +261,7 @@ const char *reqperf_cmd_dir_flag(cmd_parms *cmd, void *dconf, const char *arg)
  * lookup_defaults sees only the server and vhost levels.  Reset before
  * each read of the configuration (start, restart). */
 int reqperf_cache_on_somewhere = 0;
+int reqperf_cache_observe_somewhere = 0;
 
 static int reqperf_config_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
                                      apr_pool_t *ptemp)
@@ -269,6 +270,7 @@ static int reqperf_config_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
     (void)plog;
     (void)ptemp;
     reqperf_cache_on_somewhere = 0;
+    reqperf_cache_observe_somewhere = 0;
     return OK;
 }
 
@@ -279,16 +281,28 @@ void reqperf_config_register_hooks(apr_pool_t *p)
                        APR_HOOK_MIDDLE);
 }
 
-/* ReqPerfCache On|Off: a flag that also records that the cache is on
- * somewhere (see reqperf_cache_on_somewhere). */
+/* ReqPerfCache On|Off|Observe, recording where the cache is on or
+ * observed somewhere (see reqperf_cache_on_somewhere). */
 const char *reqperf_cmd_cache(cmd_parms *cmd, void *dconf, const char *arg)
 {
-    const char *err = reqperf_cmd_dir_flag(cmd, dconf, arg);
+    reqperf_dir_conf_t *d = dconf;
 
-    if (err == NULL && ((reqperf_dir_conf_t *)dconf)->cache == 1) {
+    if (strcasecmp(arg, "on") == 0) {
+        d->cache = REQPERF_CACHE_ON;
         reqperf_cache_on_somewhere = 1;
     }
-    return err;
+    else if (strcasecmp(arg, "off") == 0) {
+        d->cache = 0;
+    }
+    else if (strcasecmp(arg, "observe") == 0) {
+        d->cache = REQPERF_CACHE_OBSERVE;
+        reqperf_cache_observe_somewhere = 1;
+    }
+    else {
+        return apr_psprintf(cmd->pool, "%s: '%s' is not On, Off or Observe",
+                            cmd->cmd->name, arg);
+    }
+    return NULL;
 }
 
 /* The same for a field of the server configuration. */

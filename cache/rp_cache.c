@@ -809,20 +809,69 @@ void rp_cache_response_info(const rp_lookup_t *lk,
     ri->stale_if_error_s = lk->conf->stale_if_error_s;
 }
 
+void rp_cache_judge(rp_lookup_t *lk, const rp_cache_response_t *resp,
+                    int64_t now_us, rp_judgement_t *j)
+{
+    rp_response_info_t ri;
+    const char *v = resp->vary;
+    int k;
+
+    memset(j, 0, sizeof(*j));
+    rp_cache_response_info(lk, resp, &ri);
+    j->age_s = ri.age_s;
+    j->why = rp_response_storable(&ri, now_us / 1000000,
+                                  lk->conf->default_ttl_s, &j->fresh_s);
+    /* Vary only grows: the index's names, the server's, the response's */
+    if (lk->index_vary != NULL && *lk->index_vary != '\0') {
+        v = v ? apr_pstrcat(lk->pool, v, ", ", lk->index_vary, NULL)
+              : lk->index_vary;
+    }
+    if (lk->extra_vary != NULL) {
+        v = v ? apr_pstrcat(lk->pool, v, ", ", lk->extra_vary, NULL)
+              : lk->extra_vary;
+    }
+    if (v != NULL && (j->n_vary = rp_vary_parse(lk->pool, v, &j->vary)) < 0) {
+        j->n_vary = 0;
+        j->vary = NULL;
+        if (j->why == RP_NOSTORE_NONE) {
+            j->why = RP_NOSTORE_VARY_STAR;
+        }
+    }
+    if (j->why == RP_NOSTORE_NONE && resp->tags) {
+        j->n_tags = rp_tags_parse(lk->pool, resp->tags, &j->tags,
+                                  &j->tags_dropped);
+        if (j->tags_dropped > 0) {
+            j->why = RP_NOSTORE_TAGS;
+        }
+    }
+    if (resp->has_max_fresh && j->fresh_s > resp->max_fresh_s) {
+        j->fresh_s = resp->max_fresh_s;
+    }
+    j->full = lk->base_full;
+    if (j->n_vary > 0) {
+        /* the base key names the headers; the page lives under the variant */
+        j->names = apr_pcalloc(lk->pool, sizeof(*j->names) * (size_t)j->n_vary);
+        for (k = 0; k < j->n_vary; k++) {
+            j->names[k].name = j->vary[k];
+            j->names[k].value = "";
+        }
+        j->full = variant_full(lk, j->names, j->n_vary);
+    }
+}
+
 rp_store_outcome_t rp_cache_store(rp_lookup_t *lk,
                                   const rp_cache_response_t *resp,
                                   const char **why, int *tags_dropped)
 {
     int64_t now = lk->clock->now_us(lk->clock->baton);
-    int64_t fresh_s = 0, ttl, grace_s = lk->conf->grace_s, sie_s = 0;
-    rp_response_info_t ri;
-    rp_nostore_t ns;
-    const char **vary = NULL, **tags = NULL;
-    int n_vary = 0, n_tags = 0, dropped = 0, k;
+    int64_t fresh_s, ttl, grace_s = lk->conf->grace_s, sie_s = 0;
+    rp_judgement_t j;
+    const char **tags;
+    int n_vary, n_tags, k;
     rp_store_item_t *items;
     char (*keys)[RP_KEY_HASH_MAX];
     rp_entry_t e, idx;
-    const char *full = lk->base_full;
+    const char *full;
     char full_key[RP_KEY_HASH_MAX];
     char *bytes;
     size_t len;
@@ -831,44 +880,29 @@ rp_store_outcome_t rp_cache_store(rp_lookup_t *lk,
     uint64_t gen;
 
     *why = NULL;
+    lk->refused = RP_NOSTORE_NONE;
+    rp_cache_judge(lk, resp, now, &j);
     if (tags_dropped) {
-        *tags_dropped = 0;
+        *tags_dropped = j.tags_dropped;
     }
-    rp_cache_response_info(lk, resp, &ri);
-    ns = rp_response_storable(&ri, now / 1000000, lk->conf->default_ttl_s,
-                              &fresh_s);
-    if (ns == RP_NOSTORE_NONE) {
-        /* Vary only grows: the index's names, the server's, the response's */
-        const char *v = resp->vary;
-        if (lk->index_vary != NULL && *lk->index_vary != '\0') {
-            v = v ? apr_pstrcat(lk->pool, v, ", ", lk->index_vary, NULL)
-                  : lk->index_vary;
-        }
-        if (lk->extra_vary != NULL) {
-            v = v ? apr_pstrcat(lk->pool, v, ", ", lk->extra_vary, NULL)
-                  : lk->extra_vary;
-        }
-        if (v != NULL && (n_vary = rp_vary_parse(lk->pool, v, &vary)) < 0) {
-            ns = RP_NOSTORE_VARY_STAR;
-        }
-    }
-    if (ns == RP_NOSTORE_NONE && resp->tags) {
-        n_tags = rp_tags_parse(lk->pool, resp->tags, &tags, &dropped);
-        if (tags_dropped) {
-            *tags_dropped = dropped;
-        }
-        if (dropped > 0) {
-            ns = RP_NOSTORE_TAGS;
-        }
-    }
-    if (ns != RP_NOSTORE_NONE) {
-        *why = rp_nostore_name(ns);
-        rp_cache_refuse(lk, ns, resp->status);
+    if (j.why != RP_NOSTORE_NONE) {
+        lk->refused = j.why;
+        *why = rp_nostore_name(j.why);
+        rp_cache_refuse(lk, j.why, resp->status);
         return RP_STORE_NOT_CACHEABLE;
     }
-    if (resp->has_max_fresh && fresh_s > resp->max_fresh_s) {
-        fresh_s = resp->max_fresh_s;
+    if (j.full == NULL) {
+        /* a header value we cannot key on: this request's, not the
+         * page's, so no pass marker */
+        *why = "vary key";
+        rp_cache_release(lk);
+        return RP_STORE_NOT_CACHEABLE;
     }
+    fresh_s = j.fresh_s;
+    full = j.full;
+    n_vary = j.n_vary;
+    tags = j.tags;
+    n_tags = j.n_tags;
 
     /* the generations now, compared with those seen before the fetch */
     items = apr_pcalloc(lk->pool, sizeof(*items) * (size_t)(n_tags + 2));
@@ -918,7 +952,7 @@ rp_store_outcome_t rp_cache_store(rp_lookup_t *lk,
     e.kind = RP_ENTRY_PAGE;
     e.status = resp->status;
     /* as old as the upstream cache says it is: Age counts on from there */
-    e.stored_us = now - ri.age_s * 1000000;
+    e.stored_us = now - j.age_s * 1000000;
     e.fresh_until_us = now + fresh_s * 1000000;
     e.grace_us = grace_s * 1000000;
     e.stale_if_error_us = sie_s * 1000000;
@@ -963,21 +997,6 @@ rp_store_outcome_t rp_cache_store(rp_lookup_t *lk,
     }
 
     if (n_vary > 0) {
-        /* the base key names the headers; the page lives under the variant */
-        rp_header_t *names = apr_pcalloc(lk->pool,
-                                         sizeof(*names) * (size_t)n_vary);
-        for (k = 0; k < n_vary; k++) {
-            names[k].name = vary[k];
-            names[k].value = "";
-        }
-        full = variant_full(lk, names, n_vary);
-        if (full == NULL) {
-            /* a header value we cannot key on: this request's, not the
-             * page's, so no pass marker */
-            *why = "vary key";
-            rp_cache_release(lk);
-            return RP_STORE_NOT_CACHEABLE;
-        }
         memset(&idx, 0, sizeof(idx));
         idx.kind = RP_ENTRY_VARY_INDEX;
         idx.key = lk->base_full;
@@ -988,7 +1007,7 @@ rp_store_outcome_t rp_cache_store(rp_lookup_t *lk,
         idx.stale_if_error_us = e.stale_if_error_us;
         idx.url_gen = gen;
         idx.n_headers = (uint32_t)n_vary;
-        idx.headers = names;
+        idx.headers = j.names;
         bytes = rp_entry_encode_pool(&idx, lk->pool, &len, &est);
         if (bytes == NULL) {
             *why = rp_entry_strerror(est);
@@ -1037,6 +1056,8 @@ rp_store_outcome_t rp_cache_store(rp_lookup_t *lk,
         *why = rc == RP_ST_DOWN ? "memcached down" : "memcached refused";
         return rc == RP_ST_DOWN ? RP_STORE_DOWN : RP_STORE_FAILED;
     }
+    lk->stored_full = full;
+    lk->stored_fresh_s = fresh_s;
     return RP_STORE_STORED;
 }
 

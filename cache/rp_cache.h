@@ -155,6 +155,11 @@ typedef struct {
     unsigned stale_by_generation;
     unsigned round_trips;
     int from_local;                    /* HIT served from the local tier */
+    /* rp_cache_store(): why it refused (RP_NOSTORE_NONE otherwise), and
+     * once stored, the full key (the variant) and its freshness */
+    rp_nostore_t refused;
+    const char *stored_full;
+    int64_t stored_fresh_s;
     int local_revalidating;            /* this request rechecks a copy */
     unsigned local_evictions;
 
@@ -214,6 +219,32 @@ typedef struct {
 void rp_cache_response_info(const rp_lookup_t *lk,
                             const rp_cache_response_t *resp,
                             rp_response_info_t *ri);
+
+/* What rp_cache_store() decides of a response before it touches the
+ * store. */
+typedef struct {
+    rp_nostore_t why;                  /* RP_NOSTORE_NONE: may be stored */
+    int64_t fresh_s;                   /* what is left of its freshness */
+    int64_t age_s;                     /* its Age */
+    const char **vary;                 /* the names it varies on: the */
+    rp_header_t *names;                /* response's, the index's, the */
+    int n_vary;                        /* server's (values "") */
+    const char **tags;
+    int n_tags, tags_dropped;
+    /* the full key it would be stored under (the variant its Vary names,
+     * with this request's values); NULL when a value cannot be keyed */
+    const char *full;
+} rp_judgement_t;
+
+/*
+ * THE storage decision on a whole response, the one rp_cache_store() acts
+ * on: rp_response_storable(), then a Vary that cannot be keyed, then tags
+ * that cannot be kept, the included parts' freshness limit applied; and the
+ * full key, computed whatever the verdict.  Pure (no store call), so that
+ * ReqPerfCache Observe judges a response exactly as a store would.
+ */
+void rp_cache_judge(rp_lookup_t *lk, const rp_cache_response_t *resp,
+                    int64_t now_us, rp_judgement_t *j);
 
 typedef enum {
     RP_STORE_STORED = 0,

@@ -898,10 +898,11 @@ static int cookie_value_ok(const char *v, size_t len)
     return 1;
 }
 
-int rp_cookie_is_personal(const char *cookie_header, const char *const *ignore, int n_ignore)
+int rp_cookie_personal_names(const char *cookie_header, const char *const *ignore,
+                             int n_ignore, rp_span_name_t *names, int max)
 {
     const char *s = cookie_header;
-    int pieces = 0;
+    int pieces = 0, found = 0;
 
     if (s == NULL) {
         return 0;
@@ -916,10 +917,10 @@ int rp_cookie_is_personal(const char *cookie_header, const char *const *ignore, 
             s++;
         }
         if (*s == '\0') {
-            return 0;
+            return found;
         }
         if (++pieces > RP_COOKIE_MAX_PIECES) {
-            return 1;
+            return -1;
         }
         start = s;
         while (*s != '\0' && *s != ';') {
@@ -931,11 +932,25 @@ int rp_cookie_is_personal(const char *cookie_header, const char *const *ignore, 
         }
         eq = memchr(start, '=', (size_t)(end - start));
         if (eq == NULL || !rp_is_token(start, (size_t)(eq - start))
-            || !cookie_value_ok(eq + 1, (size_t)(end - eq - 1))
-            || !cookie_ignored(start, (size_t)(eq - start), ignore, n_ignore)) {
-            return 1;
+            || !cookie_value_ok(eq + 1, (size_t)(end - eq - 1))) {
+            return -1;
+        }
+        if (!cookie_ignored(start, (size_t)(eq - start), ignore, n_ignore)) {
+            if (found < max && names != NULL) {
+                names[found].s = start;
+                names[found].len = (size_t)(eq - start);
+            }
+            found++;
+            if (max <= 0 || names == NULL) {
+                return found;           /* only "is it personal?" was asked */
+            }
         }
     }
+}
+
+int rp_cookie_is_personal(const char *cookie_header, const char *const *ignore, int n_ignore)
+{
+    return rp_cookie_personal_names(cookie_header, ignore, n_ignore, NULL, 0) != 0;
 }
 
 int rp_tags_parse(apr_pool_t *p, const char *header, const char ***tags, int *dropped)

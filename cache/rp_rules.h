@@ -10,6 +10,7 @@
 #ifndef RP_RULES_H
 #define RP_RULES_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <apr_pools.h>
 
@@ -263,6 +264,24 @@ const char *rp_bypass_name(rp_bypass_t why);
  * spaces and tabs around it; empty pieces are skipped. NULL or empty -> 0.
  */
 int rp_cookie_is_personal(const char *cookie_header, const char *const *ignore, int n_ignore);
+
+/* A name inside a header value (not NUL-terminated). */
+typedef struct {
+    const char *s;
+    size_t len;
+} rp_span_name_t;
+
+/*
+ * The same reading as rp_cookie_is_personal(), saying which cookies make the
+ * request personal (for the advisor: "Cookie: _ga"): the count of cookies no
+ * ignore pattern matches, their names stored (as spans into the header) in
+ * names[0..max-1]; -1 when the header is not RFC 6265's cookie-string or has
+ * more than RP_COOKIE_MAX_PIECES pieces (personal as a whole, no name). With
+ * names NULL or max 0 it stops at the first such cookie. Personal exactly when
+ * it returns anything but 0.
+ */
+int rp_cookie_personal_names(const char *cookie_header, const char *const *ignore,
+                             int n_ignore, rp_span_name_t *names, int max);
 
 /*
  * X-ReqPerf-Tags value to tags: separated by spaces, tabs and/or commas. Keeps at

@@ -8,7 +8,9 @@ Apache configuration, or the process environment).
     GET  /                      dashboard (counts, totals)       max-age=30
     GET  /invoices?status=&q=   the first 50 matching invoices   max-age=60
     GET  /invoices/<id>         one invoice, with a "mark paid" form
-    GET  /customers/<id>        a customer and their invoices
+    GET  /customers/<id>        a customer and their invoices, with a
+                                "send a reminder" form (CSRF-protected)
+    POST /customers/<id>/remind the form's target; 303 to the customer
     GET  /reports/monthly       the monthly report (slow)        max-age=300
     GET  /login, POST /login    sets the sessionid cookie, 303 to /account
     GET  /account               the signed-in user's page: private
@@ -44,6 +46,14 @@ How it cooperates with mod_reqperf's page cache:
     requested with the sessionid cookie, which mod_reqperf treats as
     personal (only the analytics cookies _ga* are ignored), so it is
     never served from nor stored in the cache.
+
+How it keeps a page out of the cache without meaning to (on purpose: the
+kind of thing mod_reqperf's advisor finds, see ReqPerfCache Observe):
+  * the customer page carries a "send a reminder" form protected the way
+    Django protects forms: a csrftoken cookie, set on the response when
+    the visitor has none, and the same token in a hidden field.  A
+    response with Set-Cookie is never stored, so the page is as public as
+    any other and yet cannot be cached.
 """
 import datetime
 import html
@@ -60,6 +70,7 @@ from urllib.parse import parse_qs
 LIST_LIMIT = 50
 REPORT_EXTERNAL_WAIT_S = 1.0       # the "exchange-rate service"
 SESSION_COOKIE = "sessionid"
+CSRF_COOKIE = "csrftoken"          # as Django names it
 
 
 class HTTPError(Exception):
@@ -385,6 +396,17 @@ def invoice_detail(environ, db, started, invoice_id):
          % (invoice_id, cust["id"]))]
 
 
+def csrf_token(environ, headers):
+    """The visitor's CSRF token (Django's double-submit cookie): the one
+    their csrftoken cookie holds, else a new one, set on this response."""
+    token = cookies(environ).get(CSRF_COOKIE, "")
+    if not re.fullmatch(r"[A-Za-z0-9_-]{20,64}", token):
+        token = secrets.token_urlsafe(24)
+        headers.append(("Set-Cookie", "%s=%s; Path=/; SameSite=Lax"
+                        % (CSRF_COOKIE, token)))
+    return token
+
+
 def customer_page(environ, db, started, customer_id):
     cust = db.execute("SELECT * FROM customers WHERE id = ?",
                       (customer_id,)).fetchone()
@@ -401,17 +423,33 @@ def customer_page(environ, db, started, customer_id):
         % (r["id"], r["id"], esc(money(r["amount_cents"])),
            status_span(r["status"]), esc(r["due_date"]), esc(r["memo"]))
         for r in invoices)
+    headers = [("Cache-Control", "public, max-age=60"),
+               ("X-ReqPerf-Tags", "customer-%d" % customer_id)]
+    form = ('<form method="post" action="/customers/%d/remind">'
+            '<input type="hidden" name="csrfmiddlewaretoken" value="%s">'
+            '<button type="submit">Send a payment reminder</button></form>'
+            % (customer_id, esc(csrf_token(environ, headers))))
     body = ('<h1>%s</h1><p>%s &lt;%s&gt;, %s, customer since %s.</p>'
             '<div class="cards"><div class="card">Invoices<b>%d</b></div>'
-            '<div class="card">Owed<b>%s</b></div></div>'
+            '<div class="card">Owed<b>%s</b></div></div>%s'
             '<table><tr><th>Invoice</th><th class="num">Amount</th>'
             '<th>Status</th><th>Due</th><th>Memo</th></tr>%s</table>'
             % (esc(cust["company"]), esc(cust["name"]), esc(cust["email"]),
                esc(cust["city"]), esc(cust["since"]), len(invoices),
-               esc(money(owed)), rows))
-    return 200, page(cust["company"], body, started), [
-        ("Cache-Control", "public, max-age=60"),
-        ("X-ReqPerf-Tags", "customer-%d" % customer_id)]
+               esc(money(owed)), form, rows))
+    return 200, page(cust["company"], body, started), headers
+
+
+def remind(environ, db, started, customer_id):
+    sent = read_form(environ).get("csrfmiddlewaretoken", [""])[0]
+    token = cookies(environ).get(CSRF_COOKIE, "")
+    if not token or not secrets.compare_digest(sent, token):
+        raise HTTPError(403, "CSRF verification failed.")
+    if db.execute("SELECT 1 FROM customers WHERE id = ?",
+                  (customer_id,)).fetchone() is None:
+        raise HTTPError(404, "There is no customer #%d." % customer_id)
+    return 303, "", [("Location", "/customers/%d" % customer_id),
+                     ("Cache-Control", "no-store")]
 
 
 def monthly_report(environ, db, started):
@@ -575,6 +613,7 @@ ROUTES = [
     ("GET", re.compile(r"/invoices/([0-9]{1,9})"), invoice_detail),
     ("POST", re.compile(r"/invoices/([0-9]{1,9})/pay"), pay),
     ("GET", re.compile(r"/customers/([0-9]{1,9})"), customer_page),
+    ("POST", re.compile(r"/customers/([0-9]{1,9})/remind"), remind),
     ("GET", re.compile(r"/reports/monthly"), monthly_report),
     ("GET", re.compile(r"/login"), login_form),
     ("POST", re.compile(r"/login"), login),
@@ -583,7 +622,7 @@ ROUTES = [
 ]
 
 REASONS = {200: "OK", 303: "See Other", 400: "Bad Request",
-           404: "Not Found", 405: "Method Not Allowed",
+           403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
            413: "Payload Too Large", 500: "Internal Server Error"}
 
 

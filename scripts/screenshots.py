@@ -7,7 +7,8 @@ Starts `make demo` (demo/run.sh, with DEMO_SECONDS so that it stops by
 itself), waits until its burst of traffic is over and it prints its
 "running" banner, then has headless Chromium (tests/integration/browser.py)
 load the status page and one route's page at 1366 pixels wide and save
-them, whole, as docs/status.png and docs/route.png.  Then it stops the
+them, whole, as docs/status.png and docs/route.png, and the status page's
+section "What caching would save" alone as docs/advice.png.  Then it stops the
 demo (SIGTERM to the run.sh it started, which stops its Apache and
 memcached by pid) and waits for it.
 """
@@ -51,15 +52,24 @@ def main():
             sys.exit("the demo did not start (see above)")
         # the overview's top (the whole of it is several screens long),
         # and the route's page whole
+        # (and of the overview, its section "What caching would save"
+        # alone: the heading, its note and its table)
         pages = [
-            ("status.png", base + "/reqperf-status", 1800),
+            ("status.png", base + "/reqperf-status", 1800, None),
             ("route.png", "%s/reqperf-status?route=%s&method=%s"
              % (base, quote(args.route, safe="/"), quote(args.method)),
-             None),
+             None, None),
+            ("advice.png", base + "/reqperf-status", None, "advice"),
         ]
         with Chromium(args.width, 768) as c:
-            for name, url, max_height in pages:
+            for name, url, max_height, only in pages:
                 status = c.open(url)
+                if only is not None:
+                    c.eval("(() => { const h = document.getElementById(%r);"
+                           " document.body.replaceChildren(h,"
+                           " h.nextElementSibling,"
+                           " h.nextElementSibling.nextElementSibling);"
+                           " return 1; })()" % only)
                 width = c.eval("document.documentElement.scrollWidth")
                 if status != 200 or width > args.width:
                     sys.exit("%s: status %s, %d px wide" % (url, status,

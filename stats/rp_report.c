@@ -9,6 +9,7 @@
 #include <apr_strings.h>
 #include <apr_hash.h>
 #include "rp_report.h"
+#include "rp_advice_report.h"
 
 static const char *const sort_names[] = {
     "time", "count", "p95", "p99", "max", "avg", "slow", "errors", NULL
@@ -289,6 +290,7 @@ rp_report_t *rp_report_build(apr_pool_t *p, rp_stats_t *st, int sort,
         v->recent_p95 = rp_hist_percentile(snap, 95);
         v->recent_p99 = rp_hist_percentile(snap, 99);
         route_app(p, st, rec, v, app_scratch, app_all, snap);
+        v->advice = rp_advice_report_view(p, st, rec, now_wall_us / 1000000);
     }
     r->app_names = h->app_names;
     app_totals(p, r, app_all);
@@ -476,6 +478,7 @@ static void json_route_fields(rp_buf_t *b, const rp_route_view_t *v)
                   (unsigned long long)v->status_class[5]);
     json_phases(b, v->phase_avg);
     json_app(b, v->app, v->n_app);
+    rp_advice_json(b, v->advice);
     rp_buf_printf(b, ",\"cache\":{\"hit\":%llu,\"miss\":%llu,"
                   "\"stale\":%llu,\"bypass\":%llu,\"stale_error\":%llu,",
                   (unsigned long long)v->cache[RP_CACHE_HIT],
@@ -735,6 +738,8 @@ void rp_render_prometheus(rp_buf_t *b, const rp_report_t *r,
         rp_buf_printf(b, "} %llu\n", (unsigned long long)v->slow);
     }
 
+    rp_advice_prometheus(b, r);
+
     /* the global counters, from the one table */
     for (k = 0; k < RP_CTR_COUNT; k++) {
         const rp_counter_info_t *ci = &rp_counter_info[k];
@@ -843,6 +848,7 @@ void rp_render_auto(rp_buf_t *b, const rp_report_t *r,
         rp_buf_printf(b, "memcached_%d: %s %s\n", k, o->servers[k].address,
                       o->servers[k].state);
     }
+    rp_advice_auto(b, r);
 }
 
 /* ---------------------------------------------------------------- */
@@ -1736,6 +1742,7 @@ void rp_render_html(rp_buf_t *b, const rp_report_t *r,
     html_app_legend(b, r);
     rp_buf_puts(b, "</p>\n");
     html_app_section(b, r, o);
+    rp_advice_html(b, r);
 
     /* slow log */
     rp_buf_printf(b, "<h2>Slow requests</h2><p class=\"muted\">the %llu most "

@@ -61,6 +61,8 @@ typedef struct {
     uint64_t recent_p50;
     uint64_t lock_waits, lock_wait_us;         /* waited on another's fill */
     uint64_t xcache[RP_XCACHE_COUNT];          /* by X-Cache value sent */
+    struct rp_advice_view_t *advice;           /* the cache advisor's
+                                                  figures, or NULL */
 } rp_route_view_t;
 
 typedef struct {

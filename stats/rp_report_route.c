@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "rp_report_int.h"
+#include "rp_advice_report.h"
 
 rp_route_view_t *rp_report_route_find(const rp_report_t *r,
                                       const char *route, const char *method)
@@ -114,7 +115,7 @@ void rp_render_route_json(rp_buf_t *b, const rp_report_t *r,
         first = 0;
         rp_rep_json_slow_entry(b, &r->slow[i]);
     }
-    /* (issue 16's cache advisor adds the route's "advice" here) */
+    /* (the cache advisor's "advice" is among the route's fields) */
     rp_buf_puts(b, "]}\n");
 }
 
@@ -337,8 +338,10 @@ void rp_render_route_html(rp_buf_t *b, const rp_report_t *r,
     }
 
     html_cache(b, v);
-    /* (issue 16's cache advisor, "What caching would save" for this
-     * route, goes here) */
+    if (v->advice != NULL) {
+        rp_buf_puts(b, "<h2>What caching would save</h2>");
+        rp_advice_html_route(b, v);
+    }
 
     for (i = 0; i < r->n_slow; i++) {
         n_slow += same_route(&r->slow[i], v);

@@ -40,8 +40,13 @@ static void layout(const rp_stats_params_t *params, rp_stats_hdr_t *h)
     h->app_off = ALIGN64(h->app_key_off + (uint64_t)h->rec_cap
                                           * h->app_slots
                                           * sizeof(rp_app_key_t));
-    h->size = ALIGN64(h->app_off + (uint64_t)h->rec_cap * h->app_slots
-                                   * sizeof(rp_app_slot_t));
+    h->adv_off = ALIGN64(h->app_off + (uint64_t)h->rec_cap * h->app_slots
+                                      * sizeof(rp_app_slot_t));
+    h->adv_tables = rp_advice_tables_for(h->rec_cap);
+    h->adv_tables_off = ALIGN64(h->adv_off + (uint64_t)h->rec_cap
+                                             * sizeof(rp_advice_rec_t));
+    h->size = ALIGN64(h->adv_tables_off + (uint64_t)h->adv_tables
+                                          * sizeof(rp_advice_keys_t));
 }
 
 size_t rp_stats_size(const rp_stats_params_t *params)
@@ -111,6 +116,9 @@ rp_stats_t *rp_stats_init(void *mem, size_t size,
     /* the application metric slots are zeroed when claimed: slots never
      * used are never touched */
     memset(mem, 0, (size_t)h.app_off);
+    /* so are the advisor's key tables, when a route claims one */
+    memset((char *)mem + h.adv_off, 0,
+           (size_t)h.rec_cap * sizeof(rp_advice_rec_t));
     st->hdr = h;
     st->hdr.magic = RP_STATS_MAGIC;
     st->hdr.version = RP_STATS_LAYOUT_VERSION;
@@ -552,6 +560,23 @@ void rp_stats_record(rp_stats_t *st, const rp_sample_t *s)
     if (s->slow) {
         slow_push(st, s, &sums);
     }
+}
+
+rp_advice_rec_t *rp_stats_advice(rp_stats_t *st, const rp_route_rec_t *rec)
+{
+    uint32_t ri = (uint32_t)(rec - records_of(st));
+
+    if (ri >= st->hdr.rec_cap) {
+        return NULL;
+    }
+    return (rp_advice_rec_t *)((char *)st + st->hdr.adv_off) + ri;
+}
+
+void rp_stats_advice_pool(rp_stats_t *st, rp_advice_pool_t *out)
+{
+    out->tables = (rp_advice_keys_t *)((char *)st + st->hdr.adv_tables_off);
+    out->n_tables = st->hdr.adv_tables;
+    out->used = &st->hdr.adv_tables_used;
 }
 
 void rp_stats_rotate(rp_stats_t *st, int64_t now_mono_us)

@@ -17,6 +17,9 @@
  *                    each application metric (Server-Timing) slot
  *   app[rec_cap][app_slots]         the slots: name, counts, histogram;
  *                    ReqPerfAppTimingMaxNames names, then __other__
+ *   advice[rec_cap]  per route, the cache advisor's figures (rp_advice.h)
+ *   adv_tables[...]  the advisor's pool of key tables, 16 KiB each, at
+ *                    most RP_ADVICE_TABLES_MAX (rp_advice_tables_for())
  *
  * Writer patterns, region by region:
  *   counters, histograms, record counters: any request thread in any
@@ -48,6 +51,9 @@
  *       cap by one.  A full restart resets the keys; the slots' memory is
  *       zeroed when claimed, never at start-up, so the pages of slots
  *       never used are never touched.
+ *   advice: see rp_advice.h.  The figures are zeroed with the rest at
+ *       start-up and on a full restart; a key table is zeroed when a
+ *       route claims it (adv_tables_used, fetch-add), never before.
  *   start times, sizes: written by the parent before any child exists.
  */
 #ifndef RP_STATS_H
@@ -60,6 +66,7 @@
 #include "rp_route.h"
 #include "rp_counters.h"
 #include "rp_servertiming.h"
+#include "rp_advice.h"
 
 #define RP_STATS_MAGIC 0x54535052u        /* "RPST" */
 #define RP_STATS_LAYOUT_VERSION 7
@@ -186,6 +193,9 @@ typedef struct {
     uint32_t pad;
     int64_t recent_epoch;
     uint64_t slow_cursor;
+    uint64_t adv_off, adv_tables_off;
+    uint32_t adv_tables;                   /* key tables in the pool */
+    uint32_t adv_tables_used;              /* claimed (may pass adv_tables) */
 } rp_stats_hdr_t;
 
 typedef struct {
@@ -260,6 +270,11 @@ uint32_t rp_stats_app_slots(rp_stats_t *st);
 const rp_app_slot_t *rp_stats_app_slot(rp_stats_t *st,
                                        const rp_route_rec_t *rec,
                                        uint32_t k);
+
+/* The cache advisor's figures of a record, and the pool of key tables
+ * (rp_advice.h). */
+rp_advice_rec_t *rp_stats_advice(rp_stats_t *st, const rp_route_rec_t *rec);
+void rp_stats_advice_pool(rp_stats_t *st, rp_advice_pool_t *out);
 
 /* Parent only: advance the recent window to now. */
 void rp_stats_rotate(rp_stats_t *st, int64_t now_mono_us);

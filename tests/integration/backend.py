@@ -17,6 +17,9 @@ Query parameters (any method):
   cc=...                Cache-Control value
   early=Name:Value      send a 103 Early Hints with this header first
                         (repeatable)
+  static=1              the same bytes for the same request every time: no
+                        X-Backend-Count, a body naming the path and query
+                        (for comparing two servers' answers byte by byte)
   hold=NAME             do not answer until POST /__release?name=NAME (at
                         most 30 s): a response held for as long as a test
                         needs, with no sleep to guess
@@ -169,6 +172,9 @@ class Handler(BaseHTTPRequestHandler):
         if "size" in qs:
             body = b"x" * int(qs["size"][0])
             ctype = "text/plain"
+        elif "static" in qs:
+            body = ("page %s?%s\n" % (url.path, url.query)).encode()
+            ctype = "text/plain"
         else:
             body = json.dumps({
                 "path": url.path,
@@ -194,7 +200,8 @@ class Handler(BaseHTTPRequestHandler):
 
         self.send_response(status)
         self.send_header("Content-Type", ctype)
-        self.send_header("X-Backend-Count", str(count))
+        if "static" not in qs:
+            self.send_header("X-Backend-Count", str(count))
         for name, value in headers:
             self.send_header(name, value)
 

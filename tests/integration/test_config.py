@@ -30,6 +30,7 @@ from conftest import ROOT, MODULE, Apache, apache_env
     ("ReqPerfCacheServers 127.0.0.1:99999", ["ReqPerfCacheServers", "99999"]),
     ("ReqPerfCacheServers 127.0.0.1:", ["ReqPerfCacheServers"]),
     ("ReqPerfCache sometimes", ["ReqPerfCache", "sometimes"]),
+    ("ReqPerfCache Observing", ["ReqPerfCache", "Observing", "Observe"]),
     ("ReqPerfCacheTTL banana", ["ReqPerfCacheTTL", "banana"]),
     ("ReqPerfCacheTTL -5", ["ReqPerfCacheTTL", "-5"]),
     ("ReqPerfCacheGrace forever", ["ReqPerfCacheGrace", "forever"]),

@@ -930,6 +930,99 @@ static void test_vary(void **state)
     }
 }
 
+/* Every call a store was asked to make. */
+static unsigned long store_calls(rp_store_t *st)
+{
+    static const char *const ops[] = { "get", "mget", "set", "add", "del",
+                                       "incr" };
+    unsigned long n = 0;
+    size_t i;
+
+    for (i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
+        n += rp_store_mem_calls(st, ops[i]);
+    }
+    return n;
+}
+
+/* The judgement a store acts on, without a store: what Observe uses.  It
+ * must agree with rp_cache_store() and touch nothing. */
+static void test_judge(void **state)
+{
+    fx_t fx;
+    rp_lookup_t lk;
+    rp_cache_response_t r;
+    rp_judgement_t j;
+    const char *url;
+    unsigned long calls0;
+
+    fx_init(&fx, *state);
+    url = url_of(fx.p, "/judge", NULL);
+    init(&fx, &lk, url, &AE_GZIP);
+    calls0 = store_calls(fx.store);
+
+    r = page("x", "max-age=30");
+    rp_cache_judge(&lk, &r, fx.now_us, &j);
+    assert_int_equal(j.why, RP_NOSTORE_NONE);
+    assert_int_equal(j.fresh_s, 30);
+    assert_string_equal(j.full, base_of(fx.p, url));
+    assert_int_equal(j.n_vary, 0);
+
+    /* a Vary names the variant, with this request's value */
+    r.vary = "Accept-Encoding";
+    r.age = "10";
+    rp_cache_judge(&lk, &r, fx.now_us, &j);
+    assert_int_equal(j.why, RP_NOSTORE_NONE);
+    assert_int_equal(j.fresh_s, 20);
+    assert_int_equal(j.age_s, 10);
+    assert_string_equal(j.full, variant_of(fx.p, url, "gzip"));
+    assert_int_equal(j.n_vary, 1);
+
+    /* not storable, and why; the key is still known */
+    r = page("x", "private");
+    r.vary = "Accept-Encoding";
+    rp_cache_judge(&lk, &r, fx.now_us, &j);
+    assert_int_equal(j.why, RP_NOSTORE_PRIVATE);
+    assert_string_equal(j.full, variant_of(fx.p, url, "gzip"));
+    r = page("x", NULL);
+    r.has_set_cookie = 1;
+    rp_cache_judge(&lk, &r, fx.now_us, &j);
+    assert_int_equal(j.why, RP_NOSTORE_SET_COOKIE);
+    r = page("x", NULL);
+    r.vary = "Cookie";
+    rp_cache_judge(&lk, &r, fx.now_us, &j);
+    assert_int_equal(j.why, RP_NOSTORE_VARY_PRIVATE);
+    r = page("x", NULL);
+    r.vary = "*";
+    rp_cache_judge(&lk, &r, fx.now_us, &j);
+    assert_int_equal(j.why, RP_NOSTORE_VARY_STAR);
+    assert_string_equal(j.full, base_of(fx.p, url));
+    /* an included part's freshness limits the page's */
+    r = page("x", "max-age=300");
+    r.has_max_fresh = 1;
+    r.max_fresh_s = 7;
+    rp_cache_judge(&lk, &r, fx.now_us, &j);
+    assert_int_equal(j.fresh_s, 7);
+    /* ReqPerfCacheTTL when the response says nothing */
+    r = page("x", NULL);
+    rp_cache_judge(&lk, &r, fx.now_us, &j);
+    assert_int_equal(j.fresh_s, fx.conf.default_ttl_s);
+
+    assert_int_equal(store_calls(fx.store), calls0);
+
+    /* and the store says the same, with what it stored */
+    assert_int_equal(lookup(&fx, &lk, url, &AE_GZIP), RP_LOOKUP_MISS);
+    r = page("x", "max-age=30");
+    r.vary = "Accept-Encoding";
+    assert_int_equal(store(&lk, &r), RP_STORE_STORED);
+    assert_string_equal(lk.stored_full, variant_of(fx.p, url, "gzip"));
+    assert_int_equal(lk.stored_fresh_s, 30);
+    assert_int_equal(lk.refused, RP_NOSTORE_NONE);
+    assert_int_equal(lookup(&fx, &lk, url, &AE_BR), RP_LOOKUP_MISS);
+    r = page("x", "no-store");
+    assert_int_equal(store(&lk, &r), RP_STORE_NOT_CACHEABLE);
+    assert_int_equal(lk.refused, RP_NOSTORE_NO_STORE);
+}
+
 /* ---- 5. URL purge ------------------------------------------------------- */
 
 static void test_purge_url(void **state)
@@ -2274,6 +2367,7 @@ int main(void)
         RP_TEST(test_grace_survives_refresher_5xx),
         RP_TEST(test_not_storable),
         RP_TEST(test_vary),
+        RP_TEST(test_judge),
         RP_TEST(test_purge_url),
         RP_TEST(test_purge_tag),
         RP_TEST(test_purge_tag_varied),

@@ -858,6 +858,35 @@ static void test_bypass_names(void **state)
 
 /* ---- cookies ---- */
 
+/* Which cookies make a request personal: the advisor's "Cookie: _ga". */
+static void test_cookie_names(void **state)
+{
+    static const char *ign[] = { "consent" };
+    rp_span_name_t n[3];
+
+    (void)state;
+    assert_int_equal(rp_cookie_personal_names(NULL, ign, 1, n, 3), 0);
+    assert_int_equal(rp_cookie_personal_names("consent=1", ign, 1, n, 3), 0);
+    assert_int_equal(rp_cookie_personal_names("_ga=1; consent=2; sid=x", ign,
+                                              1, n, 3), 2);
+    assert_int_equal(n[0].len, 3);
+    assert_memory_equal(n[0].s, "_ga", 3);
+    assert_int_equal(n[1].len, 3);
+    assert_memory_equal(n[1].s, "sid", 3);
+    /* more than max: counted, max kept */
+    assert_int_equal(rp_cookie_personal_names("a=1; b=2; c=3; d=4", NULL, 0, n,
+                                              3), 4);
+    assert_memory_equal(n[2].s, "c", 1);
+    /* not the grammar: personal as a whole, no name */
+    assert_int_equal(rp_cookie_personal_names("_ga=1; garbage", ign, 1, n, 3),
+                     -1);
+    assert_int_equal(rp_cookie_personal_names("sid=1, x=2", ign, 1, n, 3), -1);
+    /* the same verdict as rp_cookie_is_personal, names asked or not */
+    assert_int_equal(rp_cookie_personal_names("sid=1", NULL, 0, NULL, 0), 1);
+    assert_int_equal(rp_cookie_personal_names("consent=1", ign, 1, NULL, 0), 0);
+}
+
+
 static void test_cookies(void **state)
 {
     apr_pool_t *p = *state;
@@ -997,6 +1026,7 @@ int main(void)
         RP_TEST(test_bypass_order),
         RP_TEST(test_bypass_names),
         RP_TEST(test_cookies),
+        RP_TEST(test_cookie_names),
         RP_TEST(test_tags),
     };
     int rc;
