@@ -69,7 +69,7 @@
 #include "rp_advice.h"
 
 #define RP_STATS_MAGIC 0x54535052u        /* "RPST" */
-#define RP_STATS_LAYOUT_VERSION 7
+#define RP_STATS_LAYOUT_VERSION 8
 
 #define RP_METHOD_MAX 16
 #define RP_SLOW_URI_MAX 256
