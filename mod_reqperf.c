@@ -11,7 +11,7 @@
 #include "httpd.h"
 #include "http_config.h"
 
-#include "mod_reqperf.h"
+#include "mod_reqperf_cache.h"
 
 static const command_rec reqperf_cmds[] = {
     /* timing */
@@ -126,6 +126,9 @@ static void reqperf_register_hooks(apr_pool_t *p)
     reqperf_timing_register_hooks(p);
     reqperf_status_register_hooks(p);
     reqperf_cache_register_hooks(p);
+    reqperf_cache_store_register_hooks(p);
+    reqperf_purge_register_hooks(p);
+    reqperf_cache_child_register_hooks(p);
     reqperf_advice_register_hooks(p);
 }
 

@@ -208,9 +208,7 @@ rp_stats_t *reqperf_stats(void);
 /* mod_reqperf_status.c */
 void reqperf_status_register_hooks(apr_pool_t *p);
 
-/* mod_reqperf_cache.c */
-void reqperf_cache_register_hooks(apr_pool_t *p);
-/* X-ReqPerf-* out of a response when no cache server is configured. */
+/* mod_reqperf_purge.c: X-ReqPerf-* out of a response when no cache server is configured. */
 void reqperf_cache_strip(request_rec *r);
 /* mod_reqperf_advice.c: ReqPerfCache Observe and the advisor */
 void reqperf_advice_register_hooks(apr_pool_t *p);

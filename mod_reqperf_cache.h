@@ -12,6 +12,8 @@
 #include "mod_reqperf.h"
 #include "cache/rp_cache.h"
 #include "cache/rp_interim.h"
+#include "cache/rp_mc.h"
+#include "cache/rp_local.h"
 
 /* The request as the client sent it, taken at post_read_request before any
  * other module could change it (mod_headers' "early" edits, mod_remoteip,
@@ -134,5 +136,71 @@ int reqperf_cache_inputs_changed(request_rec *r,
                                  const reqperf_cache_req_t *cr,
                                  const reqperf_dir_conf_t *d,
                                  const char *vary);
+
+/* ---------------------------------------------------------------- */
+/* shared by the cache glue files                                    */
+
+static inline reqperf_dir_conf_t *reqperf_dconf(request_rec *r)
+{
+    return ap_get_module_config(r->per_dir_config, &reqperf_module);
+}
+
+static inline reqperf_srv_conf_t *reqperf_sconf(server_rec *s)
+{
+    return ap_get_module_config(s->module_config, &reqperf_module);
+}
+
+static inline reqperf_cache_req_t *reqperf_cache_req(request_rec *r)
+{
+    reqperf_req_t *rs = reqperf_req(r);
+
+    return rs != NULL ? rs->cache : NULL;
+}
+
+static inline void reqperf_count(rp_counter_t c)
+{
+    rp_stats_t *st = reqperf_stats();
+
+    if (st != NULL) {
+        rp_stats_count(st, c, 1);
+    }
+}
+
+/* mod_reqperf_cache.c */
+void reqperf_cache_register_hooks(apr_pool_t *p);
+/* The request's cache result: X-Cache, the notes, the statistics. */
+void reqperf_cache_note(request_rec *r, int result, const char *x_cache);
+void reqperf_count_local_evictions(reqperf_cache_req_t *cr);
+/* The stored status and headers become the response's. */
+void reqperf_cache_entry_to_response(request_rec *r, const rp_entry_t *e,
+                                     int64_t age_s);
+
+/* mod_reqperf_cache_store.c */
+void reqperf_cache_store_register_hooks(apr_pool_t *p);
+void reqperf_cache_add_filter(request_rec *r, reqperf_cache_req_t *cr);
+const char *reqperf_all_of(request_rec *r, const char *name);
+apr_status_t reqperf_cache_release_at_end(void *data);
+
+/* mod_reqperf_purge.c */
+void reqperf_purge_register_hooks(apr_pool_t *p);
+void reqperf_cache_response_headers(request_rec *r, reqperf_cache_req_t *cr);
+void reqperf_cache_interim_reset(conn_rec *c);
+void reqperf_cache_interim_done(request_rec *r);
+
+/* mod_reqperf_cache_child.c: what post_config made (the same in every
+ * child) and child_init connected. */
+typedef struct {
+    int n_servers;                     /* ReqPerfCacheServers; 0: none */
+    const char **server_names;
+    rp_breaker_t *breakers;            /* shared memory, one per server */
+    rp_local_t *local;                 /* the local tier, or NULL */
+    apr_interval_time_t local_ttl;
+    rp_mc_t *mc;                       /* this child's connections */
+} reqperf_cache_child_t;
+extern reqperf_cache_child_t reqperf_cache_child;
+void reqperf_cache_child_register_hooks(apr_pool_t *p);
+void reqperf_memcached_down(request_rec *r);
+void reqperf_memcached_up(request_rec *r);
+int reqperf_cache_acquire_store(request_rec *r, rp_store_t *out);
 
 #endif
