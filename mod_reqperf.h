@@ -172,7 +172,8 @@ const char *reqperf_cmd_cache_max_size(cmd_parms *cmd, void *dconf,
 const char *reqperf_cmd_dir_list(cmd_parms *cmd, void *dconf,
                                  const char *arg);
 
-/* Resolved values (defaults applied). */
+/* Resolved values (defaults applied: only mod_reqperf_config.c reads
+ * REQPERF_UNSET). */
 int reqperf_enabled(const reqperf_dir_conf_t *d);
 apr_int64_t reqperf_slow_threshold_us(const reqperf_dir_conf_t *d);
 int reqperf_server_timing(const reqperf_dir_conf_t *d);
@@ -181,6 +182,9 @@ int reqperf_srv_slow_log_size(const reqperf_srv_conf_t *s);
 int reqperf_app_timing(const reqperf_dir_conf_t *d);
 int reqperf_app_timing_hide(const reqperf_dir_conf_t *d);
 int reqperf_srv_app_max_names(const reqperf_srv_conf_t *s);
+/* ReqPerfCache: 0 (Off), REQPERF_CACHE_ON or REQPERF_CACHE_OBSERVE; the
+ * cache's other settings: reqperf_cache_dir (mod_reqperf_cache.h). */
+int reqperf_cache_mode(const reqperf_dir_conf_t *d);
 
 /* mod_reqperf_timing.c */
 void reqperf_timing_register_hooks(apr_pool_t *p);

@@ -336,7 +336,7 @@ static int advice_handler(request_rec *r)
     reqperf_decided_t decided;
 
     if (r->main != NULL || cr == NULL || rs->advice != NULL
-        || cr->looked_up || d->cache != REQPERF_CACHE_OBSERVE
+        || cr->looked_up || reqperf_cache_mode(d) != REQPERF_CACHE_OBSERVE
         || r->method_number != M_GET
         || !reqperf_cache_chain_is_clean(r, REQPERF_CACHE_OBSERVE)) {
         return DECLINED;

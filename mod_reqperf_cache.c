@@ -46,9 +46,6 @@
 
 APLOG_USE_MODULE(reqperf);
 
-#define LOCK_WAIT_US (5 * 1000 * 1000)
-/* an orphaned lock (its holder was killed) blocks nobody for long */
-#define LOCK_TTL_S 5
 
 static int64_t clock_now(void *baton)
 {
@@ -267,7 +264,8 @@ int reqperf_cache_chain_is_clean(request_rec *r, int mode)
     request_rec *p;
 
     for (p = r->prev; p != NULL; p = p->prev) {
-        if (p->status != HTTP_OK || reqperf_dconf(p)->cache != mode) {
+        if (p->status != HTTP_OK
+            || reqperf_cache_mode(reqperf_dconf(p)) != mode) {
             return 0;
         }
     }
@@ -312,18 +310,10 @@ void reqperf_cache_setup(request_rec *r, const reqperf_dir_conf_t *d,
                          reqperf_cache_req_t *cr, const char *resource,
                          const char *full)
 {
-    cr->conf.default_ttl_s = d->cache_ttl_s == REQPERF_UNSET
-                             ? REQPERF_DEFAULT_CACHE_TTL_S : d->cache_ttl_s;
-    cr->conf.grace_s = d->cache_grace_s == REQPERF_UNSET ? 0
-                                                         : d->cache_grace_s;
-    cr->conf.stale_if_error_s = d->cache_stale_if_error_s == REQPERF_UNSET
-                                ? 0 : d->cache_stale_if_error_s;
-    cr->conf.lock = d->cache_lock != 0;
-    cr->conf.lock_wait_us = LOCK_WAIT_US;
-    cr->conf.lock_ttl_s = LOCK_TTL_S;
-    cr->max = (apr_size_t)(d->cache_max_size == REQPERF_UNSET
-                           ? REQPERF_DEFAULT_CACHE_MAXSIZE
-                           : d->cache_max_size);
+    reqperf_cache_dir_t dc = reqperf_cache_dir(d);
+
+    cr->conf = dc.lookup;
+    cr->max = dc.max_size;
     /* the variant a request wants is keyed on what the backend is sent */
     rp_cache_lookup_init(&cr->lk, &cr->store, r->pool, &cr->conf,
                          &wall_clock, resource, full, reqperf_keyed_header,
@@ -482,7 +472,8 @@ static int cache_handler(request_rec *r)
         return DECLINED;
     }
     d = reqperf_dconf(r);
-    if (!cr->looked_up && d->cache == 1 && chain_is_clean(r)) {
+    if (!cr->looked_up && reqperf_cache_mode(d) == REQPERF_CACHE_ON
+        && chain_is_clean(r)) {
         /* here the headers the backend will get are known: a keyed one
          * the server changed since the request was read keys nothing */
         cr->sent.live = r;
@@ -541,7 +532,7 @@ static int cache_quick_handler(request_rec *r, int lookup_uri)
         return DECLINED;
     }
     sc = reqperf_sconf(r->server);
-    if (sc->cache_quick != 1) {
+    if (!reqperf_cache_srv(sc).quick) {
         return DECLINED;
     }
     /* <Location> is matched below on the path as sent; another spelling
@@ -561,7 +552,7 @@ static int cache_quick_handler(request_rec *r, int lookup_uri)
     saved = r->per_dir_config;
     ap_location_walk(r);
     d = reqperf_dconf(r);
-    if (d->cache == 1) {
+    if (reqperf_cache_mode(d) == REQPERF_CACHE_ON) {
         rv = cache_lookup(r, d, cr);
     }
     r->per_dir_config = saved;

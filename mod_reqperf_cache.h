@@ -15,6 +15,23 @@
 #include "cache/rp_mc.h"
 #include "cache/rp_local.h"
 
+/* The cache's settings where a request is, defaults applied
+ * (mod_reqperf_config.c, the only place that applies them). */
+typedef struct {
+    rp_cache_conf_t lookup;            /* TTL, grace, stale-if-error, lock */
+    apr_size_t max_size;               /* ReqPerfCacheMaxSize */
+} reqperf_cache_dir_t;
+reqperf_cache_dir_t reqperf_cache_dir(const reqperf_dir_conf_t *d);
+
+/* The server's, likewise. */
+typedef struct {
+    apr_interval_time_t timeout;       /* ReqPerfCacheTimeout */
+    int quick;                         /* ReqPerfCacheQuick */
+    apr_size_t local_size;             /* ReqPerfCacheLocal; 0: off */
+    apr_interval_time_t local_ttl;     /* ReqPerfCacheLocalTTL */
+} reqperf_cache_srv_t;
+reqperf_cache_srv_t reqperf_cache_srv(const reqperf_srv_conf_t *s);
+
 /* The request as the client sent it, taken at post_read_request before any
  * other module could change it (mod_headers' "early" edits, mod_remoteip,
  * mod_rewrite, mod_setenvif all come later). */

@@ -70,6 +70,7 @@ static int cache_post_config(apr_pool_t *pconf, apr_pool_t *plog,
 {
     reqperf_cache_child_t *cc = &reqperf_cache_child;
     reqperf_srv_conf_t *sc = reqperf_sconf(s);
+    reqperf_cache_srv_t scc = reqperf_cache_srv(sc);
     apr_shm_t *shm;
     apr_status_t rv;
     server_rec *vs;
@@ -83,7 +84,8 @@ static int cache_post_config(apr_pool_t *pconf, apr_pool_t *plog,
         for (vs = s; vs; vs = vs->next) {
             reqperf_dir_conf_t *d = ap_get_module_config(vs->lookup_defaults,
                                                          &reqperf_module);
-            if (d->cache == 1 || reqperf_cache_on_somewhere) {
+            if (reqperf_cache_mode(d) == REQPERF_CACHE_ON
+                || reqperf_cache_on_somewhere) {
                 ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, APLOGNO(10513)
                              "mod_reqperf: ReqPerfCache On without "
                              "ReqPerfCacheServers: nothing will be cached");
@@ -109,12 +111,9 @@ static int cache_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     memset(cc->breakers, 0, sizeof(rp_breaker_t) * (apr_size_t)cc->n_servers);
 
     cc->local = NULL;
-    cc->local_ttl = sc->cache_local_ttl == REQPERF_UNSET
-                    ? REQPERF_DEFAULT_LOCAL_TTL : sc->cache_local_ttl;
-    if (sc->cache_local_size != 0) {
-        apr_size_t size = (apr_size_t)(sc->cache_local_size == REQPERF_UNSET
-                                       ? REQPERF_DEFAULT_LOCAL_SIZE
-                                       : sc->cache_local_size);
+    cc->local_ttl = scc.local_ttl;
+    if (scc.local_size != 0) {
+        apr_size_t size = scc.local_size;
         /* made afresh with each configuration: a copy is only a copy */
         rv = apr_shm_create(&shm, size, NULL, pconf);
         if (rv != APR_SUCCESS) {
@@ -145,9 +144,7 @@ static void cache_child_init(apr_pool_t *p, server_rec *s)
         threads = 1;
     }
     cc->mc = rp_mc_create(p, cc->server_names, cc->n_servers,
-                          sc->cache_timeout == REQPERF_UNSET
-                          ? REQPERF_DEFAULT_CACHE_TIMEOUT
-                          : sc->cache_timeout,
+                          reqperf_cache_srv(sc).timeout,
                           threads + 1, cc->breakers, &err);
     if (cc->mc == NULL) {
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, APLOGNO(10515)

@@ -238,7 +238,7 @@ reqperf_start_t reqperf_cache_start_verdict(request_rec *r,
     apr_off_t n;
 
     *why = RP_NOSTORE_NONE;
-    if (reqperf_dconf(r)->cache != mode) {
+    if (reqperf_cache_mode(reqperf_dconf(r)) != mode) {
         /* the request ended up where the cache is off (an internal
          * redirect, a different mapping): nothing is stored for it */
         return REQPERF_START_ELSEWHERE;
@@ -484,7 +484,7 @@ static apr_status_t cache_out_filter(ap_filter_t *f, apr_bucket_brigade *bb)
     if (cr == NULL || !cr->headers_done) {
         reqperf_cache_interim_done(r);
         if (cr != NULL && cr->lk.has_fallback && r->status >= 500
-            && reqperf_dconf(r)->cache == 1) {
+            && reqperf_cache_mode(reqperf_dconf(r)) == REQPERF_CACHE_ON) {
             return serve_fallback(f, cr, bb);
         }
         reqperf_cache_response_headers(r, cr);

@@ -139,7 +139,8 @@ static void response_purges(request_rec *r, const char *purge_header)
     int unsafe = (r->method_number == M_POST || r->method_number == M_PUT
                   || r->method_number == M_DELETE
                   || r->method_number == M_PATCH)
-                 && r->status < 400 && d->cache == 1;
+                 && r->status < 400
+                 && reqperf_cache_mode(d) == REQPERF_CACHE_ON;
 
     if ((purge_header == NULL && !unsafe)
         || reqperf_cache_child.n_servers == 0) {
