@@ -196,8 +196,13 @@ void reqperf_skip(request_rec *r);
 /* For responses sent past REQPERF_OUT (cache hits). */
 void reqperf_response_start(request_rec *r);
 void reqperf_response_end(request_rec *r);
-/* The route this request counts under (computed once). */
+/* The request the client sent, of any internal redirect or subrequest. */
+request_rec *reqperf_original_request(request_rec *r);
+
+/* mod_reqperf_route.c: the route this request counts under (computed
+ * once), and the path it was requested with. */
 const char *reqperf_route(request_rec *r);
+const char *reqperf_request_path(request_rec *r);
 
 /* mod_reqperf_app.c: the backend's own Server-Timing.  Called by
  * REQPERF_OUT as the response headers are about to leave, before the
