@@ -2,7 +2,8 @@
  * mod_reqperf.h: what the glue files of mod_reqperf share.
  *
  * The module is split the way mod_cache and mod_md are: mod_reqperf.c
- * is the map (module struct, directive table, hooks); the other
+ * is the map (module struct, directive table, every hook and filter with
+ * its position and why); the other
  * mod_reqperf_*.c files are thin glue between httpd and the pure cores
  * in stats/ and cache/, which know nothing of httpd.
  */
@@ -83,6 +84,21 @@ typedef struct {
     int app_max_names;                 /* main server only */
 } reqperf_srv_conf_t;
 
+struct reqperf_cache_req_t;            /* mod_reqperf_cache.h */
+struct reqperf_advice_req_t;           /* mod_reqperf_advice.c */
+
+/* What the cache made of a request, for the notes, the statistics and the
+ * slow log; written by mod_reqperf_cache.c alone (reqperf_cache_note,
+ * reqperf_cache_flag).  The result is set when the lookup decides, and
+ * again only when a stale copy stands in for a failed backend (a MISS
+ * becomes "STALE error"). */
+typedef struct {
+    rp_cache_result_t result;          /* RP_CACHE_NONE: not looked up */
+    unsigned flags;                    /* RP_CACHE_FLAG_* */
+    apr_int64_t lock_wait_us;          /* RP_CACHE_FLAG_LOCK_WAIT: how long */
+    const char *x_cache;               /* "HIT local", "BYPASS cookie" ... */
+} reqperf_cache_outcome_t;
+
 /* State of one request (the original one; internal redirects and the
  * subrequests fold into it), allocated from r->pool. */
 typedef struct {
@@ -92,17 +108,15 @@ typedef struct {
     int first_byte;
     int headers_sent;
     int eos;
-    int cache_result;                  /* rp_cache_result_t */
-    unsigned cache_flags;              /* RP_CACHE_FLAG_* */
-    apr_int64_t cache_lock_wait_us;    /* RP_CACHE_FLAG_LOCK_WAIT: how long */
-    const char *cache_note;            /* "HIT local", "BYPASS cookie" ... */
+    reqperf_cache_outcome_t cache_outcome;
     const char *uri;                   /* as requested (decoded path) */
-    void *cache;                       /* mod_reqperf_cache.c's state */
-    void *cache_filter;                /* its REQPERF_CACHE filter */
+    /* the cache's state, made at post_read_request where a cache server
+     * or ReqPerfCache Observe is configured; NULL elsewhere */
+    struct reqperf_cache_req_t *cache;
     const char *route;
     apr_array_header_t *app_values;    /* the backend's Server-Timing
                                           values (mod_reqperf_app.c) */
-    void *advice;                      /* mod_reqperf_advice.c's state */
+    struct reqperf_advice_req_t *advice;    /* the advisor's sample */
 } reqperf_req_t;
 
 /* State of one connection: when the bytes of its next request arrived.
@@ -117,6 +131,19 @@ typedef struct {
     int upgrade_pending;               /* c1: upgrade_tl waits (atomic) */
     rp_timeline_t upgrade_tl;          /* c1: the upgraded request's */
 } reqperf_conn_t;
+
+/* Whether a log line of one cause is due: once a minute, not per request
+ * in a storm.  *last is the cause's (a static of its caller's). */
+static inline int reqperf_log_due(apr_time_t *last)
+{
+    apr_time_t now = apr_time_now();
+
+    if (now - *last > apr_time_from_sec(60)) {
+        *last = now;
+        return 1;
+    }
+    return 0;
+}
 
 /* mod_reqperf_config.c */
 void *reqperf_create_dir_conf(apr_pool_t *p, char *dir);

@@ -61,14 +61,29 @@ static void clock_sleep(void *baton, int64_t us)
 
 static const rp_clock_t wall_clock = { clock_now, clock_sleep, NULL };
 
-void reqperf_cache_note(request_rec *r, int result, const char *x_cache)
+void reqperf_cache_note(request_rec *r, rp_cache_result_t result,
+                        const char *x_cache)
 {
     reqperf_req_t *rs = reqperf_req(r);
 
     apr_table_setn(r->err_headers_out, "X-Cache", x_cache);
     if (rs != NULL) {
-        rs->cache_result = result;
-        rs->cache_note = x_cache;
+        rs->cache_outcome.result = result;
+        rs->cache_outcome.x_cache = x_cache;
+    }
+}
+
+void reqperf_cache_flag(request_rec *r, unsigned flag,
+                        apr_int64_t lock_wait_us)
+{
+    reqperf_req_t *rs = reqperf_req(r);
+
+    if (rs != NULL) {
+        rs->cache_outcome.flags |= flag;
+        if (flag & RP_CACHE_FLAG_LOCK_WAIT) {
+            rs->cache_outcome.lock_wait_us = lock_wait_us > 0 ? lock_wait_us
+                                                              : 1;
+        }
     }
 }
 
@@ -78,6 +93,14 @@ static void bypass(request_rec *r, rp_counter_t reason, const char *word)
     reqperf_count(reason);
     reqperf_cache_note(r, RP_CACHE_BYPASS,
                        apr_pstrcat(r->pool, "BYPASS ", word, NULL));
+}
+
+/* memcached did not answer, or is known down: uncached, and said once */
+static int bypass_down(request_rec *r)
+{
+    reqperf_memcached_down(r);
+    bypass(r, RP_CTR_CACHE_BYPASS_DOWN, "down");
+    return DECLINED;
 }
 
 static rp_counter_t bypass_counter(rp_bypass_t why)
@@ -323,52 +346,38 @@ void reqperf_cache_setup(request_rec *r, const reqperf_dir_conf_t *d,
     cr->lk.extra_vary = reqperf_cache_server_vary(r);
 }
 
-static int cache_lookup(request_rec *r, const reqperf_dir_conf_t *d,
-                        reqperf_cache_req_t *cr)
+/* The decisions before any store is asked: non-zero when the request
+ * goes to the backend uncached (noted, counted, told to the advisor). */
+static int lookup_bypassed(request_rec *r, const reqperf_dir_conf_t *d,
+                           reqperf_cache_req_t *cr, reqperf_decision_t *dec)
 {
-    reqperf_decision_t dec;
-    reqperf_decided_t decided;
-    int result;
+    reqperf_decided_t decided = reqperf_cache_decide(r, d, cr, dec);
 
-    reqperf_phase_enter(r, RP_PHASE_CACHE);
-    decided = reqperf_cache_decide(r, d, cr, &dec);
     if (decided == REQPERF_DECIDED_LOOKUP
         && rp_mc_all_down(reqperf_cache_child.mc)) {
         /* memcached is known down: cost the request nothing more */
-        reqperf_memcached_down(r);
-        bypass(r, RP_CTR_CACHE_BYPASS_DOWN, "down");
-        return DECLINED;
+        bypass_down(r);
+        return 1;
     }
-    reqperf_advice_decided(r, cr, d, REQPERF_CACHE_ON, decided, &dec);
+    reqperf_advice_decided(r, cr, d, REQPERF_CACHE_ON, decided, dec);
     switch (decided) {
     case REQPERF_DECIDED_BYPASS:
-        bypass(r, bypass_counter(dec.why), rp_bypass_name(dec.why));
-        return DECLINED;
+        bypass(r, bypass_counter(dec->why), rp_bypass_name(dec->why));
+        return 1;
     case REQPERF_DECIDED_UNKEYED:
         bypass(r, RP_CTR_CACHE_BYPASS_UNKEYED, "unkeyed-header");
-        return DECLINED;
+        return 1;
     case REQPERF_DECIDED_NO_KEY:
         bypass(r, RP_CTR_CACHE_BYPASS_OTHER, "key");
-        return DECLINED;
+        return 1;
     default:
-        break;
+        return 0;
     }
-    if (!reqperf_cache_acquire_store(r, &cr->store)) {
-        reqperf_memcached_down(r);
-        bypass(r, RP_CTR_CACHE_BYPASS_DOWN, "down");
-        return DECLINED;
-    }
-    cr->have_store = 1;
-    reqperf_cache_setup(r, d, cr, dec.resource, dec.full);
-    cr->lk.no_lock = r->header_only;
-    cr->lk.refresh = dec.refresh;
-    cr->lk.local = reqperf_cache_child.local;
-    cr->lk.local_ttl_us = reqperf_cache_child.local_ttl;
+}
 
-    result = rp_cache_lookup(&cr->lk);
-    /* not held while the backend works or the response is written: the
-     * store borrows a connection again if it needs one */
-    rp_mc_park(&cr->store);
+/* What the lookup met on its way, for the counters and the slow log. */
+static void count_lookup(request_rec *r, reqperf_cache_req_t *cr)
+{
     if (cr->lk.invalid_entries) {
         reqperf_count(RP_CTR_CACHE_INVALID);
     }
@@ -376,43 +385,27 @@ static int cache_lookup(request_rec *r, const reqperf_dir_conf_t *d,
         reqperf_count(RP_CTR_CACHE_STALE_GEN);
     }
     if (cr->lk.waited) {
-        reqperf_req_t *rs = reqperf_req(r);
         reqperf_count(RP_CTR_CACHE_LOCK_WAITS);
-        if (rs != NULL) {
-            /* per route and in the slow log, at the log hook */
-            rs->cache_flags |= RP_CACHE_FLAG_LOCK_WAIT;
-            rs->cache_lock_wait_us = cr->lk.waited_us > 0 ? cr->lk.waited_us
-                                                           : 1;
-        }
+        /* per route and in the slow log, at the log hook */
+        reqperf_cache_flag(r, RP_CACHE_FLAG_LOCK_WAIT, cr->lk.waited_us);
     }
     if (cr->lk.local_revalidating) {
         reqperf_count(RP_CTR_LOCAL_REVALIDATIONS);
     }
     reqperf_count_local_evictions(cr);
-    if (result == RP_LOOKUP_DOWN) {
-        reqperf_count(RP_CTR_CACHE_ERRORS);
-        reqperf_memcached_down(r);
-        bypass(r, RP_CTR_CACHE_BYPASS_DOWN, "down");
-        return DECLINED;
-    }
-    if (!cr->lk.from_local) {
-        reqperf_memcached_up(r);
-    }
-    switch (result) {
-    case RP_LOOKUP_HIT:
-        return serve_entry(r, cr, 0);
-    case RP_LOOKUP_STALE:
-        return serve_entry(r, cr, 1);
-    default:
-        break;
-    }
-    if (dec.refresh) {
+}
+
+/* A miss, and why: its X-Cache. */
+static void note_miss(request_rec *r, reqperf_cache_req_t *cr, int refresh)
+{
+    if (refresh) {
         bypass(r, RP_CTR_CACHE_BYPASS_NOCACHE, "no-cache");
+        return;
     }
-    else if (cr->lk.waited) {
+    reqperf_count(RP_CTR_CACHE_MISS);
+    if (cr->lk.waited) {
         /* queued behind another request's fill, which did not come (it
          * timed out, or the answer could not be stored): to the backend */
-        reqperf_count(RP_CTR_CACHE_MISS);
         reqperf_cache_note(r, RP_CACHE_MISS, "MISS wait");
     }
     else if (cr->lk.miss_reason == RP_MISS_PASS) {
@@ -421,16 +414,20 @@ static int cache_lookup(request_rec *r, const reqperf_dir_conf_t *d,
          * be (Varnish's hit-for-miss), so one visitor's unstorable
          * answer (a first-visit Set-Cookie) does not make the page
          * uncacheable for the others */
-        reqperf_count(RP_CTR_CACHE_MISS);
         reqperf_cache_note(r, RP_CACHE_MISS, "MISS uncacheable");
     }
     else {
-        reqperf_count(RP_CTR_CACHE_MISS);
         reqperf_cache_note(r, RP_CACHE_MISS, "MISS");
     }
+}
+
+/* A miss goes to the backend with REQPERF_CACHE watching: a GET's answer
+ * is held and stored; a HEAD's is not (it has no body), but a stale copy
+ * may still stand in if it fails. */
+static void send_miss_on(request_rec *r, reqperf_cache_req_t *cr)
+{
     if (cr->lk.holds_lock) {
-        apr_pool_cleanup_register(r->pool, cr, reqperf_cache_release_at_end,
-                                  apr_pool_cleanup_null);
+        reqperf_cache_release_at_end(r, cr);
     }
     if (!r->header_only) {
         cr->capture = 1;
@@ -444,6 +441,50 @@ static int cache_lookup(request_rec *r, const reqperf_dir_conf_t *d,
             reqperf_cache_add_filter(r, cr);    /* to stand in for a failure */
         }
     }
+}
+
+static int cache_lookup(request_rec *r, const reqperf_dir_conf_t *d,
+                        reqperf_cache_req_t *cr)
+{
+    reqperf_decision_t dec;
+    int result;
+
+    reqperf_phase_enter(r, RP_PHASE_CACHE);
+    if (lookup_bypassed(r, d, cr, &dec)) {
+        return DECLINED;
+    }
+    if (!reqperf_cache_acquire_store(r, &cr->store)) {
+        return bypass_down(r);
+    }
+    cr->have_store = 1;
+    reqperf_cache_setup(r, d, cr, dec.resource, dec.full);
+    cr->lk.no_lock = r->header_only;
+    cr->lk.refresh = dec.refresh;
+    cr->lk.local = reqperf_cache_child.local;
+    cr->lk.local_ttl_us = reqperf_cache_child.local_ttl;
+
+    result = rp_cache_lookup(&cr->lk);
+    /* not held while the backend works or the response is written: the
+     * store borrows a connection again if it needs one */
+    rp_mc_park(&cr->store);
+    count_lookup(r, cr);
+    if (result == RP_LOOKUP_DOWN) {
+        reqperf_count(RP_CTR_CACHE_ERRORS);
+        return bypass_down(r);
+    }
+    if (!cr->lk.from_local) {
+        reqperf_memcached_up(r);
+    }
+    switch (result) {
+    case RP_LOOKUP_HIT:
+        return serve_entry(r, cr, 0);
+    case RP_LOOKUP_STALE:
+        return serve_entry(r, cr, 1);
+    default:
+        break;
+    }
+    note_miss(r, cr, dec.refresh);
+    send_miss_on(r, cr);
     return DECLINED;
 }
 

@@ -50,7 +50,7 @@ typedef struct {
     request_rec *live;                 /* set while the lookup may compare */
 } reqperf_sent_t;
 
-typedef struct {
+typedef struct reqperf_cache_req_t {
     reqperf_sent_t sent;
     int looked_up;                     /* the lookup ran (or bypassed) */
     const reqperf_dir_conf_t *lookup_conf;  /* the configuration it ran with */
@@ -132,8 +132,11 @@ void reqperf_advice_stored(request_rec *r, reqperf_cache_req_t *cr,
 /* mod_reqperf_cache_key.c */
 void reqperf_cache_snapshot(request_rec *r, reqperf_cache_req_t *cr);
 void reqperf_cache_snapshot_keyed(request_rec *r, reqperf_cache_req_t *cr);
-const char *reqperf_sent_header(void *baton, const char *name);
-const char *reqperf_keyed_header(void *baton, const char *name);
+const char *reqperf_sent_header(const reqperf_cache_req_t *cr,
+                                const char *name);
+/* the value the key holds for a header (the core calls it back, with the
+ * reqperf_cache_req_t as its baton) */
+extern const rp_header_get_fn reqperf_keyed_header;
 rp_bypass_t reqperf_cache_whose(request_rec *r, const reqperf_cache_req_t *cr,
                                 const reqperf_dir_conf_t *d, int *refresh);
 int reqperf_cache_request_authenticated(request_rec *r);
@@ -185,8 +188,12 @@ static inline void reqperf_count(rp_counter_t c)
 
 /* mod_reqperf_cache.c */
 void reqperf_cache_register_hooks(apr_pool_t *p);
-/* The request's cache result: X-Cache, the notes, the statistics. */
-void reqperf_cache_note(request_rec *r, int result, const char *x_cache);
+/* The request's cache result (X-Cache, the notes, the statistics), and
+ * what more it says (RP_CACHE_FLAG_*): reqperf_cache_outcome_t. */
+void reqperf_cache_note(request_rec *r, rp_cache_result_t result,
+                        const char *x_cache);
+void reqperf_cache_flag(request_rec *r, unsigned flag,
+                        apr_int64_t lock_wait_us);
 void reqperf_count_local_evictions(reqperf_cache_req_t *cr);
 /* The stored status and headers become the response's. */
 void reqperf_cache_entry_to_response(request_rec *r, const rp_entry_t *e,
@@ -196,7 +203,8 @@ void reqperf_cache_entry_to_response(request_rec *r, const rp_entry_t *e,
 void reqperf_cache_store_register_hooks(apr_pool_t *p);
 void reqperf_cache_add_filter(request_rec *r, reqperf_cache_req_t *cr);
 const char *reqperf_all_of(request_rec *r, const char *name);
-apr_status_t reqperf_cache_release_at_end(void *data);
+/* The fill lock the lookup took goes at the latest with the request. */
+void reqperf_cache_release_at_end(request_rec *r, reqperf_cache_req_t *cr);
 
 /* mod_reqperf_purge.c */
 void reqperf_purge_register_hooks(apr_pool_t *p);

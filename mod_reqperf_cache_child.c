@@ -34,11 +34,8 @@ static apr_time_t mc_down_logged;
 
 void reqperf_memcached_down(request_rec *r)
 {
-    apr_time_t now = apr_time_now();
-
     mc_seen_down = 1;
-    if (now - mc_down_logged > apr_time_from_sec(60)) {
-        mc_down_logged = now;
+    if (reqperf_log_due(&mc_down_logged)) {
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, APLOGNO(10522)
                       "mod_reqperf: memcached did not answer within "
                       "ReqPerfCacheTimeout; requests go to the backend "

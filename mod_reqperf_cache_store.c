@@ -169,8 +169,8 @@ static void response_facts(request_rec *r, reqperf_cache_req_t *cr,
     resp->vary = vary;
     resp->has_set_cookie = either(r, "Set-Cookie") != NULL
                            || either(r, "Set-Cookie2") != NULL;
-    resp->has_content_range = either(r, "Content-Range") != NULL
-                              || r->status == HTTP_PARTIAL_CONTENT;
+    /* (a 206 is judged by its status, in cache/rp_rules.c) */
+    resp->has_content_range = either(r, "Content-Range") != NULL;
     resp->request_authenticated = reqperf_cache_request_authenticated(r);
     resp->input_changed = reqperf_cache_inputs_changed(r, cr, reqperf_dconf(r),
                                                        vary);
@@ -413,10 +413,8 @@ static void store_response(request_rec *r, reqperf_cache_req_t *cr)
 static void log_stood_in(request_rec *r, int status)
 {
     static apr_time_t last;
-    apr_time_t now = apr_time_now();
 
-    if (now - last > apr_time_from_sec(60)) {
-        last = now;
+    if (reqperf_log_due(&last)) {
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, APLOGNO(10521)
                       "mod_reqperf: the backend answered %d for %s; a stale "
                       "copy was served instead (ReqPerfCacheStaleIfError, "
@@ -435,7 +433,6 @@ static apr_status_t serve_fallback(ap_filter_t *f, reqperf_cache_req_t *cr,
 {
     request_rec *r = f->r;
     const rp_entry_t *e = &cr->lk.fallback;
-    reqperf_req_t *rs = reqperf_req(r);
     apr_bucket_brigade *out;
     int failed = r->status;
 
@@ -452,9 +449,7 @@ static apr_status_t serve_fallback(ap_filter_t *f, reqperf_cache_req_t *cr,
     reqperf_count(RP_CTR_CACHE_STALE);
     reqperf_count(RP_CTR_CACHE_STALE_ERROR);
     reqperf_cache_note(r, RP_CACHE_STALE, "STALE error");
-    if (rs != NULL) {
-        rs->cache_flags |= RP_CACHE_FLAG_STALE_ERROR;
-    }
+    reqperf_cache_flag(r, RP_CACHE_FLAG_STALE_ERROR, 0);
     log_stood_in(r, failed);
     out = apr_brigade_create(r->pool, f->c->bucket_alloc);
     ap_set_content_length(r, (apr_off_t)e->body_len);
@@ -466,45 +461,17 @@ static apr_status_t serve_fallback(ap_filter_t *f, reqperf_cache_req_t *cr,
     return ap_pass_brigade(f->next, out);
 }
 
-static apr_status_t cache_out_filter(ap_filter_t *f, apr_bucket_brigade *bb)
+/* What came now is copied into the held body (and, held, taken out of
+ * bb; streaming, left in it to go on); what cannot be stored gives up.
+ * Returns whether the end of the response came. */
+static int hold_body(ap_filter_t *f, reqperf_cache_req_t *cr,
+                     apr_bucket_brigade *bb)
 {
     request_rec *r = f->r;
-    reqperf_cache_req_t *cr = f->ctx;
-    apr_bucket *b;
-    int eos = 0;
-
-    if (cr != NULL && cr->discarding) {
-        /* what is left of the failed response after a copy stood in */
-        apr_brigade_cleanup(bb);
-        return APR_SUCCESS;
-    }
-    if (APR_BRIGADE_EMPTY(bb)) {
-        return ap_pass_brigade(f->next, bb);
-    }
-    if (cr == NULL || !cr->headers_done) {
-        reqperf_cache_interim_done(r);
-        if (cr != NULL && cr->lk.has_fallback && r->status >= 500
-            && reqperf_cache_mode(reqperf_dconf(r)) == REQPERF_CACHE_ON) {
-            return serve_fallback(f, cr, bb);
-        }
-        reqperf_cache_response_headers(r, cr);
-        if (cr != NULL) {
-            cr->headers_done = 1;
-            if (cr->capture && !cr->gave_up) {
-                check_response_start(r, cr);
-            }
-        }
-    }
-    if (cr == NULL || !cr->capture || cr->gave_up) {
-        ap_remove_output_filter(f);
-        return ap_pass_brigade(f->next, bb);
-    }
-    /* a miss we may store: hold the body until the backend has sent all
-     * of it, so that neither the store nor the fill lock waits for the
-     * client to read */
     /* what came now: the held part start_streaming puts back in front of
      * it is in the copy already (copying it again doubled it) */
-    b = APR_BRIGADE_FIRST(bb);
+    apr_bucket *b = APR_BRIGADE_FIRST(bb);
+
     if (!cr->streaming && apr_time_now() - cr->held_since > HOLD_MAX_US) {
         start_streaming(f, cr, bb);
     }
@@ -514,8 +481,7 @@ static apr_status_t cache_out_filter(ap_filter_t *f, apr_bucket_brigade *bb)
         apr_bucket *next;
 
         if (APR_BUCKET_IS_EOS(b)) {
-            eos = 1;
-            break;
+            return 1;
         }
         if (AP_BUCKET_IS_ERROR(b)) {
             give_up(cr, r, RP_NOSTORE_NONE, "error in the response");
@@ -554,6 +520,45 @@ static apr_status_t cache_out_filter(ap_filter_t *f, apr_bucket_brigade *bb)
         }
         b = next;
     }
+    return 0;
+}
+
+static apr_status_t cache_out_filter(ap_filter_t *f, apr_bucket_brigade *bb)
+{
+    request_rec *r = f->r;
+    reqperf_cache_req_t *cr = f->ctx;
+    int eos;
+
+    if (cr != NULL && cr->discarding) {
+        /* what is left of the failed response after a copy stood in */
+        apr_brigade_cleanup(bb);
+        return APR_SUCCESS;
+    }
+    if (APR_BRIGADE_EMPTY(bb)) {
+        return ap_pass_brigade(f->next, bb);
+    }
+    if (cr == NULL || !cr->headers_done) {
+        reqperf_cache_interim_done(r);
+        if (cr != NULL && cr->lk.has_fallback && r->status >= 500
+            && reqperf_cache_mode(reqperf_dconf(r)) == REQPERF_CACHE_ON) {
+            return serve_fallback(f, cr, bb);
+        }
+        reqperf_cache_response_headers(r, cr);
+        if (cr != NULL) {
+            cr->headers_done = 1;
+            if (cr->capture && !cr->gave_up) {
+                check_response_start(r, cr);
+            }
+        }
+    }
+    if (cr == NULL || !cr->capture || cr->gave_up) {
+        ap_remove_output_filter(f);
+        return ap_pass_brigade(f->next, bb);
+    }
+    /* a miss we may store: hold the body until the backend has sent all
+     * of it, so that neither the store nor the fill lock waits for the
+     * client to read */
+    eos = hold_body(f, cr, bb);
     if (cr->gave_up) {
         unhold(f, cr, bb);
         ap_remove_output_filter(f);
@@ -637,7 +642,7 @@ static apr_status_t subreq_filter(ap_filter_t *f, apr_bucket_brigade *bb)
 /* A request that ends without its response passing REQPERF_CACHE (an
  * aborted connection, a module writing past the filters) still lets go
  * of the fill lock, rather than after the lock's own expiry. */
-apr_status_t reqperf_cache_release_at_end(void *data)
+static apr_status_t release_at_end(void *data)
 {
     reqperf_cache_req_t *cr = data;
 
@@ -646,6 +651,12 @@ apr_status_t reqperf_cache_release_at_end(void *data)
         rp_mc_park(&cr->store);
     }
     return APR_SUCCESS;
+}
+
+void reqperf_cache_release_at_end(request_rec *r, reqperf_cache_req_t *cr)
+{
+    apr_pool_cleanup_register(r->pool, cr, release_at_end,
+                              apr_pool_cleanup_null);
 }
 
 void reqperf_cache_store_register_hooks(apr_pool_t *p)

@@ -69,6 +69,18 @@ typedef struct {
     int failed;
 } purge_result_t;
 
+/* One purge's outcome, counted under done or as failed. */
+static int purged(rp_st_rc_t rc, rp_counter_t done, purge_result_t *out)
+{
+    if (rc != RP_ST_OK) {
+        out->failed++;
+        reqperf_count(RP_CTR_PURGE_FAILED);
+        return 0;
+    }
+    reqperf_count(done);
+    return 1;
+}
+
 static void do_purges(request_rec *r, rp_store_t *store,
                       const rp_purge_req_t *req, purge_result_t *out)
 {
@@ -88,27 +100,21 @@ static void do_purges(request_rec *r, rp_store_t *store,
         if (store == NULL) {
             continue;
         }
-        if (rp_cache_purge_url(store, r->pool, reqperf_cache_child.local,
-                               url, apr_time_now())
-            != RP_ST_OK) {
-            out->failed++;
-            reqperf_count(RP_CTR_PURGE_FAILED);
-            continue;
+        if (purged(rp_cache_purge_url(store, r->pool,
+                                      reqperf_cache_child.local, url,
+                                      apr_time_now()),
+                   RP_CTR_PURGE_URL, out)) {
+            APR_ARRAY_PUSH(out->urls, const char *) = url;
         }
-        reqperf_count(RP_CTR_PURGE_URL);
-        APR_ARRAY_PUSH(out->urls, const char *) = url;
     }
     for (i = 0; store != NULL && req->tags && i < req->tags->nelts; i++) {
         const char *tag = APR_ARRAY_IDX(req->tags, i, const char *);
-        if (rp_cache_purge_tag(store, r->pool, reqperf_cache_child.local, tag,
-                               apr_time_now())
-            != RP_ST_OK) {
-            out->failed++;
-            reqperf_count(RP_CTR_PURGE_FAILED);
-            continue;
+        if (purged(rp_cache_purge_tag(store, r->pool,
+                                      reqperf_cache_child.local, tag,
+                                      apr_time_now()),
+                   RP_CTR_PURGE_TAG, out)) {
+            APR_ARRAY_PUSH(out->tags, const char *) = tag;
         }
-        reqperf_count(RP_CTR_PURGE_TAG);
-        APR_ARRAY_PUSH(out->tags, const char *) = tag;
     }
 }
 
@@ -116,10 +122,8 @@ static void do_purges(request_rec *r, rp_store_t *store,
 static void log_purge_failure(request_rec *r, const char *what)
 {
     static apr_time_t last;
-    apr_time_t now = apr_time_now();
 
-    if (now - last > apr_time_from_sec(60)) {
-        last = now;
+    if (reqperf_log_due(&last)) {
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, APLOGNO(10511)
                       "mod_reqperf: %s could not reach memcached; the "
                       "pages it names may be served until they expire",
@@ -135,7 +139,7 @@ static void response_purges(request_rec *r, const char *purge_header)
     rp_purge_req_t req;
     purge_result_t res;
     rp_store_t store;
-    const char *err = NULL;
+    const char *err = NULL, *url;
     int unsafe = (r->method_number == M_POST || r->method_number == M_PUT
                   || r->method_number == M_DELETE
                   || r->method_number == M_PATCH)
@@ -166,17 +170,11 @@ static void response_purges(request_rec *r, const char *purge_header)
                       "no page: url=%s",
                       APR_ARRAY_IDX(res.bad, 0, const char *));
     }
-    if (unsafe && cr != NULL) {
-        const char *url = reqperf_cache_request_resource(r, cr, d);
-        if (url != NULL
-            && rp_cache_purge_url(&store, r->pool, reqperf_cache_child.local,
-                                  url, apr_time_now()) == RP_ST_OK) {
-            reqperf_count(RP_CTR_PURGE_UNSAFE);
-        }
-        else if (url != NULL) {
-            res.failed++;
-            reqperf_count(RP_CTR_PURGE_FAILED);
-        }
+    if (unsafe && cr != NULL
+        && (url = reqperf_cache_request_resource(r, cr, d)) != NULL) {
+        purged(rp_cache_purge_url(&store, r->pool, reqperf_cache_child.local,
+                                  url, apr_time_now()),
+               RP_CTR_PURGE_UNSAFE, &res);
     }
     rp_mc_release(&store);
     if (res.failed) {
@@ -368,41 +366,32 @@ static int json_error(request_rec *r, int status, const char *msg)
     return send_json(r, status, &b);
 }
 
-static int purge_handler(request_rec *r)
+/* The request's body into *body: NULL, or what is wrong with it
+ * (*status: 413 or 400). */
+static const char *read_purge_body(request_rec *r, char **body,
+                                   apr_size_t *len, int *status)
 {
     apr_bucket_brigade *bb;
-    char *body;
-    apr_size_t len = 0;
     apr_off_t clen = 0;
-    const char *cl, *err = NULL;
-    int seen_eos = 0, rv;
-    rp_purge_req_t req;
-    purge_result_t res;
-    rp_store_t store;
-    rp_buf_t b;
+    const char *cl = apr_table_get(r->headers_in, "Content-Length");
+    char *buf;
+    int seen_eos = 0;
 
-    if (r->handler == NULL || strcmp(r->handler, "reqperf-purge") != 0) {
-        return DECLINED;
-    }
-    r->allowed = AP_METHOD_BIT << M_POST;
-    if (r->method_number != M_POST) {
-        apr_table_setn(r->headers_out, "Allow", "POST");
-        return json_error(r, HTTP_METHOD_NOT_ALLOWED, "use POST");
-    }
-    cl = apr_table_get(r->headers_in, "Content-Length");
+    *len = 0;
+    *status = HTTP_REQUEST_ENTITY_TOO_LARGE;
     if (cl != NULL && (apr_strtoff(&clen, cl, NULL, 10) != APR_SUCCESS
                        || clen > RP_PURGE_MAX_BODY)) {
-        return json_error(r, HTTP_REQUEST_ENTITY_TOO_LARGE, "body too large");
+        return "body too large";
     }
     /* read at most RP_PURGE_MAX_BODY + 1 bytes, whatever the framing */
-    body = apr_palloc(r->pool, RP_PURGE_MAX_BODY + 1);
+    buf = apr_palloc(r->pool, RP_PURGE_MAX_BODY + 1);
     bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
     while (!seen_eos) {
         apr_bucket *e;
-        rv = ap_get_brigade(r->input_filters, bb, AP_MODE_READBYTES,
-                            APR_BLOCK_READ, 8192);
-        if (rv != APR_SUCCESS) {
-            return json_error(r, HTTP_BAD_REQUEST, "cannot read the body");
+        if (ap_get_brigade(r->input_filters, bb, AP_MODE_READBYTES,
+                           APR_BLOCK_READ, 8192) != APR_SUCCESS) {
+            *status = HTTP_BAD_REQUEST;
+            return "cannot read the body";
         }
         for (e = APR_BRIGADE_FIRST(bb); e != APR_BRIGADE_SENTINEL(bb);
              e = APR_BUCKET_NEXT(e)) {
@@ -414,19 +403,65 @@ static int purge_handler(request_rec *r)
             }
             if (apr_bucket_read(e, &data, &n, APR_BLOCK_READ)
                 != APR_SUCCESS) {
-                return json_error(r, HTTP_BAD_REQUEST,
-                                  "cannot read the body");
+                *status = HTTP_BAD_REQUEST;
+                return "cannot read the body";
             }
-            if (len + n > RP_PURGE_MAX_BODY) {
-                return json_error(r, HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                  "body too large");
+            if (*len + n > RP_PURGE_MAX_BODY) {
+                return "body too large";
             }
-            memcpy(body + len, data, n);
-            len += n;
+            memcpy(buf + *len, data, n);
+            *len += n;
         }
         apr_brigade_cleanup(bb);
     }
-    body[len] = '\0';
+    buf[*len] = '\0';
+    *body = buf;
+    return NULL;
+}
+
+/* {"purged":{"url":[...],"tag":[...]}}, with an "error" when memcached
+ * did not take some of them (503). */
+static int purge_reply(request_rec *r, const purge_result_t *res)
+{
+    rp_buf_t b;
+
+    rp_buf_init(&b, r->pool, 512);
+    if (res->failed) {
+        log_purge_failure(r, "the purge handler");
+        rp_buf_printf(&b, "{\"error\":\"memcached did not take %d of the "
+                      "purges\",\"purged\":{\"url\":", res->failed);
+    }
+    else {
+        rp_buf_puts(&b, "{\"purged\":{\"url\":");
+    }
+    json_list(r->pool, &b, res->urls);
+    rp_buf_puts(&b, ",\"tag\":");
+    json_list(r->pool, &b, res->tags);
+    rp_buf_puts(&b, "}}\n");
+    return send_json(r, res->failed ? HTTP_SERVICE_UNAVAILABLE : HTTP_OK, &b);
+}
+
+static int purge_handler(request_rec *r)
+{
+    char *body = NULL;
+    apr_size_t len;
+    const char *err = NULL;
+    int status;
+    rp_purge_req_t req;
+    purge_result_t res;
+    rp_store_t store;
+
+    if (r->handler == NULL || strcmp(r->handler, "reqperf-purge") != 0) {
+        return DECLINED;
+    }
+    r->allowed = AP_METHOD_BIT << M_POST;
+    if (r->method_number != M_POST) {
+        apr_table_setn(r->headers_out, "Allow", "POST");
+        return json_error(r, HTTP_METHOD_NOT_ALLOWED, "use POST");
+    }
+    if ((err = read_purge_body(r, &body, &len, &status)) != NULL) {
+        return json_error(r, status, err);
+    }
     memset(&req, 0, sizeof(req));
     if (rp_purge_parse_form(r->pool, body, len, &req, &err) < 0) {
         return json_error(r, HTTP_BAD_REQUEST, err ? err : "malformed body");
@@ -447,21 +482,7 @@ static int purge_handler(request_rec *r)
     }
     do_purges(r, &store, &req, &res);
     rp_mc_release(&store);
-
-    rp_buf_init(&b, r->pool, 512);
-    if (res.failed) {
-        log_purge_failure(r, "the purge handler");
-        rp_buf_printf(&b, "{\"error\":\"memcached did not take %d of the "
-                      "purges\",\"purged\":{\"url\":", res.failed);
-    }
-    else {
-        rp_buf_puts(&b, "{\"purged\":{\"url\":");
-    }
-    json_list(r->pool, &b, res.urls);
-    rp_buf_puts(&b, ",\"tag\":");
-    json_list(r->pool, &b, res.tags);
-    rp_buf_puts(&b, "}}\n");
-    return send_json(r, res.failed ? HTTP_SERVICE_UNAVAILABLE : HTTP_OK, &b);
+    return purge_reply(r, &res);
 }
 
 void reqperf_purge_register_hooks(apr_pool_t *p)

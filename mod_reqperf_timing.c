@@ -570,7 +570,8 @@ static int reqperf_log_first(request_rec *r)
                           rp_timeline_total_us(&rs->tl, now)));
     set_note(r, fin, "reqperf-route", reqperf_route(r));
     set_note(r, fin, "reqperf-phases", phases);
-    set_note(r, fin, "reqperf-cache", rs->cache_note ? rs->cache_note : "");
+    set_note(r, fin, "reqperf-cache",
+             rs->cache_outcome.x_cache ? rs->cache_outcome.x_cache : "");
 
     rp_timeline_enter(&rs->tl, RP_PHASE_LOG, now);
     return DECLINED;
@@ -612,10 +613,10 @@ static int reqperf_log_last(request_rec *r)
     s.total_us = total;
     s.phase_us = (const int64_t *)phase_us;
     s.slow = total >= reqperf_slow_threshold_us(dir_conf(fin));
-    s.cache = rs->cache_result;
-    s.cache_flags = rs->cache_flags;
-    s.x_cache = rs->cache_note;
-    s.lock_wait_us = rs->cache_lock_wait_us;
+    s.cache = rs->cache_outcome.result;
+    s.cache_flags = rs->cache_outcome.flags;
+    s.x_cache = rs->cache_outcome.x_cache;
+    s.lock_wait_us = rs->cache_outcome.lock_wait_us;
     s.app_values = rs->app_values ? (const char *const *)rs->app_values->elts
                                   : NULL;
     s.n_app_values = rs->app_values ? rs->app_values->nelts : 0;
