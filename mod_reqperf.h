@@ -244,13 +244,16 @@ rp_stats_t *reqperf_stats(void);
 /* mod_reqperf_status.c */
 void reqperf_status_register_hooks(apr_pool_t *p);
 
-/* mod_reqperf_purge.c: X-ReqPerf-* out of a response when no cache server is configured. */
+/* The page cache (mod_reqperf_cache*.c, mod_reqperf_purge.c; what they
+ * share is in mod_reqperf_cache.h).  What the rest of the module calls: */
+/* mod_reqperf_purge.c: X-ReqPerf-* out of a response when no cache
+ * server is configured (REQPERF_OUT calls it as the headers leave). */
 void reqperf_cache_strip(request_rec *r);
-/* mod_reqperf_advice.c: ReqPerfCache Observe and the advisor */
-void reqperf_advice_register_hooks(apr_pool_t *p);
-/* What the status page shows of the cache. */
+/* mod_reqperf_cache_child.c: what the status page shows of the cache. */
 struct rp_report_opts_t;
 void reqperf_cache_fill_report(apr_pool_t *p, server_rec *s,
                                struct rp_report_opts_t *o);
+/* mod_reqperf_advice.c: ReqPerfCache Observe and the advisor */
+void reqperf_advice_register_hooks(apr_pool_t *p);
 
 #endif
