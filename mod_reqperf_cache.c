@@ -1410,6 +1410,10 @@ static apr_status_t subreq_filter(ap_filter_t *f, apr_bucket_brigade *bb)
  * than a filter of its own on every request). */
 void reqperf_cache_strip(request_rec *r)
 {
+    /* the final response starts here: nothing after it on this
+     * connection is an interim head, and REQPERF_INTERIM need not read
+     * the status line to learn it */
+    interim_done(r);
     if (n_servers == 0) {
         apr_table_unset(r->headers_out, "X-ReqPerf-Tags");
         apr_table_unset(r->err_headers_out, "X-ReqPerf-Tags");
