@@ -246,8 +246,9 @@ void reqperf_status_register_hooks(apr_pool_t *p);
 
 /* The page cache (mod_reqperf_cache*.c, mod_reqperf_purge.c; what they
  * share is in mod_reqperf_cache.h).  What the rest of the module calls: */
-/* mod_reqperf_purge.c: X-ReqPerf-* out of a response when no cache
- * server is configured (REQPERF_OUT calls it as the headers leave). */
+/* mod_reqperf_purge.c: the final response's head is about to leave
+ * (REQPERF_OUT calls it): the interim-response editor stands down, and
+ * X-ReqPerf-* leave the response when no cache server is configured. */
 void reqperf_cache_strip(request_rec *r);
 /* mod_reqperf_cache_child.c: what the status page shows of the cache. */
 struct rp_report_opts_t;

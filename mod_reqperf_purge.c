@@ -207,9 +207,13 @@ void reqperf_cache_response_headers(request_rec *r, reqperf_cache_req_t *cr)
  * than a filter of its own on every request). */
 void reqperf_cache_strip(request_rec *r)
 {
+    /* the final response starts here: nothing after it on this
+     * connection is an interim head, and REQPERF_INTERIM need not read
+     * the status line to learn it */
     reqperf_cache_req_t *cr;
     const char *tags;
 
+    reqperf_cache_interim_done(r);
     if (reqperf_cache_child.n_servers == 0) {
         /* what ReqPerfCache Observe judges: the tags a store would keep */
         if ((cr = reqperf_cache_req(r)) != NULL && cr->observing
