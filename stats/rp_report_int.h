@@ -1,7 +1,7 @@
 /*
- * rp_report_int.h: the pieces of rp_report.c that the route page
- * (rp_report_route.c) shares, so both pages format, escape, link and
- * draw the same way.  Not for the glue: it uses rp_report.h.
+ * rp_report_int.h: the pieces the renderers share (rp_report_json.c,
+ * rp_html*.c), so every page and format formats, escapes, links and draws
+ * the same way.  Not for the glue: it uses rp_report.h.
  */
 #ifndef RP_REPORT_INT_H
 #define RP_REPORT_INT_H
@@ -23,9 +23,14 @@ void rp_rep_html_text(rp_buf_t *b, const char *s);
 void rp_rep_html_text_wrap(rp_buf_t *b, const char *s);
 void rp_rep_url_component(rp_buf_t *b, const char *s);
 void rp_rep_html_us(rp_buf_t *b, uint64_t us);
+/* <td class="n">duration</td> for each of n durations. */
+void rp_rep_html_us_cells(rp_buf_t *b, const uint64_t *us, int n);
 /* <a href="<status page>?query"> */
 void rp_rep_html_link(rp_buf_t *b, const rp_report_opts_t *o,
                       const char *query);
+/* <a href="...?route=..&amp;method=..">route</a>: a route's own page. */
+void rp_rep_html_route_link(rp_buf_t *b, const rp_report_opts_t *o,
+                            const char *route, const char *method);
 /* data-k (a JSON Pointer: prefix, then name as one token, then leaf)
  * and data-v attributes of a figure. */
 void rp_rep_html_key(rp_buf_t *b, const char *prefix, const char *name,
@@ -39,6 +44,10 @@ void rp_rep_html_histogram(rp_buf_t *b, const uint64_t *buckets,
 void rp_rep_html_phase_bar(rp_buf_t *b, const rp_report_t *r,
                            const rp_route_view_t *v);
 const char *rp_rep_phase_color(int phase);
+/* An application metric's colour, by its rank over all routes. */
+const char *rp_rep_app_color(const rp_report_t *r, const char *name);
+/* The ?auto key prefix of a section ("cache_", ...). */
+const char *rp_rep_section_prefix(rp_counter_section_t s);
 void rp_rep_html_route_app(rp_buf_t *b, const rp_report_t *r,
                            const rp_route_view_t *v,
                            const rp_report_opts_t *o);
