@@ -456,3 +456,25 @@ const char *rp_rep_phase_color(int phase)
     return phase >= 0 && phase < RP_PHASE_COUNT ? phase_colors[phase]
                                                 : "#ccc";
 }
+
+/* One row per figure of a section shown (rp_figures.h): its ?auto key,
+ * its value marked with its JSON Pointer, what it counts. */
+void rp_rep_html_figure_rows(rp_buf_t *b, const rp_figure_t *figs,
+                             rp_counter_section_t sec)
+{
+    int k;
+
+    for (k = 0; k < RP_FIGURE_COUNT; k++) {
+        const rp_figure_t *f = &figs[k];
+        if (f->section != sec || !f->shown) {
+            continue;
+        }
+        rp_buf_puts(b, "<tr><th>");
+        rp_buf_puts(b, f->auto_key);
+        rp_buf_puts(b, "</th>");
+        rp_rep_html_cell_k(b, f->json_pointer, NULL, NULL, f->value, 0);
+        rp_buf_puts(b, "<td class=\"help\">");
+        rp_rep_html_text(b, f->help);
+        rp_buf_puts(b, "</td></tr>");
+    }
+}

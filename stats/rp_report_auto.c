@@ -8,22 +8,6 @@
 #include "rp_report_int.h"
 #include "rp_advice_report.h"
 
-const char *rp_rep_section_prefix(rp_counter_section_t s)
-{
-    switch (s) {
-    case RP_SEC_CACHE:
-        return "cache_";
-    case RP_SEC_LOCAL:
-        return "cache_local_";
-    case RP_SEC_PURGE:
-        return "cache_purge_";
-    case RP_SEC_APP:
-        return "app_timing_";
-    default:
-        return "";
-    }
-}
-
 /* <prefix><name>_count, _avg_us, _p95_us, _p99_us */
 static void auto_dist(rp_buf_t *b, const char *prefix, const char *n,
                       const rp_dist_t *d)
@@ -36,27 +20,21 @@ static void auto_dist(rp_buf_t *b, const char *prefix, const char *n,
                   (unsigned long long)d->p99);
 }
 
+/* Every figure shown (rp_figures.h), then the phases, the application
+ * metrics, each memcached server and the advisor's totals. */
 void rp_render_auto(rp_buf_t *b, const rp_report_t *r,
                     const rp_report_opts_t *o)
 {
+    rp_figure_t figs[RP_FIGURE_COUNT];
     int k;
 
-    rp_buf_printf(b, "uptime_s: %llu\n", (unsigned long long)r->uptime_s);
-    for (k = 0; k < RP_CTR_COUNT; k++) {
-        rp_buf_printf(b, "%s%s: %llu\n",
-                      rp_rep_section_prefix(rp_counter_info[k].section),
-                      rp_counter_info[k].json_name,
-                      (unsigned long long)r->counters[k]);
+    rp_figures(r, o, figs);
+    for (k = 0; k < RP_FIGURE_COUNT; k++) {
+        if (figs[k].shown) {
+            rp_buf_printf(b, "%s: %llu\n", figs[k].auto_key,
+                          (unsigned long long)figs[k].value);
+        }
     }
-    rp_buf_printf(b, "routes: %llu\n", (unsigned long long)r->n_routes);
-    rp_buf_printf(b, "total_avg_us: %llu\ntotal_p50_us: %llu\n"
-                  "total_p95_us: %llu\ntotal_p99_us: %llu\n"
-                  "total_max_us: %llu\n",
-                  (unsigned long long)r->total.avg,
-                  (unsigned long long)r->total.p50,
-                  (unsigned long long)r->total.p95,
-                  (unsigned long long)r->total.p99,
-                  (unsigned long long)r->total.max);
     for (k = 0; k < RP_PHASE_COUNT; k++) {
         auto_dist(b, "phase_", rp_phase_name(k), &r->phases[k]);
     }
@@ -69,4 +47,3 @@ void rp_render_auto(rp_buf_t *b, const rp_report_t *r,
     }
     rp_advice_auto(b, r);
 }
-

@@ -8,27 +8,11 @@
 #include <string.h>
 #include "rp_report_int.h"
 #include "rp_advice_report.h"
+
 /* The latency histogram of all requests, one bar per power of two. */
 static void html_histogram(rp_buf_t *b, const rp_report_t *r)
 {
     rp_rep_html_histogram(b, r->total_buckets, &r->total);
-}
-
-static void html_counter_rows(rp_buf_t *b, const rp_report_t *r,
-                              rp_counter_section_t sec)
-{
-    int k;
-
-    for (k = 0; k < RP_CTR_COUNT; k++) {
-        if (rp_counter_info[k].section != sec) {
-            continue;
-        }
-        rp_buf_printf(b, "<tr><th>%s%s</th><td class=\"n\">%llu</td>"
-                      "<td class=\"help\">%s</td></tr>",
-                      rp_rep_section_prefix(sec), rp_counter_info[k].json_name,
-                      (unsigned long long)r->counters[k],
-                      rp_counter_info[k].help);
-    }
 }
 
 /* The application metrics' colours, after the phases' in the legend. */
@@ -52,7 +36,8 @@ static void html_app_legend(rp_buf_t *b, const rp_report_t *r)
 /* "Inside the application": every route's metrics, in the routes' order,
  * then the totals over all routes and the counters of reading them. */
 static void html_app_section(rp_buf_t *b, const rp_report_t *r,
-                             const rp_report_opts_t *o)
+                             const rp_report_opts_t *o,
+                             const rp_figure_t *figs)
 {
     size_t i;
 
@@ -86,25 +71,14 @@ static void html_app_section(rp_buf_t *b, const rp_report_t *r,
         rp_rep_html_route_app(b, r, &all, o);
     }
     rp_buf_puts(b, "<table id=\"app-counters\">");
-    html_counter_rows(b, r, RP_SEC_APP);
+    rp_rep_html_figure_rows(b, figs, RP_SEC_APP);
     rp_buf_puts(b, "</table>\n");
 }
-void rp_render_html(rp_buf_t *b, const rp_report_t *r,
-                    const rp_report_opts_t *o)
+/* The title line: server, time, formats. */
+static void html_title(rp_buf_t *b, const rp_report_t *r,
+                       const rp_report_opts_t *o)
 {
-    static const struct { int sort; const char *label; } cols[] = {
-        { RP_SORT_COUNT, "count" }, { RP_SORT_SLOW, "slow" },
-        { RP_SORT_ERRORS, "5xx" }, { RP_SORT_TIME, "time spent" },
-        { RP_SORT_AVG, "avg" }, { -1, "p50" }, { RP_SORT_P95, "p95" },
-        { RP_SORT_P99, "p99" }, { RP_SORT_MAX, "max" }
-    };
     char when[80];
-    size_t i;
-    int k, c;
-    double rate = r->uptime_s ? (double)r->counters[RP_CTR_REQUESTS]
-                                / (double)r->uptime_s : 0;
-
-    rp_rep_html_head(b, o, NULL);
 
     rp_buf_puts(b, "<h1>mod_reqperf</h1><p class=\"muted\">");
     if (o->server_name) {
@@ -121,6 +95,18 @@ void rp_render_html(rp_buf_t *b, const rp_report_t *r,
     rp_buf_puts(b, "Prometheus</a>, ");
     rp_rep_html_link(b, o, "auto");
     rp_buf_puts(b, "auto</a></p>\n");
+}
+
+/* The figures a reader looks at first (every one of them is also in the
+ * table of totals, from the tables). */
+static void html_summary(rp_buf_t *b, const rp_report_t *r)
+{
+    static const char *const names[4] = { "p50", "p95", "p99", "max" };
+    const uint64_t vals[4] = { r->total.p50, r->total.p95, r->total.p99,
+                               r->total.max };
+    double rate = r->uptime_s ? (double)r->counters[RP_CTR_REQUESTS]
+                                / (double)r->uptime_s : 0;
+    int k;
 
     rp_buf_printf(b, "<table class=\"summary\"><tr>"
                   "<td>uptime<br><b>%llu s</b></td>"
@@ -132,22 +118,18 @@ void rp_render_html(rp_buf_t *b, const rp_report_t *r,
                   (unsigned long long)r->counters[RP_CTR_REQUESTS], rate,
                   (unsigned long long)r->counters[RP_CTR_SLOW_REQUESTS],
                   (unsigned long long)r->n_routes, r->max_routes);
-    {
-        static const char *const names[4] = { "p50", "p95", "p99", "max" };
-        const uint64_t vals[4] = { r->total.p50, r->total.p95, r->total.p99,
-                                   r->total.max };
-        for (k = 0; k < 4; k++) {
-            rp_buf_printf(b, "<td>%s<br><b>", names[k]);
-            rp_rep_html_us(b, vals[k]);
-            rp_buf_puts(b, "</b></td>");
-        }
+    for (k = 0; k < 4; k++) {
+        rp_buf_printf(b, "<td>%s<br><b>", names[k]);
+        rp_rep_html_us(b, vals[k]);
+        rp_buf_puts(b, "</b></td>");
     }
     rp_buf_puts(b, "</tr></table>\n");
+}
 
-    rp_buf_puts(b, "<h2>Latency of all requests</h2>");
-    html_histogram(b, r);
+static void html_phases(rp_buf_t *b, const rp_report_t *r)
+{
+    int k;
 
-    /* phases */
     rp_buf_puts(b, "\n<h2>Phases</h2><table id=\"phases\"><tr><th>phase</th>"
                 "<th class=\"n\">count</th><th class=\"n\">avg</th>"
                 "<th class=\"n\">p50</th><th class=\"n\">p95</th>"
@@ -155,16 +137,14 @@ void rp_render_html(rp_buf_t *b, const rp_report_t *r,
                 "<th class=\"n\">time spent</th></tr>");
     for (k = 0; k < RP_PHASE_COUNT; k++) {
         const rp_dist_t *d = &r->phases[k];
+        const uint64_t vals[6] = { d->avg, d->p50, d->p95, d->p99, d->max,
+                                   d->sum };
         rp_buf_printf(b, "<tr><th><i style=\"display:inline-block;width:10px;"
                       "height:10px;background:%s\"></i> %s</th>"
                       "<td class=\"n\">%llu</td>",
                       rp_rep_phase_color(k), rp_phase_name(k),
                       (unsigned long long)d->count);
-        {
-            const uint64_t vals[6] = { d->avg, d->p50, d->p95, d->p99, d->max,
-                                       d->sum };
-            rp_rep_html_us_cells(b, vals, 6);
-        }
+        rp_rep_html_us_cells(b, vals, 6);
         rp_buf_puts(b, "</tr>");
     }
     rp_buf_puts(b, "</table><p class=\"muted\">ttfb is the part of handler "
@@ -172,8 +152,20 @@ void rp_render_html(rp_buf_t *b, const rp_report_t *r,
                 "when it is proxied or under mod_wsgi). queue is HTTP/2's "
                 "alone: a stream waiting for an h2 worker (H2MaxWorkers) "
                 "after its HEADERS frame came.</p>\n");
+}
 
-    /* routes */
+/* The routes table's head: every column that sorts links to it. */
+static void html_routes_head(rp_buf_t *b, const rp_report_t *r,
+                             const rp_report_opts_t *o)
+{
+    static const struct { int sort; const char *label; } cols[] = {
+        { RP_SORT_COUNT, "count" }, { RP_SORT_SLOW, "slow" },
+        { RP_SORT_ERRORS, "5xx" }, { RP_SORT_TIME, "time spent" },
+        { RP_SORT_AVG, "avg" }, { -1, "p50" }, { RP_SORT_P95, "p95" },
+        { RP_SORT_P99, "p99" }, { RP_SORT_MAX, "max" }
+    };
+    int c;
+
     rp_buf_printf(b, "<h2>Routes</h2><p class=\"muted\">sorted by %s; "
                   "click a column to sort. recent = the last %d s.</p>",
                   rp_sort_name(r->sort), RP_RECENT_SLOTS * RP_RECENT_SLOT_S);
@@ -196,53 +188,74 @@ void rp_render_html(rp_buf_t *b, const rp_report_t *r,
     rp_buf_puts(b, "<th class=\"n\">recent count</th><th class=\"n\">recent "
                 "p95</th><th class=\"n\">recent p99</th><th class=\"n\">cache "
                 "hits</th><th>phases (avg)</th></tr>\n");
+}
+
+/* A route's cache cell: its hit ratio, stale copies for a failed
+ * application, requests that waited on another's fill. */
+static void html_route_cache(rp_buf_t *b, const rp_route_view_t *v)
+{
+    uint64_t lookups = v->cache[RP_CACHE_HIT] + v->cache[RP_CACHE_MISS]
+                       + v->cache[RP_CACHE_STALE];
+
+    rp_buf_puts(b, "<td class=\"n\">");
+    if (lookups) {
+        rp_buf_printf(b, "%.0f%%", 100.0 * (double)v->cache[RP_CACHE_HIT]
+                                   / (double)lookups);
+    }
+    else {
+        rp_buf_puts(b, "&ndash;");
+    }
+    if (v->stale_error) {
+        rp_buf_printf(b, "<br><span class=\"warn\" title=\"served stale "
+                      "because the application failed\">%llu stale: "
+                      "app failed</span>",
+                      (unsigned long long)v->stale_error);
+    }
+    if (v->lock_waits) {
+        rp_buf_printf(b, "<br><span class=\"warn\" title=\"requests that "
+                      "waited for another request to fill the entry\">"
+                      "%llu waited</span>",
+                      (unsigned long long)v->lock_waits);
+    }
+    rp_buf_puts(b, "</td>");
+}
+
+static void html_route_row(rp_buf_t *b, const rp_report_t *r,
+                           const rp_route_view_t *v,
+                           const rp_report_opts_t *o)
+{
+    const uint64_t dist[6] = { v->d.sum, v->d.avg, v->d.p50, v->d.p95,
+                               v->d.p99, v->d.max };
+    const uint64_t recent[2] = { v->recent_p95, v->recent_p99 };
+
+    rp_buf_puts(b, "<tr><td>");
+    rp_rep_html_route_link(b, o, v->route, v->method);
+    rp_buf_puts(b, "</td><td>");
+    rp_rep_html_text(b, v->method);
+    rp_buf_printf(b, "</td><td class=\"n\">%llu</td><td class=\"n\">%llu"
+                  "</td><td class=\"n\">%llu</td>",
+                  (unsigned long long)v->count,
+                  (unsigned long long)v->slow,
+                  (unsigned long long)v->errors);
+    rp_rep_html_us_cells(b, dist, 6);
+    rp_buf_printf(b, "<td class=\"n\">%llu</td>",
+                  (unsigned long long)v->recent_count);
+    rp_rep_html_us_cells(b, recent, 2);
+    html_route_cache(b, v);
+    rp_buf_puts(b, "<td>");
+    rp_rep_html_phase_bar(b, r, v);
+    rp_buf_puts(b, "</td></tr>\n");
+}
+
+static void html_routes(rp_buf_t *b, const rp_report_t *r,
+                        const rp_report_opts_t *o)
+{
+    size_t i;
+    int k;
+
+    html_routes_head(b, r, o);
     for (i = 0; i < r->n_routes; i++) {
-        const rp_route_view_t *v = &r->routes[i];
-        uint64_t lookups = v->cache[RP_CACHE_HIT] + v->cache[RP_CACHE_MISS]
-                           + v->cache[RP_CACHE_STALE];
-        rp_buf_puts(b, "<tr><td>");
-        rp_rep_html_route_link(b, o, v->route, v->method);
-        rp_buf_puts(b, "</td><td>");
-        rp_rep_html_text(b, v->method);
-        rp_buf_printf(b, "</td><td class=\"n\">%llu</td><td class=\"n\">%llu"
-                      "</td><td class=\"n\">%llu</td>",
-                      (unsigned long long)v->count,
-                      (unsigned long long)v->slow,
-                      (unsigned long long)v->errors);
-        {
-            const uint64_t vals[6] = { v->d.sum, v->d.avg, v->d.p50, v->d.p95,
-                                       v->d.p99, v->d.max };
-            rp_rep_html_us_cells(b, vals, 6);
-        }
-        rp_buf_printf(b, "<td class=\"n\">%llu</td>",
-                      (unsigned long long)v->recent_count);
-        {
-            const uint64_t vals[2] = { v->recent_p95, v->recent_p99 };
-            rp_rep_html_us_cells(b, vals, 2);
-        }
-        rp_buf_puts(b, "<td class=\"n\">");
-        if (lookups) {
-            rp_buf_printf(b, "%.0f%%", 100.0 * (double)v->cache[RP_CACHE_HIT]
-                                       / (double)lookups);
-        }
-        else {
-            rp_buf_puts(b, "&ndash;");
-        }
-        if (v->stale_error) {
-            rp_buf_printf(b, "<br><span class=\"warn\" title=\"served stale "
-                          "because the application failed\">%llu stale: "
-                          "app failed</span>",
-                          (unsigned long long)v->stale_error);
-        }
-        if (v->lock_waits) {
-            rp_buf_printf(b, "<br><span class=\"warn\" title=\"requests that "
-                          "waited for another request to fill the entry\">"
-                          "%llu waited</span>",
-                          (unsigned long long)v->lock_waits);
-        }
-        rp_buf_puts(b, "</td><td>");
-        rp_rep_html_phase_bar(b, r, v);
-        rp_buf_puts(b, "</td></tr>\n");
+        html_route_row(b, r, &r->routes[i], o);
     }
     rp_buf_puts(b, "</table><p class=\"legend\">");
     for (k = 0; k < RP_PHASE_COUNT; k++) {
@@ -254,53 +267,65 @@ void rp_render_html(rp_buf_t *b, const rp_report_t *r,
     }
     html_app_legend(b, r);
     rp_buf_puts(b, "</p>\n");
-    html_app_section(b, r, o);
-    rp_advice_html(b, r);
+}
 
-    /* slow log */
-    rp_buf_printf(b, "<h2>Slow requests</h2><p class=\"muted\">the %llu most "
-                  "recent at or above ReqPerfSlowThreshold, newest first</p>",
-                  (unsigned long long)r->n_slow);
-    rp_rep_html_slow_table(b, r, o, NULL);
+/* The totals, the page cache and memcached: every figure of the tables
+ * (rp_figures.h) but the application's, which are in their section. */
+static void html_figures(rp_buf_t *b, const rp_figure_t *figs,
+                         const rp_report_opts_t *o)
+{
+    int k;
 
-    /* cache */
-    rp_buf_puts(b, "<h2>Page cache</h2>");
+    rp_buf_puts(b, "<h2>Totals</h2><table id=\"totals\">");
+    rp_rep_html_figure_rows(b, figs, RP_SEC_TOP);
+    rp_rep_html_figure_rows(b, figs, RP_SEC_TOTAL);
+    rp_buf_puts(b, "</table>\n<h2>Page cache</h2>");
     if (!o->cache_configured) {
         rp_buf_puts(b, "<p class=\"muted\">not configured "
                     "(ReqPerfCacheServers)</p>");
     }
     rp_buf_puts(b, "<table id=\"cache\">");
-    html_counter_rows(b, r, RP_SEC_CACHE);
-    html_counter_rows(b, r, RP_SEC_PURGE);
-    html_counter_rows(b, r, RP_SEC_LOCAL);
-    if (o->local_configured) {
-        rp_buf_printf(b, "<tr><th>cache_local_bytes_used</th><td class=\"n\">"
-                      "%llu</td><td class=\"help\">of %llu bytes</td></tr>"
-                      "<tr><th>cache_local_entries</th><td class=\"n\">%llu"
-                      "</td><td class=\"help\">entries in the shared-memory "
-                      "tier</td></tr>",
-                      (unsigned long long)o->local_bytes_used,
-                      (unsigned long long)o->local_bytes_total,
-                      (unsigned long long)o->local_entries);
-    }
+    rp_rep_html_figure_rows(b, figs, RP_SEC_CACHE);
+    rp_rep_html_figure_rows(b, figs, RP_SEC_PURGE);
+    rp_rep_html_figure_rows(b, figs, RP_SEC_LOCAL);
     rp_buf_puts(b, "</table>\n<h2>memcached servers</h2>");
     if (o->n_servers == 0) {
         rp_buf_puts(b, "<p class=\"muted\">none</p>");
+        return;
     }
-    else {
-        rp_buf_puts(b, "<table id=\"servers\"><tr><th>address</th>"
-                    "<th>state</th></tr>");
-        for (k = 0; k < o->n_servers; k++) {
-            rp_buf_puts(b, "<tr><td><code>");
-            rp_rep_html_text(b, o->servers[k].address);
-            rp_buf_puts(b, "</code></td><td class=\"");
-            rp_rep_html_text(b, o->servers[k].state);
-            rp_buf_puts(b, "\">");
-            rp_rep_html_text(b, o->servers[k].state);
-            rp_buf_puts(b, "</td></tr>");
-        }
-        rp_buf_puts(b, "</table>");
+    rp_buf_puts(b, "<table id=\"servers\"><tr><th>address</th>"
+                "<th>state</th></tr>");
+    for (k = 0; k < o->n_servers; k++) {
+        rp_buf_puts(b, "<tr><td><code>");
+        rp_rep_html_text(b, o->servers[k].address);
+        rp_buf_puts(b, "</code></td><td class=\"");
+        rp_rep_html_text(b, o->servers[k].state);
+        rp_buf_puts(b, "\">");
+        rp_rep_html_text(b, o->servers[k].state);
+        rp_buf_puts(b, "</td></tr>");
     }
-    rp_buf_puts(b, "\n</body></html>\n");
+    rp_buf_puts(b, "</table>");
 }
 
+void rp_render_html(rp_buf_t *b, const rp_report_t *r,
+                    const rp_report_opts_t *o)
+{
+    rp_figure_t figs[RP_FIGURE_COUNT];
+
+    rp_figures(r, o, figs);
+    rp_rep_html_head(b, o, NULL);
+    html_title(b, r, o);
+    html_summary(b, r);
+    rp_buf_puts(b, "<h2>Latency of all requests</h2>");
+    html_histogram(b, r);
+    html_phases(b, r);
+    html_routes(b, r, o);
+    html_app_section(b, r, o, figs);
+    rp_advice_html(b, r);
+    rp_buf_printf(b, "<h2>Slow requests</h2><p class=\"muted\">the %llu most "
+                  "recent at or above ReqPerfSlowThreshold, newest first</p>",
+                  (unsigned long long)r->n_slow);
+    rp_rep_html_slow_table(b, r, o, NULL);
+    html_figures(b, figs, o);
+    rp_buf_puts(b, "\n</body></html>\n");
+}

@@ -7,6 +7,7 @@
 #define RP_REPORT_INT_H
 
 #include "rp_report.h"
+#include "rp_figures.h"
 
 void rp_rep_json_str(rp_buf_t *b, const char *s);
 void rp_rep_iso_time(char *out, size_t outsz, int64_t wall_us);
@@ -46,8 +47,6 @@ void rp_rep_html_phase_bar(rp_buf_t *b, const rp_report_t *r,
 const char *rp_rep_phase_color(int phase);
 /* An application metric's colour, by its rank over all routes. */
 const char *rp_rep_app_color(const rp_report_t *r, const char *name);
-/* The ?auto key prefix of a section ("cache_", ...). */
-const char *rp_rep_section_prefix(rp_counter_section_t s);
 void rp_rep_html_route_app(rp_buf_t *b, const rp_report_t *r,
                            const rp_route_view_t *v,
                            const rp_report_opts_t *o);
@@ -55,5 +54,9 @@ void rp_rep_html_route_app(rp_buf_t *b, const rp_report_t *r,
 void rp_rep_html_slow_table(rp_buf_t *b, const rp_report_t *r,
                             const rp_report_opts_t *o,
                             const rp_route_view_t *only);
+
+/* The rows of one section's figures (<tr><th>key</th><td data-k..>). */
+void rp_rep_html_figure_rows(rp_buf_t *b, const rp_figure_t *figs,
+                             rp_counter_section_t sec);
 
 #endif

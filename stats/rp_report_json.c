@@ -101,21 +101,40 @@ void rp_rep_json_phases(rp_buf_t *b, const int64_t *us)
     rp_buf_add(b, "}", 1);
 }
 
-static void json_counters(rp_buf_t *b, const rp_report_t *r,
-                          rp_counter_section_t sec, int *first)
+/* The figures of one section (rp_figures.h), "name":value each. */
+static void json_figures(rp_buf_t *b, const rp_figure_t *figs,
+                         rp_counter_section_t sec, int *first)
 {
     int k;
 
-    for (k = 0; k < RP_CTR_COUNT; k++) {
-        if (rp_counter_info[k].section != sec) {
+    for (k = 0; k < RP_FIGURE_COUNT; k++) {
+        const rp_figure_t *f = &figs[k];
+        if (f->section != sec) {
             continue;
         }
         rp_buf_puts(b, *first ? "" : ",");
         *first = 0;
-        rp_rep_json_str(b, rp_counter_info[k].json_name);
+        rp_rep_json_str(b, f->json_name);
         rp_buf_add(b, ":", 1);
-        rp_buf_u64(b, r->counters[k]);
+        if (f->is_bool) {
+            rp_buf_puts(b, f->value ? "true" : "false");
+        }
+        else {
+            rp_buf_u64(b, f->value);
+        }
     }
+}
+
+/* ,"name":{figures of sec} */
+static void json_figures_object(rp_buf_t *b, const char *name,
+                                const rp_figure_t *figs,
+                                rp_counter_section_t sec)
+{
+    int first = 1;
+
+    rp_buf_printf(b, ",\"%s\":{", name);
+    json_figures(b, figs, sec, &first);
+    rp_buf_add(b, "}", 1);
 }
 
 /* What the cache did for a route beyond hit/miss/stale/bypass: the
@@ -226,27 +245,14 @@ void rp_rep_json_slow_entry(rp_buf_t *b, const rp_slow_entry_t *e)
     rp_buf_printf(b, ",\"lock_wait_us\":%lld}", (long long)e->lock_wait_us);
 }
 
-void rp_render_json(rp_buf_t *b, const rp_report_t *r,
-                    const rp_report_opts_t *o)
+/* ,"phases":{...} (the phases with requests), ,"app":{...} and
+ * ,"app_timing":{...}. */
+static void json_phases_app(rp_buf_t *b, const rp_report_t *r,
+                            const rp_figure_t *figs)
 {
-    char when[80];
-    size_t i;
-    int k, first;
-
-    rp_rep_iso_time(when, sizeof(when), r->start_wall_us);
-    rp_buf_printf(b, "{\"version\":1,\"uptime_s\":%llu,\"start_time\":\"%s\","
-                  "\"start_time_unix\":%lld,",
-                  (unsigned long long)r->uptime_s, when,
-                  (long long)(r->start_wall_us / 1000000));
-    first = 1;
-    json_counters(b, r, RP_SEC_TOP, &first);
-    rp_buf_printf(b, ",\"routes_tracked\":%llu,\"max_routes\":%u",
-                  (unsigned long long)r->n_routes, r->max_routes);
-    rp_buf_puts(b, ",\"total\":");
-    json_dist(b, &r->total);
+    int k, first = 1;
 
     rp_buf_puts(b, ",\"phases\":{");
-    first = 1;
     for (k = 0; k < RP_PHASE_COUNT; k++) {
         if (r->phases[k].count == 0) {
             continue;
@@ -259,10 +265,13 @@ void rp_render_json(rp_buf_t *b, const rp_report_t *r,
     }
     rp_buf_puts(b, "}");
     json_app(b, r->app, r->n_app);
-    rp_buf_puts(b, ",\"app_timing\":{");
-    first = 1;
-    json_counters(b, r, RP_SEC_APP, &first);
-    rp_buf_printf(b, ",\"max_names\":%u}", r->app_names);
+    json_figures_object(b, "app_timing", figs, RP_SEC_APP);
+}
+
+/* ,"sort":..,"routes":[...],"slow":[...] */
+static void json_routes_slow(rp_buf_t *b, const rp_report_t *r)
+{
+    size_t i;
 
     rp_buf_printf(b, ",\"sort\":\"%s\",\"routes\":[", rp_sort_name(r->sort));
     for (i = 0; i < r->n_routes; i++) {
@@ -275,14 +284,19 @@ void rp_render_json(rp_buf_t *b, const rp_report_t *r,
         rp_buf_puts(b, i ? "," : "");
         rp_rep_json_slow_entry(b, &r->slow[i]);
     }
-    rp_buf_puts(b, "],\"cache\":{");
-    first = 1;
-    json_counters(b, r, RP_SEC_CACHE, &first);
-    rp_buf_printf(b, ",\"enabled\":%s,\"purges\":{",
-                  o->cache_configured ? "true" : "false");
-    first = 1;
-    json_counters(b, r, RP_SEC_PURGE, &first);
-    rp_buf_puts(b, "},\"servers\":[");
+    rp_buf_puts(b, "]");
+}
+
+/* ,"cache":{figures,"purges":{..},"servers":[..],"local":{..}} */
+static void json_cache(rp_buf_t *b, const rp_figure_t *figs,
+                       const rp_report_opts_t *o)
+{
+    int k, first = 1;
+
+    rp_buf_puts(b, ",\"cache\":{");
+    json_figures(b, figs, RP_SEC_CACHE, &first);
+    json_figures_object(b, "purges", figs, RP_SEC_PURGE);
+    rp_buf_puts(b, ",\"servers\":[");
     for (k = 0; k < o->n_servers; k++) {
         rp_buf_puts(b, k ? ",{\"address\":" : "{\"address\":");
         rp_rep_json_str(b, o->servers[k].address);
@@ -290,14 +304,27 @@ void rp_render_json(rp_buf_t *b, const rp_report_t *r,
         rp_rep_json_str(b, o->servers[k].state);
         rp_buf_puts(b, "}");
     }
-    rp_buf_puts(b, "],\"local\":{");
-    first = 1;
-    json_counters(b, r, RP_SEC_LOCAL, &first);
-    rp_buf_printf(b, ",\"enabled\":%s,\"bytes_used\":%llu,\"bytes_total\":%llu,"
-                  "\"entries\":%llu}}}\n",
-                  o->local_configured ? "true" : "false",
-                  (unsigned long long)o->local_bytes_used,
-                  (unsigned long long)o->local_bytes_total,
-                  (unsigned long long)o->local_entries);
+    rp_buf_puts(b, "]");
+    json_figures_object(b, "local", figs, RP_SEC_LOCAL);
+    rp_buf_puts(b, "}");
 }
 
+/* Not figures: the format's version, start_time_unix as a date, the
+ * sort order; everything else comes from the tables (rp_figures.h). */
+void rp_render_json(rp_buf_t *b, const rp_report_t *r,
+                    const rp_report_opts_t *o)
+{
+    rp_figure_t figs[RP_FIGURE_COUNT];
+    char when[80];
+    int first = 0;
+
+    rp_figures(r, o, figs);
+    rp_rep_iso_time(when, sizeof(when), r->start_wall_us);
+    rp_buf_printf(b, "{\"version\":1,\"start_time\":\"%s\"", when);
+    json_figures(b, figs, RP_SEC_TOP, &first);
+    json_figures_object(b, "total", figs, RP_SEC_TOTAL);
+    json_phases_app(b, r, figs);
+    json_routes_slow(b, r);
+    json_cache(b, figs, o);
+    rp_buf_puts(b, "}\n");
+}

@@ -87,15 +87,15 @@ static void prom_app(rp_buf_t *b, const rp_report_t *r)
     }
 }
 
-void rp_render_prometheus(rp_buf_t *b, const rp_report_t *r,
-                          const rp_report_opts_t *o)
+/* reqperf_requests_total{route,method,status_class} and the
+ * reqperf_request_duration_seconds histogram of each route. */
+static void prom_routes(rp_buf_t *b, const rp_report_t *r)
 {
     static const char *const classes[6] = { "other", "1xx", "2xx", "3xx",
                                             "4xx", "5xx" };
-    const char *last = NULL;
     rp_buf_t labels;
     size_t i;
-    int k, c;
+    int c;
 
     prom_head(b, "reqperf_requests_total", "counter",
               "Requests timed, by route, method and status class");
@@ -111,7 +111,6 @@ void rp_render_prometheus(rp_buf_t *b, const rp_report_t *r,
                           (unsigned long long)v->status_class[c]);
         }
     }
-
     prom_head(b, "reqperf_request_duration_seconds", "histogram",
               "Request duration (read to end of logging), by route and method");
     rp_buf_init(&labels, b->pool, 256);
@@ -122,6 +121,11 @@ void rp_render_prometheus(rp_buf_t *b, const rp_report_t *r,
                        rp_buf_cstr(&labels), r->routes[i].prom,
                        r->routes[i].d.sum);
     }
+}
+
+static void prom_phases(rp_buf_t *b, const rp_report_t *r)
+{
+    int k;
 
     prom_head(b, "reqperf_phase_duration_seconds", "histogram",
               "Duration of each request phase");
@@ -131,8 +135,11 @@ void rp_render_prometheus(rp_buf_t *b, const rp_report_t *r,
         prom_histogram(b, "reqperf_phase_duration_seconds", labels,
                        r->phase_prom[k], r->phases[k].sum);
     }
+}
 
-    prom_app(b, r);
+static void prom_slow(rp_buf_t *b, const rp_report_t *r)
+{
+    size_t i;
 
     prom_head(b, "reqperf_slow_requests_total", "counter",
               "Requests at or above ReqPerfSlowThreshold, by route and method");
@@ -142,52 +149,63 @@ void rp_render_prometheus(rp_buf_t *b, const rp_report_t *r,
         prom_route_labels(b, v);
         rp_buf_printf(b, "} %llu\n", (unsigned long long)v->slow);
     }
-
-    rp_advice_prometheus(b, r);
-
-    /* the global counters, from the one table */
-    for (k = 0; k < RP_CTR_COUNT; k++) {
-        const rp_counter_info_t *ci = &rp_counter_info[k];
-        if (ci->prom_metric == NULL) {
-            continue;
-        }
-        if (last == NULL || strcmp(last, ci->prom_metric) != 0) {
-            prom_head(b, ci->prom_metric, "counter",
-                      family_help(ci->prom_metric, ci->help));
-            last = ci->prom_metric;
-        }
-        rp_buf_printf(b, "%s%s%s%s %llu\n", ci->prom_metric,
-                      ci->prom_label ? "{" : "",
-                      ci->prom_label ? ci->prom_label : "",
-                      ci->prom_label ? "}" : "",
-                      (unsigned long long)r->counters[k]);
-    }
-
-    if (o->n_servers > 0) {
-        prom_head(b, "reqperf_memcached_up", "gauge",
-                  "1 when the memcached server is in use, 0 while it is "
-                  "skipped after failures");
-        for (k = 0; k < o->n_servers; k++) {
-            rp_buf_puts(b, "reqperf_memcached_up{server=\"");
-            rp_buf_prom_label(b, o->servers[k].address,
-                              strlen(o->servers[k].address));
-            rp_buf_printf(b, "\"} %s\n",
-                          server_state_value(o->servers[k].state));
-        }
-    }
-    if (o->local_configured) {
-        prom_head(b, "reqperf_cache_local_bytes", "gauge",
-                  "Bytes of cached entries in the shared-memory tier");
-        rp_buf_printf(b, "reqperf_cache_local_bytes %llu\n",
-                      (unsigned long long)o->local_bytes_used);
-        prom_head(b, "reqperf_cache_local_entries", "gauge",
-                  "Entries in the shared-memory tier");
-        rp_buf_printf(b, "reqperf_cache_local_entries %llu\n",
-                      (unsigned long long)o->local_entries);
-    }
-    prom_head(b, "reqperf_start_time_seconds", "gauge",
-              "When the statistics started (Unix time)");
-    rp_buf_printf(b, "reqperf_start_time_seconds %lld\n",
-                  (long long)(r->start_wall_us / 1000000));
 }
 
+/* Every figure of the tables (rp_figures.h) that has a metric and is
+ * shown; rows of one family follow each other, so one HELP each. */
+static void prom_figures(rp_buf_t *b, const rp_figure_t *figs)
+{
+    const char *last = NULL;
+    int k;
+
+    for (k = 0; k < RP_FIGURE_COUNT; k++) {
+        const rp_figure_t *f = &figs[k];
+        if (f->prom_metric == NULL || !f->shown) {
+            continue;
+        }
+        if (last == NULL || strcmp(last, f->prom_metric) != 0) {
+            prom_head(b, f->prom_metric, f->is_gauge ? "gauge" : "counter",
+                      family_help(f->prom_metric, f->help));
+            last = f->prom_metric;
+        }
+        rp_buf_printf(b, "%s%s%s%s %llu\n", f->prom_metric,
+                      f->prom_label ? "{" : "",
+                      f->prom_label ? f->prom_label : "",
+                      f->prom_label ? "}" : "",
+                      (unsigned long long)f->value);
+    }
+}
+
+/* reqperf_memcached_up{server}: each server's health. */
+static void prom_servers(rp_buf_t *b, const rp_report_opts_t *o)
+{
+    int k;
+
+    if (o->n_servers == 0) {
+        return;
+    }
+    prom_head(b, "reqperf_memcached_up", "gauge",
+              "1 when the memcached server is in use, 0 while it is "
+              "skipped after failures");
+    for (k = 0; k < o->n_servers; k++) {
+        rp_buf_puts(b, "reqperf_memcached_up{server=\"");
+        rp_buf_prom_label(b, o->servers[k].address,
+                          strlen(o->servers[k].address));
+        rp_buf_printf(b, "\"} %s\n", server_state_value(o->servers[k].state));
+    }
+}
+
+void rp_render_prometheus(rp_buf_t *b, const rp_report_t *r,
+                          const rp_report_opts_t *o)
+{
+    rp_figure_t figs[RP_FIGURE_COUNT];
+
+    rp_figures(r, o, figs);
+    prom_routes(b, r);
+    prom_phases(b, r);
+    prom_app(b, r);
+    prom_slow(b, r);
+    rp_advice_prometheus(b, r);
+    prom_figures(b, figs);
+    prom_servers(b, o);
+}
