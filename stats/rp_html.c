@@ -295,7 +295,7 @@ void rp_rep_html_route_app(rp_buf_t *b, const rp_report_t *r,
     int k;
 
     rp_buf_puts(b, "<h3>");
-    if (v->rec != NULL) {
+    if (v->has_rec) {
         rp_rep_html_route_link(b, o, v->route, v->method);
     }
     else {
