@@ -220,27 +220,12 @@ static void app_totals(apr_pool_t *p, rp_report_t *r, apr_hash_t *all)
     }
 }
 
-rp_report_t *rp_report_build(apr_pool_t *p, rp_stats_t *st, int sort,
-                             int64_t now_wall_us, int64_t now_mono_us)
+/* The global figures: counters, the latency of all requests, phases. */
+static void global_of(rp_report_t *r, rp_stats_t *st, rp_hist_snap_t *snap,
+                      rp_stats_glob_t *g)
 {
-    rp_report_t *r = apr_pcalloc(p, sizeof(*r));
-    rp_stats_hdr_t *h = rp_stats_hdr(st);
-    /* the counters as read, summed over their shards */
-    rp_stats_glob_t *g = apr_palloc(p, sizeof(*g));
-    rp_route_rec_t *rec = apr_palloc(p, sizeof(*rec));
-    rp_hist_snap_t *snap = apr_palloc(p, sizeof(*snap));
-    uint32_t i, n = rp_stats_nrecords(st);
     int k, b;
-    apr_hash_t *app_all = apr_hash_make(p);
-    app_acc_t *app_scratch = apr_palloc(p, rp_stats_app_slots(st)
-                                           * sizeof(app_acc_t));
 
-    r->sort = (sort >= 0 && sort <= RP_SORT_ERRORS) ? sort : RP_SORT_TIME;
-    r->now_wall_us = now_wall_us;
-    r->start_wall_us = h->start_wall_us;
-    r->uptime_s = now_mono_us > h->start_mono_us
-                  ? (uint64_t)(now_mono_us - h->start_mono_us) / 1000000 : 0;
-    r->max_routes = h->max_routes;
     rp_stats_global_read(st, g);
     for (k = 0; k < RP_CTR_COUNT; k++) {
         r->counters[k] = g->counters[k];
@@ -255,6 +240,73 @@ rp_report_t *rp_report_build(apr_pool_t *p, rp_stats_t *st, int sort,
             r->phase_prom[k][b] = g->phases[k].prom[b];
         }
     }
+}
+
+/* One route's view from its record as read (a summed copy: its key is
+ * copied, not pointed at). */
+static void route_view_of(apr_pool_t *p, rp_stats_t *st,
+                          const rp_route_rec_t *rec, rp_route_view_t *v,
+                          rp_hist_snap_t *snap)
+{
+    int k, b;
+
+    v->route = apr_pstrdup(p, rec->route);
+    v->method = apr_pstrdup(p, rec->method);
+    v->count = ld(&rec->count);
+    v->slow = ld(&rec->slow);
+    v->errors = ld(&rec->errors);
+    rp_hist_snapshot(&rec->h, snap);
+    dist_of(snap, &v->d);
+    for (b = 0; b < 6; b++) {
+        v->status_class[b] = ld(&rec->status_class[b]);
+    }
+    for (b = 0; b < RP_CACHE_RESULTS; b++) {
+        v->cache[b] = ld(&rec->cache[b]);
+    }
+    v->stale_error = ld(&rec->stale_error);
+    v->has_rec = 1;
+    v->rec_index = rec->index;
+    v->lock_waits = ld(&rec->lock_waits);
+    v->lock_wait_us = ld(&rec->lock_wait_us);
+    for (b = 0; b < RP_XCACHE_COUNT; b++) {
+        v->xcache[b] = ld(&rec->xcache[b]);
+    }
+    for (b = 0; b < RP_PROM_BUCKETS; b++) {
+        v->prom[b] = ld(&rec->prom[b]);
+    }
+    for (k = 0; k < RP_PHASE_COUNT; k++) {
+        uint64_t c = ld(&rec->phase_count[k]);
+        v->phase_avg[k] = c ? (int64_t)(ld(&rec->phase_sum[k]) / c) : -1;
+    }
+    rp_stats_recent(st, rec, snap);
+    v->recent_count = snap->count;
+    v->recent_p50 = rp_hist_percentile(snap, 50);
+    v->recent_p95 = rp_hist_percentile(snap, 95);
+    v->recent_p99 = rp_hist_percentile(snap, 99);
+}
+
+rp_report_t *rp_report_build(apr_pool_t *p, rp_stats_t *st, int sort,
+                             int64_t now_wall_us, int64_t now_mono_us)
+{
+    rp_report_t *r = apr_pcalloc(p, sizeof(*r));
+    rp_stats_hdr_t *h = rp_stats_hdr(st);
+    /* the counters as read, summed over their shards */
+    rp_stats_glob_t *g = apr_palloc(p, sizeof(*g));
+    rp_route_rec_t *rec = apr_palloc(p, sizeof(*rec));
+    rp_hist_snap_t *snap = apr_palloc(p, sizeof(*snap));
+    uint32_t i, n = rp_stats_nrecords(st);
+    apr_hash_t *app_all = apr_hash_make(p);
+    app_acc_t *app_scratch = apr_palloc(p, rp_stats_app_slots(st)
+                                           * sizeof(app_acc_t));
+
+    r->sort = (sort >= 0 && sort <= RP_SORT_ERRORS) ? sort : RP_SORT_TIME;
+    r->now_wall_us = now_wall_us;
+    r->start_wall_us = h->start_wall_us;
+    r->uptime_s = now_mono_us > h->start_mono_us
+                  ? (uint64_t)(now_mono_us - h->start_mono_us) / 1000000 : 0;
+    r->max_routes = h->max_routes;
+    r->app_names = h->app_names;
+    global_of(r, st, snap, g);
 
     r->routes = apr_pcalloc(p, (n ? n : 1) * sizeof(rp_route_view_t));
     for (i = 0; i < n; i++) {
@@ -264,43 +316,10 @@ rp_report_t *rp_report_build(apr_pool_t *p, rp_stats_t *st, int sort,
             continue;
         }
         v = &r->routes[r->n_routes++];
-        v->route = apr_pstrdup(p, rec->route);
-        v->method = apr_pstrdup(p, rec->method);
-        v->count = ld(&rec->count);
-        v->slow = ld(&rec->slow);
-        v->errors = ld(&rec->errors);
-        rp_hist_snapshot(&rec->h, snap);
-        dist_of(snap, &v->d);
-        for (b = 0; b < 6; b++) {
-            v->status_class[b] = ld(&rec->status_class[b]);
-        }
-        for (b = 0; b < RP_CACHE_RESULTS; b++) {
-            v->cache[b] = ld(&rec->cache[b]);
-        }
-        v->stale_error = ld(&rec->stale_error);
-        v->has_rec = 1;
-        v->rec_index = rec->index;
-        v->lock_waits = ld(&rec->lock_waits);
-        v->lock_wait_us = ld(&rec->lock_wait_us);
-        for (b = 0; b < RP_XCACHE_COUNT; b++) {
-            v->xcache[b] = ld(&rec->xcache[b]);
-        }
-        for (b = 0; b < RP_PROM_BUCKETS; b++) {
-            v->prom[b] = ld(&rec->prom[b]);
-        }
-        for (k = 0; k < RP_PHASE_COUNT; k++) {
-            uint64_t c = ld(&rec->phase_count[k]);
-            v->phase_avg[k] = c ? (int64_t)(ld(&rec->phase_sum[k]) / c) : -1;
-        }
-        rp_stats_recent(st, rec, snap);
-        v->recent_count = snap->count;
-        v->recent_p50 = rp_hist_percentile(snap, 50);
-        v->recent_p95 = rp_hist_percentile(snap, 95);
-        v->recent_p99 = rp_hist_percentile(snap, 99);
+        route_view_of(p, st, rec, v, snap);
         route_app(p, st, rec, v, app_scratch, app_all, snap);
         v->advice = rp_advice_report_view(p, st, rec, now_wall_us / 1000000);
     }
-    r->app_names = h->app_names;
     app_totals(p, r, app_all);
     qsort_r(r->routes, r->n_routes, sizeof(rp_route_view_t), cmp_views,
             &r->sort);
@@ -310,4 +329,3 @@ rp_report_t *rp_report_build(apr_pool_t *p, rp_stats_t *st, int sort,
     r->n_slow = rp_stats_slow_read(st, r->slow, rp_stats_slow_size(st));
     return r;
 }
-
