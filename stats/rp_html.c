@@ -478,3 +478,19 @@ void rp_rep_html_figure_rows(rp_buf_t *b, const rp_figure_t *figs,
         rp_buf_puts(b, "</td></tr>");
     }
 }
+
+/* <p class="muted">server &middot; as of <time> &middot; (the paragraph
+ * under a page's title; the caller goes on and closes it). */
+void rp_rep_html_as_of(rp_buf_t *b, const rp_report_t *r,
+                       const rp_report_opts_t *o)
+{
+    char when[80];
+
+    rp_buf_puts(b, "<p class=\"muted\">");
+    if (o->server_name) {
+        rp_rep_html_text(b, o->server_name);
+        rp_buf_puts(b, " &middot; ");
+    }
+    rp_rep_iso_time(when, sizeof(when), r->now_wall_us);
+    rp_buf_printf(b, "as of %s &middot; ", when);
+}

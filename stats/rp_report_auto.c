@@ -20,10 +20,8 @@ static void auto_dist(rp_buf_t *b, const char *prefix, const char *n,
                   (unsigned long long)d->p99);
 }
 
-/* Every figure shown (rp_figures.h), then the phases, the application
- * metrics, each memcached server and the advisor's totals. */
-void rp_render_auto(rp_buf_t *b, const rp_report_t *r,
-                    const rp_report_opts_t *o)
+void rp_rep_figure_lines(rp_buf_t *b, const rp_report_t *r,
+                         const rp_report_opts_t *o, int status_keys)
 {
     rp_figure_t figs[RP_FIGURE_COUNT];
     int k;
@@ -31,10 +29,21 @@ void rp_render_auto(rp_buf_t *b, const rp_report_t *r,
     rp_figures(r, o, figs);
     for (k = 0; k < RP_FIGURE_COUNT; k++) {
         if (figs[k].shown) {
-            rp_buf_printf(b, "%s: %llu\n", figs[k].auto_key,
+            rp_buf_printf(b, "%s: %llu\n", status_keys ? figs[k].status_key
+                                                       : figs[k].auto_key,
                           (unsigned long long)figs[k].value);
         }
     }
+}
+
+/* Every figure shown (rp_figures.h), then the phases, the application
+ * metrics, each memcached server and the advisor's totals. */
+void rp_render_auto(rp_buf_t *b, const rp_report_t *r,
+                    const rp_report_opts_t *o)
+{
+    int k;
+
+    rp_rep_figure_lines(b, r, o, 0);
     for (k = 0; k < RP_PHASE_COUNT; k++) {
         auto_dist(b, "phase_", rp_phase_name(k), &r->phases[k]);
     }

@@ -80,13 +80,8 @@ static void html_title(rp_buf_t *b, const rp_report_t *r,
 {
     char when[80];
 
-    rp_buf_puts(b, "<h1>mod_reqperf</h1><p class=\"muted\">");
-    if (o->server_name) {
-        rp_rep_html_text(b, o->server_name);
-        rp_buf_puts(b, " &middot; ");
-    }
-    rp_rep_iso_time(when, sizeof(when), r->now_wall_us);
-    rp_buf_printf(b, "as of %s &middot; ", when);
+    rp_buf_puts(b, "<h1>mod_reqperf</h1>");
+    rp_rep_html_as_of(b, r, o);
     rp_rep_iso_time(when, sizeof(when), r->start_wall_us);
     rp_buf_printf(b, "counting since %s &middot; formats: ", when);
     rp_rep_html_link(b, o, "format=json");

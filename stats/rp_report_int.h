@@ -58,5 +58,12 @@ void rp_rep_html_slow_table(rp_buf_t *b, const rp_report_t *r,
 /* The rows of one section's figures (<tr><th>key</th><td data-k..>). */
 void rp_rep_html_figure_rows(rp_buf_t *b, const rp_figure_t *figs,
                              rp_counter_section_t sec);
+/* <p class="muted">server &middot; as of <time> &middot; (left open). */
+void rp_rep_html_as_of(rp_buf_t *b, const rp_report_t *r,
+                       const rp_report_opts_t *o);
+/* "key: value" per figure shown: ?auto keys, or (status_keys set)
+ * mod_status's. */
+void rp_rep_figure_lines(rp_buf_t *b, const rp_report_t *r,
+                         const rp_report_opts_t *o, int status_keys);
 
 #endif

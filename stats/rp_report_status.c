@@ -12,16 +12,7 @@
 void rp_render_status_auto(rp_buf_t *b, const rp_report_t *r,
                            const rp_report_opts_t *o)
 {
-    rp_figure_t figs[RP_FIGURE_COUNT];
-    int k;
-
-    rp_figures(r, o, figs);
-    for (k = 0; k < RP_FIGURE_COUNT; k++) {
-        if (figs[k].shown) {
-            rp_buf_printf(b, "%s: %llu\n", figs[k].status_key,
-                          (unsigned long long)figs[k].value);
-        }
-    }
+    rp_rep_figure_lines(b, r, o, 1);
 }
 
 static void status_top_routes(rp_buf_t *b, const rp_report_t *r)
