@@ -577,7 +577,7 @@ static local_t local_lookup(rp_lookup_t *lk, int64_t now_us)
     size_t len;
     rp_entry_t e;
 
-    if (!rp_local_get(lk->local, lk->base_key, lk->pool, &val, &len, &meta)) {
+    if (!rp_local_get_entry(lk->local, lk->base_key, lk->pool, &val, &len, &meta)) {
         return LOCAL_NONE;
     }
     lk->local_seen = 1;
@@ -619,7 +619,7 @@ static local_t local_lookup(rp_lookup_t *lk, int64_t now_us)
             return LOCAL_NONE;
         }
         rp_key_hash("rp:e:", want, strlen(want), vkey);
-        if (!rp_local_get(lk->local, vkey, lk->pool, &val, &len, &meta)) {
+        if (!rp_local_get_entry(lk->local, vkey, lk->pool, &val, &len, &meta)) {
             return LOCAL_NONE;
         }
         if (rp_entry_decode(val, len, lk->pool, &e) != RP_ENTRY_OK
