@@ -137,12 +137,12 @@ typedef struct {
 static inline int reqperf_log_due(apr_time_t *last)
 {
     apr_time_t now = apr_time_now();
+    apr_time_t seen = __atomic_load_n(last, __ATOMIC_RELAXED);
 
-    if (now - *last > apr_time_from_sec(60)) {
-        *last = now;
-        return 1;
-    }
-    return 0;
+    /* one thread of the process wins the minute */
+    return now - seen > apr_time_from_sec(60)
+           && __atomic_compare_exchange_n(last, &seen, now, 0,
+                                          __ATOMIC_RELAXED, __ATOMIC_RELAXED);
 }
 
 /* mod_reqperf_config.c */

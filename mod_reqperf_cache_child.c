@@ -27,15 +27,18 @@ APLOG_USE_MODULE(reqperf);
  * connected: mod_reqperf_cache.h */
 reqperf_cache_child_t reqperf_cache_child;
 
-/* What this process last saw of memcached, to say it in the error log
- * once when it goes and once when it is back, not per request. */
-static int mc_seen_down;
-static apr_time_t mc_down_logged;
+/* What this process said of memcached in the error log: 'down' at most
+ * once a minute, and 'answers again' only after a 'down' it said, at most
+ * once a minute too.  Requests that meet a dead server and a live one in
+ * turn (one server of several gone, or a breaker flapping under load)
+ * would otherwise say both on every request. */
+static int mc_down_said;
+static apr_time_t mc_down_logged, mc_up_logged;
 
 void reqperf_memcached_down(request_rec *r)
 {
-    mc_seen_down = 1;
     if (reqperf_log_due(&mc_down_logged)) {
+        mc_down_said = 1;
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, APLOGNO(10522)
                       "mod_reqperf: memcached did not answer within "
                       "ReqPerfCacheTimeout; requests go to the backend "
@@ -45,9 +48,8 @@ void reqperf_memcached_down(request_rec *r)
 
 void reqperf_memcached_up(request_rec *r)
 {
-    if (mc_seen_down) {
-        mc_seen_down = 0;
-        mc_down_logged = 0;
+    if (mc_down_said && reqperf_log_due(&mc_up_logged)) {
+        mc_down_said = 0;
         ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, r, APLOGNO(10523)
                       "mod_reqperf: memcached answers again");
     }
