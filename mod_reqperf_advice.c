@@ -69,6 +69,8 @@ typedef struct reqperf_advice_req_t {
     int too_large;
     int judged;
     int conditional;                   /* If-None-Match, If-Modified-Since */
+    apr_bucket_brigade *rest;          /* the filter's, while it passes on
+                                          what came before a wait */
 } reqperf_advice_req_t;
 
 /* ---------------------------------------------------------------- */
@@ -422,12 +424,39 @@ static void observe_judge(request_rec *r, reqperf_advice_req_t *a)
     }
 }
 
+/* What came before b goes on now, with a flush, as the core would send it
+ * before it waits for b (ap_content_length_filter does the same): a
+ * response made in parts reaches the client part by part. */
+static apr_status_t observe_pass_before(ap_filter_t *f,
+                                        reqperf_advice_req_t *a,
+                                        apr_bucket_brigade *bb, apr_bucket *b)
+{
+    apr_status_t rv;
+
+    if (b == APR_BRIGADE_FIRST(bb)) {
+        return APR_SUCCESS;
+    }
+    a->rest = apr_brigade_split_ex(bb, b, a->rest);
+    APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_flush_create(
+        f->c->bucket_alloc));
+    rv = ap_pass_brigade(f->next, bb);
+    apr_brigade_cleanup(bb);
+    if (rv != APR_SUCCESS) {
+        apr_brigade_cleanup(a->rest);
+        return rv;
+    }
+    APR_BRIGADE_CONCAT(bb, a->rest);
+    return APR_SUCCESS;
+}
+
 static apr_status_t observe_filter(ap_filter_t *f, apr_bucket_brigade *bb)
 {
     reqperf_advice_req_t *a = f->ctx;
     reqperf_cache_req_t *cr = a->cr;
     request_rec *r = f->r;
+    apr_read_type_e block = APR_NONBLOCK_READ;
     apr_bucket *b;
+    apr_status_t rv;
 
     if (APR_BRIGADE_EMPTY(bb) || a->judged) {
         return ap_pass_brigade(f->next, bb);
@@ -437,8 +466,8 @@ static apr_status_t observe_filter(ap_filter_t *f, apr_bucket_brigade *bb)
         a->start = reqperf_cache_start_verdict(r, cr, REQPERF_CACHE_OBSERVE,
                                                &a->start_why);
     }
-    for (b = APR_BRIGADE_FIRST(bb); b != APR_BRIGADE_SENTINEL(bb);
-         b = APR_BUCKET_NEXT(b)) {
+    b = APR_BRIGADE_FIRST(bb);
+    while (b != APR_BRIGADE_SENTINEL(bb)) {
         const char *data;
         apr_size_t len;
 
@@ -449,22 +478,34 @@ static apr_status_t observe_filter(ap_filter_t *f, apr_bucket_brigade *bb)
         if (AP_BUCKET_IS_ERROR(b)
             || (APR_BUCKET_IS_METADATA(b) && !APR_BUCKET_IS_FLUSH(b))) {
             a->failed = 1;             /* On gives up on these too */
-            continue;
         }
-        if (APR_BUCKET_IS_METADATA(b) || a->too_large || a->failed) {
-            continue;
+        else if (!APR_BUCKET_IS_METADATA(b) && !a->too_large && !a->failed) {
+            len = b->length;
+            if (len == (apr_size_t)-1) {
+                /* a pipe (CGI) or a socket: read as the core reads it,
+                 * without holding what came before while it waits */
+                rv = apr_bucket_read(b, &data, &len, block);
+                if (APR_STATUS_IS_EAGAIN(rv)) {
+                    if ((rv = observe_pass_before(f, a, bb, b))
+                        != APR_SUCCESS) {
+                        return rv;
+                    }
+                    block = APR_BLOCK_READ;
+                    b = APR_BRIGADE_FIRST(bb);
+                    continue;
+                }
+                block = APR_NONBLOCK_READ;
+                if (rv != APR_SUCCESS) {
+                    a->failed = 1;
+                    len = 0;
+                }
+            }
+            cr->len += len;
+            if (cr->len > cr->max) {
+                a->too_large = 1;      /* the count stops here */
+            }
         }
-        len = b->length;
-        if (len == (apr_size_t)-1
-            && apr_bucket_read(b, &data, &len, APR_BLOCK_READ)
-               != APR_SUCCESS) {
-            a->failed = 1;
-            continue;
-        }
-        cr->len += len;
-        if (cr->len > cr->max) {
-            a->too_large = 1;          /* the count stops here */
-        }
+        b = APR_BUCKET_NEXT(b);
     }
     return ap_pass_brigade(f->next, bb);
 }
