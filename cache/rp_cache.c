@@ -93,6 +93,112 @@ const char *rp_cache_index_vary(apr_pool_t *p, const rp_entry_t *idx)
     return out;
 }
 
+int rp_cache_decode_for(rp_lookup_t *lk, const char *val, size_t len,
+                        const char *want, int page_only, rp_entry_t *e)
+{
+    if (rp_entry_decode(val, len, lk->pool, e) != RP_ENTRY_OK
+        || (page_only && e->kind != RP_ENTRY_PAGE)
+        || e->key_len != strlen(want)
+        || memcmp(e->key, want, e->key_len) != 0) {
+        lk->invalid_entries++;
+        return 0;
+    }
+    return 1;
+}
+
+/* Follow the vary index in *e to the variant this request wants: its
+ * bytes and its "validated" epoch in one round trip.  RP_EV_FRESH stands
+ * for "found" (the page is then in *e, its full key in *want, and
+ * *validated its epoch's item; the caller judges it), else nothing usable
+ * or memcached down. */
+static rp_eval_t follow_index(rp_lookup_t *lk, rp_entry_t *e,
+                              const char **want,
+                              const rp_store_item_t **validated)
+{
+    rp_store_item_t *vi = lk->variant_items;
+    char vkey[RP_KEY_HASH_MAX];
+
+    lk->index_vary = rp_cache_index_vary(lk->pool, e);
+    *want = rp_cache_variant_full(lk, e->headers, (int)e->n_headers);
+    if (*want == NULL) {
+        return RP_EV_NONE;
+    }
+    rp_key_hash("rp:e:", *want, strlen(*want), vkey);
+    rp_key_hash("rp:v:", *want, strlen(*want), lk->variant_valid_key);
+    memset(lk->variant_items, 0, sizeof(lk->variant_items));
+    vi[0].key = vkey;
+    vi[0].key_len = strlen(vkey);
+    vi[1].key = lk->variant_valid_key;
+    vi[1].key_len = strlen(lk->variant_valid_key);
+    lk->round_trips++;
+    rp_store_mget(lk->store, lk->pool, lk->variant_items, 2);
+    if (vi[0].rc == RP_ST_DOWN || vi[0].rc == RP_ST_ERROR) {
+        return RP_EV_DOWN;
+    }
+    if (vi[0].rc != RP_ST_OK) {
+        return RP_EV_NONE;
+    }
+    *validated = &vi[1];
+    memcpy(lk->variant_key, vkey, sizeof(lk->variant_key));
+    lk->variant_raw = vi[0].value;
+    lk->variant_raw_len = vi[0].value_len;
+    return rp_cache_decode_for(lk, lk->variant_raw, lk->variant_raw_len,
+                               *want, 1, e) ? RP_EV_FRESH : RP_EV_NONE;
+}
+
+/* Whether the tag generations the page e (stored under want) was stored
+ * with still hold: without asking when the validated epoch says no tag
+ * was purged since they were last checked, else read and, when they
+ * hold, the epoch recorded again.  RP_EV_FRESH: they hold. */
+static rp_eval_t check_tags(rp_lookup_t *lk, const rp_entry_t *e,
+                            const char *want,
+                            const rp_store_item_t *validated)
+{
+    rp_store_item_t *tags;
+    char (*keys)[RP_KEY_HASH_MAX];
+    unsigned k;
+
+    if (!lk->tag_epoch_asked) {
+        /* the hint had it untagged: the epochs now, one round trip more
+         * (if memcached cannot say, the tags themselves are read below) */
+        rp_store_item_t *ep = apr_palloc(lk->pool, 2 * sizeof(*ep));
+        const char *vkey = validated == &lk->variant_items[1]
+                           ? lk->variant_valid_key : lk->valid_key;
+
+        validated = rp_cache_read_tag_epoch(lk, vkey, ep) == 0 ? &ep[1]
+                                                                : NULL;
+    }
+    if (validated != NULL && lk->tag_epoch != 0
+        && rp_cache_item_gen(validated) == lk->tag_epoch) {
+        return RP_EV_FRESH;   /* no tag purge anywhere since last checked */
+    }
+    tags = apr_pcalloc(lk->pool, sizeof(*tags) * e->n_tags);
+    keys = apr_palloc(lk->pool, RP_KEY_HASH_MAX * (size_t)e->n_tags);
+    for (k = 0; k < e->n_tags; k++) {
+        rp_cache_gen_key(keys[k], "rp:t:", e->tags[k]);
+        tags[k].key = keys[k];
+        tags[k].key_len = strlen(keys[k]);
+    }
+    lk->round_trips++;
+    rp_store_mget(lk->store, lk->pool, tags, e->n_tags);
+    for (k = 0; k < e->n_tags; k++) {
+        if (tags[k].rc == RP_ST_DOWN || tags[k].rc == RP_ST_ERROR) {
+            return RP_EV_DOWN;         /* cannot tell: never serve blind */
+        }
+        if (rp_cache_item_gen(&tags[k]) != e->tag_gens[k]) {
+            lk->stale_by_generation++;
+            return RP_EV_PURGED;
+        }
+    }
+    /* the tags held at the epoch read before them: until the next tag
+     * purge, a hit needs no second round trip */
+    if (lk->tag_epoch != 0) {
+        lk->round_trips++;
+        rp_cache_note_validated(lk, want, (uint32_t)RP_CACHE_MAX_TTL_S);
+    }
+    return RP_EV_FRESH;
+}
+
 /* Decide about the bytes found under the base key (following a vary
  * index to the variant).  Fills lk->entry when the result is usable. */
 static rp_eval_t evaluate(rp_lookup_t *lk, const rp_store_item_t *it,
@@ -100,9 +206,7 @@ static rp_eval_t evaluate(rp_lookup_t *lk, const rp_store_item_t *it,
 {
     rp_entry_t e;
     const char *want = lk->base_full;
-    const char *val = it->value;
-    size_t vlen = it->value_len;
-    unsigned k;
+    rp_eval_t ev;
 
     if (it->rc == RP_ST_DOWN) {
         return RP_EV_DOWN;
@@ -110,12 +214,10 @@ static rp_eval_t evaluate(rp_lookup_t *lk, const rp_store_item_t *it,
     if (it->rc != RP_ST_OK) {
         return RP_EV_NONE;
     }
-    lk->base_raw = val;
-    lk->base_raw_len = vlen;
+    lk->base_raw = it->value;
+    lk->base_raw_len = it->value_len;
     lk->variant_raw = NULL;
-    if (rp_entry_decode(val, vlen, lk->pool, &e) != RP_ENTRY_OK
-        || e.key_len != strlen(want) || memcmp(e.key, want, e.key_len) != 0) {
-        lk->invalid_entries++;
+    if (!rp_cache_decode_for(lk, it->value, it->value_len, want, 0, &e)) {
         return RP_EV_NONE;
     }
     if (e.kind == RP_ENTRY_PASS) {
@@ -127,46 +229,11 @@ static rp_eval_t evaluate(rp_lookup_t *lk, const rp_store_item_t *it,
         return RP_EV_NONE;
     }
     if (e.kind == RP_ENTRY_PAGE && lk->n_extra > 0) {
-        return RP_EV_NONE;     /* it did not vary on what the server now does */
+        return RP_EV_NONE;  /* it did not vary on what the server now does */
     }
-    if (e.kind == RP_ENTRY_VARY_INDEX) {
-        char vkey[RP_KEY_HASH_MAX];
-        rp_st_rc_t rc;
-
-        lk->index_vary = rp_cache_index_vary(lk->pool, &e);
-        want = rp_cache_variant_full(lk, e.headers, (int)e.n_headers);
-        if (want == NULL) {
-            return RP_EV_NONE;
-        }
-        /* the variant and its "validated" epoch, in one round trip */
-        rp_key_hash("rp:e:", want, strlen(want), vkey);
-        rp_key_hash("rp:v:", want, strlen(want), lk->variant_valid_key);
-        memset(lk->variant_items, 0, sizeof(lk->variant_items));
-        lk->variant_items[0].key = vkey;
-        lk->variant_items[0].key_len = strlen(vkey);
-        lk->variant_items[1].key = lk->variant_valid_key;
-        lk->variant_items[1].key_len = strlen(lk->variant_valid_key);
-        lk->round_trips++;
-        rp_store_mget(lk->store, lk->pool, lk->variant_items, 2);
-        rc = lk->variant_items[0].rc;
-        if (rc == RP_ST_DOWN || rc == RP_ST_ERROR) {
-            return RP_EV_DOWN;
-        }
-        if (rc != RP_ST_OK) {
-            return RP_EV_NONE;
-        }
-        val = lk->variant_items[0].value;
-        vlen = lk->variant_items[0].value_len;
-        validated = &lk->variant_items[1];
-        memcpy(lk->variant_key, vkey, sizeof(lk->variant_key));
-        lk->variant_raw = val;
-        lk->variant_raw_len = vlen;
-        if (rp_entry_decode(val, vlen, lk->pool, &e) != RP_ENTRY_OK
-            || e.kind != RP_ENTRY_PAGE || e.key_len != strlen(want)
-            || memcmp(e.key, want, e.key_len) != 0) {
-            lk->invalid_entries++;
-            return RP_EV_NONE;
-        }
+    if (e.kind == RP_ENTRY_VARY_INDEX
+        && (ev = follow_index(lk, &e, &want, &validated)) != RP_EV_FRESH) {
+        return ev;
     }
     if (e.kind != RP_ENTRY_PAGE) {
         lk->invalid_entries++;
@@ -178,55 +245,9 @@ static rp_eval_t evaluate(rp_lookup_t *lk, const rp_store_item_t *it,
         return RP_EV_PURGED;
     }
     rp_cache_note_tagged(lk->base_key, e.n_tags > 0);
-    if (e.n_tags > 0 && !lk->tag_epoch_asked) {
-        /* the hint had it untagged: the epochs now, one round trip more
-         * (if memcached cannot say, the tags themselves are read below) */
-        rp_store_item_t *ep = apr_palloc(lk->pool, 2 * sizeof(*ep));
-        const char *vkey = validated == &lk->variant_items[1]
-                           ? lk->variant_valid_key : lk->valid_key;
-
-        validated = rp_cache_read_tag_epoch(lk, vkey, ep) == 0 ? &ep[1]
-                                                                : NULL;
-    }
-    if (e.n_tags > 0 && validated != NULL && lk->tag_epoch != 0
-        && rp_cache_item_gen(validated) == lk->tag_epoch) {
-        /* no tag purge anywhere since these tags were last checked */
-    }
-    else if (e.n_tags > 0) {
-        char vkey[RP_KEY_HASH_MAX];
-        char ebuf[32];
-        int n;
-        rp_store_item_t *tags = apr_pcalloc(lk->pool,
-                                            sizeof(*tags) * e.n_tags);
-        char (*keys)[RP_KEY_HASH_MAX] = apr_palloc(lk->pool,
-                                                   RP_KEY_HASH_MAX
-                                                   * (size_t)e.n_tags);
-        for (k = 0; k < e.n_tags; k++) {
-            rp_cache_gen_key(keys[k], "rp:t:", e.tags[k]);
-            tags[k].key = keys[k];
-            tags[k].key_len = strlen(keys[k]);
-        }
-        lk->round_trips++;
-        rp_store_mget(lk->store, lk->pool, tags, e.n_tags);
-        for (k = 0; k < e.n_tags; k++) {
-            if (tags[k].rc == RP_ST_DOWN || tags[k].rc == RP_ST_ERROR) {
-                return RP_EV_DOWN;        /* cannot tell: never serve blind */
-            }
-            if (rp_cache_item_gen(&tags[k]) != e.tag_gens[k]) {
-                lk->stale_by_generation++;
-                return RP_EV_PURGED;
-            }
-        }
-        /* the tags held at the epoch read before them: until the next tag
-         * purge, a hit needs no second round trip */
-        if (lk->tag_epoch != 0) {
-            rp_key_hash("rp:v:", want, strlen(want), vkey);
-            n = snprintf(ebuf, sizeof(ebuf), "%llu",
-                         (unsigned long long)lk->tag_epoch);
-            lk->round_trips++;
-            rp_store_set(lk->store, vkey, strlen(vkey), ebuf, (size_t)n,
-                         (uint32_t)RP_CACHE_MAX_TTL_S);
-        }
+    if (e.n_tags > 0
+        && (ev = check_tags(lk, &e, want, validated)) != RP_EV_FRESH) {
+        return ev;
     }
     lk->entry = e;
     lk->age_s = now_us > e.stored_us ? (now_us - e.stored_us) / 1000000 : 0;
@@ -252,6 +273,12 @@ static void keep_fallback(rp_lookup_t *lk, int64_t now_us)
         lk->fallback_age_s = lk->age_s;
         lk->has_fallback = 1;
     }
+}
+
+int rp_cache_fallback_applies(const rp_lookup_t *lk, int status)
+{
+    /* a refresh within grace keeps its copy too (keep_fallback) */
+    return lk->has_fallback && status >= 500;
 }
 
 static const char *lock_key(rp_lookup_t *lk)
@@ -328,53 +355,72 @@ static rp_lookup_result_t miss(rp_lookup_t *lk, rp_miss_reason_t why,
     return lk->result;
 }
 
-rp_lookup_result_t rp_cache_lookup(rp_lookup_t *lk)
+/* A Vary the server set before the lookup, read once. */
+static void read_extra_vary(rp_lookup_t *lk)
 {
-    rp_store_item_t items[4];
-    size_t n_items;
-    int64_t now = lk->clock->now_us(lk->clock->baton), deadline, pause,
-            wait_start;
-    rp_eval_t ev;
-    rp_miss_reason_t why;
-    int got;
+    int n;
 
-    if (lk->extra_vary != NULL && lk->extra_names == NULL) {
-        int n = rp_vary_parse(lk->pool, lk->extra_vary, &lk->extra_names);
-        if (n < 0) {
-            /* a server Vary we cannot key on: no copy is the right one */
-            lk->extra_vary = NULL;
-            lk->refresh = 1;
-            lk->no_pass = 1;
-        }
-        lk->n_extra = n > 0 ? n : 0;
+    if (lk->extra_vary == NULL || lk->extra_names != NULL) {
+        return;
     }
+    n = rp_vary_parse(lk->pool, lk->extra_vary, &lk->extra_names);
+    if (n < 0) {
+        /* a server Vary we cannot key on: no copy is the right one */
+        lk->extra_vary = NULL;
+        lk->refresh = 1;
+        lk->no_pass = 1;
+    }
+    lk->n_extra = n > 0 ? n : 0;
+}
 
-    if (lk->local != NULL) {
-        /* before anything is read from memcached: a purge recorded after
-         * this moment is checked against whatever is filled below */
-        lk->local_epoch = rp_local_epoch(lk->local);
-        if (!lk->refresh) {
-            switch (rp_cache_local_lookup(lk, now)) {
-            case RP_LOCAL_FOUND_HIT:
-                lk->from_local = 1;
-                lk->result = RP_LOOKUP_HIT;
-                return lk->result;
-            case RP_LOCAL_FOUND_PASS:
-                return miss(lk, RP_MISS_PASS, now);
-            default:
-                memset(&lk->entry, 0, sizeof(lk->entry));
-                break;
-            }
-        }
+/* The shared-memory tier first: 1 when it decided (lk->result is set). */
+static int ask_local(rp_lookup_t *lk, int64_t now)
+{
+    /* before anything is read from memcached: a purge recorded after
+     * this moment is checked against whatever is filled below */
+    lk->local_epoch = rp_local_epoch(lk->local);
+    if (lk->refresh) {
+        return 0;
     }
-    memset(items, 0, sizeof(items));
+    switch (rp_cache_local_lookup(lk, now)) {
+    case RP_LOCAL_FOUND_HIT:
+        lk->from_local = 1;
+        lk->result = RP_LOOKUP_HIT;
+        return 1;
+    case RP_LOCAL_FOUND_PASS:
+        miss(lk, RP_MISS_PASS, now);
+        return 1;
+    default:
+        memset(&lk->entry, 0, sizeof(lk->entry));
+        return 0;
+    }
+}
+
+/* memcached could not answer: a copy this request was revalidating is
+ * not served again, so that the others do not keep it past
+ * ReqPerfCacheLocalTTL. */
+static rp_lookup_result_t down(rp_lookup_t *lk)
+{
+    if (lk->local_revalidating) {
+        rp_local_drop(lk->local, lk->base_key);
+    }
+    lk->result = RP_LOOKUP_DOWN;
+    return lk->result;
+}
+
+/* The first multi-get: the entry and the URL generation, and where the
+ * page may be tagged (see rp_cache_known_untagged) the tag epoch and the
+ * validated epoch.  How many it asked for; 0 when memcached could not
+ * answer. */
+static size_t ask_memcached(rp_lookup_t *lk, rp_store_item_t items[4])
+{
+    size_t n_items = rp_cache_known_untagged(lk->base_key) ? 2 : 4;
+
+    memset(items, 0, 4 * sizeof(*items));
     items[0].key = lk->base_key;
     items[0].key_len = strlen(lk->base_key);
     items[1].key = lk->url_gen_key;
     items[1].key_len = strlen(lk->url_gen_key);
-    /* the tag epoch and the validated epoch only where the page may be
-     * tagged (see untagged_hint) */
-    n_items = rp_cache_known_untagged(lk->base_key) ? 2 : 4;
     items[2].key = RP_CACHE_TAG_EPOCH_KEY;
     items[2].key_len = sizeof(RP_CACHE_TAG_EPOCH_KEY) - 1;
     items[3].key = lk->valid_key;
@@ -383,13 +429,7 @@ rp_lookup_result_t rp_cache_lookup(rp_lookup_t *lk)
     rp_store_mget(lk->store, lk->pool, items, n_items);
     if (items[0].rc == RP_ST_DOWN || items[1].rc == RP_ST_DOWN
         || items[0].rc == RP_ST_ERROR || items[1].rc == RP_ST_ERROR) {
-        /* a copy that could not be revalidated is not served again: the
-         * others must not keep it past ReqPerfCacheLocalTTL */
-        if (lk->local_revalidating) {
-            rp_local_drop(lk->local, lk->base_key);
-        }
-        lk->result = RP_LOOKUP_DOWN;
-        return lk->result;
+        return 0;
     }
     lk->url_gen = rp_cache_item_gen(&items[1]);
     if (n_items == 4) {
@@ -398,60 +438,50 @@ rp_lookup_result_t rp_cache_lookup(rp_lookup_t *lk)
         lk->tag_epoch_read = items[2].rc == RP_ST_OK
                              || items[2].rc == RP_ST_NOTFOUND;
     }
+    return n_items;
+}
 
-    if (lk->refresh) {
-        return miss(lk, RP_MISS_REFRESH, now);
+/* While waiting: the entry the filler stored, if it is there now.  1 when
+ * it decided (a hit, or the filler's pass marker), 0 to go on waiting. */
+static int take_fill(rp_lookup_t *lk, const rp_store_item_t *entry,
+                     int64_t now)
+{
+    rp_eval_t ev;
+
+    /* the URL generation may have been created by the filler */
+    if (lk->url_gen == 0) {
+        rp_store_item_t g;
+        memset(&g, 0, sizeof(g));
+        g.key = lk->url_gen_key;
+        g.key_len = strlen(lk->url_gen_key);
+        rp_store_mget(lk->store, lk->pool, &g, 1);
+        lk->url_gen = rp_cache_item_gen(&g);
     }
-    ev = evaluate(lk, &items[0], n_items == 4 ? &items[3] : NULL, now);
-    rp_cache_local_fill(lk, ev, now);
-    switch (ev) {
-    case RP_EV_FRESH:
+    ev = evaluate(lk, entry, NULL, now);
+    if (ev == RP_EV_FRESH) {
+        rp_cache_local_fill(lk, ev, now);
         lk->result = RP_LOOKUP_HIT;
-        return lk->result;
-    case RP_EV_DOWN:
-        if (lk->local_revalidating) {
-            rp_local_drop(lk->local, lk->base_key);
-        }
-        lk->result = RP_LOOKUP_DOWN;
-        return lk->result;
-    case RP_EV_PASS:
-        memset(&lk->entry, 0, sizeof(lk->entry));
-        return miss(lk, RP_MISS_PASS, now);
-    case RP_EV_STALE:
-        /* one request refreshes, the others get the stale copy at once */
-        if (lk->no_lock || try_lock(lk) == 0) {
-            lk->stale_reason = RP_STALE_GRACE;
-            lk->result = RP_LOOKUP_STALE;
-            return lk->result;
-        }
-        lk->refreshing_stale = 1;
-        keep_fallback(lk, now);
-        return miss(lk, RP_MISS_EXPIRED, now);
-    case RP_EV_EXPIRED:
-        why = RP_MISS_EXPIRED;
-        keep_fallback(lk, now);
-        break;
-    case RP_EV_PURGED:
-        why = RP_MISS_PURGED;
-        break;
-    default:
-        why = lk->invalid_entries ? RP_MISS_INVALID : RP_MISS_ABSENT;
-        break;
+        return 1;
     }
     memset(&lk->entry, 0, sizeof(lk->entry));
-    if (!lk->conf->lock || lk->no_lock) {
-        return miss(lk, why, now);
+    if (ev == RP_EV_PASS) {
+        /* the filler found it uncacheable: no point waiting */
+        miss(lk, RP_MISS_PASS, now);
+        return 1;
     }
-    got = try_lock(lk);
-    if (got != 0) {
-        return miss(lk, why, now);     /* ours, or no lock to be had */
-    }
+    return 0;
+}
 
-    /* another request is filling it: wait a bounded time */
+/* Another request is filling the entry: poll for it a bounded time, take
+ * the lock if the filler gives up, and when the wait runs out serve the
+ * copy that may stand in for a failed backend, or go to the backend. */
+static rp_lookup_result_t wait_for_fill(rp_lookup_t *lk,
+                                        rp_miss_reason_t why, int64_t now)
+{
+    int64_t wait_start = now, deadline = now + lk->conf->lock_wait_us;
+    int64_t pause = POLL_FIRST_US;
+
     lk->waited = 1;
-    wait_start = now;
-    deadline = now + lk->conf->lock_wait_us;
-    pause = POLL_FIRST_US;
     for (;;) {
         rp_store_item_t poll[2];
 
@@ -478,48 +508,91 @@ rp_lookup_result_t rp_cache_lookup(rp_lookup_t *lk)
              * once more now that the lock is known to be gone */
             rp_store_mget(lk->store, lk->pool, &poll[1], 1);
         }
-        if (poll[1].rc == RP_ST_OK) {
-            /* the URL generation may have been created by the filler */
-            if (lk->url_gen == 0) {
-                rp_store_item_t g;
-                memset(&g, 0, sizeof(g));
-                g.key = lk->url_gen_key;
-                g.key_len = strlen(lk->url_gen_key);
-                rp_store_mget(lk->store, lk->pool, &g, 1);
-                lk->url_gen = rp_cache_item_gen(&g);
-            }
-            ev = evaluate(lk, &poll[1], NULL, now);
-            if (ev == RP_EV_FRESH) {
-                rp_cache_local_fill(lk, ev, now);
-                lk->result = RP_LOOKUP_HIT;
-                return lk->result;
-            }
-            memset(&lk->entry, 0, sizeof(lk->entry));
-            if (ev == RP_EV_PASS) {
-                /* the filler found it uncacheable: no point waiting */
-                return miss(lk, RP_MISS_PASS, now);
-            }
+        if (poll[1].rc == RP_ST_OK && take_fill(lk, &poll[1], now)) {
+            return lk->result;
         }
-        if (poll[0].rc == RP_ST_NOTFOUND) {
-            /* the filler gave up (error, not cacheable): our turn? */
-            got = try_lock(lk);
-            if (got != 0) {
-                return miss(lk, why, now);
-            }
+        /* the filler gave up (error, not cacheable): our turn? */
+        if (poll[0].rc == RP_ST_NOTFOUND && try_lock(lk) != 0) {
+            return miss(lk, why, now);
         }
         if (now >= deadline) {
-            if (lk->has_fallback) {
-                /* the filler is slow or gone: the copy that may stand in
-                 * for a failed backend does, rather than one more fetch */
-                lk->entry = lk->fallback;
-                lk->age_s = lk->fallback_age_s;
-                lk->stale_reason = RP_STALE_TIMEOUT;
-                lk->result = RP_LOOKUP_STALE;
-                return lk->result;
-            }
-            return miss(lk, RP_MISS_LOCK_TIMEOUT, now);
+            break;
         }
     }
+    if (lk->has_fallback) {
+        /* the filler is slow or gone: the copy that may stand in for a
+         * failed backend does, rather than one more fetch */
+        lk->entry = lk->fallback;
+        lk->age_s = lk->fallback_age_s;
+        lk->stale_reason = RP_STALE_TIMEOUT;
+        lk->result = RP_LOOKUP_STALE;
+        return lk->result;
+    }
+    return miss(lk, RP_MISS_LOCK_TIMEOUT, now);
+}
+
+/* What memcached's answer, judged, makes of the request. */
+static rp_lookup_result_t act_on(rp_lookup_t *lk, rp_eval_t ev, int64_t now)
+{
+    rp_miss_reason_t why;
+
+    switch (ev) {
+    case RP_EV_FRESH:
+        lk->result = RP_LOOKUP_HIT;
+        return lk->result;
+    case RP_EV_DOWN:
+        return down(lk);
+    case RP_EV_PASS:
+        memset(&lk->entry, 0, sizeof(lk->entry));
+        return miss(lk, RP_MISS_PASS, now);
+    case RP_EV_STALE:
+        /* one request refreshes, the others get the stale copy at once */
+        if (lk->no_lock || try_lock(lk) == 0) {
+            lk->stale_reason = RP_STALE_GRACE;
+            lk->result = RP_LOOKUP_STALE;
+            return lk->result;
+        }
+        keep_fallback(lk, now);
+        return miss(lk, RP_MISS_EXPIRED, now);
+    case RP_EV_EXPIRED:
+        why = RP_MISS_EXPIRED;
+        keep_fallback(lk, now);
+        break;
+    case RP_EV_PURGED:
+        why = RP_MISS_PURGED;
+        break;
+    default:
+        why = lk->invalid_entries ? RP_MISS_INVALID : RP_MISS_ABSENT;
+        break;
+    }
+    memset(&lk->entry, 0, sizeof(lk->entry));
+    if (!lk->conf->lock || lk->no_lock || try_lock(lk) != 0) {
+        return miss(lk, why, now);     /* no lock; ours; or none to be had */
+    }
+    return wait_for_fill(lk, why, now);
+}
+
+rp_lookup_result_t rp_cache_lookup(rp_lookup_t *lk)
+{
+    rp_store_item_t items[4];
+    size_t n_items;
+    int64_t now = lk->clock->now_us(lk->clock->baton);
+    rp_eval_t ev;
+
+    read_extra_vary(lk);
+    if (lk->local != NULL && ask_local(lk, now)) {
+        return lk->result;
+    }
+    n_items = ask_memcached(lk, items);
+    if (n_items == 0) {
+        return down(lk);
+    }
+    if (lk->refresh) {
+        return miss(lk, RP_MISS_REFRESH, now);
+    }
+    ev = evaluate(lk, &items[0], n_items == 4 ? &items[3] : NULL, now);
+    rp_cache_local_fill(lk, ev, now);
+    return act_on(lk, ev, now);
 }
 
 void rp_cache_release(rp_lookup_t *lk)

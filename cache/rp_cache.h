@@ -172,7 +172,6 @@ typedef struct {
     char valid_key[RP_KEY_HASH_MAX];
     char variant_valid_key[RP_KEY_HASH_MAX];
     rp_store_item_t variant_items[2];
-    int refreshing_stale;              /* we hold the lock over a stale copy */
     uint64_t local_epoch;
     int local_seen;
     const char *base_raw, *variant_raw, *index_raw;
@@ -263,6 +262,12 @@ typedef enum {
 rp_store_outcome_t rp_cache_store(rp_lookup_t *lk,
                                   const rp_cache_response_t *resp,
                                   const char **why, int *tags_dropped);
+
+/* THE rule of stale-if-error: whether the copy kept in lk->fallback
+ * stands in for a backend's answer of this status (a 5xx).  The glue
+ * then serves it in place of the answer, and rp_cache_mark_pass() leaves
+ * no pass marker over it, so the others go on getting it too. */
+int rp_cache_fallback_applies(const rp_lookup_t *lk, int status);
 
 /* Let go of the stampede lock if this request holds it (idempotent). */
 void rp_cache_release(rp_lookup_t *lk);

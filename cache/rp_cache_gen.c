@@ -43,18 +43,30 @@ void rp_cache_gen_key(char out[RP_KEY_HASH_MAX], const char *prefix,
     rp_key_hash(prefix, name, strlen(name), out);
 }
 
+/* A generation or epoch as memcached holds it: decimal digits. */
+static int gen_text(char buf[32], uint64_t g)
+{
+    return snprintf(buf, 32, "%llu", (unsigned long long)g);
+}
+
+rp_st_rc_t rp_cache_gen_create(rp_store_t *s, const char *key, int64_t now_us)
+{
+    char buf[32];
+    int n = gen_text(buf, (uint64_t)now_us);
+
+    return rp_store_add(s, key, strlen(key), buf, (size_t)n, 0);
+}
+
 rp_st_rc_t rp_cache_gen_ensure(rp_store_t *s, apr_pool_t *p, const char *key,
                                int64_t now_us, uint64_t *gen)
 {
-    char buf[32];
-    int n = snprintf(buf, sizeof(buf), "%llu", (unsigned long long)now_us);
     const char *v;
     size_t vl;
     rp_st_rc_t rc;
     int tries;
 
     for (tries = 0; tries < 3; tries++) {
-        rc = rp_store_add(s, key, strlen(key), buf, (size_t)n, 0);
+        rc = rp_cache_gen_create(s, key, now_us);
         if (rc == RP_ST_OK) {
             *gen = (uint64_t)now_us;
             return RP_ST_OK;
@@ -79,8 +91,6 @@ rp_st_rc_t rp_cache_gen_ensure(rp_store_t *s, apr_pool_t *p, const char *key,
 static rp_st_rc_t gen_bump(rp_store_t *s, apr_pool_t *p, const char *key,
                            int64_t now_us)
 {
-    char buf[32];
-    int n = snprintf(buf, sizeof(buf), "%llu", (unsigned long long)now_us);
     uint64_t v;
     rp_st_rc_t rc;
     int tries;
@@ -94,7 +104,7 @@ static rp_st_rc_t gen_bump(rp_store_t *s, apr_pool_t *p, const char *key,
         /* missing: create it with a value no entry can hold.  If someone
          * created it meanwhile (a store adopting a fresh generation), it
          * must still move on: go round and increment it. */
-        rc = rp_store_add(s, key, strlen(key), buf, (size_t)n, 0);
+        rc = rp_cache_gen_create(s, key, now_us);
         if (rc == RP_ST_OK) {
             return RP_ST_OK;
         }
@@ -114,6 +124,15 @@ uint64_t rp_cache_item_gen(const rp_store_item_t *it)
         return 0;
     }
     return g;
+}
+
+void rp_cache_note_validated(rp_lookup_t *lk, const char *full, uint32_t ttl)
+{
+    char vkey[RP_KEY_HASH_MAX], ebuf[32];
+    int n = gen_text(ebuf, lk->tag_epoch);
+
+    rp_key_hash("rp:v:", full, strlen(full), vkey);
+    rp_store_set(lk->store, vkey, strlen(vkey), ebuf, (size_t)n, ttl);
 }
 
 /* ---- which pages carry no tags: a hint, per process ------------------
@@ -191,39 +210,39 @@ int rp_cache_read_tag_epoch(rp_lookup_t *lk, const char *vkey,
     return 0;
 }
 
-rp_st_rc_t rp_cache_purge_url(rp_store_t *s, apr_pool_t *p,
-                              rp_local_t *local, const char *url,
-                              int64_t now_us)
+/* Move the generation of a URL or of a tag on (a tag's moves the tag
+ * epoch too: it lets a store in flight notice that some tag moved on).
+ * This server's copies go at once, whatever memcached said; recorded
+ * after the bump, so a copy read from memcached before the bump carries
+ * an epoch older than this record. */
+static rp_st_rc_t purge(rp_store_t *s, apr_pool_t *p, rp_local_t *local,
+                        int is_tag, const char *name, int64_t now_us)
 {
     char key[RP_KEY_HASH_MAX];
     rp_st_rc_t rc;
 
-    rp_cache_gen_key(key, "rp:u:", url);
+    rp_cache_gen_key(key, is_tag ? "rp:t:" : "rp:u:", name);
     rc = gen_bump(s, p, key, now_us);
-    /* this server's copies go at once, whatever memcached said; recorded
-     * after the bump, so a copy read from memcached before the bump
-     * carries an epoch older than this record */
+    if (rc == RP_ST_OK && is_tag) {
+        rc = gen_bump(s, p, RP_CACHE_TAG_EPOCH_KEY, now_us);
+    }
     if (local != NULL) {
-        rp_local_record_purge(local, rp_local_hash("u:", url));
+        rp_local_record_purge(local, rp_local_hash(is_tag ? "t:" : "u:",
+                                                   name));
     }
     return rc;
+}
+
+rp_st_rc_t rp_cache_purge_url(rp_store_t *s, apr_pool_t *p,
+                              rp_local_t *local, const char *url,
+                              int64_t now_us)
+{
+    return purge(s, p, local, 0, url, now_us);
 }
 
 rp_st_rc_t rp_cache_purge_tag(rp_store_t *s, apr_pool_t *p,
                               rp_local_t *local, const char *tag,
                               int64_t now_us)
 {
-    char key[RP_KEY_HASH_MAX];
-    rp_st_rc_t rc;
-
-    rp_cache_gen_key(key, "rp:t:", tag);
-    rc = gen_bump(s, p, key, now_us);
-    if (rc == RP_ST_OK) {
-        /* lets a store in flight notice that some tag moved on */
-        rc = gen_bump(s, p, RP_CACHE_TAG_EPOCH_KEY, now_us);
-    }
-    if (local != NULL) {
-        rp_local_record_purge(local, rp_local_hash("t:", tag));
-    }
-    return rc;
+    return purge(s, p, local, 1, tag, now_us);
 }

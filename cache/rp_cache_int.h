@@ -41,6 +41,15 @@ void rp_cache_note_tagged(const char *base_key, int tagged);
 int rp_cache_read_tag_epoch(rp_lookup_t *lk, const char *vkey,
                             rp_store_item_t out[2]);
 
+/* Record (rp:v:<full>, for ttl seconds) that the tags of the entry under
+ * full held at lk->tag_epoch: until the next tag purge a hit on it need
+ * not read them. */
+void rp_cache_note_validated(rp_lookup_t *lk, const char *full, uint32_t ttl);
+
+/* Create a generation under key with the value now_us (rp_store_add()'s
+ * answer: RP_ST_EXISTS when someone else has made it). */
+rp_st_rc_t rp_cache_gen_create(rp_store_t *s, const char *key, int64_t now_us);
+
 /* ---- rp_cache.c ------------------------------------------------------- */
 
 /* What the bytes found for a lookup are worth. */
@@ -59,6 +68,12 @@ typedef enum {
  * built. */
 const char *rp_cache_variant_full(rp_lookup_t *lk, const rp_header_t *names,
                                   int n);
+
+/* Decode bytes found for want (into *e): 1 when they are an entry of
+ * that full key (and a page, with page_only); else damaged or foreign
+ * bytes, counted in lk->invalid_entries. */
+int rp_cache_decode_for(rp_lookup_t *lk, const char *val, size_t len,
+                        const char *want, int page_only, rp_entry_t *e);
 
 /* The names an index lists, as a Vary value (to grow it at store time). */
 const char *rp_cache_index_vary(apr_pool_t *p, const rp_entry_t *idx);

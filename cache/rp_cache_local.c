@@ -65,9 +65,7 @@ rp_local_found_t rp_cache_local_lookup(rp_lookup_t *lk, int64_t now_us)
         return RP_LOCAL_FOUND_NONE;
     }
     lk->local_seen = 1;
-    if (rp_entry_decode(val, len, lk->pool, &e) != RP_ENTRY_OK
-        || e.key_len != strlen(want) || memcmp(e.key, want, e.key_len) != 0) {
-        lk->invalid_entries++;
+    if (!rp_cache_decode_for(lk, val, len, want, 0, &e)) {
         rp_local_drop(lk->local, lk->base_key);
         return RP_LOCAL_FOUND_NONE;
     }
@@ -106,10 +104,7 @@ rp_local_found_t rp_cache_local_lookup(rp_lookup_t *lk, int64_t now_us)
         if (!rp_local_get_entry(lk->local, vkey, lk->pool, &val, &len, &meta)) {
             return RP_LOCAL_FOUND_NONE;
         }
-        if (rp_entry_decode(val, len, lk->pool, &e) != RP_ENTRY_OK
-            || e.kind != RP_ENTRY_PAGE || e.key_len != strlen(want)
-            || memcmp(e.key, want, e.key_len) != 0) {
-            lk->invalid_entries++;
+        if (!rp_cache_decode_for(lk, val, len, want, 1, &e)) {
             return RP_LOCAL_FOUND_NONE;
         }
         memcpy(lk->variant_key, vkey, sizeof(vkey));
