@@ -6,15 +6,15 @@
  * by accident through shared pointers, and it counts calls so tests can assert
  * how many round trips a lookup costs. Memory comes from one pool and is only
  * reused per key, never freed: fine for tests, wrong for production. Not
- * thread-safe.
+ * thread-safe. It lives under tests/: the module never links it.
  */
 #include <string.h>
 
 #include <apr_hash.h>
 #include <apr_strings.h>
 
-#include "rp_store.h"
-#include "rp_util.h"
+#include "cache/rp_util.h"
+#include "rp_store_mem.h"
 
 #define RP_MEM_MAGIC        0x52504d53u     /* "RPMS": catches a foreign rp_store_t */
 #define RP_MEM_MAX_KEY      250             /* memcached's KEY_MAX_LENGTH */
