@@ -367,11 +367,6 @@ int64_t rp_freshness_s(const rp_cc_t *cc, const char *expires, const char *date,
     return clamp_fresh(default_ttl_s);
 }
 
-typedef struct {
-    const char *s;
-    size_t len;
-} rp_span_t;
-
 enum { RP_VARY_OK = 0, RP_VARY_STAR = -1, RP_VARY_INVALID = -2, RP_VARY_TOO_MANY = -3 };
 
 /*
@@ -380,7 +375,7 @@ enum { RP_VARY_OK = 0, RP_VARY_STAR = -1, RP_VARY_INVALID = -2, RP_VARY_TOO_MANY
  * *has_private when Cookie or Authorization was seen before stopping. Work is
  * bounded by length times RP_VARY_MAX_NAMES.
  */
-static int vary_scan(const char *vary, rp_span_t names[RP_VARY_MAX_NAMES], int *n, int *has_private)
+static int vary_scan(const char *vary, rp_substr_t names[RP_VARY_MAX_NAMES], int *n, int *has_private)
 {
     const char *s = vary;
 
@@ -436,7 +431,7 @@ static int vary_scan(const char *vary, rp_span_t names[RP_VARY_MAX_NAMES], int *
 
 int rp_vary_parse(apr_pool_t *p, const char *vary, const char ***names)
 {
-    rp_span_t spans[RP_VARY_MAX_NAMES];
+    rp_substr_t spans[RP_VARY_MAX_NAMES];
     const char **out;
     int n, has_private, i, j;
 
@@ -479,7 +474,7 @@ static int status_storable(int status)
 rp_nostore_t rp_response_storable(const rp_response_info_t *ri, int64_t now_s,
                      int64_t default_ttl_s, int64_t *fresh_s)
 {
-    rp_span_t spans[RP_VARY_MAX_NAMES];
+    rp_substr_t spans[RP_VARY_MAX_NAMES];
     rp_cc_t cc, pragma;
     int64_t fresh;
     int n, has_private, vrc;
@@ -899,7 +894,7 @@ static int cookie_value_ok(const char *v, size_t len)
 }
 
 int rp_cookie_personal_names(const char *cookie_header, const char *const *ignore,
-                             int n_ignore, rp_span_name_t *names, int max)
+                             int n_ignore, rp_substr_t *names, int max)
 {
     const char *s = cookie_header;
     int pieces = 0, found = 0;
@@ -955,7 +950,7 @@ int rp_cookie_is_personal(const char *cookie_header, const char *const *ignore, 
 
 int rp_tags_parse(apr_pool_t *p, const char *header, const char ***tags, int *dropped)
 {
-    rp_span_t kept[RP_ENTRY_MAX_TAGS];
+    rp_substr_t kept[RP_ENTRY_MAX_TAGS];
     const char *s = header;
     const char **out;
     int n = 0, lost = 0, i;

@@ -265,11 +265,12 @@ const char *rp_bypass_name(rp_bypass_t why);
  */
 int rp_cookie_is_personal(const char *cookie_header, const char *const *ignore, int n_ignore);
 
-/* A name inside a header value (not NUL-terminated). */
+/* A piece of a header value: a name, a tag (not NUL-terminated). Not
+ * stats/'s rp_span_t, which is a regex group's offsets. */
 typedef struct {
     const char *s;
     size_t len;
-} rp_span_name_t;
+} rp_substr_t;
 
 /*
  * The same reading as rp_cookie_is_personal(), saying which cookies make the
@@ -281,7 +282,7 @@ typedef struct {
  * it returns anything but 0.
  */
 int rp_cookie_personal_names(const char *cookie_header, const char *const *ignore,
-                             int n_ignore, rp_span_name_t *names, int max);
+                             int n_ignore, rp_substr_t *names, int max);
 
 /*
  * X-ReqPerf-Tags value to tags: separated by spaces, tabs and/or commas. Keeps at

@@ -862,7 +862,7 @@ static void test_bypass_names(void **state)
 static void test_cookie_names(void **state)
 {
     static const char *ign[] = { "consent" };
-    rp_span_name_t n[3];
+    rp_substr_t n[3];
 
     (void)state;
     assert_int_equal(rp_cookie_personal_names(NULL, ign, 1, n, 3), 0);
