@@ -11,6 +11,12 @@
 
 #include <stddef.h>
 
+/* RFC 9110 OWS: the spaces a header value may hold around its items. */
+static inline int rp_is_ows(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
 static inline unsigned char rp_ascii_lower(unsigned char c)
 {
     return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + ('a' - 'A')) : c;
