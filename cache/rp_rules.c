@@ -52,19 +52,25 @@ static int status_storable(int status)
     }
 }
 
-rp_nostore_t rp_response_storable(const rp_response_info_t *ri, int64_t now_s,
-                     int64_t default_ttl_s, int64_t *fresh_s)
+rp_nostore_t rp_response_verdict(const rp_response_info_t *ri, int64_t now_s,
+                                 int64_t default_ttl_s, rp_response_facts_t *f)
 {
-    rp_vary_t vary;
-    rp_cc_t cc, pragma;
+    rp_cc_t pragma;
     int64_t fresh;
 
-    if (fresh_s != NULL) {
-        *fresh_s = 0;
-    }
+    /* the facts first, each header read once, whatever the verdict */
+    memset(f, 0, sizeof(*f));
+    rp_vary_init(&f->vary);
+    rp_cc_parse(ri != NULL ? ri->cache_control : NULL, &f->cc);
+    rp_cc_parse(ri != NULL ? ri->pragma : NULL, &pragma);
     if (ri == NULL) {
         return RP_NOSTORE_STATUS;
     }
+    rp_vary_read(&f->vary, ri->vary);
+    rp_stale_windows(&f->cc, ri->grace_s, ri->stale_if_error_s, &f->grace_s,
+                     &f->stale_if_error_s);
+
+    /* then the checks, in the order rp_rules.h gives */
     if (ri->request_authenticated) {
         return RP_NOSTORE_AUTH;
     }
@@ -80,49 +86,49 @@ rp_nostore_t rp_response_storable(const rp_response_info_t *ri, int64_t now_s,
     if (ri->has_set_cookie) {
         return RP_NOSTORE_SET_COOKIE;
     }
-    rp_cc_parse(ri->cache_control, &cc);
-    rp_cc_parse(ri->pragma, &pragma);
-    if (cc.private_) {
+    if (f->cc.private_) {
         return RP_NOSTORE_PRIVATE;
     }
-    if (cc.no_store) {
+    if (f->cc.no_store) {
         return RP_NOSTORE_NO_STORE;
     }
-    if (cc.no_cache || pragma.no_cache) {
+    if (f->cc.no_cache || pragma.no_cache) {
         return RP_NOSTORE_NO_CACHE;
     }
-    if (cc.invalid) {
+    if (f->cc.invalid) {
         return RP_NOSTORE_CC_INVALID;
     }
-    rp_vary_init(&vary);
-    rp_vary_read(&vary, ri->vary);
-    if (vary.rc == RP_VARY_STAR) {
+    if (f->vary.rc == RP_VARY_STAR) {
         return RP_NOSTORE_VARY_STAR;
     }
-    if (vary.has_private) {
+    if (f->vary.has_private) {
         return RP_NOSTORE_VARY_PRIVATE;
     }
-    if (vary.rc != RP_VARY_OK) {
+    if (f->vary.rc != RP_VARY_OK) {
         return RP_NOSTORE_VARY_STAR;    /* cannot key on it: as good as "*" */
     }
     if (ri->incomplete) {
         return RP_NOSTORE_INCOMPLETE;
     }
-    fresh = rp_freshness_s(&cc, ri->expires, ri->date, now_s, default_ttl_s);
+    fresh = rp_freshness_s(&f->cc, ri->expires, ri->date, now_s, default_ttl_s);
     /* what an upstream cache already used of it (RFC 9111 4.2.3) */
-    fresh = fresh > ri->age_s ? fresh - ri->age_s : 0;
-    if (fresh_s != NULL) {
-        *fresh_s = fresh;
-    }
-    if (fresh == 0) {
-        int64_t grace, sie;
-
-        rp_stale_windows(&cc, ri->grace_s, ri->stale_if_error_s, &grace, &sie);
-        if (grace <= 0 && sie <= 0) {
-            return RP_NOSTORE_EXPIRED;
-        }
+    f->fresh_s = fresh > ri->age_s ? fresh - ri->age_s : 0;
+    if (f->fresh_s == 0 && f->grace_s <= 0 && f->stale_if_error_s <= 0) {
+        return RP_NOSTORE_EXPIRED;
     }
     return RP_NOSTORE_NONE;
+}
+
+rp_nostore_t rp_response_storable(const rp_response_info_t *ri, int64_t now_s,
+                                  int64_t default_ttl_s, int64_t *fresh_s)
+{
+    rp_response_facts_t f;
+    rp_nostore_t why = rp_response_verdict(ri, now_s, default_ttl_s, &f);
+
+    if (fresh_s != NULL) {
+        *fresh_s = f.fresh_s;
+    }
+    return why;
 }
 
 void rp_stale_windows(const rp_cc_t *cc, int64_t conf_grace_s, int64_t conf_sie_s,
@@ -172,7 +178,10 @@ int rp_nostore_is_about_the_page(rp_nostore_t why, int status)
         || why == RP_NOSTORE_INCOMPLETE) {
         return 0;
     }
-    if (status == 304 || (status >= 400 && status < 500 && status != 404 && status != 410)) {
+    if (status_storable(status)) {
+        return 1;                       /* a page anyone may be given (404, 410 too) */
+    }
+    if (status == 304 || (status >= 400 && status < 500)) {
         return 0;
     }
     return status >= 200;

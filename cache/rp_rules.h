@@ -86,19 +86,38 @@ typedef struct {
 void rp_stale_windows(const rp_cc_t *cc, int64_t conf_grace_s, int64_t conf_sie_s,
                       int64_t *grace_s, int64_t *sie_s);
 
+/* What rp_response_verdict() read of a response, so that no caller reads
+ * its headers again (the store filter needs Vary for the key and the stale
+ * windows for the entry). */
+typedef struct {
+    rp_cc_t cc;                         /* its Cache-Control */
+    rp_vary_t vary;                     /* its Vary (ri->vary), read whole */
+    int64_t fresh_s;                    /* freshness left after its Age; 0 when
+                                         * the checks stop before freshness */
+    int64_t grace_s;                    /* rp_stale_windows() of cc and the */
+    int64_t stale_if_error_s;           /* configured windows in ri */
+} rp_response_facts_t;
+
 /*
  * THE decision of whether a backend response may be stored; RP_NOSTORE_NONE when
  * it may. Checked in this order: the request was authenticated, a keyed request
  * header was changed on the way to the backend, partial content (206 or any
- * Content-Range), status (only 200 203 300 301 404 410), Set-Cookie, an
- * unreadable Cache-Control, Cache-Control private, no-store, no-cache (Pragma:
- * no-cache too), Vary "*" (also a Vary that cannot be parsed or names more than
- * RP_VARY_MAX_NAMES headers: we could not key on it), Vary naming Cookie or
- * Authorization, an incomplete body, then freshness: *fresh_s (if not NULL)
- * gets what is left of rp_freshness_s() after the response's Age whenever
- * the checks reach it (0 otherwise), and 0 with no grace possible gives
- * RP_NOSTORE_EXPIRED.
+ * Content-Range), status (only 200 203 300 301 404 410), Set-Cookie,
+ * Cache-Control private, no-store, no-cache (Pragma: no-cache too), an
+ * unreadable Cache-Control, Vary "*", Vary naming Cookie or Authorization, a
+ * Vary that cannot be parsed or names more than RP_VARY_MAX_NAMES headers (we
+ * could not key on it: "vary-star" too), an incomplete body, then freshness:
+ * what is left of rp_freshness_s() after the response's Age, where 0 with no
+ * stale window (grace, stale-if-error) gives RP_NOSTORE_EXPIRED.
+ * *facts (not NULL) gets every header's reading whatever the verdict, and
+ * fresh_s whenever the checks reach freshness (0 otherwise). ri NULL counts
+ * as "status".
  */
+rp_nostore_t rp_response_verdict(const rp_response_info_t *ri, int64_t now_s,
+                                 int64_t default_ttl_s, rp_response_facts_t *facts);
+
+/* The same verdict, for callers that need only the freshness left (*fresh_s,
+ * if not NULL; 0 when the checks stop before freshness). */
 rp_nostore_t rp_response_storable(const rp_response_info_t *ri, int64_t now_s,
                                   int64_t default_ttl_s, int64_t *fresh_s);
 

@@ -220,6 +220,50 @@ static void test_storable_expired(void **state)
     assert_int_equal(fresh, 10);
 }
 
+/* The verdict hands over what it read, whatever it decides, so the store
+ * filter never reads Cache-Control or Vary again. */
+static void test_verdict_facts(void **state)
+{
+    rp_response_info_t ri = ok_response();
+    rp_response_facts_t f;
+    int64_t fresh = -1;
+
+    (void)state;
+    ri.cache_control = "max-age=100, stale-while-revalidate=7";
+    ri.vary = "Accept-Encoding, accept-language";
+    ri.age_s = 40;
+    ri.grace_s = 30;
+    ri.stale_if_error_s = 90;
+    assert_int_equal(rp_response_verdict(&ri, 0, 5, &f), RP_NOSTORE_NONE);
+    assert_int_equal(f.fresh_s, 60);
+    assert_int_equal(f.cc.max_age, 100);
+    assert_int_equal(f.grace_s, 7);             /* the response's own window */
+    assert_int_equal(f.stale_if_error_s, 90);   /* the configured one */
+    assert_int_equal(f.vary.rc, RP_VARY_OK);
+    assert_int_equal(f.vary.n, 2);
+    assert_int_equal(rp_response_storable(&ri, 0, 5, &fresh), RP_NOSTORE_NONE);
+    assert_int_equal(fresh, f.fresh_s);
+    /* must-revalidate closes both windows */
+    ri.cache_control = "max-age=100, must-revalidate";
+    assert_int_equal(rp_response_verdict(&ri, 0, 5, &f), RP_NOSTORE_NONE);
+    assert_int_equal(f.grace_s, 0);
+    assert_int_equal(f.stale_if_error_s, 0);
+    /* refused before freshness: no freshness, but the rest was read */
+    ri.cache_control = "private, max-age=9";
+    ri.vary = "Cookie";
+    assert_int_equal(rp_response_verdict(&ri, 0, 5, &f), RP_NOSTORE_PRIVATE);
+    assert_int_equal(f.fresh_s, 0);
+    assert_true(f.cc.private_);
+    assert_int_equal(f.cc.max_age, 9);
+    assert_true(f.vary.has_private);
+    ri.status = 302;
+    assert_int_equal(rp_response_verdict(&ri, 0, 5, &f), RP_NOSTORE_STATUS);
+    assert_int_equal(f.vary.n, 1);
+    assert_int_equal(rp_response_verdict(NULL, 0, 5, &f), RP_NOSTORE_STATUS);
+    assert_int_equal(f.fresh_s, 0);
+    assert_int_equal(f.vary.n, 0);
+}
+
 static void test_nostore_names(void **state)
 {
     (void)state;
@@ -609,6 +653,7 @@ int main(void)
         RP_TEST(test_storable_reasons),
         RP_TEST(test_storable_vary),
         RP_TEST(test_storable_expired),
+        RP_TEST(test_verdict_facts),
         RP_TEST(test_nostore_names),
         RP_TEST(test_pass_only_for_the_page),
         RP_TEST(test_age),
