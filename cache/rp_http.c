@@ -587,6 +587,21 @@ int rp_cookie_is_personal(const char *cookie_header, const char *const *ignore, 
 
 /* ---- tags ---- */
 
+int rp_tag_ok(const char *tag, size_t len)
+{
+    size_t i;
+
+    if (len == 0 || len > RP_ENTRY_MAX_TAG_LEN) {
+        return 0;
+    }
+    for (i = 0; i < len; i++) {
+        if (!rp_is_vchar((unsigned char)tag[i]) || tag[i] == ',') {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 int rp_tags_parse(apr_pool_t *p, const char *header, const char ***tags, int *dropped)
 {
     rp_substr_t kept[RP_ENTRY_MAX_TAGS];
@@ -603,8 +618,8 @@ int rp_tags_parse(apr_pool_t *p, const char *header, const char ***tags, int *dr
     }
     for (;;) {
         const char *start;
-        size_t len, k;
-        int ok = 1, dup = 0;
+        size_t len;
+        int ok, dup = 0;
 
         while (rp_is_ows(*s) || *s == ',') {
             s++;
@@ -617,12 +632,7 @@ int rp_tags_parse(apr_pool_t *p, const char *header, const char ***tags, int *dr
             s++;
         }
         len = (size_t)(s - start);
-        if (len > RP_ENTRY_MAX_TAG_LEN) {
-            ok = 0;
-        }
-        for (k = 0; ok && k < len; k++) {
-            ok = rp_is_vchar((unsigned char)start[k]);
-        }
+        ok = rp_tag_ok(start, len);
         for (i = 0; ok && i < n && !dup; i++) {
             dup = kept[i].len == len && memcmp(kept[i].s, start, len) == 0;
         }

@@ -148,4 +148,8 @@ int rp_cookie_personal_names(const char *cookie_header, const char *const *ignor
  */
 int rp_tags_parse(apr_pool_t *p, const char *header, const char ***tags, int *dropped);
 
+/* What a tag may be, wherever one is given (X-ReqPerf-Tags, a purge): 1 to
+ * RP_ENTRY_MAX_TAG_LEN bytes of 0x21..0x7e but ','. */
+int rp_tag_ok(const char *tag, size_t len);
+
 #endif /* RP_HTTP_H */

@@ -96,4 +96,28 @@ static inline int rp_str_ieq(const char *a, const char *b)
     return *a == *b;
 }
 
+/* The value of a hex digit, either case; -1 for any other byte. */
+static inline int rp_hexval(unsigned char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    c = rp_ascii_lower(c);
+    return (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
+}
+
+/* Whether a span holds a control byte (below 0x20, or DEL): what lets a
+ * value fake a line or field break in a key, a log or a purge. */
+static inline int rp_has_ctl(const char *s, size_t len)
+{
+    size_t i;
+
+    for (i = 0; i < len; i++) {
+        if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] == 0x7f) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 #endif /* RP_UTIL_H */

@@ -481,6 +481,15 @@ static void test_tags(void **state)
     assert_null(tags[RP_ENTRY_MAX_TAGS]);
     /* dropped may be NULL */
     assert_int_equal(rp_tags_parse(p, "a \x01", &tags, NULL), 1);
+    /* one definition of a tag, for the store and for a purge */
+    assert_true(rp_tag_ok("invoice-123", 11));
+    assert_false(rp_tag_ok("", 0));
+    assert_false(rp_tag_ok("a,b", 3));
+    assert_false(rp_tag_ok("a b", 3));
+    assert_false(rp_tag_ok("caf\xc3\xa9", 5));
+    memset(long_tag, 't', RP_ENTRY_MAX_TAG_LEN + 1);
+    assert_true(rp_tag_ok(long_tag, RP_ENTRY_MAX_TAG_LEN));
+    assert_false(rp_tag_ok(long_tag, RP_ENTRY_MAX_TAG_LEN + 1));
 }
 
 int main(void)
