@@ -15,6 +15,38 @@
 #include "rp_http.h"
 #include "rp_util.h"
 
+/* ---- lists ---- */
+
+/*
+ * The next item of a comma-separated header list at *s: spaces, tabs and
+ * empty items skipped, then the bytes up to the next ',' (for a list of
+ * words, up to a space or tab too), trailing spaces trimmed. Returns its
+ * start with its length in *len and moves *s past it; NULL at the end.
+ */
+static const char *list_item(const char **s, int words, size_t *len)
+{
+    const char *p = *s, *start, *end;
+
+    while (rp_is_ows(*p) || *p == ',') {
+        p++;
+    }
+    if (*p == '\0') {
+        *s = p;
+        return NULL;
+    }
+    start = p;
+    while (*p != '\0' && *p != ',' && !(words && rp_is_ows(*p))) {
+        p++;
+    }
+    end = p;
+    while (end > start && rp_is_ows(end[-1])) {
+        end--;
+    }
+    *s = p;
+    *len = (size_t)(end - start);
+    return start;
+}
+
 /* ---- Cache-Control ---- */
 
 /* Skips a quoted string starting at the opening quote; returns just past its
@@ -106,14 +138,10 @@ void rp_cc_parse(const char *value, rp_cc_t *cc)
         if (!rp_is_token(name, nlen)) {
             cc->invalid = 1;
         }
-        while (rp_is_ows(*s)) {
-            s++;
-        }
+        s = rp_skip_ows(s);
         if (*s == '=') {
             s++;
-            while (rp_is_ows(*s)) {
-                s++;
-            }
+            s = rp_skip_ows(s);
             has_value = 1;
             if (*s == '"') {
                 int open = 0;
@@ -143,9 +171,7 @@ void rp_cc_parse(const char *value, rp_cc_t *cc)
         /* Only spaces may come before the next comma: "public private"
          * is invalid, and its second word is read as a directive too, so
          * junk never hides one. */
-        while (rp_is_ows(*s)) {
-            s++;
-        }
+        s = rp_skip_ows(s);
         if (*s != '\0' && *s != ',') {
             cc->invalid = 1;
             if (*s == '"') {
@@ -274,9 +300,7 @@ int64_t rp_http_date_parse(const char *str)
     if (str == NULL) {
         return -1;
     }
-    while (rp_is_ows(*str)) {
-        str++;
-    }
+    str = rp_skip_ows(str);
     len = strnlen(str, 64);
     if (str[len] != '\0') {
         return -1;  /* longer than any date with some spaces around it */
@@ -339,9 +363,7 @@ int64_t rp_age_parse(const char *value)
     if (value == NULL) {
         return 0;
     }
-    while (rp_is_ows(*value)) {
-        value++;
-    }
+    value = rp_skip_ows(value);
     len = strlen(value);
     while (len > 0 && rp_is_ows(value[len - 1])) {
         len--;
@@ -366,31 +388,16 @@ void rp_vary_init(rp_vary_t *v)
  */
 void rp_vary_read(rp_vary_t *v, const char *vary)
 {
-    const char *s = vary;
+    const char *s = vary, *start;
+    size_t len;
 
     if (s == NULL || v->rc != RP_VARY_OK) {
         return;
     }
-    while (*s != '\0') {
-        const char *start, *end;
-        size_t len;
+
+    while ((start = list_item(&s, 0, &len)) != NULL) {
         int i, dup = 0;
 
-        while (rp_is_ows(*s) || *s == ',') {
-            s++;
-        }
-        if (*s == '\0') {
-            break;
-        }
-        start = s;
-        while (*s != '\0' && *s != ',') {
-            s++;
-        }
-        end = s;
-        while (end > start && rp_is_ows(end[-1])) {
-            end--;
-        }
-        len = (size_t)(end - start);
         if (len == 1 && *start == '*') {
             v->rc = RP_VARY_STAR;
             return;
@@ -464,27 +471,16 @@ int rp_connection_names_a_header(const char *value)
 {
     static const char *const own[] = { "close", "keep-alive", "upgrade", "te",
                                        "http2-settings" };
-    const char *s = value;
+    const char *s = value, *start;
+    size_t len, i;
 
     if (s == NULL) {
         return 0;
     }
-    for (;;) {
-        const char *start;
-        size_t len, i;
+
+    while ((start = list_item(&s, 1, &len)) != NULL) {
         int known = 0;
 
-        while (rp_is_ows(*s) || *s == ',') {
-            s++;
-        }
-        if (*s == '\0') {
-            return 0;
-        }
-        start = s;
-        while (*s != '\0' && *s != ',' && !rp_is_ows(*s)) {
-            s++;
-        }
-        len = (size_t)(s - start);
         for (i = 0; i < sizeof(own) / sizeof(own[0]); i++) {
             known |= rp_span_ieq(start, len, own[i]);
         }
@@ -492,6 +488,7 @@ int rp_connection_names_a_header(const char *value)
             return 1;
         }
     }
+    return 0;
 }
 
 /* ---- cookies ---- */
@@ -605,8 +602,9 @@ int rp_tag_ok(const char *tag, size_t len)
 int rp_tags_parse(apr_pool_t *p, const char *header, const char ***tags, int *dropped)
 {
     rp_substr_t kept[RP_ENTRY_MAX_TAGS];
-    const char *s = header;
+    const char *s = header, *start;
     const char **out;
+    size_t len;
     int n = 0, lost = 0, i;
 
     *tags = NULL;
@@ -616,22 +614,10 @@ int rp_tags_parse(apr_pool_t *p, const char *header, const char ***tags, int *dr
     if (s == NULL) {
         return 0;
     }
-    for (;;) {
-        const char *start;
-        size_t len;
+
+    while ((start = list_item(&s, 1, &len)) != NULL) {
         int ok, dup = 0;
 
-        while (rp_is_ows(*s) || *s == ',') {
-            s++;
-        }
-        if (*s == '\0') {
-            break;
-        }
-        start = s;
-        while (*s != '\0' && *s != ',' && !rp_is_ows(*s)) {
-            s++;
-        }
-        len = (size_t)(s - start);
         ok = rp_tag_ok(start, len);
         for (i = 0; ok && i < n && !dup; i++) {
             dup = kept[i].len == len && memcmp(kept[i].s, start, len) == 0;

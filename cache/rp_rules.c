@@ -259,15 +259,11 @@ static int has_body(rp_header_get_fn get, void *baton)
     if (cl == NULL) {
         return 0;
     }
-    while (rp_is_ows(*cl)) {
-        cl++;
-    }
+    cl = rp_skip_ows(cl);
     while (*cl == '0') {
         cl++;
     }
-    while (rp_is_ows(*cl)) {
-        cl++;
-    }
+    cl = rp_skip_ows(cl);
     return *cl != '\0';
 }
 

@@ -17,6 +17,15 @@ static inline int rp_is_ows(char c)
     return c == ' ' || c == '\t';
 }
 
+/* s past any spaces and tabs. */
+static inline const char *rp_skip_ows(const char *s)
+{
+    while (rp_is_ows(*s)) {
+        s++;
+    }
+    return s;
+}
+
 static inline unsigned char rp_ascii_lower(unsigned char c)
 {
     return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + ('a' - 'A')) : c;
