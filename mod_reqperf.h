@@ -210,7 +210,9 @@ void reqperf_status_register_hooks(apr_pool_t *p);
 
 /* mod_reqperf_cache.c */
 void reqperf_cache_register_hooks(apr_pool_t *p);
-/* X-ReqPerf-* out of a response when no cache server is configured. */
+/* The final response's head is about to leave (REQPERF_OUT): the
+ * interim-response editor stands down, and X-ReqPerf-* leave the response
+ * when no cache server is configured. */
 void reqperf_cache_strip(request_rec *r);
 /* mod_reqperf_advice.c: ReqPerfCache Observe and the advisor */
 void reqperf_advice_register_hooks(apr_pool_t *p);

@@ -477,7 +477,7 @@ static int advice_log(request_rec *r)
     reqperf_req_t *rs;
     reqperf_advice_req_t *a;
     rp_stats_t *st = reqperf_stats();
-    rp_route_rec_t *rec, *keys_rec;
+    int32_t rec, keys_rec;
     rp_advice_pool_t pool;
     const char *route, *method;
 
@@ -507,7 +507,7 @@ static int advice_log(request_rec *r)
     rec = rp_stats_route(st, route, method);
     /* a HEAD is answered from the GET's entry: the GET's keys */
     keys_rec = r->header_only ? rp_stats_route(st, route, "GET") : rec;
-    if (rec == NULL || keys_rec == NULL) {
+    if (rec < 0 || keys_rec < 0) {
         return DECLINED;
     }
     rp_stats_advice_pool(st, &pool);

@@ -1515,9 +1515,13 @@ static apr_status_t subreq_filter(ap_filter_t *f, apr_bucket_brigade *bb)
  * than a filter of its own on every request). */
 void reqperf_cache_strip(request_rec *r)
 {
+    /* the final response starts here: nothing after it on this
+     * connection is an interim head, and REQPERF_INTERIM need not read
+     * the status line to learn it */
     reqperf_cache_req_t *cr;
     const char *tags;
 
+    interim_done(r);
     if (n_servers == 0) {
         /* what ReqPerfCache Observe judges: the tags a store would keep */
         if ((cr = cache_req(r)) != NULL && cr->observing

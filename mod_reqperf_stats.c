@@ -16,6 +16,7 @@
  * The parent's monitor hook (about every ten seconds) advances the
  * "recent" window; it is the only writer of that rotation.
  */
+#include <unistd.h>
 #include "apr_shm.h"
 #include "apr_strings.h"
 #include "httpd.h"
@@ -38,6 +39,16 @@ typedef struct {
 } reqperf_retained_t;
 
 static rp_stats_t *stats;
+
+/* One shard of the counters per CPU (up to RP_STATS_SHARDS_MAX), so that
+ * requests on different CPUs do not write the same cache lines. */
+static uint32_t reqperf_stats_shards(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_CONF);
+
+    return n < 1 ? 1 : n > RP_STATS_SHARDS_MAX ? RP_STATS_SHARDS_MAX
+                                               : (uint32_t)n;
+}
 
 rp_stats_t *reqperf_stats(void)
 {
@@ -63,6 +74,7 @@ static int reqperf_stats_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     params.max_routes = (uint32_t)reqperf_srv_max_routes(sc);
     params.slow_size = (uint32_t)reqperf_srv_slow_log_size(sc);
     params.app_names = (uint32_t)reqperf_srv_app_max_names(sc);
+    params.shards = reqperf_stats_shards();
     size = rp_stats_size(&params);
 
     ret = ap_retained_data_get(RETAINED_KEY);

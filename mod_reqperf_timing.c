@@ -259,6 +259,11 @@ static void enter(request_rec *r, int phase)
     if (is_sub(r) || (rs = reqperf_req(r)) == NULL) {
         return;
     }
+    if (rs->begun && rs->tl.current == phase && !rs->tl.ended) {
+        /* the phase goes on (translate after pre_translate, access_ex
+         * after access): one clock read per phase boundary, not per hook */
+        return;
+    }
     now = rp_now_us();
     if (!rs->begun) {
         begin(r, rs, now);
@@ -364,6 +369,7 @@ static void reqperf_insert_filter(request_rec *r)
 
 /* --- first byte, end of stream, Server-Timing ----------------------- */
 
+/* now: the time, or 0 to read the clock (only when the header is on) */
 static void add_server_timing(request_rec *r, reqperf_req_t *rs,
                               apr_int64_t now)
 {
@@ -372,6 +378,9 @@ static void add_server_timing(request_rec *r, reqperf_req_t *rs,
 
     if (!reqperf_enabled(d) || !reqperf_server_timing(d) || rs->skip) {
         return;
+    }
+    if (now == 0) {
+        now = rp_now_us();
     }
     rp_timeline_format_server_timing(&rs->tl, now, buf, sizeof(buf));
     /* after the application's own entries, never instead of them: a line
@@ -399,7 +408,7 @@ static apr_status_t reqperf_out(ap_filter_t *f, apr_bucket_brigade *bb)
     request_rec *r = f->r;
     reqperf_req_t *rs = reqperf_req(r);
     apr_status_t rv;
-    apr_int64_t now;
+    apr_int64_t now = 0;
     int eos;
 
     if (rs == NULL || !rs->begun || rs->eos) {
@@ -418,7 +427,7 @@ static apr_status_t reqperf_out(ap_filter_t *f, apr_bucket_brigade *bb)
         reqperf_cache_strip(r);
         /* the backend's Server-Timing, before the module adds its own */
         reqperf_app_read(r, rs);
-        add_server_timing(r, rs, rp_now_us());
+        add_server_timing(r, rs, now);
     }
     eos = !APR_BRIGADE_EMPTY(bb) && APR_BUCKET_IS_EOS(APR_BRIGADE_LAST(bb));
     rv = ap_pass_brigade(f->next, bb);
@@ -579,9 +588,12 @@ const char *reqperf_route(request_rec *r)
 static void set_note(request_rec *orig, request_rec *fin, const char *name,
                      const char *value)
 {
-    apr_table_setn(fin->notes, name, value);
+    /* added, not set: they are set once, when logging starts, and
+     * apr_table_setn would compare each with the others (they share
+     * their first four bytes, apr_table's checksum) */
+    apr_table_addn(fin->notes, name, value);
     if (orig != fin) {
-        apr_table_setn(orig->notes, name, value);
+        apr_table_addn(orig->notes, name, value);
     }
 }
 
@@ -604,7 +616,7 @@ static int reqperf_log_first(request_rec *r)
     reqperf_req_t *rs;
     request_rec *fin;
     apr_int64_t now;
-    char *phases;
+    char *total, *phases;
 
     if (is_sub(r) || (rs = reqperf_req(r)) == NULL) {
         return DECLINED;
@@ -620,11 +632,13 @@ static int reqperf_log_first(request_rec *r)
     }
     rp_timeline_enter(&rs->tl, RP_PHASE_NONE, now);
 
-    phases = apr_palloc(r->pool, 512);
-    rp_timeline_format_notes(&rs->tl, now, phases, 512);
-    set_note(r, fin, "reqperf-total-us",
-             apr_psprintf(r->pool, "%" APR_INT64_T_FMT,
-                          rp_timeline_total_us(&rs->tl, now)));
+    /* both numeric notes from one allocation, without printf */
+    total = apr_palloc(r->pool, RP_FMT_UINT_MAX + 1 + RP_TIMELINE_NOTES_MAX);
+    total[rp_fmt_uint(total, (uint64_t)rp_timeline_total_us(&rs->tl,
+                                                            now))] = '\0';
+    phases = total + RP_FMT_UINT_MAX + 1;
+    rp_timeline_format_notes(&rs->tl, now, phases, RP_TIMELINE_NOTES_MAX);
+    set_note(r, fin, "reqperf-total-us", total);
     set_note(r, fin, "reqperf-route", reqperf_route(r));
     set_note(r, fin, "reqperf-phases", phases);
     set_note(r, fin, "reqperf-cache", rs->cache_note ? rs->cache_note : "");
@@ -641,7 +655,6 @@ static int reqperf_log_last(request_rec *r)
     apr_int64_t now, total;
     apr_int64_t phase_us[RP_PHASE_COUNT];
     rp_sample_t s;
-    int i;
 
     if (is_sub(r) || (rs = reqperf_req(r)) == NULL || rs->skip
         || !rs->begun) {
@@ -654,10 +667,7 @@ static int reqperf_log_last(request_rec *r)
     }
     fin = final_request(r);
     total = rp_timeline_total_us(&rs->tl, now);
-    for (i = 0; i < RP_PHASE_COUNT; i++) {
-        phase_us[i] = rp_timeline_ran(&rs->tl, i)
-                      ? rp_timeline_phase_us(&rs->tl, i, now) : -1;
-    }
+    rp_timeline_durations(&rs->tl, now, phase_us);
     s.route = reqperf_route(r);
     s.method = rp_route_method(r->method);
     s.uri = request_path(r);

@@ -104,11 +104,28 @@ static int intact(rp_local_t *l, uint64_t pos, uint32_t len)
     return r <= pos + l->arena_size && (uint64_t)len <= l->arena_size;
 }
 
+/* A writer holds a slot only while it writes a few words (the entry's
+ * bytes are copied into the arena before it takes the slot): a reader
+ * that finds it held waits this many turns rather than miss. */
+#define READ_SPINS 200
+
+static void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
 /* A consistent copy of a slot, or 0. */
 static int read_slot(slot_t *s, slot_t *out)
 {
     uint64_t s1 = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE), s2;
+    int spins = 0;
 
+    while ((s1 & 1) && spins++ < READ_SPINS) {
+        cpu_relax();
+        s1 = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
+    }
     if (s1 & 1) {
         return 0;
     }
@@ -144,10 +161,13 @@ int rp_local_get(rp_local_t *l, const char *mkey, apr_pool_t *p,
         buf = apr_palloc(p, copy.len);
         memcpy(buf, arena(l) + copy.pos % l->arena_size, copy.len);
         __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        /* The slot may have moved on meanwhile (a revalidation refreshed
+         * it): the copy is still the one memcached gave when the slot was
+         * read, and is kept.  Only bytes written over while they were
+         * copied are not: a writer that stalled between reserving and
+         * copying can land on bytes reserved after its own, which only
+         * the sum tells. */
         if (!intact(l, copy.pos, copy.len)
-            || __atomic_load_n(&tab[idx].seq, __ATOMIC_RELAXED) != copy.seq
-            /* a writer that stalled between reserving and copying can
-             * land on bytes reserved after its own: only the sum tells */
             || XXH3_64bits(buf, copy.len) != copy.sum) {
             return 0;                  /* overwritten while copied */
         }
@@ -204,6 +224,37 @@ static uint64_t reserve(rp_local_t *l, uint32_t len)
     }
 }
 
+/* rp_local_put's shortcut: 1 when slot s already holds these bytes
+ * (same key, length and sum, intact) and only its fill time, epoch and
+ * revalidation mark were renewed. */
+static int refresh_in_place(rp_local_t *l, slot_t *s, uint64_t h,
+                            uint32_t len, uint64_t sum, uint64_t epoch,
+                            int64_t now_us)
+{
+    uint64_t seq;
+
+    if (__atomic_load_n(&s->hash, __ATOMIC_RELAXED) != h
+        || __atomic_load_n(&s->len, __ATOMIC_RELAXED) != len
+        || __atomic_load_n(&s->sum, __ATOMIC_RELAXED) != sum
+        || !lock_slot(s, &seq)) {
+        return 0;
+    }
+    /* bytes in the oldest quarter are re-put to move them to the head
+     * (rp_local_get's meta->old): those must really be copied */
+    if (s->hash != h || s->len != len || s->sum != sum
+        || !intact(l, s->pos, s->len)
+        || __atomic_load_n(&l->reserved, __ATOMIC_RELAXED) - s->pos
+           > l->arena_size / 4 * 3) {
+        unlock_slot(s, seq);
+        return 0;
+    }
+    __atomic_store_n(&s->filled_us, now_us, __ATOMIC_RELAXED);
+    __atomic_store_n(&s->epoch, epoch, __ATOMIC_RELAXED);
+    __atomic_store_n(&s->reval_us, 0, __ATOMIC_RELAXED);
+    unlock_slot(s, seq);
+    return 1;
+}
+
 int rp_local_put(rp_local_t *l, const char *mkey, const char *val,
                  size_t len, uint64_t epoch, int64_t now_us,
                  unsigned *evicted)
@@ -239,6 +290,17 @@ int rp_local_put(rp_local_t *l, const char *mkey, const char *val,
     if (target == UINT32_MAX) {
         target = oldest;
     }
+    /* the same bytes as the slot holds, still intact (a revalidation
+     * that found the entry unchanged): only its times move on, and the
+     * arena is not churned by hot entries refreshed every TTL */
+    if (refresh_in_place(l, &tab[target], h, (uint32_t)len, sum, epoch,
+                         now_us)) {
+        return 1;
+    }
+    /* the bytes go to fresh arena space first, which no slot names yet,
+     * so the slot is held only while its few words change */
+    pos = reserve(l, (uint32_t)len);
+    memcpy(arena(l) + pos % l->arena_size, val, len);
     if (!lock_slot(&tab[target], &seq)) {
         return 0;                      /* busy: it is only a cache */
     }
@@ -247,10 +309,8 @@ int rp_local_put(rp_local_t *l, const char *mkey, const char *val,
     live = tab[target].hash != 0
            && (tab[target].hash != h
                || !intact(l, tab[target].pos, tab[target].len));
-    /* hide the slot while its bytes change */
+    /* hide the slot while it changes */
     __atomic_store_n(&tab[target].hash, 0, __ATOMIC_RELAXED);
-    pos = reserve(l, (uint32_t)len);
-    memcpy(arena(l) + pos % l->arena_size, val, len);
     __atomic_store_n(&tab[target].pos, pos, __ATOMIC_RELAXED);
     __atomic_store_n(&tab[target].len, (uint32_t)len, __ATOMIC_RELAXED);
     __atomic_store_n(&tab[target].filled_us, now_us, __ATOMIC_RELAXED);

@@ -11,7 +11,9 @@ deb="$build dpkg-dev debhelper fakeroot lintian"
 debtest="$deb mmdebstrap"
 test="$debtest memcached libcmocka-dev python3 python3-pytest python3-requests python3-h2 openssl apache2-utils libapache2-mod-wsgi-py3 prometheus clang libclang-rt-14-dev curl wrk chromium"
 demo="$build memcached python3 libapache2-mod-wsgi-py3 apache2-utils curl"
-bench="$build memcached wrk apache2-utils libapache2-mod-wsgi-py3 python3 python3-requests curl"
+# the peers the cache benchmark sets beside mod_reqperf (Varnish; nginx
+# with srcache + memc, nginx's usual memcached page cache)
+bench="$build memcached wrk apache2-utils libapache2-mod-wsgi-py3 python3 python3-requests curl varnish nginx libnginx-mod-http-srcache-filter libnginx-mod-http-memc"
 fuzz="$build clang libclang-rt-14-dev libcmocka-dev"
 
 want=""

@@ -14,7 +14,7 @@
 rp_advice_view_t *rp_advice_report_view(apr_pool_t *p, rp_stats_t *st,
                                         rp_route_rec_t *rec, int64_t now_s)
 {
-    rp_advice_rec_t *a = rp_stats_advice(st, rec);
+    rp_advice_rec_t *a = rp_stats_advice(st, (int32_t)rec->index);
     rp_advice_pool_t pool;
     rp_advice_view_t *v;
 

@@ -220,6 +220,9 @@ rp_report_t *rp_report_build(apr_pool_t *p, rp_stats_t *st, int sort,
 {
     rp_report_t *r = apr_pcalloc(p, sizeof(*r));
     rp_stats_hdr_t *h = rp_stats_hdr(st);
+    /* the counters as read, summed over their shards */
+    rp_stats_glob_t *g = apr_palloc(p, sizeof(*g));
+    rp_route_rec_t *rec = apr_palloc(p, sizeof(*rec));
     rp_hist_snap_t *snap = apr_palloc(p, sizeof(*snap));
     uint32_t i, n = rp_stats_nrecords(st);
     int k, b;
@@ -233,32 +236,31 @@ rp_report_t *rp_report_build(apr_pool_t *p, rp_stats_t *st, int sort,
     r->uptime_s = now_mono_us > h->start_mono_us
                   ? (uint64_t)(now_mono_us - h->start_mono_us) / 1000000 : 0;
     r->max_routes = h->max_routes;
+    rp_stats_global_read(st, g);
     for (k = 0; k < RP_CTR_COUNT; k++) {
-        r->counters[k] = rp_stats_counter(st, (rp_counter_t)k);
+        r->counters[k] = g->counters[k];
     }
-    rp_hist_snapshot(&h->total, snap);
+    rp_hist_snapshot(&g->total, snap);
     dist_of(snap, &r->total);
     memcpy(r->total_buckets, snap->b, sizeof(r->total_buckets));
     for (k = 0; k < RP_PHASE_COUNT; k++) {
-        rp_hist_snapshot(&h->phases[k].h, snap);
+        rp_hist_snapshot(&g->phases[k].h, snap);
         dist_of(snap, &r->phases[k]);
         for (b = 0; b < RP_PROM_BUCKETS; b++) {
-            r->phase_prom[k][b] = ld(&h->phases[k].prom[b]);
+            r->phase_prom[k][b] = g->phases[k].prom[b];
         }
     }
 
     r->routes = apr_pcalloc(p, (n ? n : 1) * sizeof(rp_route_view_t));
     for (i = 0; i < n; i++) {
-        rp_route_rec_t *rec = rp_stats_record_at(st, i);
         rp_route_view_t *v;
 
-        if (rec == NULL) {
+        if (rp_stats_record_read(st, i, rec) == NULL) {
             continue;
         }
         v = &r->routes[r->n_routes++];
-        /* a published record's key never changes: point at it */
-        v->route = rec->route;
-        v->method = rec->method;
+        v->route = apr_pstrdup(p, rec->route);
+        v->method = apr_pstrdup(p, rec->method);
         v->count = ld(&rec->count);
         v->slow = ld(&rec->slow);
         v->errors = ld(&rec->errors);
@@ -271,7 +273,8 @@ rp_report_t *rp_report_build(apr_pool_t *p, rp_stats_t *st, int sort,
             v->cache[b] = ld(&rec->cache[b]);
         }
         v->stale_error = ld(&rec->stale_error);
-        v->rec = rec;
+        v->has_rec = 1;
+        v->rec_index = rec->index;
         v->lock_waits = ld(&rec->lock_waits);
         v->lock_wait_us = ld(&rec->lock_wait_us);
         for (b = 0; b < RP_XCACHE_COUNT; b++) {
@@ -1281,7 +1284,7 @@ static void html_route_app(rp_buf_t *b, const rp_report_t *r,
     int k;
 
     rp_buf_puts(b, "<h3>");
-    if (v->rec != NULL) {
+    if (v->has_rec) {
         html_route_link(b, o, v->route, v->method);
     }
     else {

@@ -57,7 +57,8 @@ typedef struct {
     uint64_t recent_count, recent_p95, recent_p99;
     rp_app_view_t *app;                        /* first seen first, */
     int n_app;                                 /* __other__ last */
-    const rp_route_rec_t *rec;                 /* its record (route page) */
+    int has_rec;                               /* from a record: */
+    uint32_t rec_index;                        /* its number (route page) */
     uint64_t recent_p50;
     uint64_t lock_waits, lock_wait_us;         /* waited on another's fill */
     uint64_t xcache[RP_XCACHE_COUNT];          /* by X-Cache value sent */

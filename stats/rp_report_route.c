@@ -52,18 +52,19 @@ static void route_extra(rp_stats_t *st, const rp_route_view_t *v,
                         route_extra_t *x)
 {
     rp_hist_snap_t snap;
+    rp_route_rec_t rec;                    /* read again: a summed copy */
 
     memset(x, 0, sizeof(*x));
-    if (v->rec == NULL) {
+    if (!v->has_rec || rp_stats_record_read(st, v->rec_index, &rec) == NULL) {
         int k;
         for (k = 0; k < RP_PHASE_COUNT; k++) {
             x->recent_phase_avg[k] = -1;
         }
         return;
     }
-    rp_hist_snapshot(&v->rec->h, &snap);
+    rp_hist_snapshot(&rec.h, &snap);
     memcpy(x->buckets, snap.b, sizeof(x->buckets));
-    rp_stats_recent_phases(st, v->rec, x->recent_phase_avg,
+    rp_stats_recent_phases(st, &rec, x->recent_phase_avg,
                            x->recent_phase_count);
 }
 

@@ -1,6 +1,10 @@
 /*
  * rp_stats.c: see rp_stats.h for the layout and who writes what.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE                        /* sched_getcpu */
+#endif
+#include <sched.h>
 #include <string.h>
 #include <xxhash.h>
 #include "rp_stats.h"
@@ -8,6 +12,36 @@
 struct rp_stats_t {
     rp_stats_hdr_t hdr;
 };
+
+/* A route as it lives in the records region: the key, and the recent
+ * window (not sharded); its counters are in the shards. */
+typedef struct {
+    uint32_t published;
+    uint32_t pad;
+    uint64_t hash;
+    char route[RP_ROUTE_MAX];
+    char method[RP_METHOD_MAX];
+    rp_hist32_t recent[RP_RECENT_SLOTS];
+    rp_recent_phases_t recent_phases[RP_RECENT_SLOTS];
+} route_live_t;
+
+/* A route's counters in one shard (the fields of rp_route_rec_t that a
+ * request adds to, under the same names). */
+typedef struct {
+    uint64_t count;
+    uint64_t slow;
+    uint64_t errors;
+    uint64_t status_class[6];
+    uint64_t cache[RP_CACHE_RESULTS];
+    uint64_t stale_error;
+    uint64_t lock_waits;
+    uint64_t lock_wait_us;
+    uint64_t xcache[RP_XCACHE_COUNT];
+    uint64_t phase_sum[RP_PHASE_COUNT];
+    uint64_t phase_count[RP_PHASE_COUNT];
+    uint64_t prom[RP_PROM_BUCKETS];
+    rp_hist_t h;
+} route_ctr_t;
 
 #define ALIGN64(x) (((x) + 63) & ~(uint64_t)63)
 
@@ -27,10 +61,17 @@ static void layout(const rp_stats_params_t *params, rp_stats_hdr_t *h)
     h->slow_size = params->slow_size;
     h->rec_cap = params->max_routes + RP_OTHER_RESERVE;
     h->idx_cap = pow2_at_least(h->rec_cap * 2);
+    h->shards = params->shards < 1 ? 1
+                : params->shards > RP_STATS_SHARDS_MAX ? RP_STATS_SHARDS_MAX
+                : params->shards;
     h->idx_off = ALIGN64(sizeof(rp_stats_hdr_t));
     h->rec_off = ALIGN64(h->idx_off + (uint64_t)h->idx_cap * sizeof(uint32_t));
-    h->slow_off = ALIGN64(h->rec_off
-                          + (uint64_t)h->rec_cap * sizeof(rp_route_rec_t));
+    h->shard_off = ALIGN64(h->rec_off
+                           + (uint64_t)h->rec_cap * sizeof(route_live_t));
+    h->glob_off = ALIGN64(h->shard_off + (uint64_t)h->shards * h->rec_cap
+                                         * sizeof(route_ctr_t));
+    h->slow_off = ALIGN64(h->glob_off
+                          + (uint64_t)h->shards * ALIGN64(sizeof(rp_stats_glob_t)));
     h->app_names = params->app_names < RP_APP_NAMES_MAX
                    ? params->app_names : RP_APP_NAMES_MAX;
     h->app_slots = h->app_names + 1;
@@ -62,9 +103,34 @@ static uint32_t *index_of(rp_stats_t *st)
     return (uint32_t *)((char *)st + st->hdr.idx_off);
 }
 
-static rp_route_rec_t *records_of(rp_stats_t *st)
+static route_live_t *records_of(rp_stats_t *st)
 {
-    return (rp_route_rec_t *)((char *)st + st->hdr.rec_off);
+    return (route_live_t *)((char *)st + st->hdr.rec_off);
+}
+
+/* Record ri's counters in shard sh. */
+static route_ctr_t *ctr_of(rp_stats_t *st, uint32_t sh, uint32_t ri)
+{
+    return (route_ctr_t *)((char *)st + st->hdr.shard_off)
+           + (uint64_t)sh * st->hdr.rec_cap + ri;
+}
+
+static rp_stats_glob_t *glob_of(rp_stats_t *st, uint32_t sh)
+{
+    return (rp_stats_glob_t *)((char *)st + st->hdr.glob_off
+                               + sh * ALIGN64(sizeof(rp_stats_glob_t)));
+}
+
+/* The shard of the CPU this thread runs on. */
+static uint32_t my_shard(rp_stats_t *st)
+{
+    int cpu;
+
+    if (st->hdr.shards <= 1) {
+        return 0;
+    }
+    cpu = sched_getcpu();
+    return cpu < 0 ? 0 : (uint32_t)cpu % st->hdr.shards;
 }
 
 static rp_slow_entry_t *slow_of(rp_stats_t *st)
@@ -141,7 +207,8 @@ rp_stats_t *rp_stats_attach(void *mem, size_t size,
         || st->hdr.size != h.size
         || st->hdr.max_routes != h.max_routes
         || st->hdr.slow_size != h.slow_size
-        || st->hdr.app_names != h.app_names) {
+        || st->hdr.app_names != h.app_names
+        || st->hdr.shards != h.shards) {
         return NULL;
     }
     return st;
@@ -154,6 +221,7 @@ void rp_stats_reset(rp_stats_t *st, int64_t now_wall_us, int64_t now_mono_us)
     params.max_routes = st->hdr.max_routes;
     params.slow_size = st->hdr.slow_size;
     params.app_names = st->hdr.app_names;
+    params.shards = st->hdr.shards;
     rp_stats_init(st, (size_t)st->hdr.size, &params, now_wall_us,
                   now_mono_us);
 }
@@ -178,7 +246,7 @@ uint64_t rp_stats_key_hash(const char *route, const char *method)
     return h ? h : 1;
 }
 
-static int key_equal(const rp_route_rec_t *r, uint64_t hash,
+static int key_equal(const route_live_t *r, uint64_t hash,
                      const char *route, const char *method)
 {
     return r->hash == hash
@@ -200,11 +268,12 @@ static void copy_str(char *dst, size_t dstsz, const char *src)
     dst[n] = '\0';
 }
 
-static rp_route_rec_t *find_or_insert(rp_stats_t *st, const char *route,
-                                      const char *method, int is_other)
+/* The record number of (route, method), created if need be; -1. */
+static int32_t find_or_insert(rp_stats_t *st, const char *route,
+                              const char *method, int is_other)
 {
     uint32_t *idx = index_of(st);
-    rp_route_rec_t *recs = records_of(st);
+    route_live_t *recs = records_of(st);
     uint32_t mask = st->hdr.idx_cap - 1;
     uint64_t h;
     uint32_t i, slot, v, mine = 0;
@@ -224,12 +293,12 @@ static rp_route_rec_t *find_or_insert(rp_stats_t *st, const char *route,
                 if (!is_other && __atomic_load_n(&st->hdr.n_tracked,
                                                  __ATOMIC_RELAXED)
                                  >= st->hdr.max_routes) {
-                    return NULL;
+                    return -1;
                 }
                 n = __atomic_fetch_add(&st->hdr.n_records, 1,
                                        __ATOMIC_RELAXED);
                 if (n >= st->hdr.rec_cap) {
-                    return NULL;
+                    return -1;
                 }
                 mine = n + 1;
                 recs[n].hash = h;
@@ -251,49 +320,55 @@ static rp_route_rec_t *find_or_insert(rp_stats_t *st, const char *route,
                     __atomic_fetch_add(&st->hdr.n_tracked, 1,
                                        __ATOMIC_RELAXED);
                 }
-                return &recs[mine - 1];
+                return (int32_t)(mine - 1);
             }
             /* lost the race for this slot: v now holds the winner */
         }
         if (v - 1 < st->hdr.rec_cap
             && key_equal(&recs[v - 1], h, route_cut, method_cut)) {
             /* a record reserved but not published stays unused */
-            return &recs[v - 1];
+            return (int32_t)(v - 1);
         }
     }
-    return NULL;
+    return -1;
 }
 
-rp_route_rec_t *rp_stats_route(rp_stats_t *st, const char *route,
-                               const char *method)
+int32_t rp_stats_route(rp_stats_t *st, const char *route, const char *method)
 {
-    rp_route_rec_t *rec = find_or_insert(st, route, method, 0);
+    int32_t ri = find_or_insert(st, route, method, 0);
 
-    if (rec == NULL) {
+    if (ri < 0) {
         rp_stats_count(st, RP_CTR_ROUTES_OVERFLOW, 1);
-        rec = find_or_insert(st, RP_ROUTE_OTHER, method, 1);
+        ri = find_or_insert(st, RP_ROUTE_OTHER, method, 1);
     }
-    return rec;
+    return ri;
 }
 
 void rp_stats_count(rp_stats_t *st, rp_counter_t c, uint64_t n)
 {
     if (c < RP_CTR_COUNT) {
-        __atomic_fetch_add(&st->hdr.counters[c], n, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&glob_of(st, my_shard(st))->counters[c], n,
+                           __ATOMIC_RELAXED);
     }
 }
 
 uint64_t rp_stats_counter(rp_stats_t *st, rp_counter_t c)
 {
-    return c < RP_CTR_COUNT
-           ? __atomic_load_n(&st->hdr.counters[c], __ATOMIC_RELAXED) : 0;
+    uint64_t v = 0;
+    uint32_t sh;
+
+    if (c >= RP_CTR_COUNT) {
+        return 0;
+    }
+    for (sh = 0; sh < st->hdr.shards; sh++) {
+        v += __atomic_load_n(&glob_of(st, sh)->counters[c], __ATOMIC_RELAXED);
+    }
+    return v;
 }
 
-void rp_stats_route_cache(rp_route_rec_t *rec, int result)
+uint32_t rp_stats_shards(rp_stats_t *st)
 {
-    if (rec != NULL && result > RP_CACHE_NONE && result < RP_CACHE_RESULTS) {
-        __atomic_fetch_add(&rec->cache[result], 1, __ATOMIC_RELAXED);
-    }
+    return st->hdr.shards;
 }
 
 /* ---------------------------------------------------------------- */
@@ -357,8 +432,8 @@ static void app_sum(rp_app_sums_t *sums, const rp_st_metric_t *m)
     a->count++;
 }
 
-void rp_stats_record_app(rp_stats_t *st, rp_route_rec_t *rec,
-                         const rp_sample_t *s, rp_app_sums_t *sums)
+void rp_stats_record_app(rp_stats_t *st, int32_t rec, const rp_sample_t *s,
+                         rp_app_sums_t *sums)
 {
     uint8_t touched[RP_APP_NAMES_MAX + 1];
     uint32_t malformed = 0, entries = 0, overflow = 0, ri = 0;
@@ -371,8 +446,8 @@ void rp_stats_record_app(rp_stats_t *st, rp_route_rec_t *rec,
     if (s->app_values == NULL || s->n_app_values <= 0) {
         return;
     }
-    if (rec != NULL) {
-        ri = (uint32_t)(rec - records_of(st));
+    if (rec >= 0 && (uint32_t)rec < st->hdr.rec_cap) {
+        ri = (uint32_t)rec;
         slots = app_slots_of(st, ri);
         memset(touched, 0, st->hdr.app_slots);
     }
@@ -423,7 +498,7 @@ uint32_t rp_stats_app_slots(rp_stats_t *st)
 const rp_app_slot_t *rp_stats_app_slot(rp_stats_t *st,
                                        const rp_route_rec_t *rec, uint32_t k)
 {
-    uint32_t ri = (uint32_t)(rec - records_of(st));
+    uint32_t ri = rec->index;
 
     if (k >= st->hdr.app_slots || ri >= st->hdr.rec_cap
         || __atomic_load_n(&app_keys_of(st, ri)[k].state, __ATOMIC_ACQUIRE)
@@ -474,99 +549,114 @@ static void slow_push(rp_stats_t *st, const rp_sample_t *s,
 }
 
 /* What the request's X-Cache said, and whether it waited on a fill. */
-static void record_cache_detail(rp_route_rec_t *rec, const rp_sample_t *s)
+static void record_cache_detail(route_ctr_t *c, const rp_sample_t *s)
 {
     int xc = rp_xcache_of(s->x_cache);
 
     if (xc >= 0) {
-        __atomic_fetch_add(&rec->xcache[xc], 1, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&c->xcache[xc], 1, __ATOMIC_RELAXED);
     }
     if (s->cache_flags & RP_CACHE_FLAG_LOCK_WAIT) {
-        __atomic_fetch_add(&rec->lock_waits, 1, __ATOMIC_RELAXED);
-        __atomic_fetch_add(&rec->lock_wait_us, (uint64_t)(s->lock_wait_us > 0
-                                                          ? s->lock_wait_us
-                                                          : 0),
+        __atomic_fetch_add(&c->lock_waits, 1, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&c->lock_wait_us, (uint64_t)(s->lock_wait_us > 0
+                                                        ? s->lock_wait_us
+                                                        : 0),
                            __ATOMIC_RELAXED);
+    }
+}
+
+/* rp_hist_add with the bucket known */
+static void hist_add(rp_hist_t *h, int b, uint64_t v)
+{
+    __atomic_fetch_add(&h->b[b], 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&h->count, 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&h->sum, v, __ATOMIC_RELAXED);
+    if (v > __atomic_load_n(&h->max, __ATOMIC_RELAXED)) {
+        rp_atomic_max(&h->max, v);
     }
 }
 
 void rp_stats_record(rp_stats_t *st, const rp_sample_t *s)
 {
-    rp_route_rec_t *rec;
+    uint32_t sh = my_shard(st);
+    rp_stats_glob_t *g = glob_of(st, sh);
+    route_ctr_t *c;
     uint64_t total = s->total_us > 0 ? (uint64_t)s->total_us : 0;
     int pb = rp_prom_bucket(total);
+    int hb = rp_hist_bucket(total);
     int sc = s->status / 100;
     int i;
+    int32_t ri;
     uint32_t cur;
     rp_app_sums_t sums;
+    rp_recent_phases_t *rp = NULL;
 
-    rp_stats_count(st, RP_CTR_REQUESTS, 1);
-    rp_hist_add(&st->hdr.total, total);
+    __atomic_fetch_add(&g->counters[RP_CTR_REQUESTS], 1, __ATOMIC_RELAXED);
+    hist_add(&g->total, hb, total);
     if (s->slow) {
-        rp_stats_count(st, RP_CTR_SLOW_REQUESTS, 1);
+        __atomic_fetch_add(&g->counters[RP_CTR_SLOW_REQUESTS], 1,
+                           __ATOMIC_RELAXED);
+    }
+    ri = rp_stats_route(st, s->route ? s->route : "", s->method);
+    c = ri >= 0 ? ctr_of(st, sh, (uint32_t)ri) : NULL;
+    cur = __atomic_load_n(&st->hdr.recent_cur, __ATOMIC_RELAXED);
+    if (c != NULL) {
+        rp = &records_of(st)[ri].recent_phases[cur % RP_RECENT_SLOTS];
     }
     if (s->phase_us) {
         for (i = 0; i < RP_PHASE_COUNT; i++) {
-            rp_phase_stats_t *ps = &st->hdr.phases[i];
+            rp_phase_stats_t *ps = &g->phases[i];
+            uint64_t v;
             if (s->phase_us[i] < 0) {
                 continue;
             }
-            __atomic_fetch_add(&ps->prom[rp_prom_bucket(s->phase_us[i])], 1,
+            v = (uint64_t)s->phase_us[i];
+            __atomic_fetch_add(&ps->prom[rp_prom_bucket(v)], 1,
                                __ATOMIC_RELAXED);
-            rp_hist_add(&ps->h, (uint64_t)s->phase_us[i]);
-        }
-    }
-
-    rec = rp_stats_route(st, s->route ? s->route : "", s->method);
-    if (rec != NULL) {
-        __atomic_fetch_add(&rec->count, 1, __ATOMIC_RELAXED);
-        if (s->slow) {
-            __atomic_fetch_add(&rec->slow, 1, __ATOMIC_RELAXED);
-        }
-        if (sc == 5) {
-            __atomic_fetch_add(&rec->errors, 1, __ATOMIC_RELAXED);
-        }
-        __atomic_fetch_add(&rec->status_class[sc >= 1 && sc <= 5 ? sc : 0],
-                           1, __ATOMIC_RELAXED);
-        __atomic_fetch_add(&rec->prom[pb], 1, __ATOMIC_RELAXED);
-        rp_stats_route_cache(rec, s->cache);
-        if (s->cache_flags & RP_CACHE_FLAG_STALE_ERROR) {
-            __atomic_fetch_add(&rec->stale_error, 1, __ATOMIC_RELAXED);
-        }
-        record_cache_detail(rec, s);
-        rp_hist_add(&rec->h, total);
-        cur = __atomic_load_n(&st->hdr.recent_cur, __ATOMIC_RELAXED);
-        rp_hist32_add(&rec->recent[cur % RP_RECENT_SLOTS], total);
-        if (s->phase_us) {
-            rp_recent_phases_t *rp = &rec->recent_phases[cur % RP_RECENT_SLOTS];
-            for (i = 0; i < RP_PHASE_COUNT; i++) {
-                if (s->phase_us[i] < 0) {
-                    continue;
-                }
-                __atomic_fetch_add(&rec->phase_sum[i],
-                                   (uint64_t)s->phase_us[i], __ATOMIC_RELAXED);
-                __atomic_fetch_add(&rec->phase_count[i], 1, __ATOMIC_RELAXED);
-                __atomic_fetch_add(&rp->sum[i], (uint64_t)s->phase_us[i],
-                                   __ATOMIC_RELAXED);
+            hist_add(&ps->h, rp_hist_bucket(v), v);
+            if (c != NULL) {
+                __atomic_fetch_add(&c->phase_sum[i], v, __ATOMIC_RELAXED);
+                __atomic_fetch_add(&c->phase_count[i], 1, __ATOMIC_RELAXED);
+                __atomic_fetch_add(&rp->sum[i], v, __ATOMIC_RELAXED);
                 __atomic_fetch_add(&rp->count[i], 1, __ATOMIC_RELAXED);
             }
         }
     }
+    if (c != NULL) {
+        __atomic_fetch_add(&c->count, 1, __ATOMIC_RELAXED);
+        if (s->slow) {
+            __atomic_fetch_add(&c->slow, 1, __ATOMIC_RELAXED);
+        }
+        if (sc == 5) {
+            __atomic_fetch_add(&c->errors, 1, __ATOMIC_RELAXED);
+        }
+        __atomic_fetch_add(&c->status_class[sc >= 1 && sc <= 5 ? sc : 0],
+                           1, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&c->prom[pb], 1, __ATOMIC_RELAXED);
+        if (s->cache > RP_CACHE_NONE && s->cache < RP_CACHE_RESULTS) {
+            __atomic_fetch_add(&c->cache[s->cache], 1, __ATOMIC_RELAXED);
+        }
+        if (s->cache_flags & RP_CACHE_FLAG_STALE_ERROR) {
+            __atomic_fetch_add(&c->stale_error, 1, __ATOMIC_RELAXED);
+        }
+        record_cache_detail(c, s);
+        hist_add(&c->h, hb, total);
+        __atomic_fetch_add(&records_of(st)[ri].recent[cur % RP_RECENT_SLOTS]
+                           .b[hb], 1, __ATOMIC_RELAXED);
+    }
     /* a cached answer: the application did not run */
     sums.n = 0;
     if (s->cache != RP_CACHE_HIT && s->cache != RP_CACHE_STALE) {
-        rp_stats_record_app(st, rec, s, &sums);
+        rp_stats_record_app(st, ri, s, &sums);
     }
     if (s->slow) {
         slow_push(st, s, &sums);
     }
 }
 
-rp_advice_rec_t *rp_stats_advice(rp_stats_t *st, const rp_route_rec_t *rec)
+rp_advice_rec_t *rp_stats_advice(rp_stats_t *st, int32_t ri)
 {
-    uint32_t ri = (uint32_t)(rec - records_of(st));
-
-    if (ri >= st->hdr.rec_cap) {
+    if (ri < 0 || (uint32_t)ri >= st->hdr.rec_cap) {
         return NULL;
     }
     return (rp_advice_rec_t *)((char *)st + st->hdr.adv_off) + ri;
@@ -583,7 +673,7 @@ void rp_stats_rotate(rp_stats_t *st, int64_t now_mono_us)
 {
     int64_t epoch = now_mono_us / 1000000 / RP_RECENT_SLOT_S;
     uint32_t n = __atomic_load_n(&st->hdr.n_records, __ATOMIC_ACQUIRE);
-    rp_route_rec_t *recs = records_of(st);
+    route_live_t *recs = records_of(st);
     int steps = 0;
     uint32_t i, next;
 
@@ -622,18 +712,108 @@ uint32_t rp_stats_nrecords(rp_stats_t *st)
     return n > st->hdr.rec_cap ? st->hdr.rec_cap : n;
 }
 
-rp_route_rec_t *rp_stats_record_at(rp_stats_t *st, uint32_t i)
+static uint64_t ld(const uint64_t *p)
 {
-    rp_route_rec_t *rec;
+    return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+
+/* Adds one shard's histogram into *out (max: the largest). */
+static void hist_sum(rp_hist_t *out, const rp_hist_t *h)
+{
+    int b;
+    uint64_t m = ld(&h->max);
+
+    for (b = 0; b < RP_HIST_BUCKETS; b++) {
+        out->b[b] += ld(&h->b[b]);
+    }
+    out->count += ld(&h->count);
+    out->sum += ld(&h->sum);
+    if (m > out->max) {
+        out->max = m;
+    }
+}
+
+rp_route_rec_t *rp_stats_record_read(rp_stats_t *st, uint32_t i,
+                                     rp_route_rec_t *out)
+{
+    route_live_t *live;
+    uint32_t sh;
+    int k, b;
 
     if (i >= rp_stats_nrecords(st)) {
         return NULL;
     }
-    rec = &records_of(st)[i];
-    if (!__atomic_load_n(&rec->published, __ATOMIC_ACQUIRE)) {
+    live = &records_of(st)[i];
+    if (!__atomic_load_n(&live->published, __ATOMIC_ACQUIRE)) {
         return NULL;
     }
-    return rec;
+    memset(out, 0, offsetof(rp_route_rec_t, recent));
+    out->published = 1;
+    out->index = i;
+    out->hash = live->hash;
+    memcpy(out->route, live->route, sizeof(out->route));
+    memcpy(out->method, live->method, sizeof(out->method));
+    for (sh = 0; sh < st->hdr.shards; sh++) {
+        const route_ctr_t *c = ctr_of(st, sh, i);
+        out->count += ld(&c->count);
+        out->slow += ld(&c->slow);
+        out->errors += ld(&c->errors);
+        for (k = 0; k < 6; k++) {
+            out->status_class[k] += ld(&c->status_class[k]);
+        }
+        for (k = 0; k < RP_CACHE_RESULTS; k++) {
+            out->cache[k] += ld(&c->cache[k]);
+        }
+        out->stale_error += ld(&c->stale_error);
+        out->lock_waits += ld(&c->lock_waits);
+        out->lock_wait_us += ld(&c->lock_wait_us);
+        for (k = 0; k < RP_XCACHE_COUNT; k++) {
+            out->xcache[k] += ld(&c->xcache[k]);
+        }
+        for (k = 0; k < RP_PHASE_COUNT; k++) {
+            out->phase_sum[k] += ld(&c->phase_sum[k]);
+            out->phase_count[k] += ld(&c->phase_count[k]);
+        }
+        for (k = 0; k < RP_PROM_BUCKETS; k++) {
+            out->prom[k] += ld(&c->prom[k]);
+        }
+        hist_sum(&out->h, &c->h);
+    }
+    for (k = 0; k < RP_RECENT_SLOTS; k++) {
+        for (b = 0; b < RP_HIST_BUCKETS; b++) {
+            out->recent[k].b[b] = __atomic_load_n(&live->recent[k].b[b],
+                                                  __ATOMIC_RELAXED);
+        }
+        for (b = 0; b < RP_PHASE_COUNT; b++) {
+            out->recent_phases[k].sum[b]
+                = ld(&live->recent_phases[k].sum[b]);
+            out->recent_phases[k].count[b]
+                = __atomic_load_n(&live->recent_phases[k].count[b],
+                                  __ATOMIC_RELAXED);
+        }
+    }
+    return out;
+}
+
+void rp_stats_global_read(rp_stats_t *st, rp_stats_glob_t *out)
+{
+    uint32_t sh;
+    int k, b;
+
+    memset(out, 0, sizeof(*out));
+    for (sh = 0; sh < st->hdr.shards; sh++) {
+        const rp_stats_glob_t *g = glob_of(st, sh);
+        for (k = 0; k < RP_CTR_COUNT; k++) {
+            out->counters[k] += ld(&g->counters[k]);
+        }
+        for (k = 0; k < RP_PHASE_COUNT; k++) {
+            for (b = 0; b < RP_PROM_BUCKETS; b++) {
+                out->phases[k].prom[b] += ld(&g->phases[k].prom[b]);
+            }
+            hist_sum(&out->phases[k].h, &g->phases[k].h);
+        }
+        hist_sum(&out->total, &g->total);
+    }
 }
 
 uint32_t rp_stats_slow_size(rp_stats_t *st)

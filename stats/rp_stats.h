@@ -8,10 +8,13 @@
  *
  * Layout (offsets are in the header; every region 64-byte aligned):
  *
- *   rp_stats_hdr_t   magic, layout version, sizes, start times,
- *                    global counters, global and per-phase histograms
+ *   rp_stats_hdr_t   magic, layout version, sizes, start times
  *   index[idx_cap]   open-addressing hash of (route, method) -> record
- *   records[rec_cap] one rp_route_rec_t per route and method
+ *   records[rec_cap] per route and method: its key and its recent window
+ *   shards[shards][rec_cap]  the routes' counters and histograms, one
+ *                    copy per shard
+ *   global[shards]   global counters, total and per-phase histograms,
+ *                    one copy per shard
  *   slow[slow_size]  ring of the most recent slow requests
  *   app_keys[rec_cap][app_slots]    per route, the state and name hash of
  *                    each application metric (Server-Timing) slot
@@ -20,6 +23,17 @@
  *   advice[rec_cap]  per route, the cache advisor's figures (rp_advice.h)
  *   adv_tables[...]  the advisor's pool of key tables, 16 KiB each, at
  *                    most RP_ADVICE_TABLES_MAX (rp_advice_tables_for())
+ *
+ * Shards: every counter that each request adds to (the global ones, and
+ * those of its route) exists once per shard, and a request thread adds
+ * to the shard of the CPU it runs on (sched_getcpu(), read from the
+ * kernel's rseq area: no system call), so threads on different CPUs do
+ * not pull the same cache lines back and forth; readers sum the shards
+ * (rp_stats_record_read, rp_stats_global_read, rp_stats_counter), so
+ * every total stays exact.  A thread that moves to another CPU between
+ * reading its number and adding only shares a shard for that moment:
+ * the adds are atomic all the same.  The recent window is not sharded
+ * (one add per request; it would multiply the largest part of a record).
  *
  * Writer patterns, region by region:
  *   counters, histograms, record counters: any request thread in any
@@ -69,7 +83,7 @@
 #include "rp_advice.h"
 
 #define RP_STATS_MAGIC 0x54535052u        /* "RPST" */
-#define RP_STATS_LAYOUT_VERSION 8
+#define RP_STATS_LAYOUT_VERSION 9
 
 #define RP_METHOD_MAX 16
 #define RP_SLOW_URI_MAX 256
@@ -80,6 +94,7 @@
 #define RP_APP_OTHER "__other__"
 #define RP_SLOW_APP_MAX 8                  /* metrics kept per slow request */
 #define RP_APP_ENTRIES_MAX 1024            /* metrics read per response */
+#define RP_STATS_SHARDS_MAX 8              /* counter shards (CPUs) */
 
 typedef struct {
     uint64_t prom[RP_PROM_BUCKETS];
@@ -93,9 +108,11 @@ typedef struct {
     uint32_t count[RP_PHASE_COUNT];
 } rp_recent_phases_t;
 
+/* One route and method, as a reader sees it: rp_stats_record_read()
+ * fills it, its counters summed over the shards. */
 typedef struct {
     uint32_t published;                    /* 1 once reachable by lookups */
-    uint32_t pad;
+    uint32_t index;                        /* its record number */
     uint64_t hash;
     char route[RP_ROUTE_MAX];
     char method[RP_METHOD_MAX];
@@ -168,6 +185,14 @@ typedef struct {
                                               more names than fit */
 } rp_slow_entry_t;
 
+/* The global counters and histograms (one copy per shard; summed by
+ * rp_stats_global_read()). */
+typedef struct {
+    uint64_t counters[RP_CTR_COUNT];
+    rp_phase_stats_t phases[RP_PHASE_COUNT];
+    rp_hist_t total;
+} rp_stats_glob_t;
+
 typedef struct {
     uint32_t magic;
     uint32_t version;
@@ -180,12 +205,11 @@ typedef struct {
     uint32_t app_names;                    /* ReqPerfAppTimingMaxNames */
     uint32_t app_slots;                    /* app_names + 1 (__other__) */
     uint64_t app_key_off, app_off;
+    uint32_t shards;                       /* 1 .. RP_STATS_SHARDS_MAX */
+    uint32_t pad0;
+    uint64_t shard_off, glob_off;
     int64_t start_wall_us;
     int64_t start_mono_us;
-
-    uint64_t counters[RP_CTR_COUNT];
-    rp_phase_stats_t phases[RP_PHASE_COUNT];
-    rp_hist_t total;
 
     uint32_t n_records;
     uint32_t n_tracked;                    /* records that are real routes */
@@ -202,6 +226,8 @@ typedef struct {
     uint32_t max_routes;
     uint32_t slow_size;
     uint32_t app_names;                    /* 0: everything is __other__ */
+    uint32_t shards;                       /* 0 or 1: unsharded; capped at
+                                              RP_STATS_SHARDS_MAX */
 } rp_stats_params_t;
 
 typedef struct rp_stats_t rp_stats_t;      /* = the mapped segment */
@@ -246,22 +272,20 @@ typedef struct {
 void rp_stats_record(rp_stats_t *st, const rp_sample_t *s);
 
 /* Find or create the record of (route, method); falls back to __other__
- * when ReqPerfMaxRoutes records exist; NULL only if even that fails. */
-rp_route_rec_t *rp_stats_route(rp_stats_t *st, const char *route,
-                               const char *method);
+ * when ReqPerfMaxRoutes records exist.  Returns its record number, or -1
+ * only if even that fails. */
+int32_t rp_stats_route(rp_stats_t *st, const char *route,
+                       const char *method);
 
 void rp_stats_count(rp_stats_t *st, rp_counter_t c, uint64_t n);
+/* A global counter, summed over the shards. */
 uint64_t rp_stats_counter(rp_stats_t *st, rp_counter_t c);
 
-/* Per-route cache result without a full sample (cache lookups are
- * counted when they happen). */
-void rp_stats_route_cache(rp_route_rec_t *rec, int result);
-
-/* The application metrics a sample carries, read and recorded on rec
- * (NULL: only counted), their per-request sums into *sums (what
+/* The application metrics a sample carries, read and recorded on record
+ * number ri (-1: only counted), their per-request sums into *sums (what
  * rp_stats_record does with them). */
-void rp_stats_record_app(rp_stats_t *st, rp_route_rec_t *rec,
-                         const rp_sample_t *s, rp_app_sums_t *sums);
+void rp_stats_record_app(rp_stats_t *st, int32_t ri, const rp_sample_t *s,
+                         rp_app_sums_t *sums);
 
 /* Application metric slots per route (ReqPerfAppTimingMaxNames + 1), and
  * slot k of a record when it is published (NULL otherwise); the last slot
@@ -273,7 +297,7 @@ const rp_app_slot_t *rp_stats_app_slot(rp_stats_t *st,
 
 /* The cache advisor's figures of a record, and the pool of key tables
  * (rp_advice.h). */
-rp_advice_rec_t *rp_stats_advice(rp_stats_t *st, const rp_route_rec_t *rec);
+rp_advice_rec_t *rp_stats_advice(rp_stats_t *st, int32_t ri);
 void rp_stats_advice_pool(rp_stats_t *st, rp_advice_pool_t *out);
 
 /* Parent only: advance the recent window to now. */
@@ -281,12 +305,18 @@ void rp_stats_rotate(rp_stats_t *st, int64_t now_mono_us);
 
 /* Readers. */
 uint32_t rp_stats_nrecords(rp_stats_t *st);
-/* The i-th published record, or NULL (unpublished or out of range). */
-rp_route_rec_t *rp_stats_record_at(rp_stats_t *st, uint32_t i);
+/* The i-th record, summed over the shards into *out (key and recent
+ * window included); out, or NULL when it is unpublished or out of
+ * range. */
+rp_route_rec_t *rp_stats_record_read(rp_stats_t *st, uint32_t i,
+                                     rp_route_rec_t *out);
+/* The global counters and histograms, summed over the shards. */
+void rp_stats_global_read(rp_stats_t *st, rp_stats_glob_t *out);
+uint32_t rp_stats_shards(rp_stats_t *st);
 /* Copy up to max slow entries, newest first, skipping torn ones. */
 size_t rp_stats_slow_read(rp_stats_t *st, rp_slow_entry_t *out, size_t max);
 uint32_t rp_stats_slow_size(rp_stats_t *st);
-/* Recent window of one record, summed over its slots. */
+/* Recent window of one record (as read), summed over its slots. */
 void rp_stats_recent(rp_stats_t *st, const rp_route_rec_t *rec,
                      rp_hist_snap_t *out);
 /* The recent window's phases of one record: the average of each phase

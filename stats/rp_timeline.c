@@ -151,28 +151,103 @@ static size_t put_timing(char *out, size_t outsz, size_t pos,
     return put_uint(out, outsz, pos, us % 1000, 3);
 }
 
+/* The phase names with their lengths, for the notes: they are written
+ * for every request, so every byte counts. */
+static const struct {
+    const char *s;
+    size_t len;
+} note_names[RP_PHASE_COUNT] = {
+#define RP_PHASE_NOTE(id, name) { name, sizeof(name) - 1 },
+    RP_PHASES(RP_PHASE_NOTE)
+#undef RP_PHASE_NOTE
+};
+
+#define RP_PHASE_CHECK(id, name) \
+    _Static_assert(sizeof(name) <= 17, "phase name longer than NOTES_MAX allows");
+RP_PHASES(RP_PHASE_CHECK)
+#undef RP_PHASE_CHECK
+
+static const char digit_pairs[201] =
+    "00010203040506070809101112131415161718192021222324252627282930313233"
+    "34353637383940414243444546474849505152535455565758596061626364656667"
+    "6869707172737475767778798081828384858687888990919293949596979899";
+
+size_t rp_fmt_uint(char *out, uint64_t v)
+{
+    uint64_t t = v;
+    size_t n = 1, i;
+
+    while (t >= 10) {
+        t /= 10;
+        n++;
+    }
+    /* from the end, two digits at a time */
+    i = n;
+    while (v >= 100) {
+        unsigned d = (unsigned)(v % 100) * 2;
+        v /= 100;
+        out[--i] = digit_pairs[d + 1];
+        out[--i] = digit_pairs[d];
+    }
+    if (v >= 10) {
+        out[--i] = digit_pairs[v * 2 + 1];
+        out[--i] = digit_pairs[v * 2];
+    }
+    else {
+        out[--i] = (char)('0' + v);
+    }
+    return n;
+}
+
+void rp_timeline_durations(const rp_timeline_t *tl, int64_t now_us,
+                           int64_t *out)
+{
+    int i;
+
+    for (i = 0; i < RP_PHASE_COUNT; i++) {
+        out[i] = (tl->ran & (1u << i)) ? tl->dur_us[i] : -1;
+    }
+    if (tl->current >= 0 && tl->current < RP_PHASE_COUNT
+        && now_us > tl->current_start_us) {
+        out[tl->current] += now_us - tl->current_start_us;
+    }
+}
+
 size_t rp_timeline_format_notes(const rp_timeline_t *tl, int64_t now_us,
                                 char *out, size_t outsz)
 {
+    char buf[RP_TIMELINE_NOTES_MAX];
     size_t pos = 0;
+    uint32_t ran = tl->ran;
     int i;
 
     if (outsz == 0) {
         return 0;
     }
-    out[0] = '\0';
-    for (i = 0; i < RP_PHASE_COUNT; i++) {
-        if (!rp_timeline_ran(tl, i)) {
+    /* into a buffer that always has room, then one bounded copy out */
+    for (i = 0; ran != 0 && i < RP_PHASE_COUNT; i++) {
+        int64_t d;
+        if (!(ran & (1u << i))) {
             continue;
         }
-        if (pos > 0) {
-            pos = put_str(out, outsz, pos, " ");
+        ran &= ~(1u << i);
+        d = tl->dur_us[i];
+        if (tl->current == i && now_us > tl->current_start_us) {
+            d += now_us - tl->current_start_us;
         }
-        pos = put_str(out, outsz, pos, rp_phase_name(i));
-        pos = put_str(out, outsz, pos, "=");
-        pos = put_uint(out, outsz, pos,
-                       rp_timeline_phase_us(tl, i, now_us), 1);
+        if (pos > 0) {
+            buf[pos++] = ' ';
+        }
+        memcpy(buf + pos, note_names[i].s, note_names[i].len);
+        pos += note_names[i].len;
+        buf[pos++] = '=';
+        pos += rp_fmt_uint(buf + pos, d > 0 ? (uint64_t)d : 0);
     }
+    if (pos >= outsz) {
+        pos = outsz - 1;
+    }
+    memcpy(out, buf, pos);
+    out[pos] = '\0';
     return pos;
 }
 

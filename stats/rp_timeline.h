@@ -62,7 +62,20 @@ int64_t rp_timeline_phase_us(const rp_timeline_t *tl, int phase,
 int64_t rp_timeline_total_us(const rp_timeline_t *tl, int64_t now_us);
 
 /* "read=12 post_read=3 ... ttfb=300120": every phase seen, in order.
- * Returns the length written (always NUL-terminated when outsz > 0). */
+ * Returns the length written (always NUL-terminated when outsz > 0);
+ * RP_TIMELINE_NOTES_MAX bytes always hold all of it. */
+#define RP_FMT_UINT_MAX 20                 /* digits of UINT64_MAX */
+#define RP_TIMELINE_NOTES_MAX \
+    (RP_PHASE_COUNT * (16 + 1 + RP_FMT_UINT_MAX + 1) + 1)
+/* v in decimal into out (RP_FMT_UINT_MAX bytes of room, not
+ * terminated); returns the number of digits. */
+size_t rp_fmt_uint(char *out, uint64_t v);
+
+/* Every phase's duration by now_us (rp_timeline_phase_us), -1 for the
+ * phases that did not run. */
+void rp_timeline_durations(const rp_timeline_t *tl, int64_t now_us,
+                           int64_t *out);
+
 size_t rp_timeline_format_notes(const rp_timeline_t *tl, int64_t now_us,
                                 char *out, size_t outsz);
 

@@ -40,7 +40,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static int init;
     static void *mem;
     static rp_stats_t *st;
-    static const rp_stats_params_t params = { 4, 2, 3 };
+    static const rp_stats_params_t params = { 4, 2, 3, 1 };
     int64_t ph[RP_PHASE_COUNT];
     const char *values[LINES];
     rp_st_cursor_t c;

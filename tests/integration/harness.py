@@ -683,6 +683,138 @@ class Memcached:
         wait_port(self.port, proc=self.proc)
 
 
+class CountingMemcached:
+    """A TCP proxy in front of a memcached that counts what it is asked:
+    the keys of every get/gets (a multi-get counts each key) and every
+    other command by name.  Bytes pass both ways untouched; the client's
+    side is parsed as memcached's text protocol (a storage command's data
+    block is skipped by its length), which is all libmemcached speaks
+    here."""
+
+    STORAGE = (b"set", b"add", b"replace", b"append", b"prepend", b"cas")
+
+    def __init__(self, target):
+        self.target = target
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(128)
+        self.port = self.sock.getsockname()[1]
+        self.lock = threading.Lock()
+        self.keys = {}                 # key -> times asked by get/gets
+        self.commands = {}             # command name -> times sent
+        self.stopping = False
+        self.conns = []
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    @property
+    def address(self):
+        return "127.0.0.1:%d" % self.port
+
+    def keys_asked(self, prefix=""):
+        with self.lock:
+            return sum(n for k, n in self.keys.items() if k.startswith(prefix))
+
+    def reset(self):
+        with self.lock:
+            self.keys.clear()
+            self.commands.clear()
+
+    def _accept(self):
+        self.sock.settimeout(0.2)
+        while not self.stopping:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                continue
+            try:
+                up = socket.create_connection(("127.0.0.1", self.target.port),
+                                              timeout=10)
+            except OSError:
+                c.close()
+                continue
+            with self.lock:
+                self.conns += [c, up]
+            threading.Thread(target=self._client_side, args=(c, up),
+                             daemon=True).start()
+            threading.Thread(target=self._pipe, args=(up, c),
+                             daemon=True).start()
+
+    def _count(self, line):
+        words = line.split()
+        if not words:
+            return 0
+        name = words[0].lower()
+        with self.lock:
+            self.commands[name] = self.commands.get(name, 0) + 1
+            if name in (b"get", b"gets"):
+                for k in words[1:]:
+                    k = k.decode("latin-1")
+                    self.keys[k] = self.keys.get(k, 0) + 1
+        if name in self.STORAGE and len(words) >= 5:
+            return int(words[4]) + 2       # the data block and its CRLF
+        return 0
+
+    def _client_side(self, c, up):
+        buf, skip = b"", 0
+        try:
+            while not self.stopping:
+                data = c.recv(65536)
+                if not data:
+                    break
+                up.sendall(data)
+                buf += data
+                while True:
+                    if skip:
+                        n = min(skip, len(buf))
+                        buf, skip = buf[n:], skip - n
+                        if skip:
+                            break
+                    line, sep, rest = buf.partition(b"\r\n")
+                    if not sep:
+                        break
+                    buf = rest
+                    skip = self._count(line)
+        except OSError:
+            pass
+        finally:
+            for s in (c, up):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def _pipe(self, src, dst):
+        try:
+            while not self.stopping:
+                data = src.recv(65536)
+                if not data:
+                    break
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def stop(self):
+        self.stopping = True
+        self.sock.close()
+        with self.lock:
+            conns, self.conns = self.conns, []
+        for s in conns:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
+        self.thread.join(2)
+
+
 def raw(a, data, timeout=10):
     """Send raw bytes to Apache a, return the whole answer as text."""
     return raw_to(a.port, data, timeout)

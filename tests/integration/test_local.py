@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from conftest import MPMS
+from harness import CountingMemcached
 
 PURGE_STATUS = """
 <Location /reqperf-purge>
@@ -195,3 +196,57 @@ def test_no_torn_or_wrong_entry_under_load(apache_factory, memcached, backend,
     assert "Non-2xx" not in out, out
     d = stats(a)["cache"]["local"]
     assert d["hit"] > 0 and d["evictions"] > 0
+
+
+@pytest.mark.parametrize("mpm,quick", [("prefork", "Off"), ("event", "On")])
+def test_revalidated_once_per_ttl_whatever_the_concurrency(apache_factory,
+                                                            memcached,
+                                                            backend, mpm,
+                                                            quick):
+    """A hot page in the tier is checked against memcached about once per
+    ReqPerfCacheLocalTTL, under 32 connections as under one: memcached's
+    load does not grow with the concurrency.  Counted by a proxy in front
+    of memcached: the keys Apache asks for while wrk runs, per second, at
+    1 and at 32 connections (a reader that met the copy being refreshed
+    used to miss and ask memcached itself: 3 to 10 times the keys)."""
+    proxy = CountingMemcached(memcached)
+    try:
+        a = apache_factory(mpm=mpm, conf="""
+ReqPerfCacheServers {mc}
+ReqPerfCacheTimeout 2s
+ReqPerfCacheLocal 8M
+ReqPerfCacheLocalTTL 200ms
+ReqPerfCacheQuick {quick}
+ProxyPass /app/ ${{BACKEND}}/
+<Location /app/>
+    ReqPerfCache On
+</Location>
+{ps}
+""".format(mc=proxy.address, quick=quick, ps=PURGE_STATUS))
+        url = a.url("/app/hot-reval-%s?size=14000" % mpm)
+        requests.get(url)
+        assert xc(requests.get(url)) == "HIT local"
+        rate, revalidations = {}, {}
+        for conns in (1, 32):
+            before = stats(a)["cache"]["local"]
+            proxy.reset()
+            t0 = time.monotonic()
+            out = subprocess.run(["wrk", "-t%d" % min(conns, 2),
+                                  "-c%d" % conns, "-d2s", url],
+                                 capture_output=True, text=True,
+                                 timeout=60).stdout
+            rate[conns] = proxy.keys_asked() / (time.monotonic() - t0)
+            after = stats(a)["cache"]["local"]
+            assert "Non-2xx" not in out, out
+            revalidations[conns] = (after["revalidations"]
+                                    - before["revalidations"])
+            # every answer memcached gave was a revalidation: no reader
+            # went past the copy to memcached on its own
+            assert (after["memcached_hit"] - before["memcached_hit"]
+                    <= revalidations[conns]), (before, after)
+        assert rate[1] > 0 and revalidations[1] >= 2, (rate, revalidations)
+        assert rate[32] <= 1.5 * rate[1], (rate, revalidations)
+        print("keys asked per second:", rate, "revalidations:", revalidations)
+        assert backend.hits("/hot-reval-%s" % mpm) == 1
+    finally:
+        proxy.stop()

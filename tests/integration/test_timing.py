@@ -313,6 +313,9 @@ ReqPerfCacheTimeout 2s
     a.conf_body += install_wsgi(a, "embedded")
     a.start()
     miss = requests.get(a.url("/wsgi/cached?sleep_ms=100"))
+    # its log line first (a response can reach the client before the
+    # thread that sent it has logged it: the lines would swap)
+    a.wait_access_lines(1)
     hit = requests.get(a.url("/wsgi/cached?sleep_ms=100"))
     assert miss.status_code == hit.status_code == 200
     assert miss.headers["X-Cache"].startswith("MISS")

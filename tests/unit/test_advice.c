@@ -624,7 +624,7 @@ static void test_helpers(void **state)
 
 static rp_stats_t *make_stats(void **mem, size_t *size)
 {
-    rp_stats_params_t p = { 20, 5, 2 };
+    rp_stats_params_t p = { 20, 5, 2, 2 };
 
     *size = rp_stats_size(&p);
     *mem = calloc(1, *size);
@@ -636,8 +636,8 @@ static void test_segment(void **state)
     void *mem;
     size_t size;
     rp_stats_t *st = make_stats(&mem, &size);
-    rp_route_rec_t *a = rp_stats_route(st, "/a", "GET");
-    rp_route_rec_t *b = rp_stats_route(st, "/b", "GET");
+    int32_t a = rp_stats_route(st, "/a", "GET");
+    int32_t b = rp_stats_route(st, "/b", "GET");
     rp_advice_rec_t *aa = rp_stats_advice(st, a), *ab = rp_stats_advice(st, b);
     rp_advice_pool_t p;
     char *lo = mem, *hi = lo + size;
@@ -667,9 +667,9 @@ static void test_render(void **state)
     void *mem;
     size_t size;
     rp_stats_t *st = make_stats(&mem, &size);
-    rp_route_rec_t *form = rp_stats_route(st, "/form/{id}", "GET");
-    rp_route_rec_t *page = rp_stats_route(st, "/p/<b>", "GET");
-    rp_route_rec_t *head = rp_stats_route(st, "/p/<b>", "HEAD");
+    int32_t form = rp_stats_route(st, "/form/{id}", "GET");
+    int32_t page = rp_stats_route(st, "/p/<b>", "GET");
+    int32_t head = rp_stats_route(st, "/p/<b>", "HEAD");
     rp_advice_pool_t p;
     rp_advice_sample_t s;
     rp_report_t *rep;

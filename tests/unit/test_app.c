@@ -17,7 +17,7 @@
 
 static rp_stats_t *make(uint32_t names, void **mem)
 {
-    rp_stats_params_t p = { 20, 4, names };
+    rp_stats_params_t p = { 20, 4, names, 2 };
     size_t size = rp_stats_size(&p);
 
     *mem = calloc(1, size);
@@ -283,7 +283,7 @@ static void test_reset_and_layout(void **state)
 {
     void *mem;
     rp_stats_t *st = make(8, &mem);
-    rp_stats_params_t p8 = { 20, 4, 8 }, p3 = { 20, 4, 3 };
+    rp_stats_params_t p8 = { 20, 4, 8, 2 }, p3 = { 20, 4, 3, 2 };
     rp_report_t *r;
 
     assert_ptr_equal(rp_stats_attach(mem, rp_stats_size(&p8), &p8), st);

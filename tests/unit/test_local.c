@@ -571,6 +571,40 @@ static void test_revalidate(void **state)
                      t + 100 * RP_LOCAL_REVALIDATE_STALE_US), 0);
 }
 
+/* A revalidation that finds the entry unchanged renews the copy where
+ * it is (same bytes, no new arena space), and a copy read before the
+ * renewal is still a good one; new bytes are put anew. */
+static void test_refresh_in_place(void **state)
+{
+    apr_pool_t *p = *state;
+    rp_local_t *l = tier(p, MIB);
+    rp_local_meta_t m, m2;
+    const char *v;
+    size_t vl;
+    int64_t t = T0_US;
+
+    assert_int_equal(rp_local_put(l, "rp:e:page", "same", 4, 3, t, NULL), 1);
+    assert_int_equal(get(l, p, "rp:e:page", &v, &vl, &m), 1);
+    assert_int_equal(rp_local_try_revalidate(l, &m, t + S_US), 1);
+    assert_int_equal(rp_local_put(l, "rp:e:page", "same", 4, 5, t + S_US,
+                                  NULL), 1);
+    assert_int_equal(get(l, p, "rp:e:page", &v, &vl, &m2), 1);
+    assert_memory_equal(v, "same", 4);
+    assert_int_equal(m2.pos, m.pos);              /* not copied again */
+    assert_true(m2.seq != m.seq);
+    assert_int_equal(m2.filled_us, t + S_US);
+    assert_int_equal(m2.epoch, 5);
+    /* the old copy's reader cannot revalidate it; the renewed one can */
+    assert_int_equal(rp_local_try_revalidate(l, &m, t + 2 * S_US), 0);
+    assert_int_equal(rp_local_try_revalidate(l, &m2, t + 2 * S_US), 1);
+    /* other bytes: a new place */
+    assert_int_equal(rp_local_put(l, "rp:e:page", "diff", 4, 6, t + 2 * S_US,
+                                  NULL), 1);
+    assert_int_equal(get(l, p, "rp:e:page", &v, &vl, &m), 1);
+    assert_memory_equal(v, "diff", 4);
+    assert_true(m.pos != m2.pos);
+}
+
 /* ---- 6. purges ----------------------------------------------------------- */
 
 static void test_purge_ring(void **state)
@@ -1444,6 +1478,7 @@ int main(void)
         RP_TEST(test_promotion),
         RP_TEST(test_too_large),
         RP_TEST(test_revalidate),
+        RP_TEST(test_refresh_in_place),
         RP_TEST(test_purge_ring),
         RP_TEST(test_threads_put_get_drop),
         RP_TEST(test_threads_purges),

@@ -36,7 +36,7 @@ static int teardown(void **state)
 
 static rp_stats_t *make_stats(void **mem)
 {
-    rp_stats_params_t p = { 50, 10, 8 };
+    rp_stats_params_t p = { 50, 10, 8, 2 };
     size_t size = rp_stats_size(&p);
 
     *mem = calloc(1, size);

@@ -16,9 +16,13 @@
 
 #include "stats/rp_stats.h"
 
+/* Every segment here has several shards: the counts read back are
+ * sums over them (the threads below land on whichever CPUs they get). */
+#define SHARDS 4
+
 static rp_stats_t *make(uint32_t routes, uint32_t slow, void **mem)
 {
-    rp_stats_params_t p = { routes, slow, 8 };
+    rp_stats_params_t p = { routes, slow, 8, SHARDS };
     size_t size = rp_stats_size(&p);
 
     *mem = calloc(1, size);
@@ -46,13 +50,16 @@ static rp_sample_t sample(const char *route, const char *method, int status,
     return s;
 }
 
+/* The record of (route, method) as read (a copy, summed over the
+ * shards: valid until the next call). */
 static rp_route_rec_t *find(rp_stats_t *st, const char *route,
                             const char *method)
 {
+    static rp_route_rec_t copy;
     uint32_t i;
 
     for (i = 0; i < rp_stats_nrecords(st); i++) {
-        rp_route_rec_t *r = rp_stats_record_at(st, i);
+        rp_route_rec_t *r = rp_stats_record_read(st, i, &copy);
         if (r && strcmp(r->route, route) == 0
             && strcmp(r->method, method) == 0) {
             return r;
@@ -65,7 +72,8 @@ static void test_layout_and_attach(void **state)
 {
     void *mem;
     rp_stats_t *st = make(10, 5, &mem);
-    rp_stats_params_t same = { 10, 5, 8 }, other = { 11, 5, 8 };
+    rp_stats_params_t same = { 10, 5, 8, SHARDS }, other = { 11, 5, 8, SHARDS };
+    rp_stats_params_t fewer = { 10, 5, 8, 1 };
     size_t size = rp_stats_size(&same);
 
     (void)state;
@@ -73,6 +81,9 @@ static void test_layout_and_attach(void **state)
     assert_ptr_equal(rp_stats_attach(mem, size, &same), st);
     assert_null(rp_stats_attach(mem, size, &other));
     assert_null(rp_stats_attach(mem, size - 1, &same));
+    assert_null(rp_stats_attach(mem, size, &fewer));
+    assert_int_equal(rp_stats_shards(st), SHARDS);
+    assert_true(rp_stats_size(&fewer) < size);
     rp_stats_hdr(st)->version++;
     assert_null(rp_stats_attach(mem, size, &same));
     rp_stats_hdr(st)->version--;
@@ -88,6 +99,7 @@ static void test_record_counts(void **state)
     rp_sample_t s = sample("/a", "GET", 200, 1500);
     int64_t ph[RP_PHASE_COUNT];
     rp_route_rec_t *r;
+    rp_stats_glob_t *g = malloc(sizeof(*g));
     int i;
 
     (void)state;
@@ -122,8 +134,12 @@ static void test_record_counts(void **state)
     assert_int_equal(r->prom[rp_prom_bucket(1500)], 1);
     assert_int_equal(find(st, "/a", "POST")->count, 1);
     assert_int_equal(find(st, "/a", "POST")->status_class[3], 1);
-    assert_int_equal(rp_stats_hdr(st)->phases[RP_PHASE_TTFB].h.count, 2);
-    assert_int_equal(rp_stats_hdr(st)->phases[RP_PHASE_READ].h.count, 0);
+    rp_stats_global_read(st, g);
+    assert_int_equal(g->phases[RP_PHASE_TTFB].h.count, 2);
+    assert_int_equal(g->phases[RP_PHASE_READ].h.count, 0);
+    assert_int_equal(g->counters[RP_CTR_REQUESTS], 3);
+    assert_int_equal(g->total.max, 3000000);
+    free(g);
     free(mem);
 }
 
@@ -157,7 +173,8 @@ static void test_long_route_is_cut(void **state)
     void *mem;
     rp_stats_t *st = make(3, 5, &mem);
     char route[1000];
-    rp_route_rec_t *a, *b;
+    rp_route_rec_t rec;
+    int32_t a, b;
 
     (void)state;
     memset(route, 'r', sizeof(route) - 1);
@@ -165,8 +182,10 @@ static void test_long_route_is_cut(void **state)
     a = rp_stats_route(st, route, "GET");
     route[500] = 'x';                  /* differs past the cut: same route */
     b = rp_stats_route(st, route, "GET");
-    assert_ptr_equal(a, b);
-    assert_int_equal(strlen(a->route), RP_ROUTE_MAX - 1);
+    assert_true(a >= 0);
+    assert_int_equal(a, b);
+    assert_non_null(rp_stats_record_read(st, (uint32_t)a, &rec));
+    assert_int_equal(strlen(rec.route), RP_ROUTE_MAX - 1);
     free(mem);
 }
 
@@ -202,6 +221,9 @@ static void *worker(void *arg)
         s.total_us = 1 + (i % 1000) * 1000;
         s.phase_us = ph;
         s.slow = (i % 97) == 0;
+        s.x_cache = "HIT wait";
+        s.cache_flags = RP_CACHE_FLAG_LOCK_WAIT;
+        s.lock_wait_us = 3;
         rp_stats_record(w->st, &s);
     }
     return NULL;
@@ -215,6 +237,8 @@ static void test_concurrent_writers_exact(void **state)
     worker_t w[THREADS];
     uint64_t sum = 0, errors = 0, slow = 0;
     uint32_t i, published = 0;
+    rp_route_rec_t *r = malloc(sizeof(*r));
+    rp_stats_glob_t *g = malloc(sizeof(*g));
     int k;
 
     (void)state;
@@ -229,8 +253,7 @@ static void test_concurrent_writers_exact(void **state)
     assert_int_equal(rp_stats_counter(st, RP_CTR_REQUESTS),
                      THREADS * PER_THREAD);
     for (i = 0; i < rp_stats_nrecords(st); i++) {
-        rp_route_rec_t *r = rp_stats_record_at(st, i);
-        if (r == NULL) {
+        if (rp_stats_record_read(st, i, r) == NULL) {
             continue;
         }
         published++;
@@ -238,16 +261,26 @@ static void test_concurrent_writers_exact(void **state)
         errors += r->errors;
         slow += r->slow;
         assert_int_equal(r->h.count, r->count);
+        assert_int_equal(r->phase_count[RP_PHASE_HANDLER], r->count);
+        assert_int_equal(r->phase_sum[RP_PHASE_HANDLER], 10 * r->count);
+        /* the cache details are sharded like the rest */
+        assert_int_equal(r->xcache[rp_xcache_of("HIT wait")], r->count);
+        assert_int_equal(r->lock_waits, r->count);
+        assert_int_equal(r->lock_wait_us, 3 * r->count);
         /* no duplicate keys */
-        assert_ptr_equal(find(st, r->route, r->method), r);
+        assert_int_equal(find(st, r->route, r->method)->index, r->index);
     }
     assert_int_equal(published, 100);              /* 50 routes x 2 methods */
     assert_int_equal(sum, THREADS * PER_THREAD);
     assert_int_equal(errors, THREADS * PER_THREAD / 5);
     assert_int_equal(slow, rp_stats_counter(st, RP_CTR_SLOW_REQUESTS));
-    assert_int_equal(rp_stats_hdr(st)->phases[RP_PHASE_HANDLER].h.count,
+    rp_stats_global_read(st, g);
+    assert_int_equal(g->phases[RP_PHASE_HANDLER].h.count,
                      THREADS * PER_THREAD);
+    assert_int_equal(g->total.count, THREADS * PER_THREAD);
     assert_int_equal(rp_stats_counter(st, RP_CTR_ROUTES_OVERFLOW), 0);
+    free(r);
+    free(g);
     free(mem);
 }
 
@@ -421,6 +454,7 @@ static void test_recent_window_rotates(void **state)
     s = sample("/x", "GET", 200, 900000);
     s.phase_us = ph_new;
     rp_stats_record(st, &s);
+    r = find(st, "/x", "GET");          /* a copy: read it again */
     rp_stats_recent_phases(st, r, avg, runs);
     assert_int_equal(avg[RP_PHASE_HANDLER], (10 * 100 + 900) / 11);
     assert_int_equal(runs[RP_PHASE_HANDLER], 11);
@@ -430,6 +464,7 @@ static void test_recent_window_rotates(void **state)
     assert_true(rp_hist_percentile(&snap, 99) > 800000);
     /* 65 s after the first ten, they have left the window */
     rp_stats_rotate(st, t0 + 65 * 1000000LL);
+    r = find(st, "/x", "GET");
     rp_stats_recent(st, r, &snap);
     assert_int_equal(snap.count, 1);
     /* the last minute's phases went with them; the lifetime's stay */
@@ -439,6 +474,7 @@ static void test_recent_window_rotates(void **state)
     assert_int_equal(r->phase_count[RP_PHASE_HANDLER], 11);
     /* a long pause empties it, lifetime counts stay */
     rp_stats_rotate(st, t0 + 3600 * 1000000LL);
+    r = find(st, "/x", "GET");
     rp_stats_recent(st, r, &snap);
     assert_int_equal(snap.count, 0);
     rp_stats_recent_phases(st, r, avg, NULL);
