@@ -1,8 +1,9 @@
 /*
  * rp_rules.h: what may be stored and what may be served (an RFC 9111 subset).
  *
- * Pure functions over header values, so every rule of SPEC.md's "Page cache"
- * section has a unit test and a fuzz harness without a running httpd. The glue
+ * Pure functions over what rp_http.h's grammars read of the headers, so every
+ * rule of SPEC.md's "Page cache" section has a unit test and a fuzz harness
+ * without a running httpd; each decision is made here once. The glue
  * reads headers through rp_header_get_fn, so these rules never see request_rec.
  * When a header is malformed the rules lean towards not caching: a needless
  * backend request is cheap, a private page served to the wrong user is not.
