@@ -4,14 +4,108 @@
  * mod_reqperf shows why a site is slow and makes it fast: it times every
  * phase of every request into shared-memory statistics shown at
  * /reqperf-status, and it can serve idempotent pages from memcached.
- * This file holds only the module structure, the directive table and
- * the hook registration; each part lives in its own mod_reqperf_*.c
- * file, and the logic that needs no httpd lives in stats/ and cache/.
+ * This file holds the module structure, the directive table and the
+ * order in which each part registers its hooks; the logic that needs no
+ * httpd lives in stats/ and cache/.
+ *
+ * The files, along a request's path:
+ *
+ *   mod_reqperf_config.c       directives, merging, and the one place
+ *                              defaults are applied (reqperf_cache_dir ...)
+ *   mod_reqperf_stats.c        the shared-memory statistics segment
+ *   mod_reqperf_timing.c       per-phase timing, notes, Server-Timing
+ *   mod_reqperf_route.c        the route a request counts under
+ *   mod_reqperf_app.c          the backend's own Server-Timing
+ *   mod_reqperf_cache_key.c    the request as sent: whose page, its key
+ *   mod_reqperf_cache.c        the cache lookup, serving a hit
+ *   mod_reqperf_cache_store.c  holding and storing a miss's answer,
+ *                              a stale copy standing in for a failure
+ *   mod_reqperf_purge.c        X-ReqPerf-Tags/-Purge, unsafe methods,
+ *                              the reqperf-purge handler
+ *   mod_reqperf_cache_child.c  memcached and shared memory per process
+ *   mod_reqperf_advice.c       ReqPerfCache Observe, the advisor
+ *   mod_reqperf_status.c       /reqperf-status, the mod_status section
+ *
+ * Every hook and filter, where it sits and why (the positions are
+ * relative: each only makes sense against its neighbours):
+ *
+ *  hook / filter            position              file: why there
+ *  pre_config               MIDDLE                config: forget the last
+ *                                                 read's "cache somewhere"
+ *  post_config              MIDDLE                stats: the segment; child:
+ *                                                 breakers, local tier (2nd
+ *                                                 pass only)
+ *  pre_mpm                  MIDDLE                stats: reset on start and a
+ *                                                 full restart, not graceful
+ *  monitor                  MIDDLE                stats: the parent rotates
+ *                                                 the recent windows
+ *  child_init               MIDDLE                child: memcached connections
+ *  pre_connection           REALLY_FIRST          timing: REQPERF_IN before
+ *                                                 any byte is read
+ *  pre_connection           MIDDLE                purge: REQPERF_INTERIM
+ *  create_request           REALLY_FIRST          timing: the request's state
+ *  post_read_request        REALLY_FIRST          timing: read ends; cache:
+ *                                                 the request as the client
+ *                                                 sent it, before mod_headers'
+ *                                                 early edits, mod_remoteip
+ *  post_read_request        REALLY_LAST           cache: what the key holds
+ *                                                 after every early edit
+ *  quick_handler            FIRST                 cache: ReqPerfCacheQuick,
+ *                                                 the lookup before mapping
+ *                                                 and access control
+ *  every phase start        REALLY_FIRST          timing: a phase starts when
+ *  (translate ... fixups)                         its first hook runs
+ *  handler                  REALLY_FIRST          timing: the handler starts
+ *  handler                  REALLY_FIRST + 1      cache: the lookup, after the
+ *                                                 timing hook marked the
+ *                                                 handler's start (its time is
+ *                                                 "cache", then "handler")
+ *  handler                  REALLY_FIRST + 2      advice: Observe's lookup,
+ *                                                 where the cache's would be
+ *  handler                  MIDDLE                purge, status: ordinary
+ *                                                 handlers of their own name
+ *  insert_filter            REALLY_FIRST          timing: REQPERF_OUT
+ *  insert_(error_)filter    MIDDLE                store: REQPERF_CACHE on
+ *                                                 every response, error
+ *                                                 pages included
+ *  protocol_switch          REALLY_FIRST          timing: an h2c Upgrade
+ *  log_transaction          REALLY_FIRST          timing: close the phases,
+ *                                                 set the notes for mod_log
+ *  log_transaction          MIDDLE                advice: the sample, between
+ *  log_transaction          REALLY_LAST           timing: into the statistics
+ *  status_hook (optional)   MIDDLE                status: mod_status section
+ *
+ *  REQPERF_IN        AP_FTYPE_CONNECTION    when a request's bytes arrive
+ *  REQPERF_OUT       AP_FTYPE_RESOURCE      first byte and end of the
+ *                                           handler's output, right after
+ *                                           the handler (as mod_logio's
+ *                                           %^FB)
+ *  REQPERF_CACHE     AP_FTYPE_CONTENT_SET+8 after every content filter
+ *  REQPERF_SUBREQ    AP_FTYPE_CONTENT_SET+8 httpd ships (mod_headers' at
+ *                                           +0, DEFLATE and BROTLI at +1):
+ *                                           what is stored is the body the
+ *                                           client gets, compressed, with
+ *                                           its Vary; a hit goes straight
+ *                                           to the protocol filters
+ *                                           (AP_FTYPE_PROTOCOL = +10), which
+ *                                           stay per connection (ranges,
+ *                                           chunking, HTTP_HEADER)
+ *  REQPERF_OBSERVE   AP_FTYPE_CONTENT_SET+9 after REQPERF_CACHE, which
+ *                                           strips X-ReqPerf-* and keeps
+ *                                           the tags Observe judges
+ *  REQPERF_INTERIM   AP_FTYPE_CONNECTION    X-ReqPerf-* out of 103s, which
+ *                                           httpd writes past the request's
+ *                                           filters
+ *  REQPERF_H2_END    AP_FTYPE_CONNECTION    an HTTP/2 stream's EOR: the
+ *                                           request's end
+ *
+ * Where two of our hooks share a position (post_config, post_read_request
+ * REALLY_FIRST) neither depends on the other.
  */
 #include "httpd.h"
 #include "http_config.h"
 
-#include "mod_reqperf.h"
+#include "mod_reqperf_cache.h"
 
 static const command_rec reqperf_cmds[] = {
     /* timing */
@@ -126,6 +220,9 @@ static void reqperf_register_hooks(apr_pool_t *p)
     reqperf_timing_register_hooks(p);
     reqperf_status_register_hooks(p);
     reqperf_cache_register_hooks(p);
+    reqperf_cache_store_register_hooks(p);
+    reqperf_purge_register_hooks(p);
+    reqperf_cache_child_register_hooks(p);
     reqperf_advice_register_hooks(p);
 }
 

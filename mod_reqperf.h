@@ -2,7 +2,8 @@
  * mod_reqperf.h: what the glue files of mod_reqperf share.
  *
  * The module is split the way mod_cache and mod_md are: mod_reqperf.c
- * is the map (module struct, directive table, hooks); the other
+ * is the map (module struct, directive table, every hook and filter with
+ * its position and why); the other
  * mod_reqperf_*.c files are thin glue between httpd and the pure cores
  * in stats/ and cache/, which know nothing of httpd.
  */
@@ -83,6 +84,21 @@ typedef struct {
     int app_max_names;                 /* main server only */
 } reqperf_srv_conf_t;
 
+struct reqperf_cache_req_t;            /* mod_reqperf_cache.h */
+struct reqperf_advice_req_t;           /* mod_reqperf_advice.c */
+
+/* What the cache made of a request, for the notes, the statistics and the
+ * slow log; written by mod_reqperf_cache.c alone (reqperf_cache_note,
+ * reqperf_cache_flag).  The result is set when the lookup decides, and
+ * again only when a stale copy stands in for a failed backend (a MISS
+ * becomes "STALE error"). */
+typedef struct {
+    rp_cache_result_t result;          /* RP_CACHE_NONE: not looked up */
+    unsigned flags;                    /* RP_CACHE_FLAG_* */
+    apr_int64_t lock_wait_us;          /* RP_CACHE_FLAG_LOCK_WAIT: how long */
+    const char *x_cache;               /* "HIT local", "BYPASS cookie" ... */
+} reqperf_cache_outcome_t;
+
 /* State of one request (the original one; internal redirects and the
  * subrequests fold into it), allocated from r->pool. */
 typedef struct {
@@ -92,17 +108,15 @@ typedef struct {
     int first_byte;
     int headers_sent;
     int eos;
-    int cache_result;                  /* rp_cache_result_t */
-    unsigned cache_flags;              /* RP_CACHE_FLAG_* */
-    apr_int64_t cache_lock_wait_us;    /* RP_CACHE_FLAG_LOCK_WAIT: how long */
-    const char *cache_note;            /* "HIT local", "BYPASS cookie" ... */
+    reqperf_cache_outcome_t cache_outcome;
     const char *uri;                   /* as requested (decoded path) */
-    void *cache;                       /* mod_reqperf_cache.c's state */
-    void *cache_filter;                /* its REQPERF_CACHE filter */
+    /* the cache's state, made at post_read_request where a cache server
+     * or ReqPerfCache Observe is configured; NULL elsewhere */
+    struct reqperf_cache_req_t *cache;
     const char *route;
     apr_array_header_t *app_values;    /* the backend's Server-Timing
                                           values (mod_reqperf_app.c) */
-    void *advice;                      /* mod_reqperf_advice.c's state */
+    struct reqperf_advice_req_t *advice;    /* the advisor's sample */
 } reqperf_req_t;
 
 /* State of one connection: when the bytes of its next request arrived.
@@ -117,6 +131,19 @@ typedef struct {
     int upgrade_pending;               /* c1: upgrade_tl waits (atomic) */
     rp_timeline_t upgrade_tl;          /* c1: the upgraded request's */
 } reqperf_conn_t;
+
+/* Whether a log line of one cause is due: once a minute, not per request
+ * in a storm.  *last is the cause's (a static of its caller's). */
+static inline int reqperf_log_due(apr_time_t *last)
+{
+    apr_time_t now = apr_time_now();
+
+    if (now - *last > apr_time_from_sec(60)) {
+        *last = now;
+        return 1;
+    }
+    return 0;
+}
 
 /* mod_reqperf_config.c */
 void *reqperf_create_dir_conf(apr_pool_t *p, char *dir);
@@ -172,7 +199,8 @@ const char *reqperf_cmd_cache_max_size(cmd_parms *cmd, void *dconf,
 const char *reqperf_cmd_dir_list(cmd_parms *cmd, void *dconf,
                                  const char *arg);
 
-/* Resolved values (defaults applied). */
+/* Resolved values (defaults applied: only mod_reqperf_config.c reads
+ * REQPERF_UNSET). */
 int reqperf_enabled(const reqperf_dir_conf_t *d);
 apr_int64_t reqperf_slow_threshold_us(const reqperf_dir_conf_t *d);
 int reqperf_server_timing(const reqperf_dir_conf_t *d);
@@ -181,6 +209,9 @@ int reqperf_srv_slow_log_size(const reqperf_srv_conf_t *s);
 int reqperf_app_timing(const reqperf_dir_conf_t *d);
 int reqperf_app_timing_hide(const reqperf_dir_conf_t *d);
 int reqperf_srv_app_max_names(const reqperf_srv_conf_t *s);
+/* ReqPerfCache: 0 (Off), REQPERF_CACHE_ON or REQPERF_CACHE_OBSERVE; the
+ * cache's other settings: reqperf_cache_dir (mod_reqperf_cache.h). */
+int reqperf_cache_mode(const reqperf_dir_conf_t *d);
 
 /* mod_reqperf_timing.c */
 void reqperf_timing_register_hooks(apr_pool_t *p);
@@ -192,8 +223,13 @@ void reqperf_skip(request_rec *r);
 /* For responses sent past REQPERF_OUT (cache hits). */
 void reqperf_response_start(request_rec *r);
 void reqperf_response_end(request_rec *r);
-/* The route this request counts under (computed once). */
+/* The request the client sent, of any internal redirect or subrequest. */
+request_rec *reqperf_original_request(request_rec *r);
+
+/* mod_reqperf_route.c: the route this request counts under (computed
+ * once), and the path it was requested with. */
 const char *reqperf_route(request_rec *r);
+const char *reqperf_request_path(request_rec *r);
 
 /* mod_reqperf_app.c: the backend's own Server-Timing.  Called by
  * REQPERF_OUT as the response headers are about to leave, before the
@@ -208,17 +244,17 @@ rp_stats_t *reqperf_stats(void);
 /* mod_reqperf_status.c */
 void reqperf_status_register_hooks(apr_pool_t *p);
 
-/* mod_reqperf_cache.c */
-void reqperf_cache_register_hooks(apr_pool_t *p);
-/* The final response's head is about to leave (REQPERF_OUT): the
- * interim-response editor stands down, and X-ReqPerf-* leave the response
- * when no cache server is configured. */
+/* The page cache (mod_reqperf_cache*.c, mod_reqperf_purge.c; what they
+ * share is in mod_reqperf_cache.h).  What the rest of the module calls: */
+/* mod_reqperf_purge.c: the final response's head is about to leave
+ * (REQPERF_OUT calls it): the interim-response editor stands down, and
+ * X-ReqPerf-* leave the response when no cache server is configured. */
 void reqperf_cache_strip(request_rec *r);
-/* mod_reqperf_advice.c: ReqPerfCache Observe and the advisor */
-void reqperf_advice_register_hooks(apr_pool_t *p);
-/* What the status page shows of the cache. */
+/* mod_reqperf_cache_child.c: what the status page shows of the cache. */
 struct rp_report_opts_t;
 void reqperf_cache_fill_report(apr_pool_t *p, server_rec *s,
                                struct rp_report_opts_t *o);
+/* mod_reqperf_advice.c: ReqPerfCache Observe and the advisor */
+void reqperf_advice_register_hooks(apr_pool_t *p);
 
 #endif

@@ -56,7 +56,7 @@ APLOG_USE_MODULE(reqperf);
 
 static ap_filter_rec_t *observe_filter_handle;
 
-typedef struct {
+typedef struct reqperf_advice_req_t {
     rp_advice_sample_t s;
     reqperf_cache_req_t *cr;
     const char *base_full;             /* the key before any Vary */
@@ -336,7 +336,7 @@ static int advice_handler(request_rec *r)
     reqperf_decided_t decided;
 
     if (r->main != NULL || cr == NULL || rs->advice != NULL
-        || cr->looked_up || d->cache != REQPERF_CACHE_OBSERVE
+        || cr->looked_up || reqperf_cache_mode(d) != REQPERF_CACHE_OBSERVE
         || r->method_number != M_GET
         || !reqperf_cache_chain_is_clean(r, REQPERF_CACHE_OBSERVE)) {
         return DECLINED;
@@ -486,11 +486,11 @@ static int advice_log(request_rec *r)
         return DECLINED;
     }
     if (a->s.mode == RP_ADVICE_MODE_ON) {
-        if (a->s.looked_up && rs->cache_result == RP_CACHE_BYPASS) {
+        if (a->s.looked_up && rs->cache_outcome.result == RP_CACHE_BYPASS) {
             return DECLINED;           /* memcached down: not the page's */
         }
-        a->s.served = rs->cache_result == RP_CACHE_HIT
-                      || rs->cache_result == RP_CACHE_STALE;
+        a->s.served = rs->cache_outcome.result == RP_CACHE_HIT
+                      || rs->cache_outcome.result == RP_CACHE_STALE;
     }
     else if (a->s.looked_up && !a->judged && a->base_full != NULL) {
         /* no end of the response seen (the client went away) */

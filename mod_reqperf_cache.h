@@ -12,6 +12,25 @@
 #include "mod_reqperf.h"
 #include "cache/rp_cache.h"
 #include "cache/rp_interim.h"
+#include "cache/rp_mc.h"
+#include "cache/rp_local.h"
+
+/* The cache's settings where a request is, defaults applied
+ * (mod_reqperf_config.c, the only place that applies them). */
+typedef struct {
+    rp_cache_conf_t lookup;            /* TTL, grace, stale-if-error, lock */
+    apr_size_t max_size;               /* ReqPerfCacheMaxSize */
+} reqperf_cache_dir_t;
+reqperf_cache_dir_t reqperf_cache_dir(const reqperf_dir_conf_t *d);
+
+/* The server's, likewise. */
+typedef struct {
+    apr_interval_time_t timeout;       /* ReqPerfCacheTimeout */
+    int quick;                         /* ReqPerfCacheQuick */
+    apr_size_t local_size;             /* ReqPerfCacheLocal; 0: off */
+    apr_interval_time_t local_ttl;     /* ReqPerfCacheLocalTTL */
+} reqperf_cache_srv_t;
+reqperf_cache_srv_t reqperf_cache_srv(const reqperf_srv_conf_t *s);
 
 /* The request as the client sent it, taken at post_read_request before any
  * other module could change it (mod_headers' "early" edits, mod_remoteip,
@@ -31,7 +50,7 @@ typedef struct {
     request_rec *live;                 /* set while the lookup may compare */
 } reqperf_sent_t;
 
-typedef struct {
+typedef struct reqperf_cache_req_t {
     reqperf_sent_t sent;
     int looked_up;                     /* the lookup ran (or bypassed) */
     const reqperf_dir_conf_t *lookup_conf;  /* the configuration it ran with */
@@ -113,8 +132,11 @@ void reqperf_advice_stored(request_rec *r, reqperf_cache_req_t *cr,
 /* mod_reqperf_cache_key.c */
 void reqperf_cache_snapshot(request_rec *r, reqperf_cache_req_t *cr);
 void reqperf_cache_snapshot_keyed(request_rec *r, reqperf_cache_req_t *cr);
-const char *reqperf_sent_header(void *baton, const char *name);
-const char *reqperf_keyed_header(void *baton, const char *name);
+const char *reqperf_sent_header(const reqperf_cache_req_t *cr,
+                                const char *name);
+/* the value the key holds for a header (the core calls it back, with the
+ * reqperf_cache_req_t as its baton) */
+extern const rp_header_get_fn reqperf_keyed_header;
 rp_bypass_t reqperf_cache_whose(request_rec *r, const reqperf_cache_req_t *cr,
                                 const reqperf_dir_conf_t *d, int *refresh);
 int reqperf_cache_request_authenticated(request_rec *r);
@@ -134,5 +156,76 @@ int reqperf_cache_inputs_changed(request_rec *r,
                                  const reqperf_cache_req_t *cr,
                                  const reqperf_dir_conf_t *d,
                                  const char *vary);
+
+/* ---------------------------------------------------------------- */
+/* shared by the cache glue files                                    */
+
+static inline reqperf_dir_conf_t *reqperf_dconf(request_rec *r)
+{
+    return ap_get_module_config(r->per_dir_config, &reqperf_module);
+}
+
+static inline reqperf_srv_conf_t *reqperf_sconf(server_rec *s)
+{
+    return ap_get_module_config(s->module_config, &reqperf_module);
+}
+
+static inline reqperf_cache_req_t *reqperf_cache_req(request_rec *r)
+{
+    reqperf_req_t *rs = reqperf_req(r);
+
+    return rs != NULL ? rs->cache : NULL;
+}
+
+static inline void reqperf_count(rp_counter_t c)
+{
+    rp_stats_t *st = reqperf_stats();
+
+    if (st != NULL) {
+        rp_stats_count(st, c, 1);
+    }
+}
+
+/* mod_reqperf_cache.c */
+void reqperf_cache_register_hooks(apr_pool_t *p);
+/* The request's cache result (X-Cache, the notes, the statistics), and
+ * what more it says (RP_CACHE_FLAG_*): reqperf_cache_outcome_t. */
+void reqperf_cache_note(request_rec *r, rp_cache_result_t result,
+                        const char *x_cache);
+void reqperf_cache_flag(request_rec *r, unsigned flag,
+                        apr_int64_t lock_wait_us);
+void reqperf_count_local_evictions(reqperf_cache_req_t *cr);
+/* The stored status and headers become the response's. */
+void reqperf_cache_entry_to_response(request_rec *r, const rp_entry_t *e,
+                                     int64_t age_s);
+
+/* mod_reqperf_cache_store.c */
+void reqperf_cache_store_register_hooks(apr_pool_t *p);
+void reqperf_cache_add_filter(request_rec *r, reqperf_cache_req_t *cr);
+const char *reqperf_all_of(request_rec *r, const char *name);
+/* The fill lock the lookup took goes at the latest with the request. */
+void reqperf_cache_release_at_end(request_rec *r, reqperf_cache_req_t *cr);
+
+/* mod_reqperf_purge.c */
+void reqperf_purge_register_hooks(apr_pool_t *p);
+void reqperf_cache_response_headers(request_rec *r, reqperf_cache_req_t *cr);
+void reqperf_cache_interim_reset(conn_rec *c);
+void reqperf_cache_interim_done(request_rec *r);
+
+/* mod_reqperf_cache_child.c: what post_config made (the same in every
+ * child) and child_init connected. */
+typedef struct {
+    int n_servers;                     /* ReqPerfCacheServers; 0: none */
+    const char **server_names;
+    rp_breaker_t *breakers;            /* shared memory, one per server */
+    rp_local_t *local;                 /* the local tier, or NULL */
+    apr_interval_time_t local_ttl;
+    rp_mc_t *mc;                       /* this child's connections */
+} reqperf_cache_child_t;
+extern reqperf_cache_child_t reqperf_cache_child;
+void reqperf_cache_child_register_hooks(apr_pool_t *p);
+void reqperf_memcached_down(request_rec *r);
+void reqperf_memcached_up(request_rec *r);
+int reqperf_cache_acquire_store(request_rec *r, rp_store_t *out);
 
 #endif

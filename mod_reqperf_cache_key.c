@@ -112,7 +112,7 @@ void reqperf_cache_snapshot_keyed(request_rec *r, reqperf_cache_req_t *cr)
  * value the server changed since (RequestHeader in a directory) cannot be
  * keyed: "\x02" is one no key accepts, so such a request finds nothing,
  * and its answer is not stored either (inputs changed). */
-const char *reqperf_keyed_header(void *baton, const char *name)
+static const char *keyed_header(void *baton, const char *name)
 {
     const reqperf_cache_req_t *cr = baton;
     const char *v = apr_table_getm(cr->sent.pool, cr->sent.keyed, name);
@@ -127,12 +127,18 @@ const char *reqperf_keyed_header(void *baton, const char *name)
     return v;
 }
 
-/* Every value of a header the client sent, joined as Apache joins them. */
-const char *reqperf_sent_header(void *baton, const char *name)
-{
-    const reqperf_cache_req_t *cr = baton;
+const rp_header_get_fn reqperf_keyed_header = keyed_header;
 
+/* Every value of a header the client sent, joined as Apache joins them. */
+const char *reqperf_sent_header(const reqperf_cache_req_t *cr,
+                                const char *name)
+{
     return apr_table_getm(cr->sent.pool, cr->sent.headers, name);
+}
+
+static const char *sent_header(void *baton, const char *name)
+{
+    return reqperf_sent_header(baton, name);
 }
 
 static int push_name(void *baton, const char *name, const char *value)
@@ -179,7 +185,7 @@ rp_bypass_t reqperf_cache_whose(request_rec *r, const reqperf_cache_req_t *cr,
     apr_table_do(push_name, names, cr->sent.headers, NULL);
     memset(&rq, 0, sizeof(rq));
     rq.method = cr->sent.method;
-    rq.get = reqperf_sent_header;
+    rq.get = sent_header;
     rq.baton = (void *)cr;
     rq.names = (const char *const *)names->elts;
     rq.n_names = names->nelts;
@@ -359,7 +365,7 @@ int reqperf_cache_key(request_rec *r, const reqperf_cache_req_t *cr,
     h = apr_palloc(r->pool, sizeof(*h) * (apr_size_t)(n + 2));
     for (i = 0; i < n; i++) {
         h[i].name = names[i];
-        h[i].value = reqperf_keyed_header((void *)cr, names[i]);
+        h[i].value = keyed_header((void *)cr, names[i]);
     }
     if (cr->env_key != NULL) {
         h[n].name = "x-reqperf-env";    /* not a header: no client sets it */

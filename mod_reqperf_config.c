@@ -3,9 +3,11 @@
  *
  * Every field starts "unset" (REQPERF_UNSET or NULL) so that a value set
  * in a <VirtualHost> or <Location> overrides and everything else
- * inherits; defaults are applied only when a value is read.  A bad value
- * is refused here with a message naming the directive and the value, so
- * `apachectl configtest` catches it.
+ * inherits.  Defaults are applied here and nowhere else: the readers
+ * below (reqperf_enabled ... reqperf_cache_dir, reqperf_cache_srv) hand
+ * the rest of the module ready values, and no other file tests
+ * REQPERF_UNSET.  A bad value is refused here with a message naming the
+ * directive and the value, so `apachectl configtest` catches it.
  */
 #include <errno.h>
 
@@ -14,7 +16,7 @@
 #include "http_core.h"
 #include "http_config.h"
 
-#include "mod_reqperf.h"
+#include "mod_reqperf_cache.h"
 #include "stats/rp_route.h"
 
 #define MERGE(field, unset) \
@@ -95,48 +97,99 @@ void *reqperf_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     return conf;
 }
 
+/* ---------------------------------------------------------------- */
+/* resolved values: the one place defaults are applied               */
+
+static apr_int64_t or_default(apr_int64_t v, apr_int64_t dflt)
+{
+    return v == REQPERF_UNSET ? dflt : v;
+}
+
+/* On|Off fields: 1, 0, or unset (then dflt) */
+static int flag_or(int v, int dflt)
+{
+    return v == REQPERF_UNSET ? dflt : v == 1;
+}
+
 int reqperf_enabled(const reqperf_dir_conf_t *d)
 {
-    return d == NULL || d->enabled != 0;
+    return d == NULL || flag_or(d->enabled, 1);
 }
 
 apr_int64_t reqperf_slow_threshold_us(const reqperf_dir_conf_t *d)
 {
-    return (d == NULL || d->slow_threshold_us == REQPERF_UNSET)
-           ? REQPERF_DEFAULT_SLOW_US : d->slow_threshold_us;
+    return d == NULL ? REQPERF_DEFAULT_SLOW_US
+                     : or_default(d->slow_threshold_us,
+                                  REQPERF_DEFAULT_SLOW_US);
 }
 
 int reqperf_server_timing(const reqperf_dir_conf_t *d)
 {
-    return d != NULL && d->server_timing == 1;
+    return d != NULL && flag_or(d->server_timing, 0);
 }
 
 int reqperf_srv_max_routes(const reqperf_srv_conf_t *s)
 {
-    return s->max_routes == REQPERF_UNSET ? REQPERF_DEFAULT_MAX_ROUTES
-                                          : s->max_routes;
+    return (int)or_default(s->max_routes, REQPERF_DEFAULT_MAX_ROUTES);
 }
 
 int reqperf_srv_slow_log_size(const reqperf_srv_conf_t *s)
 {
-    return s->slow_log_size == REQPERF_UNSET ? REQPERF_DEFAULT_SLOW_LOG_SIZE
-                                             : s->slow_log_size;
+    return (int)or_default(s->slow_log_size, REQPERF_DEFAULT_SLOW_LOG_SIZE);
 }
 
 int reqperf_app_timing(const reqperf_dir_conf_t *d)
 {
-    return d == NULL || d->app_timing != 0;
+    return d == NULL || flag_or(d->app_timing, 1);
 }
 
 int reqperf_app_timing_hide(const reqperf_dir_conf_t *d)
 {
-    return d != NULL && d->app_timing_hide == 1;
+    return d != NULL && flag_or(d->app_timing_hide, 0);
 }
 
 int reqperf_srv_app_max_names(const reqperf_srv_conf_t *s)
 {
-    return s->app_max_names == REQPERF_UNSET ? REQPERF_DEFAULT_APP_MAX_NAMES
-                                             : s->app_max_names;
+    return (int)or_default(s->app_max_names, REQPERF_DEFAULT_APP_MAX_NAMES);
+}
+
+int reqperf_cache_mode(const reqperf_dir_conf_t *d)
+{
+    return d == NULL || d->cache == REQPERF_UNSET ? 0 : d->cache;
+}
+
+/* a waiter for another request's fill gives up after this */
+#define CACHE_LOCK_WAIT_US (5 * 1000 * 1000)
+/* an orphaned lock (its holder was killed) blocks nobody for long */
+#define CACHE_LOCK_TTL_S 5
+
+reqperf_cache_dir_t reqperf_cache_dir(const reqperf_dir_conf_t *d)
+{
+    reqperf_cache_dir_t out;
+
+    memset(&out, 0, sizeof(out));
+    out.lookup.default_ttl_s = or_default(d->cache_ttl_s,
+                                          REQPERF_DEFAULT_CACHE_TTL_S);
+    out.lookup.grace_s = or_default(d->cache_grace_s, 0);
+    out.lookup.stale_if_error_s = or_default(d->cache_stale_if_error_s, 0);
+    out.lookup.lock = flag_or(d->cache_lock, 1);
+    out.lookup.lock_wait_us = CACHE_LOCK_WAIT_US;
+    out.lookup.lock_ttl_s = CACHE_LOCK_TTL_S;
+    out.max_size = (apr_size_t)or_default(d->cache_max_size,
+                                          REQPERF_DEFAULT_CACHE_MAXSIZE);
+    return out;
+}
+
+reqperf_cache_srv_t reqperf_cache_srv(const reqperf_srv_conf_t *s)
+{
+    reqperf_cache_srv_t out;
+
+    out.timeout = or_default(s->cache_timeout, REQPERF_DEFAULT_CACHE_TIMEOUT);
+    out.quick = flag_or(s->cache_quick, 0);
+    out.local_size = (apr_size_t)or_default(s->cache_local_size,
+                                            REQPERF_DEFAULT_LOCAL_SIZE);
+    out.local_ttl = or_default(s->cache_local_ttl, REQPERF_DEFAULT_LOCAL_TTL);
+    return out;
 }
 
 /* ---------------------------------------------------------------- */

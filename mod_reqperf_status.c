@@ -2,9 +2,10 @@
  * mod_reqperf_status.c: the reqperf-status handler and the mod_reqperf
  * section of mod_status's /server-status.
  *
- * All the work is in stats/rp_report.c (snapshot, then HTML, JSON,
- * Prometheus or ?auto); this file parses the query, sets the headers and
- * writes the bytes.  Requests to the page are not timed, so looking at
+ * All the work is in stats/ (rp_report.c the snapshot, then one file per
+ * format: HTML, JSON, Prometheus, ?auto, a route's page, the mod_status
+ * section); this file parses the query, sets the headers and writes the
+ * bytes.  Requests to the page are not timed, so looking at
  * the statistics does not change them.
  */
 #include "apr_strings.h"
@@ -185,54 +186,29 @@ static int reqperf_status_handler(request_rec *r)
     return OK;
 }
 
-/* The short section in mod_status's /server-status. */
+/* The section in mod_status's /server-status: rp_report_status.c, from
+ * the tables of figures. */
 static int reqperf_server_status(request_rec *r, int flags)
 {
     rp_stats_t *st = reqperf_stats();
+    rp_report_opts_t opts;
     rp_report_t *rep;
-    size_t i;
+    rp_buf_t b;
 
     if (st == NULL) {
         return OK;
     }
+    fill_opts(r, &opts);
     rep = rp_report_build(r->pool, st, RP_SORT_TIME, apr_time_now(),
                           rp_now_us());
+    rp_buf_init(&b, r->pool, 8 * 1024);
     if (flags & AP_STATUS_SHORT) {
-        ap_rprintf(r, "ReqPerfRequests: %" APR_UINT64_T_FMT "\nReqPerfSlowRequests: %" APR_UINT64_T_FMT "\n"
-                   "ReqPerfRoutes: %" APR_UINT64_T_FMT "\nReqPerfP95Us: %" APR_UINT64_T_FMT "\n"
-                   "ReqPerfP99Us: %" APR_UINT64_T_FMT "\nReqPerfCacheHits: %" APR_UINT64_T_FMT "\n"
-                   "ReqPerfCacheMisses: %" APR_UINT64_T_FMT "\n",
-                   (apr_uint64_t)rep->counters[RP_CTR_REQUESTS],
-                   (apr_uint64_t)rep->counters[RP_CTR_SLOW_REQUESTS],
-                   (apr_uint64_t)rep->n_routes,
-                   (apr_uint64_t)rep->total.p95,
-                   (apr_uint64_t)rep->total.p99,
-                   (apr_uint64_t)rep->counters[RP_CTR_CACHE_HIT],
-                   (apr_uint64_t)rep->counters[RP_CTR_CACHE_MISS]);
-        return OK;
+        rp_render_status_auto(&b, rep, &opts);
     }
-    ap_rputs("<hr />\n<h2>mod_reqperf</h2>\n", r);
-    ap_rprintf(r, "<dl><dt>%" APR_UINT64_T_FMT " requests timed, %" APR_UINT64_T_FMT " slow; p95 %" APR_UINT64_T_FMT " &micro;s,"
-               " p99 %" APR_UINT64_T_FMT " &micro;s; cache %" APR_UINT64_T_FMT " hits, %" APR_UINT64_T_FMT " misses</dt></dl>\n",
-               (apr_uint64_t)rep->counters[RP_CTR_REQUESTS],
-               (apr_uint64_t)rep->counters[RP_CTR_SLOW_REQUESTS],
-               (apr_uint64_t)rep->total.p95,
-               (apr_uint64_t)rep->total.p99,
-               (apr_uint64_t)rep->counters[RP_CTR_CACHE_HIT],
-               (apr_uint64_t)rep->counters[RP_CTR_CACHE_MISS]);
-    ap_rputs("<table><tr><th>route</th><th>method</th><th>count</th>"
-             "<th>time spent (ms)</th><th>p95 (ms)</th></tr>\n", r);
-    for (i = 0; i < rep->n_routes && i < 5; i++) {
-        ap_rprintf(r, "<tr><td>%s</td><td>%s</td><td>%" APR_UINT64_T_FMT "</td><td>%.1f</td>"
-                   "<td>%.1f</td></tr>\n",
-                   ap_escape_html2(r->pool, rep->routes[i].route, 1),
-                   ap_escape_html2(r->pool, rep->routes[i].method, 1),
-                   (apr_uint64_t)rep->routes[i].count,
-                   (double)rep->routes[i].d.sum / 1000.0,
-                   (double)rep->routes[i].d.p95 / 1000.0);
+    else {
+        rp_render_status_html(&b, rep, &opts);
     }
-    ap_rputs("</table><p>The full picture is on the reqperf-status "
-             "page.</p>\n", r);
+    ap_rwrite(b.data, (int)b.len, r);
     return OK;
 }
 

@@ -74,7 +74,7 @@ static ap_filter_rec_t *reqperf_out_filter;
 static ap_filter_rec_t *reqperf_h2_end_filter;
 static APR_OPTIONAL_FN_TYPE(http2_var_lookup) *h2_var;
 
-static request_rec *original_request(request_rec *r)
+request_rec *reqperf_original_request(request_rec *r)
 {
     while (r->main) {
         r = r->main;
@@ -95,7 +95,7 @@ static request_rec *final_request(request_rec *r)
 
 reqperf_req_t *reqperf_req(request_rec *r)
 {
-    return ap_get_module_config(original_request(r)->request_config,
+    return ap_get_module_config(reqperf_original_request(r)->request_config,
                                 &reqperf_module);
 }
 
@@ -526,63 +526,6 @@ static void reqperf_optional_fns(void)
     h2_var = APR_RETRIEVE_OPTIONAL_FN(http2_var_lookup);
 }
 
-/* --- routes ------------------------------------------------------------ */
-
-static const char *request_path(request_rec *r)
-{
-    reqperf_req_t *rs = reqperf_req(r);
-
-    return (rs != NULL && rs->uri != NULL) ? rs->uri
-                                           : original_request(r)->uri;
-}
-
-static const char *compute_route(request_rec *r)
-{
-    reqperf_srv_conf_t *sc = ap_get_module_config(r->server->module_config,
-                                                  &reqperf_module);
-    const char *path = request_path(r);
-    char *out = apr_palloc(r->pool, RP_ROUTE_MAX);
-    int i;
-
-    if (path == NULL || *path == '\0') {
-        return "(unparsed)";
-    }
-    for (i = 0; i < sc->routes->nelts; i++) {
-        reqperf_route_rule_t *rule = &((reqperf_route_rule_t *)
-                                       sc->routes->elts)[i];
-        ap_regmatch_t m[RP_ROUTE_MAX_GROUPS];
-        rp_span_t spans[RP_ROUTE_MAX_GROUPS];
-        int g;
-
-        if (ap_regexec(rule->regex, path, RP_ROUTE_MAX_GROUPS, m, 0) != 0) {
-            continue;
-        }
-        for (g = 0; g < RP_ROUTE_MAX_GROUPS; g++) {
-            spans[g].so = m[g].rm_so;
-            spans[g].eo = m[g].rm_eo;
-        }
-        rp_route_expand(rule->tmpl, path, spans, RP_ROUTE_MAX_GROUPS, out,
-                        RP_ROUTE_MAX);
-        return out;
-    }
-    rp_route_normalize(path, out, RP_ROUTE_MAX);
-    return out;
-}
-
-const char *reqperf_route(request_rec *r)
-{
-    reqperf_req_t *rs = reqperf_req(r);
-    request_rec *orig = original_request(r);
-
-    if (rs == NULL) {
-        return compute_route(orig);
-    }
-    if (rs->route == NULL) {
-        rs->route = compute_route(orig);
-    }
-    return rs->route;
-}
-
 /* --- the end: notes, then statistics --------------------------------- */
 
 static void set_note(request_rec *orig, request_rec *fin, const char *name,
@@ -641,7 +584,8 @@ static int reqperf_log_first(request_rec *r)
     set_note(r, fin, "reqperf-total-us", total);
     set_note(r, fin, "reqperf-route", reqperf_route(r));
     set_note(r, fin, "reqperf-phases", phases);
-    set_note(r, fin, "reqperf-cache", rs->cache_note ? rs->cache_note : "");
+    set_note(r, fin, "reqperf-cache",
+             rs->cache_outcome.x_cache ? rs->cache_outcome.x_cache : "");
 
     rp_timeline_enter(&rs->tl, RP_PHASE_LOG, now);
     return DECLINED;
@@ -670,7 +614,7 @@ static int reqperf_log_last(request_rec *r)
     rp_timeline_durations(&rs->tl, now, phase_us);
     s.route = reqperf_route(r);
     s.method = rp_route_method(r->method);
-    s.uri = request_path(r);
+    s.uri = reqperf_request_path(r);
     if (s.uri == NULL) {
         s.uri = "";
     }
@@ -679,10 +623,10 @@ static int reqperf_log_last(request_rec *r)
     s.total_us = total;
     s.phase_us = (const int64_t *)phase_us;
     s.slow = total >= reqperf_slow_threshold_us(dir_conf(fin));
-    s.cache = rs->cache_result;
-    s.cache_flags = rs->cache_flags;
-    s.x_cache = rs->cache_note;
-    s.lock_wait_us = rs->cache_lock_wait_us;
+    s.cache = rs->cache_outcome.result;
+    s.cache_flags = rs->cache_outcome.flags;
+    s.x_cache = rs->cache_outcome.x_cache;
+    s.lock_wait_us = rs->cache_outcome.lock_wait_us;
     s.app_values = rs->app_values ? (const char *const *)rs->app_values->elts
                                   : NULL;
     s.n_app_values = rs->app_values ? rs->app_values->nelts : 0;

@@ -141,6 +141,83 @@ static uint64_t item_gen(const rp_store_item_t *it)
     return g;
 }
 
+/* ---- which pages carry no tags: a hint, per process ------------------
+ *
+ * An untagged page needs neither the tag epoch nor its "validated" key,
+ * so a hit on it asks memcached for two keys (entry and URL generation)
+ * instead of four.  Whether a page is tagged is only known from its
+ * entry, so each process remembers, per base key (a bit in a table
+ * indexed by a hash of the key), that it last found the page untagged.
+ * The bit only decides which keys the first multi-get asks for: when it
+ * is wrong (the page has become tagged, or another key shares the bit)
+ * the tags are checked exactly as before, one round trip later; it never
+ * lets a tag go unchecked.  Relaxed atomics: a lost update costs a round
+ * trip, nothing else. */
+#define UNTAGGED_HINT_BYTES 8192           /* 65,536 bits: 8 KB a process */
+static unsigned char untagged_hint[UNTAGGED_HINT_BYTES];
+
+static uint32_t hint_bit(const char *key)
+{
+    uint32_t h = 2166136261u;              /* FNV-1a over the hashed key */
+
+    for (; *key; key++) {
+        h = (h ^ (unsigned char)*key) * 16777619u;
+    }
+    return h % (UNTAGGED_HINT_BYTES * 8);
+}
+
+static int known_untagged(const char *key)
+{
+    uint32_t b = hint_bit(key);
+
+    return (__atomic_load_n(&untagged_hint[b / 8], __ATOMIC_RELAXED)
+            >> (b % 8)) & 1;
+}
+
+static void note_tagged(const char *key, int tagged)
+{
+    uint32_t b = hint_bit(key);
+    unsigned char m = (unsigned char)(1u << (b % 8));
+
+    if (((known_untagged(key) != 0) == (tagged == 0))) {
+        return;                            /* already says so: no write */
+    }
+    if (tagged) {
+        __atomic_fetch_and(&untagged_hint[b / 8], (unsigned char)~m,
+                           __ATOMIC_RELAXED);
+    }
+    else {
+        __atomic_fetch_or(&untagged_hint[b / 8], m, __ATOMIC_RELAXED);
+    }
+}
+
+void rp_cache_hints_reset(void)
+{
+    memset(untagged_hint, 0, sizeof(untagged_hint));
+}
+
+/* Read the tag epoch and the validated epoch under vkey in one multi-get
+ * (out[0], out[1]): for a tagged entry the hint had said was not.  -1 if
+ * memcached could not tell. */
+static int read_tag_epoch(rp_lookup_t *lk, const char *vkey,
+                          rp_store_item_t out[2])
+{
+    memset(out, 0, 2 * sizeof(*out));
+    lk->tag_epoch_asked = 1;
+    out[0].key = RP_CACHE_TAG_EPOCH_KEY;
+    out[0].key_len = sizeof(RP_CACHE_TAG_EPOCH_KEY) - 1;
+    out[1].key = vkey;
+    out[1].key_len = strlen(vkey);
+    lk->round_trips++;
+    rp_store_mget(lk->store, lk->pool, out, 2);
+    if (out[0].rc != RP_ST_OK && out[0].rc != RP_ST_NOTFOUND) {
+        return -1;
+    }
+    lk->tag_epoch = item_gen(&out[0]);
+    lk->tag_epoch_read = 1;
+    return 0;
+}
+
 void rp_cache_lookup_init(rp_lookup_t *lk, rp_store_t *store, apr_pool_t *p,
                           const rp_cache_conf_t *conf,
                           const rp_clock_t *clock, const char *url,
@@ -295,6 +372,16 @@ static eval_t evaluate(rp_lookup_t *lk, const rp_store_item_t *it,
         lk->stale_by_generation++;
         return EV_PURGED;
     }
+    note_tagged(lk->base_key, e.n_tags > 0);
+    if (e.n_tags > 0 && !lk->tag_epoch_asked) {
+        /* the hint had it untagged: the epochs now, one round trip more
+         * (if memcached cannot say, the tags themselves are read below) */
+        rp_store_item_t *ep = apr_palloc(lk->pool, 2 * sizeof(*ep));
+        validated = read_tag_epoch(lk, validated == &lk->variant_items[1]
+                                       ? lk->variant_valid_key
+                                       : lk->valid_key, ep) == 0
+                    ? &ep[1] : NULL;
+    }
     if (e.n_tags > 0 && validated != NULL && lk->tag_epoch != 0
         && item_gen(validated) == lk->tag_epoch) {
         /* no tag purge anywhere since these tags were last checked */
@@ -397,6 +484,24 @@ static void before_fetch(rp_lookup_t *lk, int64_t now_us)
         lk->url_gen = g;
         lk->round_trips++;
     }
+    /* a tagged answer is stored only against the tag epoch read before
+     * the backend was asked: read it now if the lookup did not */
+    if (!lk->tag_epoch_read) {
+        const char *v;
+        size_t vl;
+        rp_st_rc_t rc = rp_store_get(lk->store, lk->pool,
+                                     RP_CACHE_TAG_EPOCH_KEY,
+                                     sizeof(RP_CACHE_TAG_EPOCH_KEY) - 1,
+                                     &v, &vl);
+        lk->round_trips++;
+        if (rc == RP_ST_OK && rp_cache_parse_gen(v, vl, &g) == 0) {
+            lk->tag_epoch = g;
+            lk->tag_epoch_read = 1;
+        }
+        else if (rc == RP_ST_NOTFOUND) {
+            lk->tag_epoch_read = 1;
+        }
+    }
     /* once per memcached: the tag epoch exists from then on */
     if (lk->tag_epoch == 0 && lk->tag_epoch_read
         && gen_ensure(lk->store, lk->pool, RP_CACHE_TAG_EPOCH_KEY, now_us, &g)
@@ -472,7 +577,7 @@ static local_t local_lookup(rp_lookup_t *lk, int64_t now_us)
     size_t len;
     rp_entry_t e;
 
-    if (!rp_local_get(lk->local, lk->base_key, lk->pool, &val, &len, &meta)) {
+    if (!rp_local_get_entry(lk->local, lk->base_key, lk->pool, &val, &len, &meta)) {
         return LOCAL_NONE;
     }
     lk->local_seen = 1;
@@ -514,7 +619,7 @@ static local_t local_lookup(rp_lookup_t *lk, int64_t now_us)
             return LOCAL_NONE;
         }
         rp_key_hash("rp:e:", want, strlen(want), vkey);
-        if (!rp_local_get(lk->local, vkey, lk->pool, &val, &len, &meta)) {
+        if (!rp_local_get_entry(lk->local, vkey, lk->pool, &val, &len, &meta)) {
             return LOCAL_NONE;
         }
         if (rp_entry_decode(val, len, lk->pool, &e) != RP_ENTRY_OK
@@ -551,6 +656,7 @@ static local_t local_lookup(rp_lookup_t *lk, int64_t now_us)
 rp_lookup_result_t rp_cache_lookup(rp_lookup_t *lk)
 {
     rp_store_item_t items[4];
+    size_t n_items;
     int64_t now = lk->clock->now_us(lk->clock->baton), deadline, pause,
             wait_start;
     eval_t ev;
@@ -591,12 +697,15 @@ rp_lookup_result_t rp_cache_lookup(rp_lookup_t *lk)
     items[0].key_len = strlen(lk->base_key);
     items[1].key = lk->url_gen_key;
     items[1].key_len = strlen(lk->url_gen_key);
+    /* the tag epoch and the validated epoch only where the page may be
+     * tagged (see untagged_hint) */
+    n_items = known_untagged(lk->base_key) ? 2 : 4;
     items[2].key = RP_CACHE_TAG_EPOCH_KEY;
     items[2].key_len = sizeof(RP_CACHE_TAG_EPOCH_KEY) - 1;
     items[3].key = lk->valid_key;
     items[3].key_len = strlen(lk->valid_key);
     lk->round_trips++;
-    rp_store_mget(lk->store, lk->pool, items, 4);
+    rp_store_mget(lk->store, lk->pool, items, n_items);
     if (items[0].rc == RP_ST_DOWN || items[1].rc == RP_ST_DOWN
         || items[0].rc == RP_ST_ERROR || items[1].rc == RP_ST_ERROR) {
         /* a copy that could not be revalidated is not served again: the
@@ -608,14 +717,17 @@ rp_lookup_result_t rp_cache_lookup(rp_lookup_t *lk)
         return lk->result;
     }
     lk->url_gen = item_gen(&items[1]);
-    lk->tag_epoch = item_gen(&items[2]);
-    lk->tag_epoch_read = items[2].rc == RP_ST_OK
-                         || items[2].rc == RP_ST_NOTFOUND;
+    if (n_items == 4) {
+        lk->tag_epoch_asked = 1;
+        lk->tag_epoch = item_gen(&items[2]);
+        lk->tag_epoch_read = items[2].rc == RP_ST_OK
+                             || items[2].rc == RP_ST_NOTFOUND;
+    }
 
     if (lk->refresh) {
         return miss(lk, RP_MISS_REFRESH, now);
     }
-    ev = evaluate(lk, &items[0], &items[3], now);
+    ev = evaluate(lk, &items[0], n_items == 4 ? &items[3] : NULL, now);
     local_fill(lk, ev, now);
     switch (ev) {
     case EV_FRESH:
@@ -1036,6 +1148,7 @@ rp_store_outcome_t rp_cache_store(rp_lookup_t *lk,
     rc = rp_store_set(lk->store, full_key, strlen(full_key), bytes, len,
                       (uint32_t)ttl);
     if (rc == RP_ST_OK) {
+        note_tagged(lk->base_key, n_tags > 0);
         local_put(lk, full_key, bytes, len, now);
         if (n_vary > 0) {
             local_put(lk, lk->base_key, lk->index_raw, lk->index_raw_len,

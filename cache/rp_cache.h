@@ -31,8 +31,10 @@
  * so a global tag epoch (rp:g:tags, bumped by every tag purge) read at
  * lookup and again at store time plays the same role for them.
  *
- * Round trips on a hit: one multi-get (entry, URL generation, tag epoch
- * and the entry's "validated" epoch), plus one for the variant when the
+ * Round trips on a hit: one multi-get (entry, URL generation, and for a
+ * page that may be tagged the tag epoch and the entry's "validated"
+ * epoch: each process remembers which pages it last found untagged, and
+ * asks for those two keys only), plus one for the variant when the
  * response varied.  A tagged entry records (rp:v:<key>) the tag epoch at
  * which its tag generations were last seen unchanged; while the epoch
  * has not moved since, no tag was purged anywhere and the tags need no
@@ -182,6 +184,7 @@ typedef struct {
     uint64_t url_gen;                  /* 0 = missing */
     uint64_t tag_epoch;                /* 0 = missing */
     int tag_epoch_read;
+    int tag_epoch_asked;               /* some multi-get asked for it */
 } rp_lookup_t;
 
 /* Set the inputs; computes the keys. */
@@ -291,5 +294,8 @@ const char *rp_miss_reason_name(rp_miss_reason_t r);
 
 /* Exposed for tests. */
 int rp_cache_parse_gen(const char *v, size_t len, uint64_t *out);
+/* Forget which pages this process found untagged (a hit on one asks
+ * memcached for 2 keys, on any other for 4; see rp_cache.c). */
+void rp_cache_hints_reset(void);
 
 #endif

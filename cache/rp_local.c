@@ -141,8 +141,9 @@ static int read_slot(slot_t *s, slot_t *out)
     return s1 == s2;
 }
 
-int rp_local_get(rp_local_t *l, const char *mkey, apr_pool_t *p,
-                 const char **val, size_t *len, rp_local_meta_t *meta)
+static int get_copy(rp_local_t *l, const char *mkey, apr_pool_t *p,
+                    const char **val, size_t *len, rp_local_meta_t *meta,
+                    int check_sum)
 {
     uint64_t h = key_hash(mkey);
     uint32_t mask = l->nslots - 1, i;
@@ -168,7 +169,7 @@ int rp_local_get(rp_local_t *l, const char *mkey, apr_pool_t *p,
          * copying can land on bytes reserved after its own, which only
          * the sum tells. */
         if (!intact(l, copy.pos, copy.len)
-            || XXH3_64bits(buf, copy.len) != copy.sum) {
+            || (check_sum && XXH3_64bits(buf, copy.len) != copy.sum)) {
             return 0;                  /* overwritten while copied */
         }
         *val = buf;
@@ -183,6 +184,18 @@ int rp_local_get(rp_local_t *l, const char *mkey, apr_pool_t *p,
         return 1;
     }
     return 0;
+}
+
+int rp_local_get(rp_local_t *l, const char *mkey, apr_pool_t *p,
+                 const char **val, size_t *len, rp_local_meta_t *meta)
+{
+    return get_copy(l, mkey, p, val, len, meta, 1);
+}
+
+int rp_local_get_entry(rp_local_t *l, const char *mkey, apr_pool_t *p,
+                       const char **val, size_t *len, rp_local_meta_t *meta)
+{
+    return get_copy(l, mkey, p, val, len, meta, 0);
 }
 
 static int lock_slot(slot_t *s, uint64_t *seq)

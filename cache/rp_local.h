@@ -71,6 +71,13 @@ rp_local_t *rp_local_init(void *mem, size_t size);
 int rp_local_get(rp_local_t *l, const char *mkey, apr_pool_t *p,
                  const char **val, size_t *len, rp_local_meta_t *meta);
 
+/* The same without the tier's own sum, for bytes that carry a checksum
+ * of their own which the caller checks on every copy (a cache entry,
+ * rp_entry_decode()): a copy torn by a writer that stalled is then caught
+ * by that checksum, and a hit hashes its bytes once, not twice. */
+int rp_local_get_entry(rp_local_t *l, const char *mkey, apr_pool_t *p,
+                       const char **val, size_t *len, rp_local_meta_t *meta);
+
 /* Store (or replace) a copy.  epoch: rp_local_epoch() read before the
  * bytes were read from memcached.  Returns 1 when stored, 0 when skipped
  * (too large, or the slot was busy); *evicted counts live entries that

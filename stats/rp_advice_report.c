@@ -195,11 +195,6 @@ void rp_advice_auto(rp_buf_t *b, const rp_report_t *r)
 /* ---------------------------------------------------------------- */
 /* HTML                                                              */
 
-static void html_text(rp_buf_t *b, const char *s)
-{
-    rp_buf_html(b, s, strlen(s));
-}
-
 /* A length of time a person reads at a glance: 850 µs, 12.5 ms, 3.20 s,
  * 4.5 min, 2.1 h. */
 static void html_saved(rp_buf_t *b, uint64_t us)
@@ -319,24 +314,24 @@ static void html_blocker(rp_buf_t *b, const rp_advice_view_t *v,
     if (x->name != NULL && at != NULL) {
         rp_buf_add(b, ri->with_name, (size_t)(at - ri->with_name));
         rp_buf_puts(b, "<code>");
-        html_text(b, x->name);
+        rp_rep_html_text(b, x->name);
         rp_buf_puts(b, "</code>");
         for (i = 0; i < x->n_also; i++) {
             rp_buf_puts(b, ", <code>");
-            html_text(b, x->also[i]);
+            rp_rep_html_text(b, x->also[i]);
             rp_buf_puts(b, "</code>");
         }
-        html_text(b, at + 2);
+        rp_rep_html_text(b, at + 2);
     }
     else {
-        html_text(b, ri->phrase);
+        rp_rep_html_text(b, ri->phrase);
     }
     rp_buf_puts(b, " on ");
     html_pct(b, x->count, v->n[req ? RP_ADV_REQUESTS : RP_ADV_EXAMINED]);
     rp_buf_puts(b, req ? " of requests" : " of responses");
     if (hint != NULL) {
         rp_buf_puts(b, " <span class=\"muted\">(");
-        html_text(b, hint);
+        rp_rep_html_text(b, hint);
         rp_buf_puts(b, ")</span>");
     }
 }
@@ -382,7 +377,7 @@ static void html_advice_cells(rp_buf_t *b, const rp_advice_view_t *v)
     for (i = 0; i < n && !never; i++) {
         if (x[i].directive != NULL) {
             rp_buf_puts(b, shown++ ? "<br><code>" : "<code>");
-            html_text(b, x[i].directive);
+            rp_rep_html_text(b, x[i].directive);
             rp_buf_puts(b, "</code>");
         }
     }
@@ -431,7 +426,7 @@ static void html_row(rp_buf_t *b, const rp_route_view_t *rv, int marks)
     rp_buf_puts(b, "<tr><td><code>");
     rp_rep_html_text_wrap(b, rv->route);
     rp_buf_puts(b, "</code></td><td>");
-    html_text(b, rv->method);
+    rp_rep_html_text(b, rv->method);
     rp_buf_printf(b, "</td><td>%s</td>",
                   v->modes == RP_ADVICE_MODE_ON ? "On"
                   : v->modes == RP_ADVICE_MODE_OBSERVE ? "Observe" : "both");

@@ -1,15 +1,25 @@
 /*
- * rp_counters.c: the table behind rp_counters.h.
+ * rp_counters.c: the tables behind rp_counters.h (the gauges' values are
+ * read in rp_figures.c).
  */
 #include <stddef.h>
 #include <string.h>
 #include "rp_counters.h"
 
 const rp_counter_info_t rp_counter_info[RP_CTR_COUNT] = {
-#define RP_CTR_INFO(id, sec, json, prom, label, help) \
-    { RP_SEC_##sec, json, prom, label, help },
+#define RP_CTR_INFO(id, sec, json, prom, label, skey, help) \
+    { RP_SEC_##sec, json, prom, label, skey, help },
     RP_COUNTERS(RP_CTR_INFO)
 #undef RP_CTR_INFO
+};
+
+const rp_gauge_info_t rp_gauge_info[RP_GAUGE_COUNT] = {
+#define RP_GAUGE_INFO(id, sec, json, akey, skey, prom, shown, kind, value, \
+                      help) \
+    { RP_SEC_##sec, json, akey, skey, prom, RP_SHOWN_##shown, \
+      RP_KIND_##kind, help },
+    RP_GAUGES(RP_GAUGE_INFO)
+#undef RP_GAUGE_INFO
 };
 
 const char *rp_cache_result_name(int result)

@@ -3,9 +3,10 @@
  *
  * rp_report_build() copies the shared-memory statistics into a snapshot
  * (percentiles computed, routes sorted); the renderers turn one snapshot
- * into HTML, JSON, Prometheus text or mod_status-style `key: value`
- * lines.  Global counters come from the table in rp_counters.h, so the
- * four outputs name and show the same counters.  Nothing here knows
+ * into HTML, JSON, Prometheus text, mod_status-style `key: value`
+ * lines or the section of mod_status's own page.  Every single figure
+ * (the counters and the gauges of rp_counters.h) comes from the tables
+ * there (rp_figures.h), so the five outputs name and show the same.  Nothing here knows
  * httpd: the glue passes what the cache knows (memcached servers, the
  * local tier) in rp_report_opts_t.
  */
@@ -117,6 +118,12 @@ void rp_render_auto(rp_buf_t *b, const rp_report_t *r,
                     const rp_report_opts_t *o);
 void rp_render_html(rp_buf_t *b, const rp_report_t *r,
                     const rp_report_opts_t *o);
+/* The mod_reqperf section of mod_status's /server-status: ?auto lines
+ * (ReqPerfRequests: N ...) and HTML (rp_report_status.c). */
+void rp_render_status_auto(rp_buf_t *b, const rp_report_t *r,
+                           const rp_report_opts_t *o);
+void rp_render_status_html(rp_buf_t *b, const rp_report_t *r,
+                           const rp_report_opts_t *o);
 
 /* The page of one route (?route=...&method=..., rp_report_route.c).
  * rp_report_route_find: its view in r, or NULL when the route was never

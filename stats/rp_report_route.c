@@ -299,7 +299,6 @@ void rp_render_route_html(rp_buf_t *b, const rp_report_t *r,
                           const rp_report_opts_t *o)
 {
     route_extra_t x;
-    char when[80];
     size_t i, n_slow = 0;
     rp_buf_t q;
 
@@ -309,13 +308,9 @@ void rp_render_route_html(rp_buf_t *b, const rp_report_t *r,
     rp_rep_html_text_wrap(b, v->route);
     rp_buf_puts(b, "</code> ");
     rp_rep_html_text(b, v->method);
-    rp_buf_puts(b, "</h1><p class=\"muted\">");
-    if (o->server_name) {
-        rp_rep_html_text(b, o->server_name);
-        rp_buf_puts(b, " &middot; ");
-    }
-    rp_rep_iso_time(when, sizeof(when), r->now_wall_us);
-    rp_buf_printf(b, "as of %s &middot; <span class=\"noprint\">", when);
+    rp_buf_puts(b, "</h1>");
+    rp_rep_html_as_of(b, r, o);
+    rp_buf_puts(b, "<span class=\"noprint\">");
     rp_rep_html_link(b, o, "sort=time");
     rp_buf_puts(b, "all routes</a> &middot; ");
     rp_buf_init(&q, b->pool, 256);

@@ -763,7 +763,6 @@ class CountingMemcached:
                 data = c.recv(65536)
                 if not data:
                     break
-                up.sendall(data)
                 buf += data
                 while True:
                     if skip:
@@ -776,6 +775,9 @@ class CountingMemcached:
                         break
                     buf = rest
                     skip = self._count(line)
+                # counted before memcached can answer: a count read after
+                # the answer reached Apache includes it
+                up.sendall(data)
         except OSError:
             pass
         finally:

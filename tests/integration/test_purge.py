@@ -284,3 +284,51 @@ def test_purge_when_memcached_is_down(apache_factory, memcached, backend,
     assert body.get("purged", {}).get("url", []) == []
     assert body.get("purged", {}).get("tag", []) == []
     assert stats(a)["cache"]["purges"]["failed"] >= 1
+
+
+@pytest.mark.parametrize("mpm", MPMS)
+def test_keys_a_memcached_hit_asks(apache_factory, memcached, backend, mpm):
+    """What a hit asks memcached for (ReqPerfCacheLocal 0), counted by a
+    proxy in front of it: an untagged page the entry and the URL
+    generation (the tag epoch at most once per child, which learns the
+    page is untagged); a tagged page the tag epoch and its validated epoch
+    as well, on every hit; and a tag purge is still seen by the next hit."""
+    from harness import CountingMemcached
+    proxy = CountingMemcached(memcached)
+    try:
+        a = apache_factory(mpm=mpm, conf="""
+ReqPerfCacheServers {mc}
+ReqPerfCacheTimeout 2s
+ReqPerfCacheLocal 0
+ProxyPass /app/ ${{BACKEND}}/
+<Location /app/>
+    ReqPerfCache On
+</Location>
+{purge}
+""".format(mc=proxy.address, purge=PURGE))
+        plain = "/app/keys/plain-%s" % mpm
+        tagged = "/app/keys/tagged-%s?header=X-ReqPerf-Tags:keys-%s" % (mpm,
+                                                                       mpm)
+        hits = 40
+        for path in (plain, tagged):
+            requests.get(a.url(path))
+            assert requests.get(a.url(path)).headers["X-Cache"].startswith("HIT")
+        s = requests.Session()             # one connection: one child
+        for path, epoch_asks in ((plain, (0, 1)), (tagged, (hits, hits))):
+            proxy.reset()
+            for _ in range(hits):
+                r = s.get(a.url(path))
+                assert r.headers["X-Cache"].startswith("HIT"), r.headers
+            assert proxy.keys_asked("rp:e:") == hits, dict(proxy.keys)
+            assert proxy.keys_asked("rp:u:") == hits
+            assert epoch_asks[0] <= proxy.keys_asked("rp:g:tags") <= epoch_asks[1]
+            assert epoch_asks[0] <= proxy.keys_asked("rp:v:") <= epoch_asks[1]
+            assert proxy.keys_asked("rp:t:") == 0   # no tag purged since
+        assert backend.hits("/keys/plain-%s" % mpm) == 1
+        # the tag purge is seen at once, and the untagged page stays
+        r = requests.post(a.url("/reqperf-purge"), data={"tag": "keys-%s" % mpm})
+        assert r.status_code == 200, r.text
+        assert s.get(a.url(tagged)).headers["X-Cache"].startswith("MISS")
+        assert s.get(a.url(plain)).headers["X-Cache"].startswith("HIT")
+    finally:
+        proxy.stop()

@@ -159,6 +159,82 @@ def test_auto_and_server_status(apache_factory, mpm):
     assert "<h2>mod_reqperf</h2>" in html and "/index.html" in html
 
 
+# The mod_status keys older than the table of figures (stats/rp_counters.h
+# names them in its status_key column); every other key is "ReqPerf" and
+# the ?auto key in CamelCase.
+LEGACY_STATUS_KEYS = {"cache_hit": "ReqPerfCacheHits",
+                      "cache_miss": "ReqPerfCacheMisses",
+                      "total_p95_us": "ReqPerfP95Us",
+                      "total_p99_us": "ReqPerfP99Us"}
+FIGURE_ROW = re.compile(r'<tr><th>([a-z0-9_]+)</th><td class="n" '
+                        r'data-k="([^"]+)" data-v="(\d+)">')
+
+
+def status_key(auto_key):
+    return LEGACY_STATUS_KEYS.get(auto_key) or "ReqPerf" + "".join(
+        w[:1].upper() + w[1:] for w in auto_key.split("_"))
+
+
+def json_at(d, pointer):
+    for token in pointer.strip("/").split("/"):
+        d = d[token]
+    return int(d)
+
+
+def test_every_figure_in_five_outputs(apache_factory, memcached):
+    """Every figure the HTML page lists (its rows come from the tables of
+    counters and gauges) has the same value in JSON, ?auto, mod_status's
+    ?auto and mod_status's page, and the local tier's gauges are in
+    Prometheus too: a live server, its cache and local tier in use."""
+    a = apache_factory(mpm="event", conf=STATUS + PROXY + """
+ReqPerfCacheServers %s
+ReqPerfCacheTimeout 2s
+ReqPerfCacheLocal 1M
+<Location /app/>
+    ReqPerfCache On
+</Location>
+<Location /server-status>
+    SetHandler server-status
+    ReqPerf Off
+</Location>
+""" % memcached.address)
+    for _ in range(3):
+        assert requests.get(a.url("/app/figures?cc=max-age%3D60")).status_code == 200
+    settled(a, 3)
+    d = status_json(a)
+    html = requests.get(a.url("/reqperf-status")).text
+    auto = dict(line.split(": ", 1) for line in requests.get(
+        a.url("/reqperf-status?auto")).text.strip().splitlines())
+    prom = parse_prom(requests.get(
+        a.url("/reqperf-status?format=prometheus")).text)
+    st_auto = dict(line.split(": ", 1) for line in requests.get(
+        a.url("/server-status?auto")).text.strip().splitlines()
+        if line.startswith("ReqPerf"))
+    st_html = requests.get(a.url("/server-status")).text
+    assert status_json(a)["requests"] == 3      # none of these was counted
+
+    rows = FIGURE_ROW.findall(html)
+    st_rows = FIGURE_ROW.findall(st_html)
+    assert len(rows) > 50 and sorted(rows) == sorted(st_rows)
+    keys = [k for k, _, _ in rows]
+    assert len(set(keys)) == len(keys)
+    for key, pointer, value in rows:
+        if key == "uptime_s":                 # a clock: it moves on
+            continue
+        assert json_at(d, pointer) == int(value), key
+        assert auto[key] == value, key
+        assert st_auto[status_key(key)] == value, key
+    # the tiers as the cache counted them, and the local tier's gauges
+    assert auto["cache_local_hit"] == "2" and auto["cache_miss"] == "1"
+    assert int(auto["cache_local_entries"]) == 1
+    assert int(auto["cache_local_bytes_used"]) > 0
+    assert auto["cache_servers_up"] == "1" and auto["routes"] == "1"
+    for key, metric in (("cache_local_entries", "reqperf_cache_local_entries"),
+                        ("cache_local_bytes_used", "reqperf_cache_local_bytes"),
+                        ("routes", "reqperf_routes_tracked")):
+        assert prom[(metric, frozenset())] == float(auto[key]), metric
+
+
 # ---------------------------------------------------------------- exactness
 
 def hammer(a, paths, clients, per_client, close_every=0):

@@ -1328,6 +1328,7 @@ struct hook_store {
     rp_store_ops_t ops;
     rp_store_t *inner;
     unsigned mgets;
+    unsigned long keys;                 /* keys asked by get and mget */
     unsigned fail_mget;                 /* this mget (1-based) fails; 0 = none */
     const char *add_key;                /* before the first add of it ... */
     void (*before_add)(hook_store_t *h);    /* ... this runs, once */
@@ -1345,6 +1346,7 @@ struct hook_store {
 static rp_st_rc_t hk_get(void *c, apr_pool_t *p, const char *k, size_t kl,
                          const char **v, size_t *vl)
 {
+    ((hook_store_t *)c)->keys++;
     return rp_store_get(((hook_store_t *)c)->inner, p, k, kl, v, vl);
 }
 
@@ -1353,6 +1355,7 @@ static rp_st_rc_t hk_mget(void *c, apr_pool_t *p, rp_store_item_t *it, size_t n)
     hook_store_t *h = c;
     size_t i;
 
+    h->keys += n;
     if (++h->mgets == h->fail_mget) {
         for (i = 0; i < n; i++) {
             it[i].value = NULL;
@@ -1434,6 +1437,143 @@ static void test_tag_generations_unreadable_is_down(void **state)
     assert_int_equal(lk.entry.body, NULL);
     /* readable again: still a hit (t1 was not purged) */
     expect_hit(&fx, url, &NOHDR, "tagged");
+}
+
+
+/* What a hit asks memcached for: an untagged page two keys (entry, URL
+ * generation), a page that may be tagged four (and the tag epoch and its
+ * "validated" epoch).  Each process remembers which pages it found
+ * untagged; when that is wrong the tags are still checked, one round trip
+ * later, and a purge of the tag is still seen. */
+static rp_lookup_result_t hook_lookup(fx_t *fx, hook_store_t *h,
+                                      rp_lookup_t *lk, const char *url)
+{
+    h->keys = 0;
+    h->mgets = 0;
+    rp_cache_lookup_init(lk, &h->outer, fx->p, &fx->conf, &fx->clock, url,
+                         base_of(fx->p, url), req_get, &NOHDR);
+    return rp_cache_lookup(lk);
+}
+
+/* Rewrite the stored entry of url as carrying tag at generation gen (what
+ * another server storing a tagged answer would leave). */
+static void tag_by_hand(fx_t *fx, const char *url, const char *tag,
+                        uint64_t gen)
+{
+    char ek[RP_KEY_HASH_MAX];
+    const char *v;
+    size_t vl, len;
+    rp_entry_t e;
+    rp_entry_status_t est;
+    const char **tags = apr_palloc(fx->p, sizeof(*tags));
+    uint64_t *gens = apr_palloc(fx->p, sizeof(*gens));
+    char *bytes;
+
+    entry_key(url, ek);
+    assert_int_equal(rp_store_get(fx->store, fx->p, K(ek), &v, &vl), RP_ST_OK);
+    assert_int_equal(rp_entry_decode(v, vl, fx->p, &e), RP_ENTRY_OK);
+    tags[0] = tag;
+    gens[0] = gen;
+    e.n_tags = 1;
+    e.tags = tags;
+    e.tag_gens = gens;
+    bytes = rp_entry_encode_pool(&e, fx->p, &len, &est);
+    assert_non_null(bytes);
+    assert_int_equal(rp_store_set(fx->store, K(ek), bytes, len, 300), RP_ST_OK);
+}
+
+static void test_keys_asked_per_hit(void **state)
+{
+    fx_t fx;
+    rp_lookup_t lk;
+    rp_cache_response_t r;
+    hook_store_t h;
+    const char *plain, *tagged, *why;
+    char tk[RP_KEY_HASH_MAX];
+
+    fx_init(&fx, *state);
+    rp_cache_hints_reset();
+    hook_init(&h, fx.store);
+    plain = url_of(fx.p, "/keys/plain", NULL);
+    tagged = url_of(fx.p, "/keys/tagged", NULL);
+
+    /* a process that never saw the page asks four keys, and learns */
+    assert_int_equal(hook_lookup(&fx, &h, &lk, plain), RP_LOOKUP_MISS);
+    assert_int_equal(h.keys, 4);
+    r = page("plain", "max-age=300");
+    assert_int_equal(store(&lk, &r), RP_STORE_STORED);
+    assert_int_equal(hook_lookup(&fx, &h, &lk, plain), RP_LOOKUP_HIT);
+    assert_int_equal(h.keys, 2);
+    assert_int_equal(lk.round_trips, 1);
+    /* a fresh process (no hints): four, then two */
+    rp_cache_hints_reset();
+    assert_int_equal(hook_lookup(&fx, &h, &lk, plain), RP_LOOKUP_HIT);
+    assert_int_equal(h.keys, 4);
+    assert_int_equal(hook_lookup(&fx, &h, &lk, plain), RP_LOOKUP_HIT);
+    assert_int_equal(h.keys, 2);
+    assert_int_equal(lk.round_trips, 1);
+
+    /* a tagged page: four keys in one round trip, hit after hit */
+    r = page("tagged", "max-age=300");
+    r.tags = "t-keys";
+    fill(&fx, tagged, &NOHDR, &r);
+    assert_int_equal(hook_lookup(&fx, &h, &lk, tagged), RP_LOOKUP_HIT);
+    assert_int_equal(h.keys, 4);
+    assert_int_equal(lk.round_trips, 1);
+    assert_int_equal(lk.entry.n_tags, 1);
+
+    /* a miss on a page known untagged reads the tag epoch before the
+     * backend is asked, so a tagged answer can be stored */
+    assert_int_equal(rp_cache_purge_url(fx.store, fx.p, NULL, plain, fx.now_us),
+                     RP_ST_OK);
+    assert_int_equal(hook_lookup(&fx, &h, &lk, plain), RP_LOOKUP_MISS);
+    assert_int_equal(lk.miss_reason, RP_MISS_PURGED);
+    assert_int_equal(lk.tag_epoch_read, 1);
+    r = page("plain, tagged now", "max-age=300");
+    r.tags = "t-keys";
+    assert_int_equal(rp_cache_store(&lk, &r, &why, NULL), RP_STORE_STORED);
+    assert_int_equal(hook_lookup(&fx, &h, &lk, plain), RP_LOOKUP_HIT);
+    assert_int_equal(h.keys, 4);
+    assert_int_equal(rp_cache_purge_tag(fx.store, fx.p, NULL, "t-keys", fx.now_us),
+                     RP_ST_OK);
+    assert_int_equal(hook_lookup(&fx, &h, &lk, plain), RP_LOOKUP_MISS);
+    assert_int_equal(lk.miss_reason, RP_MISS_PURGED);
+    rp_cache_release(&lk);
+    assert_int_equal(hook_lookup(&fx, &h, &lk, tagged), RP_LOOKUP_MISS);
+    assert_int_equal(lk.miss_reason, RP_MISS_PURGED);
+    rp_cache_release(&lk);
+
+    /* the hint is wrong: another server replaced an untagged page with a
+     * tagged one (written here by hand, as that server would) */
+    r = page("plain again", "max-age=300");
+    fill(&fx, plain, &NOHDR, &r);
+    assert_int_equal(hook_lookup(&fx, &h, &lk, plain), RP_LOOKUP_HIT);
+    assert_int_equal(h.keys, 2);
+    rp_key_hash("rp:t:", "late-tag", strlen("late-tag"), tk);
+    assert_int_equal(rp_store_add(fx.store, K(tk), "777", 3, 0), RP_ST_OK);
+    tag_by_hand(&fx, plain, "late-tag", 777);
+    /* served, after its tags were checked (the epochs, then the tag) */
+    assert_int_equal(hook_lookup(&fx, &h, &lk, plain), RP_LOOKUP_HIT);
+    assert_int_equal(lk.entry.n_tags, 1);
+    assert_int_equal(h.mgets, 3);
+    /* and from now on asked for with the epochs, in one round trip */
+    assert_int_equal(hook_lookup(&fx, &h, &lk, plain), RP_LOOKUP_HIT);
+    assert_int_equal(h.keys, 4);
+    assert_int_equal(lk.round_trips, 1);
+
+    /* wrong again, and the tag was purged: the purge is seen */
+    r = page("plain once more", "max-age=300");
+    assert_int_equal(rp_cache_purge_url(fx.store, fx.p, NULL, plain, fx.now_us),
+                     RP_ST_OK);
+    fill(&fx, plain, &NOHDR, &r);
+    assert_int_equal(hook_lookup(&fx, &h, &lk, plain), RP_LOOKUP_HIT);
+    assert_int_equal(h.keys, 2);
+    tag_by_hand(&fx, plain, "late-tag", 777);
+    assert_int_equal(rp_cache_purge_tag(fx.store, fx.p, NULL, "late-tag", fx.now_us),
+                     RP_ST_OK);
+    assert_int_equal(hook_lookup(&fx, &h, &lk, plain), RP_LOOKUP_MISS);
+    assert_int_equal(lk.miss_reason, RP_MISS_PURGED);
+    rp_cache_release(&lk);
 }
 
 /* ---- 7. purge during the fetch ------------------------------------------ */
@@ -2357,6 +2497,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         RP_TEST(test_miss_store_hit),
+        RP_TEST(test_keys_asked_per_hit),
         RP_TEST(test_store_other_status_and_binary_body),
         RP_TEST(test_freshness_sources),
         RP_TEST(test_expired_response_not_stored_without_grace),

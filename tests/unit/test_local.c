@@ -1207,6 +1207,34 @@ static void test_cache_local_hit(void **state)
         expect_local_hit(&fx, "<p>hello</p>");
     }
 
+    /* bytes changed in the arena after they were put (what a writer that
+     * stalled can do to a copy): a hit reads them without the tier's own
+     * sum, once, and the entry's checksum refuses them */
+    {
+        rp_local_meta_t m;
+        const char *v;
+        size_t vl;
+        char *at = (char *)fx.local, *end = at + MIB;
+        int n = 0;
+
+        /* every copy the arena holds, old ones too */
+        while ((at = memmem(at, (size_t)(end - at), "<p>hello</p>", 12))
+               != NULL) {
+            at[3] ^= 1;
+            n++;
+        }
+        assert_true(n >= 1);
+        assert_int_equal(get(fx.local, fx.p, lk.base_key, &v, &vl, &m), 0);
+        assert_int_equal(rp_local_get_entry(fx.local, lk.base_key, fx.p, &v,
+                                            &vl, &m), 1);
+        assert_int_equal(lookup(&fx, &lk), RP_LOOKUP_HIT);
+        assert_int_equal(lk.from_local, 0);
+        assert_int_equal(lk.invalid_entries, 1);
+        assert_int_equal(lk.entry.body_len, 12);
+        assert_memory_equal(lk.entry.body, "<p>hello</p>", 12);
+        expect_local_hit(&fx, "<p>hello</p>");
+    }
+
     /* expired: the local copy is not served past the page's freshness */
     advance_us(&fx, 60 * S_US);
     expect_cache_miss(&fx, RP_MISS_EXPIRED);
