@@ -106,6 +106,7 @@
 #include "http_config.h"
 
 #include "mod_reqperf_cache.h"
+#include "mod_reqperf_directives.h"
 
 static const command_rec reqperf_cmds[] = {
     /* timing */

@@ -145,16 +145,8 @@ static inline int reqperf_log_due(apr_time_t *last)
                                           __ATOMIC_RELAXED, __ATOMIC_RELAXED);
 }
 
-/* mod_reqperf_config.c */
-void *reqperf_create_dir_conf(apr_pool_t *p, char *dir);
-void *reqperf_merge_dir_conf(apr_pool_t *p, void *basev, void *addv);
-void *reqperf_create_srv_conf(apr_pool_t *p, server_rec *s);
-void *reqperf_merge_srv_conf(apr_pool_t *p, void *basev, void *addv);
-const char *reqperf_parse_time(cmd_parms *cmd, const char *arg,
-                               apr_interval_time_t *out);
-const char *reqperf_parse_number(cmd_parms *cmd, const char *arg,
-                                 apr_int64_t min, apr_int64_t max,
-                                 int units, apr_int64_t *out);
+/* mod_reqperf_config.c (its directive handlers and config merging, which
+ * only the map uses: mod_reqperf_directives.h) */
 /* Non-zero when this configuration has ReqPerfCache On in any context,
  * <Location> and <Directory> included; reset before each config read. */
 extern int reqperf_cache_on_somewhere;
@@ -162,42 +154,6 @@ extern int reqperf_cache_on_somewhere;
  * (mod_reqperf_cache.c) even without ReqPerfCacheServers. */
 extern int reqperf_cache_observe_somewhere;
 void reqperf_config_register_hooks(apr_pool_t *p);
-const char *reqperf_cmd_cache(cmd_parms *cmd, void *dconf, const char *arg);
-/* directive handlers (the table is in mod_reqperf.c) */
-const char *reqperf_cmd_dir_flag(cmd_parms *cmd, void *dconf,
-                                 const char *arg);
-const char *reqperf_cmd_srv_flag(cmd_parms *cmd, void *dconf,
-                                 const char *arg);
-const char *reqperf_cmd_slow_threshold(cmd_parms *cmd, void *dconf,
-                                       const char *arg);
-const char *reqperf_cmd_route(cmd_parms *cmd, void *dconf, const char *re,
-                              const char *tmpl);
-/* cmd_data of the server-wide number and time directives */
-typedef struct {
-    apr_size_t offset;                 /* in reqperf_srv_conf_t */
-    apr_int64_t min, max;              /* time directives: in µs */
-    int units;                         /* K/M/G suffixes allowed */
-    int wide;                          /* apr_int64_t field (else int) */
-    apr_int64_t min_nonzero;           /* 0, or at least this */
-} reqperf_srv_spec_t;
-extern const reqperf_srv_spec_t reqperf_spec_max_routes;
-extern const reqperf_srv_spec_t reqperf_spec_slow_log_size;
-extern const reqperf_srv_spec_t reqperf_spec_cache_local;
-extern const reqperf_srv_spec_t reqperf_spec_cache_timeout;
-extern const reqperf_srv_spec_t reqperf_spec_cache_local_ttl;
-extern const reqperf_srv_spec_t reqperf_spec_app_max_names;
-const char *reqperf_cmd_srv_number(cmd_parms *cmd, void *dconf,
-                                   const char *arg);
-const char *reqperf_cmd_srv_time(cmd_parms *cmd, void *dconf,
-                                 const char *arg);
-const char *reqperf_cmd_cache_servers(cmd_parms *cmd, void *dconf,
-                                      const char *arg);
-const char *reqperf_cmd_dir_seconds(cmd_parms *cmd, void *dconf,
-                                    const char *arg);
-const char *reqperf_cmd_cache_max_size(cmd_parms *cmd, void *dconf,
-                                       const char *arg);
-const char *reqperf_cmd_dir_list(cmd_parms *cmd, void *dconf,
-                                 const char *arg);
 
 /* Resolved values (defaults applied: only mod_reqperf_config.c reads
  * REQPERF_UNSET). */

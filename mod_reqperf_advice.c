@@ -230,7 +230,7 @@ void reqperf_advice_decided(request_rec *r, reqperf_cache_req_t *cr,
 {
     reqperf_req_t *rs = reqperf_req(r);
     reqperf_advice_req_t *a;
-    rp_span_name_t names[RP_ADVICE_SAMPLE_NAMES];
+    rp_substr_t names[RP_ADVICE_SAMPLE_NAMES];
     const char *name_s[RP_ADVICE_SAMPLE_NAMES];
     size_t name_len[RP_ADVICE_SAMPLE_NAMES];
     int n, i;

@@ -17,6 +17,7 @@
 #include "http_config.h"
 
 #include "mod_reqperf_cache.h"
+#include "mod_reqperf_directives.h"
 #include "stats/rp_route.h"
 
 #define MERGE(field, unset) \

@@ -75,21 +75,6 @@ static int host_ok(const char *h)
     return 1;
 }
 
-/* Control bytes would let a path or query fake the "\n" vary separator. */
-static int no_controls(const char *s, size_t len)
-{
-    size_t i;
-
-    for (i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-
-        if (c < 0x20 || c == 0x7f) {
-            return 0;
-        }
-    }
-    return 1;
-}
-
 static int param_name_cmp(const rp_param_t *a, const rp_param_t *b)
 {
     size_t n = a->name_len < b->name_len ? a->name_len : b->name_len;
@@ -175,7 +160,7 @@ static int measure_query(apr_pool_t *p, const char *query, const char *const *ig
     if (query == NULL || query[0] == '\0') {
         return 0;
     }
-    if (!no_controls(query, strlen(query)) || strchr(query, ' ') != NULL) {
+    if (rp_has_ctl(query, strlen(query)) || strchr(query, ' ') != NULL) {
         return -1;
     }
     *params = apr_palloc(p, RP_KEY_MAX_PARAMS * sizeof(**params));
@@ -206,7 +191,7 @@ static char *write_query(char *w, const rp_param_t *params, int kept)
 
 static int path_ok(const char *path, size_t plen)
 {
-    return path[0] == '/' && no_controls(path, plen) && memchr(path, '?', plen) == NULL
+    return path[0] == '/' && !rp_has_ctl(path, plen) && memchr(path, '?', plen) == NULL
            && memchr(path, ' ', plen) == NULL;
 }
 
@@ -273,15 +258,6 @@ char *rp_key_url(apr_pool_t *p, const rp_url_t *u)
     return key;
 }
 
-static int hexval(unsigned char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    c = rp_ascii_lower(c);
-    return (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
-}
-
 static int unreserved(unsigned char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
@@ -298,8 +274,8 @@ static char *query_spelling(apr_pool_t *p, const char *q)
     for (i = 0; i < len; i++) {
         int hi, lo;
 
-        if (q[i] == '%' && i + 2 < len && (hi = hexval((unsigned char)q[i + 1])) >= 0
-            && (lo = hexval((unsigned char)q[i + 2])) >= 0) {
+        if (q[i] == '%' && i + 2 < len && (hi = rp_hexval((unsigned char)q[i + 1])) >= 0
+            && (lo = rp_hexval((unsigned char)q[i + 2])) >= 0) {
             unsigned char c = (unsigned char)(hi * 16 + lo);
 
             if (unreserved(c)) {

@@ -11,7 +11,7 @@
 #include <apr_hash.h>
 #include <apr_strings.h>
 
-#include "rp_entry.h"
+#include "rp_http.h"    /* rp_tag_ok */
 #include "rp_purge.h"
 #include "rp_util.h"
 
@@ -53,33 +53,6 @@ static const char *unknown_field(apr_pool_t *p, const char *name, size_t len)
     }
     shown[n] = '\0';
     return apr_psprintf(p, "unknown field '%s%s'", shown, len > 32 ? "..." : "");
-}
-
-static int has_controls(const char *s, size_t len)
-{
-    size_t i;
-
-    for (i = 0; i < len; i++) {
-        if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] == 0x7f) {
-            return 1;
-        }
-    }
-    return 0;
-}
-
-static int tag_ok(const char *t, size_t len)
-{
-    size_t i;
-
-    if (len == 0 || len > RP_ENTRY_MAX_TAG_LEN) {
-        return 0;
-    }
-    for (i = 0; i < len; i++) {
-        if (!rp_is_vchar((unsigned char)t[i]) || t[i] == ',') {
-            return 0;
-        }
-    }
-    return 1;
 }
 
 /* Bytes a request-target never holds raw (RFC 3986 and browsers' habits):
@@ -131,7 +104,7 @@ static int purge_add(rp_purge_ctx_t *c, int is_url, const char *v, size_t len, c
         *err = is_url ? "empty url" : "empty tag";
         return -1;
     }
-    if (memchr(v, '\0', len) != NULL || has_controls(v, len)) {
+    if (memchr(v, '\0', len) != NULL || rp_has_ctl(v, len)) {
         *err = "control character in value";
         return -1;
     }
@@ -147,7 +120,7 @@ static int purge_add(rp_purge_ctx_t *c, int is_url, const char *v, size_t len, c
         }
     }
     else {
-        if (!tag_ok(v, len)) {
+        if (!rp_tag_ok(v, len)) {
             *err = "bad tag (1..128 visible ASCII bytes, no comma)";
             return -1;
         }
@@ -171,15 +144,6 @@ static int purge_finish(rp_purge_ctx_t *c, rp_purge_req_t *out, const char **err
     return c->urls->nelts + c->tags->nelts;
 }
 
-static int hexval(unsigned char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    c = rp_ascii_lower(c);
-    return (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
-}
-
 /* Form-decodes src into dst (room for len bytes); returns the decoded length or -1. */
 static long form_decode(const char *src, size_t len, char *dst)
 {
@@ -195,8 +159,8 @@ static long form_decode(const char *src, size_t len, char *dst)
             if (i + 2 >= len) {
                 return -1;
             }
-            hi = hexval((unsigned char)src[i + 1]);
-            lo = hexval((unsigned char)src[i + 2]);
+            hi = rp_hexval((unsigned char)src[i + 1]);
+            lo = rp_hexval((unsigned char)src[i + 2]);
             if (hi < 0 || lo < 0) {
                 return -1;
             }
@@ -216,8 +180,8 @@ static int escapes_ok(const char *v, size_t len)
     size_t i;
 
     for (i = 0; i < len; i++) {
-        if (v[i] == '%' && (i + 2 >= len || hexval((unsigned char)v[i + 1]) < 0
-                            || hexval((unsigned char)v[i + 2]) < 0)) {
+        if (v[i] == '%' && (i + 2 >= len || rp_hexval((unsigned char)v[i + 1]) < 0
+                            || rp_hexval((unsigned char)v[i + 2]) < 0)) {
             return 0;
         }
     }

@@ -1,8 +1,9 @@
 /*
  * rp_rules.h: what may be stored and what may be served (an RFC 9111 subset).
  *
- * Pure functions over header values, so every rule of SPEC.md's "Page cache"
- * section has a unit test and a fuzz harness without a running httpd. The glue
+ * Pure functions over what rp_http.h's grammars read of the headers, so every
+ * rule of SPEC.md's "Page cache" section has a unit test and a fuzz harness
+ * without a running httpd; each decision is made here once. The glue
  * reads headers through rp_header_get_fn, so these rules never see request_rec.
  * When a header is malformed the rules lean towards not caching: a needless
  * backend request is cheap, a private page served to the wrong user is not.
@@ -14,49 +15,7 @@
 #include <stdint.h>
 #include <apr_pools.h>
 
-#include "rp_entry.h"   /* RP_ENTRY_MAX_TAGS, RP_ENTRY_MAX_TAG_LEN */
-
-/* Longest freshness we believe: ten years (365-day years), in seconds. */
-#define RP_MAX_FRESHNESS_S   (10LL * 365 * 24 * 3600)
-/* Cache-Control directives read; a longer header is invalid (not storable). */
-#define RP_CC_MAX_DIRECTIVES 64
-/* Distinct names a response Vary may list and still be cached. */
-#define RP_VARY_MAX_NAMES    16
-/* Cookie pieces examined; a longer Cookie header counts as personal. */
-#define RP_COOKIE_MAX_PIECES 200
-
-typedef struct {
-    unsigned no_store:1, no_cache:1, private_:1, public_:1, must_revalidate:1;
-    unsigned invalid:1; /* not the grammar, or too long: read as "do not store" */
-    int64_t max_age;    /* seconds, -1 = absent */
-    int64_t s_maxage;   /* seconds, -1 = absent */
-    int64_t stale_while_revalidate;     /* seconds, -1 = absent (RFC 5861) */
-    int64_t stale_if_error;             /* seconds, -1 = absent (RFC 5861) */
-} rp_cc_t;
-
-/*
- * Parses a Cache-Control (or Pragma) value; NULL is fine. Comma-separated
- * directives, case-insensitive names, optional "=value" where the value may be a
- * quoted string (commas inside quotes do not split). no-cache="x" and
- * private="x" count as plain no-cache / private. An invalid or negative max-age
- * or s-maxage counts as 0; a repeated one keeps the smallest value; huge values
- * clamp to RP_MAX_FRESHNESS_S.
- * Fails closed: a directive name that is not a token, an unterminated quoted
- * string, anything but spaces between a directive and the next comma, or more
- * than RP_CC_MAX_DIRECTIVES directives set cc->invalid, and every directive is
- * still read (so "private" is never lost behind junk or a long list).
- */
-void rp_cc_parse(const char *value, rp_cc_t *cc);
-
-/*
- * IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT"), RFC 850
- * ("Sunday, 06-Nov-94 08:49:37 GMT"; two-digit years 70..99 are 19xx, 00..69
- * 20xx) and asctime ("Sun Nov  6 08:49:37 1994") to seconds since the epoch.
- * Leading and trailing spaces and tabs are allowed. -1 when invalid (wrong
- * shape, unknown day or month name, impossible date or time). A valid date
- * before 1970 gives 0: it is in the past, which is all a cache needs to know.
- */
-int64_t rp_http_date_parse(const char *s);
+#include "rp_http.h"    /* the grammars the rules read: rp_cc_t, Vary, cookies */
 
 /*
  * Freshness lifetime in seconds: s-maxage, else max-age, else Expires minus Date
@@ -128,19 +87,38 @@ typedef struct {
 void rp_stale_windows(const rp_cc_t *cc, int64_t conf_grace_s, int64_t conf_sie_s,
                       int64_t *grace_s, int64_t *sie_s);
 
+/* What rp_response_verdict() read of a response, so that no caller reads
+ * its headers again (the store filter needs Vary for the key and the stale
+ * windows for the entry). */
+typedef struct {
+    rp_cc_t cc;                         /* its Cache-Control */
+    rp_vary_t vary;                     /* its Vary (ri->vary), read whole */
+    int64_t fresh_s;                    /* freshness left after its Age; 0 when
+                                         * the checks stop before freshness */
+    int64_t grace_s;                    /* rp_stale_windows() of cc and the */
+    int64_t stale_if_error_s;           /* configured windows in ri */
+} rp_response_facts_t;
+
 /*
  * THE decision of whether a backend response may be stored; RP_NOSTORE_NONE when
  * it may. Checked in this order: the request was authenticated, a keyed request
  * header was changed on the way to the backend, partial content (206 or any
- * Content-Range), status (only 200 203 300 301 404 410), Set-Cookie, an
- * unreadable Cache-Control, Cache-Control private, no-store, no-cache (Pragma:
- * no-cache too), Vary "*" (also a Vary that cannot be parsed or names more than
- * RP_VARY_MAX_NAMES headers: we could not key on it), Vary naming Cookie or
- * Authorization, an incomplete body, then freshness: *fresh_s (if not NULL)
- * gets what is left of rp_freshness_s() after the response's Age whenever
- * the checks reach it (0 otherwise), and 0 with no grace possible gives
- * RP_NOSTORE_EXPIRED.
+ * Content-Range), status (only 200 203 300 301 404 410), Set-Cookie,
+ * Cache-Control private, no-store, no-cache (Pragma: no-cache too), an
+ * unreadable Cache-Control, Vary "*", Vary naming Cookie or Authorization, a
+ * Vary that cannot be parsed or names more than RP_VARY_MAX_NAMES headers (we
+ * could not key on it: "vary-star" too), an incomplete body, then freshness:
+ * what is left of rp_freshness_s() after the response's Age, where 0 with no
+ * stale window (grace, stale-if-error) gives RP_NOSTORE_EXPIRED.
+ * *facts (not NULL) gets every header's reading whatever the verdict, and
+ * fresh_s whenever the checks reach freshness (0 otherwise). ri NULL counts
+ * as "status".
  */
+rp_nostore_t rp_response_verdict(const rp_response_info_t *ri, int64_t now_s,
+                                 int64_t default_ttl_s, rp_response_facts_t *facts);
+
+/* The same verdict, for callers that need only the freshness left (*fresh_s,
+ * if not NULL; 0 when the checks stop before freshness). */
 rp_nostore_t rp_response_storable(const rp_response_info_t *ri, int64_t now_s,
                                   int64_t default_ttl_s, int64_t *fresh_s);
 
@@ -159,18 +137,6 @@ const char *rp_nostore_name(rp_nostore_t why);
  * uncacheable for everyone else.
  */
 int rp_nostore_is_about_the_page(rp_nostore_t why, int status);
-
-/* An Age value (RFC 9111 5.1: delta-seconds) in seconds, clamped to
- * RP_MAX_FRESHNESS_S; 0 for NULL or anything that is not digits. */
-int64_t rp_age_parse(const char *value);
-
-/*
- * Response Vary value to lowercased, deduplicated, sorted names, stored in
- * *names as a NULL-terminated array from p (NULL when the count is 0). Returns
- * the count (0 for NULL or an empty list), -1 for "*", for an item that is not a
- * token, or for more than RP_VARY_MAX_NAMES distinct names: do not cache.
- */
-int rp_vary_parse(apr_pool_t *p, const char *vary, const char ***names);
 
 /* Case-insensitive header lookup supplied by the caller; NULL if absent. */
 typedef const char *(*rp_header_get_fn)(void *baton, const char *name);
@@ -252,45 +218,5 @@ rp_bypass_t rp_request_verdict(const rp_request_t *rq, const rp_request_rules_t 
 /* "method", "auth", "cookie", "no-cache", "unkeyed-header", "range", "body",
  * "host"; "none" for RP_BYPASS_NONE: the word after BYPASS in X-Cache. */
 const char *rp_bypass_name(rp_bypass_t why);
-
-/*
- * 1 when a Cookie header makes the request personal: any cookie whose name no
- * ignore pattern matches, or anything that is not RFC 6265's cookie-string,
- * since every framework reads the rest its own way (Python's SimpleCookie
- * finds "session" in "_ga=1 session=x", others split on ','): a piece without
- * '=', a name that is not a token, a value holding a space, a tab, '"' (but
- * around the whole value), ',', ';' or '\\', a byte outside 0x21..0x7e; or more
- * than RP_COOKIE_MAX_PIECES pieces. Pieces are separated by ';' with optional
- * spaces and tabs around it; empty pieces are skipped. NULL or empty -> 0.
- */
-int rp_cookie_is_personal(const char *cookie_header, const char *const *ignore, int n_ignore);
-
-/* A name inside a header value (not NUL-terminated). */
-typedef struct {
-    const char *s;
-    size_t len;
-} rp_span_name_t;
-
-/*
- * The same reading as rp_cookie_is_personal(), saying which cookies make the
- * request personal (for the advisor: "Cookie: _ga"): the count of cookies no
- * ignore pattern matches, their names stored (as spans into the header) in
- * names[0..max-1]; -1 when the header is not RFC 6265's cookie-string or has
- * more than RP_COOKIE_MAX_PIECES pieces (personal as a whole, no name). With
- * names NULL or max 0 it stops at the first such cookie. Personal exactly when
- * it returns anything but 0.
- */
-int rp_cookie_personal_names(const char *cookie_header, const char *const *ignore,
-                             int n_ignore, rp_span_name_t *names, int max);
-
-/*
- * X-ReqPerf-Tags value to tags: separated by spaces, tabs and/or commas. Keeps at
- * most RP_ENTRY_MAX_TAGS distinct tags of 1..RP_ENTRY_MAX_TAG_LEN bytes in
- * 0x21..0x7e, in order of first appearance, as a NULL-terminated array from p in
- * *tags (NULL when none is kept). A repeated tag is kept once and is not counted
- * as dropped; every other tag not kept (bad byte, too long, beyond the limit) adds
- * one to *dropped (may be NULL). Never fails; returns the number kept.
- */
-int rp_tags_parse(apr_pool_t *p, const char *header, const char ***tags, int *dropped);
 
 #endif /* RP_RULES_H */

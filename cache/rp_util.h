@@ -11,6 +11,21 @@
 
 #include <stddef.h>
 
+/* RFC 9110 OWS: the spaces a header value may hold around its items. */
+static inline int rp_is_ows(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+/* s past any spaces and tabs. */
+static inline const char *rp_skip_ows(const char *s)
+{
+    while (rp_is_ows(*s)) {
+        s++;
+    }
+    return s;
+}
+
 static inline unsigned char rp_ascii_lower(unsigned char c)
 {
     return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + ('a' - 'A')) : c;
@@ -88,6 +103,30 @@ static inline int rp_str_ieq(const char *a, const char *b)
         }
     }
     return *a == *b;
+}
+
+/* The value of a hex digit, either case; -1 for any other byte. */
+static inline int rp_hexval(unsigned char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    c = rp_ascii_lower(c);
+    return (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
+}
+
+/* Whether a span holds a control byte (below 0x20, or DEL): what lets a
+ * value fake a line or field break in a key, a log or a purge. */
+static inline int rp_has_ctl(const char *s, size_t len)
+{
+    size_t i;
+
+    for (i = 0; i < len; i++) {
+        if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] == 0x7f) {
+            return 1;
+        }
+    }
+    return 0;
 }
 
 #endif /* RP_UTIL_H */

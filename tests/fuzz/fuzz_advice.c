@@ -44,7 +44,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char *s = malloc(size + 1);
     const char *name;
     size_t len;
-    rp_span_name_t names[RP_ADVICE_SAMPLE_NAMES];
+    rp_substr_t names[RP_ADVICE_SAMPLE_NAMES];
     rp_advice_rec_t rec;
     rp_advice_sample_t sample;
     rp_advice_view_t view;

@@ -1,6 +1,7 @@
 /*
  * fuzz_rules.c: libFuzzer harness for the header-value parsers of
- * cache/rp_rules.c and cache/rp_key.c: Cache-Control, HTTP dates, Vary,
+ * cache/rp_http.c and cache/rp_key.c, and the rules of cache/rp_rules.c
+ * over them: Cache-Control, HTTP dates, Vary,
  * cookies, tags, query strings (as the query of rp_key_url) and glob patterns.
  * Each result is checked against the bounds its header promises, and the
  * safety rules in the safe direction: no input lets a response that says
@@ -15,6 +16,7 @@
 
 #include <apr_general.h>
 #include <apr_pools.h>
+#include <apr_strings.h>
 
 #include "cache/rp_glob.h"
 #include "cache/rp_key.h"
@@ -211,6 +213,32 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();    /* sorted and distinct */
         }
     }
+    /* read in two steps at a comma, the same names as read whole */
+    {
+        char *head = apr_pstrdup(p, s), *comma = strchr(head, ',');
+        const char **names2;
+        rp_vary_t v;
+        int n2;
+
+        rp_vary_init(&v);
+        if (comma != NULL) {
+            *comma = '\0';
+            rp_vary_read(&v, head);
+            rp_vary_read(&v, comma + 1);
+        }
+        else {
+            rp_vary_read(&v, head);
+        }
+        n2 = rp_vary_names(p, &v, &names2);
+        if (n2 != n) {
+            abort();
+        }
+        for (i = 0; i < n; i++) {
+            if (strcmp(names[i], names2[i]) != 0) {
+                abort();
+            }
+        }
+    }
 
     memset(&ri, 0, sizeof(ri));
     ri.status = 200;
@@ -222,6 +250,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     (void)rp_nostore_name(rp_response_storable(&ri, 1700000000, 60, &fresh));
     if (fresh < 0 || fresh > RP_MAX_FRESHNESS_S) {
         abort();
+    }
+    {
+        /* the verdict's facts: what the store filter acts on */
+        rp_response_facts_t f;
+        rp_nostore_t why = rp_response_verdict(&ri, 1700000000, 60, &f);
+
+        if (f.fresh_s != fresh || f.grace_s < 0 || f.stale_if_error_s < 0
+            || f.grace_s > RP_MAX_FRESHNESS_S || f.stale_if_error_s > RP_MAX_FRESHNESS_S
+            || (why == RP_NOSTORE_NONE && (f.cc.private_ || f.cc.no_store
+                                           || f.vary.rc != RP_VARY_OK
+                                           || f.vary.has_private))) {
+            abort();
+        }
     }
 
     check_request(data, size, s);

@@ -19,6 +19,7 @@
 
 #include "rp_test.h"
 #include "cache/rp_cache.h"
+#include "fakes/rp_store_mem.h"
 
 #define T0_S 1700000000LL               /* the fake clock starts here */
 #define S_US 1000000LL

@@ -27,6 +27,7 @@
 
 #include "rp_test.h"
 #include "cache/rp_cache.h"
+#include "fakes/rp_store_mem.h"
 #include "cache/rp_local.h"
 
 #define MIB (1024 * 1024)

@@ -9,7 +9,7 @@
 #include <apr_strings.h>
 
 #include "rp_test.h"
-#include "cache/rp_store.h"
+#include "fakes/rp_store_mem.h"
 
 #define K(s) (s), strlen(s)
 

@@ -6,15 +6,15 @@
  * by accident through shared pointers, and it counts calls so tests can assert
  * how many round trips a lookup costs. Memory comes from one pool and is only
  * reused per key, never freed: fine for tests, wrong for production. Not
- * thread-safe.
+ * thread-safe. It lives under tests/: the module never links it.
  */
 #include <string.h>
 
 #include <apr_hash.h>
 #include <apr_strings.h>
 
-#include "rp_store.h"
-#include "rp_util.h"
+#include "cache/rp_util.h"
+#include "rp_store_mem.h"
 
 #define RP_MEM_MAGIC        0x52504d53u     /* "RPMS": catches a foreign rp_store_t */
 #define RP_MEM_MAX_KEY      250             /* memcached's KEY_MAX_LENGTH */
@@ -175,37 +175,33 @@ static rp_st_rc_t mem_mget(void *ctx, apr_pool_t *p, rp_store_item_t *items, siz
     return rc;
 }
 
-static rp_st_rc_t mem_set(void *ctx, const char *key, size_t klen, const char *val, size_t vlen, uint32_t ttl_s)
+/* set, and add (only_new): memcached refuses a value above its limit first */
+static rp_st_rc_t mem_write(rp_mem_t *m, rp_mem_op_t op, int only_new, const char *key, size_t klen,
+                            const char *val, size_t vlen, uint32_t ttl_s)
 {
-    rp_mem_t *m = ctx;
     rp_st_rc_t rc;
 
-    if ((rc = mem_enter(m, OP_SET, key, klen)) != RP_ST_OK) {
+    if ((rc = mem_enter(m, op, key, klen)) != RP_ST_OK) {
         return rc;
     }
     if (vlen > m->max_value || (val == NULL && vlen > 0)) {
         return RP_ST_ERROR;
+    }
+    if (only_new && mem_find(m, key, klen) != NULL) {
+        return RP_ST_EXISTS;
     }
     mem_store(m, key, klen, val, vlen, ttl_s);
     return RP_ST_OK;
 }
 
+static rp_st_rc_t mem_set(void *ctx, const char *key, size_t klen, const char *val, size_t vlen, uint32_t ttl_s)
+{
+    return mem_write(ctx, OP_SET, 0, key, klen, val, vlen, ttl_s);
+}
+
 static rp_st_rc_t mem_add(void *ctx, const char *key, size_t klen, const char *val, size_t vlen, uint32_t ttl_s)
 {
-    rp_mem_t *m = ctx;
-    rp_st_rc_t rc;
-
-    if ((rc = mem_enter(m, OP_ADD, key, klen)) != RP_ST_OK) {
-        return rc;
-    }
-    if (vlen > m->max_value || (val == NULL && vlen > 0)) {
-        return RP_ST_ERROR;
-    }
-    if (mem_find(m, key, klen) != NULL) {
-        return RP_ST_EXISTS;
-    }
-    mem_store(m, key, klen, val, vlen, ttl_s);
-    return RP_ST_OK;
+    return mem_write(ctx, OP_ADD, 1, key, klen, val, vlen, ttl_s);
 }
 
 static rp_st_rc_t mem_del(void *ctx, const char *key, size_t klen)
