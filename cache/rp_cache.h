@@ -227,6 +227,9 @@ void rp_cache_response_info(const rp_lookup_t *lk,
 typedef struct {
     rp_nostore_t why;                  /* RP_NOSTORE_NONE: may be stored */
     int64_t fresh_s;                   /* what is left of its freshness */
+    int64_t grace_s;                   /* how long it may be served stale */
+    int64_t stale_if_error_s;          /* (RFC 5861; none where it forbids
+                                          it, RFC 9111 4.2.4) */
     int64_t age_s;                     /* its Age */
     const char **vary;                 /* the names it varies on: the */
     rp_header_t *names;                /* response's, the index's, the */
@@ -240,10 +243,12 @@ typedef struct {
 
 /*
  * THE storage decision on a whole response, the one rp_cache_store() acts
- * on: rp_response_storable(), then a Vary that cannot be keyed, then tags
- * that cannot be kept, the included parts' freshness limit applied; and the
- * full key, computed whatever the verdict.  Pure (no store call), so that
- * ReqPerfCache Observe judges a response exactly as a store would.
+ * on: rp_response_verdict() (its reading of Cache-Control and Vary is
+ * kept, the stale windows included: nothing after it parses them again),
+ * then a Vary that cannot be keyed, then tags that cannot be kept, the
+ * included parts' freshness limit applied; and the full key, computed
+ * whatever the verdict.  Pure (no store call), so that ReqPerfCache
+ * Observe judges a response exactly as a store would.
  */
 void rp_cache_judge(rp_lookup_t *lk, const rp_cache_response_t *resp,
                     int64_t now_us, rp_judgement_t *j);

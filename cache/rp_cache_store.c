@@ -81,24 +81,22 @@ void rp_cache_judge(rp_lookup_t *lk, const rp_cache_response_t *resp,
                     int64_t now_us, rp_judgement_t *j)
 {
     rp_response_info_t ri;
-    const char *v = resp->vary;
+    rp_response_facts_t facts;
     int k;
 
     memset(j, 0, sizeof(*j));
     rp_cache_response_info(lk, resp, &ri);
     j->age_s = ri.age_s;
-    j->why = rp_response_storable(&ri, now_us / 1000000,
-                                  lk->conf->default_ttl_s, &j->fresh_s);
-    /* Vary only grows: the index's names, the server's, the response's */
-    if (lk->index_vary != NULL && *lk->index_vary != '\0') {
-        v = v ? apr_pstrcat(lk->pool, v, ", ", lk->index_vary, NULL)
-              : lk->index_vary;
-    }
-    if (lk->extra_vary != NULL) {
-        v = v ? apr_pstrcat(lk->pool, v, ", ", lk->extra_vary, NULL)
-              : lk->extra_vary;
-    }
-    if (v != NULL && (j->n_vary = rp_vary_parse(lk->pool, v, &j->vary)) < 0) {
+    j->why = rp_response_verdict(&ri, now_us / 1000000,
+                                 lk->conf->default_ttl_s, &facts);
+    j->fresh_s = facts.fresh_s;
+    j->grace_s = facts.grace_s;
+    j->stale_if_error_s = facts.stale_if_error_s;
+    /* Vary only grows: the response's names (as the verdict read them),
+     * the index's, the server's */
+    rp_vary_read(&facts.vary, lk->index_vary);
+    rp_vary_read(&facts.vary, lk->extra_vary);
+    if ((j->n_vary = rp_vary_names(lk->pool, &facts.vary, &j->vary)) < 0) {
         j->n_vary = 0;
         j->vary = NULL;
         if (j->why == RP_NOSTORE_NONE) {
@@ -230,18 +228,12 @@ static rp_store_outcome_t tag_generations(rp_lookup_t *lk, rp_entry_t *e,
 /* The page entry a response leaves (its tags' generations apart), stored
  * under URL generation gen; *ttl how long memcached keeps it: for all the
  * time it may be served, fresh or standing in. */
-static void page_entry(rp_lookup_t *lk, const rp_cache_response_t *resp,
+static void page_entry(const rp_cache_response_t *resp,
                        const rp_judgement_t *j, int64_t now, uint64_t gen,
                        rp_entry_t *e, int64_t *ttl)
 {
-    int64_t grace_s = lk->conf->grace_s, sie_s = 0;
-    rp_cc_t cc;
+    int64_t grace_s = j->grace_s, sie_s = j->stale_if_error_s;
 
-    /* how long it may be served stale (RFC 5861; none where the response
-     * forbids it, RFC 9111 4.2.4) */
-    rp_cc_parse(resp->cache_control, &cc);
-    rp_stale_windows(&cc, lk->conf->grace_s, lk->conf->stale_if_error_s,
-                     &grace_s, &sie_s);
     memset(e, 0, sizeof(*e));
     e->kind = RP_ENTRY_PAGE;
     e->key = j->full;
@@ -369,7 +361,7 @@ rp_store_outcome_t rp_cache_store(rp_lookup_t *lk,
     if (out != RP_STORE_STORED) {
         return out;
     }
-    page_entry(lk, resp, &j, now, gen, &e, &ttl);
+    page_entry(resp, &j, now, gen, &e, &ttl);
     if (e.n_tags > 0
         && (out = tag_generations(lk, &e, tag_items, tag_keys, now, why))
            != RP_STORE_STORED) {
