@@ -305,7 +305,7 @@ const char *rp_miss_reason_name(rp_miss_reason_t r);
 /* Exposed for tests. */
 int rp_cache_parse_gen(const char *v, size_t len, uint64_t *out);
 /* Forget which pages this process found untagged (a hit on one asks
- * memcached for 2 keys, on any other for 4; see rp_cache.c). */
+ * memcached for 2 keys, on any other for 4; see rp_cache_gen.c). */
 void rp_cache_hints_reset(void);
 
 #endif
