@@ -12,9 +12,10 @@
  *                              reqperf-purge handler, interim responses
  *   mod_reqperf_cache_child.c  memcached and shared memory in each child
  *
- * What may be stored is decided in cache/rp_rules.c; hit, stale, miss,
- * locks and generations in cache/rp_cache.c.  This file turns their
- * answers into HTTP:
+ * What may be stored is decided in cache/rp_rules.c; hit, stale, miss
+ * and locks in cache/rp_cache.c (the local tier's part in
+ * rp_cache_local.c, the store in rp_cache_store.c, generations in
+ * rp_cache_gen.c).  This file turns their answers into HTTP:
  *
  *  - the request's cache state (reqperf_cache_req_t) is made when it has
  *    been read (post_read_request, first of all modules);

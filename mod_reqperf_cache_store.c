@@ -539,7 +539,7 @@ static apr_status_t cache_out_filter(ap_filter_t *f, apr_bucket_brigade *bb)
     }
     if (cr == NULL || !cr->headers_done) {
         reqperf_cache_interim_done(r);
-        if (cr != NULL && cr->lk.has_fallback && r->status >= 500
+        if (cr != NULL && rp_cache_fallback_applies(&cr->lk, r->status)
             && reqperf_cache_mode(reqperf_dconf(r)) == REQPERF_CACHE_ON) {
             return serve_fallback(f, cr, bb);
         }

@@ -172,7 +172,6 @@ typedef struct {
     char valid_key[RP_KEY_HASH_MAX];
     char variant_valid_key[RP_KEY_HASH_MAX];
     rp_store_item_t variant_items[2];
-    int refreshing_stale;              /* we hold the lock over a stale copy */
     uint64_t local_epoch;
     int local_seen;
     const char *base_raw, *variant_raw, *index_raw;
@@ -228,6 +227,9 @@ void rp_cache_response_info(const rp_lookup_t *lk,
 typedef struct {
     rp_nostore_t why;                  /* RP_NOSTORE_NONE: may be stored */
     int64_t fresh_s;                   /* what is left of its freshness */
+    int64_t grace_s;                   /* how long it may be served stale */
+    int64_t stale_if_error_s;          /* (RFC 5861; none where it forbids
+                                          it, RFC 9111 4.2.4) */
     int64_t age_s;                     /* its Age */
     const char **vary;                 /* the names it varies on: the */
     rp_header_t *names;                /* response's, the index's, the */
@@ -241,10 +243,12 @@ typedef struct {
 
 /*
  * THE storage decision on a whole response, the one rp_cache_store() acts
- * on: rp_response_storable(), then a Vary that cannot be keyed, then tags
- * that cannot be kept, the included parts' freshness limit applied; and the
- * full key, computed whatever the verdict.  Pure (no store call), so that
- * ReqPerfCache Observe judges a response exactly as a store would.
+ * on: rp_response_verdict() (its reading of Cache-Control and Vary is
+ * kept, the stale windows included: nothing after it parses them again),
+ * then a Vary that cannot be keyed, then tags that cannot be kept, the
+ * included parts' freshness limit applied; and the full key, computed
+ * whatever the verdict.  Pure (no store call), so that ReqPerfCache
+ * Observe judges a response exactly as a store would.
  */
 void rp_cache_judge(rp_lookup_t *lk, const rp_cache_response_t *resp,
                     int64_t now_us, rp_judgement_t *j);
@@ -263,6 +267,12 @@ typedef enum {
 rp_store_outcome_t rp_cache_store(rp_lookup_t *lk,
                                   const rp_cache_response_t *resp,
                                   const char **why, int *tags_dropped);
+
+/* THE rule of stale-if-error: whether the copy kept in lk->fallback
+ * stands in for a backend's answer of this status (a 5xx).  The glue
+ * then serves it in place of the answer, and rp_cache_mark_pass() leaves
+ * no pass marker over it, so the others go on getting it too. */
+int rp_cache_fallback_applies(const rp_lookup_t *lk, int status);
 
 /* Let go of the stampede lock if this request holds it (idempotent). */
 void rp_cache_release(rp_lookup_t *lk);
@@ -295,7 +305,7 @@ const char *rp_miss_reason_name(rp_miss_reason_t r);
 /* Exposed for tests. */
 int rp_cache_parse_gen(const char *v, size_t len, uint64_t *out);
 /* Forget which pages this process found untagged (a hit on one asks
- * memcached for 2 keys, on any other for 4; see rp_cache.c). */
+ * memcached for 2 keys, on any other for 4; see rp_cache_gen.c). */
 void rp_cache_hints_reset(void);
 
 #endif

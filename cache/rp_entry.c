@@ -321,22 +321,34 @@ char *rp_entry_encode_pool(const rp_entry_t *e, apr_pool_t *p, size_t *len,
     return buf;
 }
 
+/* A length of nbytes bytes, then that many bytes (into *bytes): a
+ * length above max is over a limit, a short read a bad format. */
+static rp_entry_status_t get_sized(rp_reader_t *r, int nbytes, uint64_t max,
+                                   const unsigned char **bytes, uint64_t *len)
+{
+    if (get_uint(r, nbytes, len) < 0) {
+        return RP_ENTRY_EFORMAT;
+    }
+    if (*len > max) {
+        return RP_ENTRY_ELIMIT;
+    }
+    if ((*bytes = get_bytes(r, (size_t)*len)) == NULL) {
+        return RP_ENTRY_EFORMAT;
+    }
+    return RP_ENTRY_OK;
+}
+
 static rp_entry_status_t decode_body(rp_reader_t *r, const char *buf, apr_pool_t *p, rp_entry_t *out)
 {
     uint64_t v, n_headers, n_tags, status;
     size_t header_bytes = 0;
     const unsigned char *bytes;
+    rp_entry_status_t st;
     uint32_t i;
 
     /* key */
-    if (get_uint(r, 4, &v) < 0) {
-        return RP_ENTRY_EFORMAT;
-    }
-    if (v > RP_ENTRY_MAX_KEY) {
-        return RP_ENTRY_ELIMIT;
-    }
-    if ((bytes = get_bytes(r, (size_t)v)) == NULL) {
-        return RP_ENTRY_EFORMAT;
+    if ((st = get_sized(r, 4, RP_ENTRY_MAX_KEY, &bytes, &v)) != RP_ENTRY_OK) {
+        return st;
     }
     out->key = buf + (bytes - (const unsigned char *)buf);
     out->key_len = (size_t)v;
@@ -385,16 +397,9 @@ static rp_entry_status_t decode_body(rp_reader_t *r, const char *buf, apr_pool_t
         out->tag_gens = apr_palloc(p, (size_t)n_tags * sizeof(*out->tag_gens));
     }
     for (i = 0; i < n_tags; i++) {
-        rp_entry_status_t st;
-
-        if (get_uint(r, 2, &v) < 0) {
-            return RP_ENTRY_EFORMAT;
-        }
-        if (v > RP_ENTRY_MAX_TAG_LEN) {
-            return RP_ENTRY_ELIMIT;
-        }
-        if ((bytes = get_bytes(r, (size_t)v)) == NULL) {
-            return RP_ENTRY_EFORMAT;
+        if ((st = get_sized(r, 2, RP_ENTRY_MAX_TAG_LEN, &bytes, &v))
+            != RP_ENTRY_OK) {
+            return st;
         }
         if ((st = tag_check((const char *)bytes, (size_t)v)) != RP_ENTRY_OK) {
             return st;
@@ -433,14 +438,8 @@ static rp_entry_status_t decode_body(rp_reader_t *r, const char *buf, apr_pool_t
     }
 
     /* body, then nothing */
-    if (get_uint(r, 4, &v) < 0) {
-        return RP_ENTRY_EFORMAT;
-    }
-    if (v > RP_ENTRY_MAX_BODY) {
-        return RP_ENTRY_ELIMIT;
-    }
-    if ((bytes = get_bytes(r, (size_t)v)) == NULL) {
-        return RP_ENTRY_EFORMAT;
+    if ((st = get_sized(r, 4, RP_ENTRY_MAX_BODY, &bytes, &v)) != RP_ENTRY_OK) {
+        return st;
     }
     out->body = buf + (bytes - (const unsigned char *)buf);
     out->body_len = (size_t)v;

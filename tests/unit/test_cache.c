@@ -513,6 +513,11 @@ static void test_stale_if_error(void **state)
     assert_int_equal(lk.fallback.body_len, 2);
     assert_memory_equal(lk.fallback.body, "v1", 2);
     assert_int_equal(lk.fallback_age_s, 11);
+    /* it stands in for a 5xx only */
+    assert_int_equal(rp_cache_fallback_applies(&lk, 500), 1);
+    assert_int_equal(rp_cache_fallback_applies(&lk, 503), 1);
+    assert_int_equal(rp_cache_fallback_applies(&lk, 404), 0);
+    assert_int_equal(rp_cache_fallback_applies(&lk, 200), 0);
     /* the backend fails: the 5xx leaves no pass marker over the copy */
     r = page("oops", NULL);
     r.status = 503;
@@ -558,6 +563,7 @@ static void test_stale_if_error(void **state)
     assert_int_equal(lookup(&fx, &lk, url3, &NOHDR), RP_LOOKUP_MISS);
     assert_int_equal(lk.miss_reason, RP_MISS_PURGED);
     assert_int_equal(lk.has_fallback, 0);
+    assert_int_equal(rp_cache_fallback_applies(&lk, 503), 0);
     rp_cache_release(&lk);
 
     /* stale-while-revalidate is grace for that entry */
@@ -569,6 +575,7 @@ static void test_stale_if_error(void **state)
     assert_int_equal(lookup(&fx, &lk, url4, &NOHDR), RP_LOOKUP_MISS);
     assert_int_equal(lk.holds_lock, 1);
     assert_int_equal(lk.has_fallback, 1);     /* the refresher's copy too */
+    assert_int_equal(rp_cache_fallback_applies(&lk, 502), 1);
     assert_int_equal(lookup(&fx, &lk2, url4, &NOHDR), RP_LOOKUP_STALE);
     assert_int_equal(lk2.stale_reason, RP_STALE_GRACE);
     rp_cache_release(&lk);

@@ -1,0 +1,248 @@
+/*
+ * rp_cache_gen.c: generations and epochs (rp_cache.h: "Invalidation
+ * without scanning memcached"), the per-process hint of which pages carry
+ * no tags, and the purges that move the generations on.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "rp_cache_int.h"
+#include "rp_local.h"
+
+int rp_cache_parse_gen(const char *v, size_t len, uint64_t *out)
+{
+    uint64_t g = 0;
+    size_t i = 0;
+
+    if (v == NULL || len == 0) {
+        return -1;
+    }
+    for (; i < len && v[i] >= '0' && v[i] <= '9'; i++) {
+        uint64_t d = (uint64_t)(v[i] - '0');
+        if (g > (UINT64_MAX - d) / 10) {
+            return -1;
+        }
+        g = g * 10 + d;
+    }
+    if (i == 0) {
+        return -1;
+    }
+    /* memcached pads an incremented value that got shorter with spaces */
+    for (; i < len; i++) {
+        if (v[i] != ' ' && v[i] != '\r' && v[i] != '\n') {
+            return -1;
+        }
+    }
+    *out = g;
+    return 0;
+}
+
+void rp_cache_gen_key(char out[RP_KEY_HASH_MAX], const char *prefix,
+                      const char *name)
+{
+    rp_key_hash(prefix, name, strlen(name), out);
+}
+
+/* A generation or epoch as memcached holds it: decimal digits. */
+static int gen_text(char buf[32], uint64_t g)
+{
+    return snprintf(buf, 32, "%llu", (unsigned long long)g);
+}
+
+rp_st_rc_t rp_cache_gen_create(rp_store_t *s, const char *key, int64_t now_us)
+{
+    char buf[32];
+    int n = gen_text(buf, (uint64_t)now_us);
+
+    return rp_store_add(s, key, strlen(key), buf, (size_t)n, 0);
+}
+
+rp_st_rc_t rp_cache_gen_ensure(rp_store_t *s, apr_pool_t *p, const char *key,
+                               int64_t now_us, uint64_t *gen)
+{
+    const char *v;
+    size_t vl;
+    rp_st_rc_t rc;
+    int tries;
+
+    for (tries = 0; tries < 3; tries++) {
+        rc = rp_cache_gen_create(s, key, now_us);
+        if (rc == RP_ST_OK) {
+            *gen = (uint64_t)now_us;
+            return RP_ST_OK;
+        }
+        if (rc != RP_ST_EXISTS) {
+            return rc;
+        }
+        rc = rp_store_get(s, p, key, strlen(key), &v, &vl);
+        if (rc == RP_ST_OK) {
+            return rp_cache_parse_gen(v, vl, gen) == 0 ? RP_ST_OK
+                                                       : RP_ST_ERROR;
+        }
+        if (rc != RP_ST_NOTFOUND) {
+            return rc;
+        }
+        /* evicted between add and get: try again */
+    }
+    return RP_ST_ERROR;
+}
+
+/* Move a generation on: every entry stored under the old one is dead. */
+static rp_st_rc_t gen_bump(rp_store_t *s, apr_pool_t *p, const char *key,
+                           int64_t now_us)
+{
+    uint64_t v;
+    rp_st_rc_t rc;
+    int tries;
+
+    (void)p;
+    for (tries = 0; tries < 4; tries++) {
+        rc = rp_store_incr(s, key, strlen(key), 1, &v);
+        if (rc != RP_ST_NOTFOUND) {
+            return rc;
+        }
+        /* missing: create it with a value no entry can hold.  If someone
+         * created it meanwhile (a store adopting a fresh generation), it
+         * must still move on: go round and increment it. */
+        rc = rp_cache_gen_create(s, key, now_us);
+        if (rc == RP_ST_OK) {
+            return RP_ST_OK;
+        }
+        if (rc != RP_ST_EXISTS) {
+            return rc;
+        }
+    }
+    return RP_ST_ERROR;
+}
+
+uint64_t rp_cache_item_gen(const rp_store_item_t *it)
+{
+    uint64_t g;
+
+    if (it->rc != RP_ST_OK
+        || rp_cache_parse_gen(it->value, it->value_len, &g) != 0) {
+        return 0;
+    }
+    return g;
+}
+
+void rp_cache_note_validated(rp_lookup_t *lk, const char *full, uint32_t ttl)
+{
+    char vkey[RP_KEY_HASH_MAX], ebuf[32];
+    int n = gen_text(ebuf, lk->tag_epoch);
+
+    rp_key_hash("rp:v:", full, strlen(full), vkey);
+    rp_store_set(lk->store, vkey, strlen(vkey), ebuf, (size_t)n, ttl);
+}
+
+/* ---- which pages carry no tags: a hint, per process ------------------
+ *
+ * An untagged page needs neither the tag epoch nor its "validated" key,
+ * so a hit on it asks memcached for two keys (entry and URL generation)
+ * instead of four.  Whether a page is tagged is only known from its
+ * entry, so each process remembers, per base key (a bit in a table
+ * indexed by a hash of the key), that it last found the page untagged.
+ * The bit only decides which keys the first multi-get asks for: when it
+ * is wrong (the page has become tagged, or another key shares the bit)
+ * the tags are checked exactly as before, one round trip later; it never
+ * lets a tag go unchecked.  Relaxed atomics: a lost update costs a round
+ * trip, nothing else. */
+#define UNTAGGED_HINT_BYTES 8192           /* 65,536 bits: 8 KB a process */
+static unsigned char untagged_hint[UNTAGGED_HINT_BYTES];
+
+static uint32_t hint_bit(const char *key)
+{
+    uint32_t h = 2166136261u;              /* FNV-1a over the hashed key */
+
+    for (; *key; key++) {
+        h = (h ^ (unsigned char)*key) * 16777619u;
+    }
+    return h % (UNTAGGED_HINT_BYTES * 8);
+}
+
+int rp_cache_known_untagged(const char *key)
+{
+    uint32_t b = hint_bit(key);
+
+    return (__atomic_load_n(&untagged_hint[b / 8], __ATOMIC_RELAXED)
+            >> (b % 8)) & 1;
+}
+
+void rp_cache_note_tagged(const char *key, int tagged)
+{
+    uint32_t b = hint_bit(key);
+    unsigned char m = (unsigned char)(1u << (b % 8));
+
+    if (((rp_cache_known_untagged(key) != 0) == (tagged == 0))) {
+        return;                            /* already says so: no write */
+    }
+    if (tagged) {
+        __atomic_fetch_and(&untagged_hint[b / 8], (unsigned char)~m,
+                           __ATOMIC_RELAXED);
+    }
+    else {
+        __atomic_fetch_or(&untagged_hint[b / 8], m, __ATOMIC_RELAXED);
+    }
+}
+
+void rp_cache_hints_reset(void)
+{
+    memset(untagged_hint, 0, sizeof(untagged_hint));
+}
+
+/* For a tagged entry the hint had said was not. */
+int rp_cache_read_tag_epoch(rp_lookup_t *lk, const char *vkey,
+                            rp_store_item_t out[2])
+{
+    memset(out, 0, 2 * sizeof(*out));
+    lk->tag_epoch_asked = 1;
+    out[0].key = RP_CACHE_TAG_EPOCH_KEY;
+    out[0].key_len = sizeof(RP_CACHE_TAG_EPOCH_KEY) - 1;
+    out[1].key = vkey;
+    out[1].key_len = strlen(vkey);
+    lk->round_trips++;
+    rp_store_mget(lk->store, lk->pool, out, 2);
+    if (out[0].rc != RP_ST_OK && out[0].rc != RP_ST_NOTFOUND) {
+        return -1;
+    }
+    lk->tag_epoch = rp_cache_item_gen(&out[0]);
+    lk->tag_epoch_read = 1;
+    return 0;
+}
+
+/* Move the generation of a URL or of a tag on (a tag's moves the tag
+ * epoch too: it lets a store in flight notice that some tag moved on).
+ * This server's copies go at once, whatever memcached said; recorded
+ * after the bump, so a copy read from memcached before the bump carries
+ * an epoch older than this record. */
+static rp_st_rc_t purge(rp_store_t *s, apr_pool_t *p, rp_local_t *local,
+                        int is_tag, const char *name, int64_t now_us)
+{
+    char key[RP_KEY_HASH_MAX];
+    rp_st_rc_t rc;
+
+    rp_cache_gen_key(key, is_tag ? "rp:t:" : "rp:u:", name);
+    rc = gen_bump(s, p, key, now_us);
+    if (rc == RP_ST_OK && is_tag) {
+        rc = gen_bump(s, p, RP_CACHE_TAG_EPOCH_KEY, now_us);
+    }
+    if (local != NULL) {
+        rp_local_record_purge(local, rp_local_hash(is_tag ? "t:" : "u:",
+                                                   name));
+    }
+    return rc;
+}
+
+rp_st_rc_t rp_cache_purge_url(rp_store_t *s, apr_pool_t *p,
+                              rp_local_t *local, const char *url,
+                              int64_t now_us)
+{
+    return purge(s, p, local, 0, url, now_us);
+}
+
+rp_st_rc_t rp_cache_purge_tag(rp_store_t *s, apr_pool_t *p,
+                              rp_local_t *local, const char *tag,
+                              int64_t now_us)
+{
+    return purge(s, p, local, 1, tag, now_us);
+}

@@ -1,0 +1,380 @@
+/*
+ * rp_cache_store.c: the store side of the cache (rp_cache.h).  After a
+ * miss, the verdict on the response (rp_cache_judge, which ReqPerfCache
+ * Observe shares), the generations checked again against those read
+ * before the fetch, and the entry (with its vary index) or, for an answer
+ * that may not be stored, the pass marker.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <apr_strings.h>
+
+#include "rp_cache_int.h"
+#include "rp_local.h"
+
+void rp_cache_refuse(rp_lookup_t *lk, rp_nostore_t why, int status)
+{
+    if (lk->refresh || lk->no_pass || !rp_nostore_is_about_the_page(why, status)) {
+        rp_cache_release(lk);
+        return;
+    }
+    rp_cache_mark_pass(lk, status);
+}
+
+void rp_cache_mark_pass(rp_lookup_t *lk, int status)
+{
+    int64_t now = lk->clock->now_us(lk->clock->baton);
+    int64_t ttl = status >= 500 ? 5 : lk->conf->default_ttl_s;
+    rp_entry_t e;
+    char *bytes;
+    size_t len;
+    rp_entry_status_t est;
+
+    if (ttl > RP_CACHE_PASS_MAX_S) {
+        ttl = RP_CACHE_PASS_MAX_S;
+    }
+    if (ttl < 1) {
+        ttl = 1;
+    }
+    /* a failing backend must not wipe out the stale copy grace keeps
+     * for exactly this: the others go on getting it */
+    if (lk->url_gen != 0 && !rp_cache_fallback_applies(lk, status)) {
+        memset(&e, 0, sizeof(e));
+        e.kind = RP_ENTRY_PASS;
+        e.key = lk->base_full;
+        e.key_len = strlen(lk->base_full);
+        e.stored_us = now;
+        e.fresh_until_us = now + ttl * 1000000;
+        e.url_gen = lk->url_gen;
+        bytes = rp_entry_encode_pool(&e, lk->pool, &len, &est);
+        if (bytes != NULL
+            && rp_store_set(lk->store, lk->base_key, strlen(lk->base_key),
+                            bytes, len, (uint32_t)ttl) == RP_ST_OK) {
+            rp_cache_local_put(lk, lk->base_key, bytes, len, now);
+        }
+    }
+    rp_cache_release(lk);
+}
+
+void rp_cache_response_info(const rp_lookup_t *lk,
+                            const rp_cache_response_t *resp,
+                            rp_response_info_t *ri)
+{
+    memset(ri, 0, sizeof(*ri));
+    ri->status = resp->status;
+    ri->cache_control = resp->cache_control;
+    ri->vary = resp->vary;
+    ri->has_set_cookie = resp->has_set_cookie;
+    ri->has_content_range = resp->has_content_range;
+    ri->expires = resp->expires;
+    ri->date = resp->date;
+    ri->pragma = resp->pragma;
+    ri->age_s = rp_age_parse(resp->age);
+    ri->request_authenticated = resp->request_authenticated;
+    ri->input_changed = resp->input_changed;
+    ri->incomplete = resp->incomplete;
+    ri->grace_s = lk->conf->grace_s;
+    ri->stale_if_error_s = lk->conf->stale_if_error_s;
+}
+
+void rp_cache_judge(rp_lookup_t *lk, const rp_cache_response_t *resp,
+                    int64_t now_us, rp_judgement_t *j)
+{
+    rp_response_info_t ri;
+    rp_response_facts_t facts;
+    int k;
+
+    memset(j, 0, sizeof(*j));
+    rp_cache_response_info(lk, resp, &ri);
+    j->age_s = ri.age_s;
+    j->why = rp_response_verdict(&ri, now_us / 1000000,
+                                 lk->conf->default_ttl_s, &facts);
+    j->fresh_s = facts.fresh_s;
+    j->grace_s = facts.grace_s;
+    j->stale_if_error_s = facts.stale_if_error_s;
+    /* Vary only grows: the response's names (as the verdict read them),
+     * the index's, the server's */
+    rp_vary_read(&facts.vary, lk->index_vary);
+    rp_vary_read(&facts.vary, lk->extra_vary);
+    if ((j->n_vary = rp_vary_names(lk->pool, &facts.vary, &j->vary)) < 0) {
+        j->n_vary = 0;
+        j->vary = NULL;
+        if (j->why == RP_NOSTORE_NONE) {
+            j->why = RP_NOSTORE_VARY_STAR;
+        }
+    }
+    if (j->why == RP_NOSTORE_NONE && resp->tags) {
+        j->n_tags = rp_tags_parse(lk->pool, resp->tags, &j->tags,
+                                  &j->tags_dropped);
+        if (j->tags_dropped > 0) {
+            j->why = RP_NOSTORE_TAGS;
+        }
+    }
+    if (resp->has_max_fresh && j->fresh_s > resp->max_fresh_s) {
+        j->fresh_s = resp->max_fresh_s;
+    }
+    j->full = lk->base_full;
+    if (j->n_vary > 0) {
+        /* the base key names the headers; the page lives under the variant */
+        j->names = apr_pcalloc(lk->pool, sizeof(*j->names) * (size_t)j->n_vary);
+        for (k = 0; k < j->n_vary; k++) {
+            j->names[k].name = j->vary[k];
+            j->names[k].value = "";
+        }
+        j->full = rp_cache_variant_full(lk, j->names, j->n_vary);
+    }
+}
+
+/* The store ends without an entry: *why says why, the lock goes. */
+static rp_store_outcome_t give_up(rp_lookup_t *lk, const char **why,
+                                  const char *reason,
+                                  rp_store_outcome_t outcome)
+{
+    *why = reason;
+    rp_cache_release(lk);
+    return outcome;
+}
+
+/* What a write memcached did not take makes of the store. */
+static rp_store_outcome_t write_failed(rp_lookup_t *lk, const char **why,
+                                       rp_st_rc_t rc)
+{
+    return rc == RP_ST_DOWN
+           ? give_up(lk, why, "memcached down", RP_STORE_DOWN)
+           : give_up(lk, why, "memcached refused", RP_STORE_FAILED);
+}
+
+/* The generations now, compared with those seen before the fetch: the
+ * URL's, and for a tagged page the tag epoch and each tag's (their
+ * items and keys, in *tag_items and *tag_keys, for tag_generations()).
+ * RP_STORE_STORED: none moved on, *gen is the URL's. */
+static rp_store_outcome_t check_generations(rp_lookup_t *lk,
+                                            const rp_judgement_t *j,
+                                            rp_store_item_t **tag_items,
+                                            char (**tag_keys)[RP_KEY_HASH_MAX],
+                                            uint64_t *gen, const char **why)
+{
+    int n_tags = j->n_tags, k;
+    rp_store_item_t *items = apr_pcalloc(lk->pool, sizeof(*items)
+                                                   * (size_t)(n_tags + 2));
+    char (*keys)[RP_KEY_HASH_MAX] = apr_palloc(lk->pool,
+                                               RP_KEY_HASH_MAX
+                                               * (size_t)(n_tags + 1));
+
+    items[0].key = lk->url_gen_key;
+    items[0].key_len = strlen(lk->url_gen_key);
+    items[1].key = RP_CACHE_TAG_EPOCH_KEY;
+    items[1].key_len = sizeof(RP_CACHE_TAG_EPOCH_KEY) - 1;
+    for (k = 0; k < n_tags; k++) {
+        rp_cache_gen_key(keys[k], "rp:t:", j->tags[k]);
+        items[k + 2].key = keys[k];
+        items[k + 2].key_len = strlen(keys[k]);
+    }
+    rp_store_mget(lk->store, lk->pool, items, (size_t)(n_tags + 2));
+    for (k = 0; k < n_tags + 2; k++) {
+        if (k == 1 && n_tags == 0) {
+            continue;                  /* an untagged page needs no epoch */
+        }
+        if (items[k].rc == RP_ST_DOWN || items[k].rc == RP_ST_ERROR) {
+            return give_up(lk, why, "memcached down", RP_STORE_DOWN);
+        }
+    }
+    *gen = rp_cache_item_gen(&items[0]);
+    if (lk->url_gen == 0 || *gen != lk->url_gen) {
+        return give_up(lk, why, "url purged during fetch",
+                       RP_STORE_PURGED_DURING_FETCH);
+    }
+    if (n_tags > 0 && (!lk->tag_epoch_read
+                       || rp_cache_item_gen(&items[1]) != lk->tag_epoch)) {
+        return give_up(lk, why, "tag purged during fetch",
+                       RP_STORE_PURGED_DURING_FETCH);
+    }
+    *tag_items = items + 2;
+    *tag_keys = keys;
+    return RP_STORE_STORED;
+}
+
+/* The generation of each of the page's tags, into e->tag_gens; a missing
+ * one is created here, and if someone else just did, it was a purge of
+ * this tag (or another store): then nothing is stored. */
+static rp_store_outcome_t tag_generations(rp_lookup_t *lk, rp_entry_t *e,
+                                          const rp_store_item_t *items,
+                                          char (*keys)[RP_KEY_HASH_MAX],
+                                          int64_t now, const char **why)
+{
+    uint64_t *gens = apr_palloc(lk->pool, sizeof(uint64_t) * e->n_tags);
+    uint32_t k;
+    rp_st_rc_t rc;
+
+    for (k = 0; k < e->n_tags; k++) {
+        gens[k] = rp_cache_item_gen(&items[k]);
+        if (gens[k] != 0) {
+            continue;
+        }
+        rc = rp_cache_gen_create(lk->store, keys[k], now);
+        if (rc == RP_ST_EXISTS) {
+            return give_up(lk, why, "tag purged during fetch",
+                           RP_STORE_PURGED_DURING_FETCH);
+        }
+        if (rc != RP_ST_OK) {
+            return give_up(lk, why, "memcached down", RP_STORE_DOWN);
+        }
+        gens[k] = (uint64_t)now;
+    }
+    e->tag_gens = gens;
+    return RP_STORE_STORED;
+}
+
+/* The page entry a response leaves (its tags' generations apart), stored
+ * under URL generation gen; *ttl how long memcached keeps it: for all the
+ * time it may be served, fresh or standing in. */
+static void page_entry(const rp_cache_response_t *resp,
+                       const rp_judgement_t *j, int64_t now, uint64_t gen,
+                       rp_entry_t *e, int64_t *ttl)
+{
+    int64_t grace_s = j->grace_s, sie_s = j->stale_if_error_s;
+
+    memset(e, 0, sizeof(*e));
+    e->kind = RP_ENTRY_PAGE;
+    e->key = j->full;
+    e->key_len = strlen(j->full);
+    e->status = resp->status;
+    /* as old as the upstream cache says it is: Age counts on from there */
+    e->stored_us = now - j->age_s * 1000000;
+    e->fresh_until_us = now + j->fresh_s * 1000000;
+    e->grace_us = grace_s * 1000000;
+    e->stale_if_error_us = sie_s * 1000000;
+    e->url_gen = gen;
+    e->n_headers = (uint32_t)resp->n_headers;
+    e->headers = (rp_header_t *)resp->headers;
+    e->body = resp->body;
+    e->body_len = resp->body_len;
+    e->n_tags = (uint32_t)j->n_tags;
+    e->tags = j->tags;
+    *ttl = j->fresh_s + (grace_s > sie_s ? grace_s : sie_s) + 60;
+    if (*ttl > RP_CACHE_MAX_TTL_S) {
+        *ttl = RP_CACHE_MAX_TTL_S;
+    }
+}
+
+/* A varying page: the vary index under the base key, naming the headers
+ * (kept in lk->index_raw for the local tier). */
+static rp_store_outcome_t store_index(rp_lookup_t *lk,
+                                      const rp_judgement_t *j,
+                                      const rp_entry_t *e, int64_t now,
+                                      int64_t ttl, const char **why)
+{
+    rp_entry_t idx;
+    rp_entry_status_t est;
+    char *bytes;
+    size_t len;
+    rp_st_rc_t rc;
+
+    memset(&idx, 0, sizeof(idx));
+    idx.kind = RP_ENTRY_VARY_INDEX;
+    idx.key = lk->base_full;
+    idx.key_len = strlen(lk->base_full);
+    idx.stored_us = now;
+    idx.fresh_until_us = e->fresh_until_us;
+    idx.grace_us = e->grace_us;
+    idx.stale_if_error_us = e->stale_if_error_us;
+    idx.url_gen = e->url_gen;
+    idx.n_headers = (uint32_t)j->n_vary;
+    idx.headers = j->names;
+    bytes = rp_entry_encode_pool(&idx, lk->pool, &len, &est);
+    if (bytes == NULL) {
+        return give_up(lk, why, rp_entry_strerror(est), RP_STORE_FAILED);
+    }
+    rc = rp_store_set(lk->store, lk->base_key, strlen(lk->base_key),
+                      bytes, len, (uint32_t)ttl);
+    lk->index_raw = bytes;
+    lk->index_raw_len = len;
+    return rc == RP_ST_OK ? RP_STORE_STORED : write_failed(lk, why, rc);
+}
+
+/* The page itself under its full key, then what the local tier, the
+ * untagged hint and the validated epoch learn from it. */
+static rp_store_outcome_t store_page(rp_lookup_t *lk, const rp_judgement_t *j,
+                                     const rp_entry_t *e, int64_t now,
+                                     int64_t ttl, const char **why)
+{
+    char full_key[RP_KEY_HASH_MAX];
+    rp_entry_status_t est;
+    char *bytes;
+    size_t len;
+    rp_st_rc_t rc;
+
+    rp_key_hash("rp:e:", j->full, strlen(j->full), full_key);
+    bytes = rp_entry_encode_pool(e, lk->pool, &len, &est);
+    if (bytes == NULL) {
+        return give_up(lk, why, rp_entry_strerror(est), RP_STORE_FAILED);
+    }
+    rc = rp_store_set(lk->store, full_key, strlen(full_key), bytes, len,
+                      (uint32_t)ttl);
+    if (rc != RP_ST_OK) {
+        return write_failed(lk, why, rc);
+    }
+    rp_cache_note_tagged(lk->base_key, j->n_tags > 0);
+    rp_cache_local_put(lk, full_key, bytes, len, now);
+    if (j->n_vary > 0) {
+        rp_cache_local_put(lk, lk->base_key, lk->index_raw,
+                           lk->index_raw_len, now);
+    }
+    if (j->n_tags > 0 && lk->tag_epoch != 0) {
+        /* the tag generations were read with this epoch */
+        rp_cache_note_validated(lk, j->full, (uint32_t)ttl);
+    }
+    rp_cache_release(lk);
+    return RP_STORE_STORED;
+}
+
+rp_store_outcome_t rp_cache_store(rp_lookup_t *lk,
+                                  const rp_cache_response_t *resp,
+                                  const char **why, int *tags_dropped)
+{
+    int64_t now = lk->clock->now_us(lk->clock->baton), ttl;
+    rp_judgement_t j;
+    rp_store_item_t *tag_items = NULL;
+    char (*tag_keys)[RP_KEY_HASH_MAX] = NULL;
+    rp_entry_t e;
+    rp_store_outcome_t out;
+    uint64_t gen;
+
+    *why = NULL;
+    lk->refused = RP_NOSTORE_NONE;
+    rp_cache_judge(lk, resp, now, &j);
+    if (tags_dropped) {
+        *tags_dropped = j.tags_dropped;
+    }
+    if (j.why != RP_NOSTORE_NONE) {
+        lk->refused = j.why;
+        *why = rp_nostore_name(j.why);
+        rp_cache_refuse(lk, j.why, resp->status);
+        return RP_STORE_NOT_CACHEABLE;
+    }
+    if (j.full == NULL) {
+        /* a header value we cannot key on: this request's, not the
+         * page's, so no pass marker */
+        return give_up(lk, why, "vary key", RP_STORE_NOT_CACHEABLE);
+    }
+    out = check_generations(lk, &j, &tag_items, &tag_keys, &gen, why);
+    if (out != RP_STORE_STORED) {
+        return out;
+    }
+    page_entry(resp, &j, now, gen, &e, &ttl);
+    if (e.n_tags > 0
+        && (out = tag_generations(lk, &e, tag_items, tag_keys, now, why))
+           != RP_STORE_STORED) {
+        return out;
+    }
+    if (j.n_vary > 0
+        && (out = store_index(lk, &j, &e, now, ttl, why)) != RP_STORE_STORED) {
+        return out;
+    }
+    out = store_page(lk, &j, &e, now, ttl, why);
+    if (out == RP_STORE_STORED) {
+        lk->stored_full = j.full;
+        lk->stored_fresh_s = j.fresh_s;
+    }
+    return out;
+}
