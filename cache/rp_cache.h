@@ -288,7 +288,8 @@ void rp_cache_mark_pass(rp_lookup_t *lk, int status);
  * something about the page for everyone (rp_nostore_is_about_the_page(),
  * and neither lk->refresh nor lk->no_pass), else only the lock goes.  A
  * client's own refresh or a one-off answer never makes a page uncacheable
- * for the others, nor replaces a good entry. */
+ * for the others, nor replaces a good entry.  A request that was itself
+ * passed by a marker writes none (the marker lives out its time). */
 void rp_cache_refuse(rp_lookup_t *lk, rp_nostore_t why, int status);
 
 /* Invalidation: every variant of a URL (its canonical rp_key_url form),

@@ -14,7 +14,12 @@
 
 void rp_cache_refuse(rp_lookup_t *lk, rp_nostore_t why, int status)
 {
-    if (lk->refresh || lk->no_pass || !rp_nostore_is_about_the_page(why, status)) {
+    /* a request that met a live pass marker leaves it as it is: written
+     * again by every pass, an uncacheable page cost a memcached write per
+     * request instead of one per marker's life (the first miss after it
+     * expires takes the lock and writes the next) */
+    if (lk->refresh || lk->no_pass || lk->miss_reason == RP_MISS_PASS
+        || !rp_nostore_is_about_the_page(why, status)) {
         rp_cache_release(lk);
         return;
     }
