@@ -141,6 +141,24 @@ static int read_slot(slot_t *s, slot_t *out)
     return s1 == s2;
 }
 
+/* The cheap test before read_slot: 0 only when the slot, stable, holds
+ * another key.  A slot in mid-write hides its hash (0) while its words
+ * change: a reader that took that 0 for "not this key" missed and asked
+ * memcached, although the copy was back a few stores later.  Such a slot
+ * goes to read_slot, which waits for the writer. */
+static int slot_may_hold(slot_t *s, uint64_t h)
+{
+    uint64_t s1 = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE), sh, s2;
+
+    if (s1 & 1) {
+        return 1;
+    }
+    sh = __atomic_load_n(&s->hash, __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    s2 = __atomic_load_n(&s->seq, __ATOMIC_RELAXED);
+    return sh == h || s1 != s2;
+}
+
 static int get_copy(rp_local_t *l, const char *mkey, apr_pool_t *p,
                     const char **val, size_t *len, rp_local_meta_t *meta,
                     int check_sum)
@@ -154,8 +172,8 @@ static int get_copy(rp_local_t *l, const char *mkey, apr_pool_t *p,
         slot_t copy;
         char *buf;
 
-        if (__atomic_load_n(&tab[idx].hash, __ATOMIC_RELAXED) != h
-            || !read_slot(&tab[idx], &copy) || copy.hash != h
+        if (!slot_may_hold(&tab[idx], h) || !read_slot(&tab[idx], &copy)
+            || copy.hash != h
             || copy.len == 0 || !intact(l, copy.pos, copy.len)) {
             continue;
         }
