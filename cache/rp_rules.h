@@ -177,7 +177,9 @@ typedef struct {
     const char *method;
     rp_header_get_fn get;               /* the client's headers, by name */
     void *baton;
-    const char *const *names;           /* every header name it carried */
+    const char *const *names;           /* every header name it carried, or NULL
+                                           (then get() is asked for each one the
+                                           rules look for) */
     int n_names;
     int authenticated;                  /* r->user set by any module, or a verified client certificate */
     const char *hostname;               /* Apache's normalised host (r->hostname); NULL when none */

@@ -595,6 +595,52 @@ static void test_bypass_unkeyed(void **state)
     assert_int_equal(check1("GET", "Connection", " , ", &none, NULL), RP_BYPASS_NONE);
 }
 
+/* The override check reads the names a request carried when it has them,
+ * else asks get() for each override header: both give the same verdict
+ * for every override header in any case, listed in ReqPerfCacheVary or
+ * not, among other headers. */
+static void test_override_by_names_or_get_agree(void **state)
+{
+    static const char *spellings[] = { "X-Forwarded-Host", "x-forwarded-host",
+                                       "X-FORWARDED-PROTO", "forwarded", "X-ProxyUser-Ip",
+                                       "x-envoy-original-path", "X-Url-Scheme", "front-end-https",
+                                       "X-Forwarded-For", "X-Lang", "Accept" };
+    static const char *vary[] = { "X-Forwarded-Proto", "x-url-scheme" };
+    rp_request_rules_t none = { NULL, 0, NULL, 0 };
+    rp_request_rules_t some = { NULL, 0, vary, 2 };
+    const rp_request_rules_t *rules[] = { &none, &some, NULL };
+    size_t i, j;
+
+    (void)state;
+    for (i = 0; i < sizeof(spellings) / sizeof(spellings[0]); i++) {
+        for (j = 0; j < 3; j++) {
+            hdrs_t h;
+            rp_request_t rq;
+            rp_bypass_t by_names, by_get;
+
+            memset(&h, 0, sizeof(h));
+            h.names[0] = "Accept-Encoding";
+            h.values[0] = "gzip";
+            h.names[1] = spellings[i];
+            h.values[1] = "v";
+            by_names = verdict("GET", &h, rules[j], NULL);
+            memset(&rq, 0, sizeof(rq));
+            rq.method = "GET";
+            rq.get = hdr_get;
+            rq.baton = &h;
+            rq.hostname = "example.test";
+            rq.default_port = 80;
+            by_get = rp_request_verdict(&rq, rules[j], NULL);
+            assert_int_equal(by_names, by_get);
+            assert_int_equal(by_names,
+                             rp_override_header(spellings[i])
+                             && !(j == 1 && (strcasecmp(spellings[i], "X-Forwarded-Proto") == 0
+                                             || strcasecmp(spellings[i], "x-url-scheme") == 0))
+                             ? RP_BYPASS_UNKEYED_HEADER : RP_BYPASS_NONE);
+        }
+    }
+}
+
 static void test_bypass_order(void **state)
 {
     hdrs_t h;
@@ -660,6 +706,7 @@ int main(void)
         RP_TEST(test_bypass_each_reason),
         RP_TEST(test_unkeyed_spelling),
         RP_TEST(test_bypass_unkeyed),
+        RP_TEST(test_override_by_names_or_get_agree),
         RP_TEST(test_bypass_host),
         RP_TEST(test_bypass_order),
         RP_TEST(test_bypass_names),
