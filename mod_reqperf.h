@@ -81,6 +81,8 @@ typedef struct {
      * variables set from the request (SetEnvIf, BrowserMatch); keyed */
     apr_array_header_t *reads_headers;
     apr_array_header_t *reads_envs;
+    const char *vhost_id;              /* the key's name of this virtual
+                                          host (post_config) */
     int app_max_names;                 /* main server only */
 } reqperf_srv_conf_t;
 

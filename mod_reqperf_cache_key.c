@@ -283,17 +283,16 @@ const char *reqperf_cache_request_resource(request_rec *r,
 
 /* The virtual host as its configuration names it: ServerName and the
  * addresses of its <VirtualHost> ("-" for the main server). */
-static const char *vhost_id(request_rec *r)
+static const char *vhost_id(apr_pool_t *p, server_rec *sv)
 {
-    server_rec *sv = r->server;
     const char *id = sv->server_hostname ? sv->server_hostname : "-";
     server_addr_rec *a;
 
     if (!sv->is_virtual) {
-        return apr_pstrcat(r->pool, id, "@-", NULL);
+        return apr_pstrcat(p, id, "@-", NULL);
     }
     for (a = sv->addrs; a != NULL; a = a->next) {
-        id = apr_psprintf(r->pool, "%s%c%s:%u", id, a == sv->addrs ? '@' : ',',
+        id = apr_psprintf(p, "%s%c%s:%u", id, a == sv->addrs ? '@' : ',',
                           a->virthost ? a->virthost : "?",
                           (unsigned)a->host_port);
     }
@@ -328,6 +327,8 @@ int reqperf_cache_key(request_rec *r, const reqperf_cache_req_t *cr,
                       const char **full)
 {
     const reqperf_sent_t *s = &cr->sent;
+    reqperf_srv_conf_t *sc = ap_get_module_config(r->server->module_config,
+                                                  &reqperf_module);
     const char *path = target_path(r->pool, s->unparsed_uri);
     const char **names;
     rp_header_t *h;
@@ -356,8 +357,11 @@ int reqperf_cache_key(request_rec *r, const reqperf_cache_req_t *cr,
      * Apache puts in the URLs it builds itself (redirects,
      * ProxyPassReverse, SERVER_PORT): UseCanonicalPhysicalPort makes it
      * the port the connection reached */
-    u.context = apr_psprintf(r->pool, "%s/%u", vhost_id(r),
-                             (unsigned)ap_get_server_port(r));
+    u.context = apr_pstrcat(r->pool,
+                            sc->vhost_id ? sc->vhost_id
+                                         : vhost_id(r->pool, r->server),
+                            "/", apr_itoa(r->pool, ap_get_server_port(r)),
+                            NULL);
     if ((url = rp_key_url(r->pool, &u)) == NULL) {
         return -1;
     }
@@ -514,6 +518,7 @@ void reqperf_cache_config_reads(apr_pool_t *p, server_rec *s)
                                                       &reqperf_module);
         sc->reads_headers = apr_array_copy(p, gh);
         sc->reads_envs = apr_array_copy(p, ge);
+        sc->vhost_id = vhost_id(p, vs);  /* once, not per request */
         if (!vs->is_virtual) {
             continue;
         }

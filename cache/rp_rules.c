@@ -6,7 +6,6 @@
  * 9111 leaves a choice, the choice that caches less was taken, and the header
  * says which.
  */
-#include <stdio.h>
 #include <string.h>
 
 #include "rp_rules.h"
@@ -222,7 +221,22 @@ static int name_listed(const char *name, const char *const *list, int n)
 
 int rp_override_header(const char *name)
 {
-    return name != NULL && name_listed(name, rp_override_headers, (int)RP_N_OVERRIDE);
+    unsigned char c;
+    size_t i;
+
+    if (name == NULL) {
+        return 0;
+    }
+    /* asked of every header of every cacheable request: the first
+     * letter rules out all but a few before any whole name is compared */
+    c = rp_ascii_lower((unsigned char)name[0]);
+    for (i = 0; i < RP_N_OVERRIDE; i++) {
+        if (rp_ascii_lower((unsigned char)rp_override_headers[i][0]) == c
+            && rp_str_ieq(rp_override_headers[i], name)) {
+            return 1;
+        }
+    }
+    return 0;
 }
 
 int rp_unkeyed_spelling(const char *name)
@@ -267,6 +281,25 @@ static int has_body(rp_header_get_fn get, void *baton)
     return *cl != '\0';
 }
 
+/* port (1..65535) in decimal, no leading zero, into out (>= 6 bytes);
+ * its length.  As "%u" writes it, without snprintf's cost on every
+ * request to a non-default port. */
+static size_t rp_port_text(char *out, unsigned port)
+{
+    char tmp[5];
+    size_t n = 0, k;
+
+    do {
+        tmp[n++] = (char)('0' + port % 10);
+        port /= 10;
+    } while (port != 0 && n < sizeof(tmp));
+    for (k = 0; k < n; k++) {
+        out[k] = tmp[n - 1 - k];
+    }
+    out[n] = '\0';
+    return n;
+}
+
 /* The Host the client sent is exactly what Apache made of it: the
  * normalised name (brackets around an IPv6 literal), then ":port" only
  * when a port other than the scheme's default was named. */
@@ -285,7 +318,7 @@ static int host_is_canonical(const rp_request_t *rq)
         if (rq->host_port == rq->default_port || rq->host_port > 65535) {
             return 0;
         }
-        plen = (size_t)snprintf(port, sizeof(port), "%u", rq->host_port);
+        plen = rp_port_text(port, rq->host_port);
     }
     hlen = strlen(h);
     v6 = memchr(h, ':', hlen) != NULL;

@@ -472,6 +472,17 @@ static void test_bypass_host(void **state)
         { "www.example.test:8080", "www.example.test", 8080, 80, RP_BYPASS_NONE },
         { "[::1]:8443", "::1", 8443, 443, RP_BYPASS_NONE },
         { "[::1]", "::1", 0, 80, RP_BYPASS_NONE },
+        /* every width of a port */
+        { "h.test:1", "h.test", 1, 80, RP_BYPASS_NONE },
+        { "h.test:9", "h.test", 9, 80, RP_BYPASS_NONE },
+        { "h.test:10", "h.test", 10, 80, RP_BYPASS_NONE },
+        { "h.test:100", "h.test", 100, 80, RP_BYPASS_NONE },
+        { "h.test:1000", "h.test", 1000, 80, RP_BYPASS_NONE },
+        { "h.test:65535", "h.test", 65535, 80, RP_BYPASS_NONE },
+        { "h.test:6553", "h.test", 65535, 80, RP_BYPASS_HOST },
+        { "h.test:655350", "h.test", 65535, 80, RP_BYPASS_HOST },
+        { "h.test:65536", "h.test", 65536, 80, RP_BYPASS_HOST },
+        { "h.test:10", "h.test", 1, 80, RP_BYPASS_HOST },
         /* spellings Apache normalised: the backend sees the raw one */
         { "WWW.Example.TEST", "www.example.test", 0, 80, RP_BYPASS_HOST },
         { "www.example.test.", "www.example.test", 0, 80, RP_BYPASS_HOST },
