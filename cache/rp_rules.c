@@ -219,6 +219,30 @@ static int name_listed(const char *name, const char *const *list, int n)
     return 0;
 }
 
+/* A bit per first letter, a..z and one for any other byte. */
+static uint32_t letter_bit(unsigned char lower)
+{
+    return lower >= 'a' && lower <= 'z' ? 1u << (lower - 'a') : 1u << 26;
+}
+
+/* The first letters of the override headers, computed from the list on
+ * first use (every thread computes the same value: a race to store it
+ * is harmless, and the atomics make it no data race). */
+static uint32_t first_letters(void)
+{
+    static uint32_t letters;
+    uint32_t v = __atomic_load_n(&letters, __ATOMIC_RELAXED);
+    size_t i;
+
+    if (v == 0) {
+        for (i = 0; i < RP_N_OVERRIDE; i++) {
+            v |= letter_bit(rp_ascii_lower((unsigned char)rp_override_headers[i][0]));
+        }
+        __atomic_store_n(&letters, v, __ATOMIC_RELAXED);
+    }
+    return v;
+}
+
 int rp_override_header(const char *name)
 {
     unsigned char c;
@@ -228,8 +252,12 @@ int rp_override_header(const char *name)
         return 0;
     }
     /* asked of every header of every cacheable request: the first
-     * letter rules out all but a few before any whole name is compared */
+     * letter rules out most names at once, and all but a few of the
+     * list before any whole name is compared */
     c = rp_ascii_lower((unsigned char)name[0]);
+    if (!(first_letters() & letter_bit(c))) {
+        return 0;
+    }
     for (i = 0; i < RP_N_OVERRIDE; i++) {
         if (rp_ascii_lower((unsigned char)rp_override_headers[i][0]) == c
             && rp_str_ieq(rp_override_headers[i], name)) {
