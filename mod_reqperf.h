@@ -81,8 +81,9 @@ typedef struct {
      * variables set from the request (SetEnvIf, BrowserMatch); keyed */
     apr_array_header_t *reads_headers;
     apr_array_header_t *reads_envs;
-    const char *vhost_id;              /* the key's name of this virtual
-                                          host (post_config) */
+    const char *vhost_id;              /* the key's name of the virtual
+                                          host vhost_id_of (post_config) */
+    const server_rec *vhost_id_of;
     int app_max_names;                 /* main server only */
 } reqperf_srv_conf_t;
 

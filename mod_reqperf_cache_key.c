@@ -358,8 +358,9 @@ int reqperf_cache_key(request_rec *r, const reqperf_cache_req_t *cr,
      * ProxyPassReverse, SERVER_PORT): UseCanonicalPhysicalPort makes it
      * the port the connection reached */
     u.context = apr_pstrcat(r->pool,
-                            sc->vhost_id ? sc->vhost_id
-                                         : vhost_id(r->pool, r->server),
+                            sc->vhost_id_of == r->server
+                                ? sc->vhost_id
+                                : vhost_id(r->pool, r->server),
                             "/", apr_itoa(r->pool, ap_get_server_port(r)),
                             NULL);
     if ((url = rp_key_url(r->pool, &u)) == NULL) {
@@ -518,7 +519,11 @@ void reqperf_cache_config_reads(apr_pool_t *p, server_rec *s)
                                                       &reqperf_module);
         sc->reads_headers = apr_array_copy(p, gh);
         sc->reads_envs = apr_array_copy(p, ge);
-        sc->vhost_id = vhost_id(p, vs);  /* once, not per request */
+        /* once, not per request; with the server it names, so that a
+         * config struct shared by several servers (a module loaded without
+         * AP_MODULE_FLAG_ALWAYS_MERGE) is never read as another's */
+        sc->vhost_id = vhost_id(p, vs);
+        sc->vhost_id_of = vs;
         if (!vs->is_virtual) {
             continue;
         }
