@@ -76,7 +76,6 @@ void rp_atomic_max(uint64_t *p, uint64_t v)
 void rp_hist_add(rp_hist_t *h, uint64_t v)
 {
     __atomic_fetch_add(&h->b[rp_hist_bucket(v)], 1, __ATOMIC_RELAXED);
-    __atomic_fetch_add(&h->count, 1, __ATOMIC_RELAXED);
     __atomic_fetch_add(&h->sum, v, __ATOMIC_RELAXED);
     rp_atomic_max(&h->max, v);
 }

@@ -29,7 +29,9 @@
 #define RP_HIST_BUCKETS \
     (RP_HIST_SUB + (RP_HIST_MAX_EXP - RP_HIST_SUB_BITS + 1) * RP_HIST_SUB)
 
-/* A histogram with 64-bit counters, plus sum and max. */
+/* A histogram with 64-bit counters, plus sum and max.  count is not
+ * written in shared memory (the sum of the buckets is the count: one
+ * atomic add less per value); readers' copies fill it in. */
 typedef struct {
     uint64_t count;
     uint64_t sum;

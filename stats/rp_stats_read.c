@@ -25,9 +25,10 @@ static void hist_sum(rp_hist_t *out, const rp_hist_t *h)
     uint64_t m = ld(&h->max);
 
     for (b = 0; b < RP_HIST_BUCKETS; b++) {
-        out->b[b] += ld(&h->b[b]);
+        uint64_t n = ld(&h->b[b]);
+        out->b[b] += n;
+        out->count += n;                /* a count is its buckets' sum */
     }
-    out->count += ld(&h->count);
     out->sum += ld(&h->sum);
     if (m > out->max) {
         out->max = m;
