@@ -20,7 +20,11 @@
 #include "stats/rp_timeline.h"
 #include "stats/rp_stats.h"
 
-extern module AP_MODULE_DECLARE_DATA reqperf_module;
+/* The one symbol httpd looks up (LoadModule): everything else in the .so
+ * is built with -fvisibility=hidden, so calls between its files are
+ * direct, not through the PLT. */
+extern module AP_MODULE_DECLARE_DATA __attribute__((visibility("default")))
+    reqperf_module;
 
 #define REQPERF_UNSET (-1)
 

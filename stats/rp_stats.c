@@ -494,6 +494,9 @@ static void hist_add(rp_hist_t *h, int b, uint64_t v)
     /* no count: the readers take it from the buckets (one atomic add
      * less per histogram, a dozen per request) */
     __atomic_fetch_add(&h->b[b], 1, __ATOMIC_RELAXED);
+    if (v == 0) {
+        return;                        /* adds nothing to sum or max */
+    }
     __atomic_fetch_add(&h->sum, v, __ATOMIC_RELAXED);
     if (v > __atomic_load_n(&h->max, __ATOMIC_RELAXED)) {
         rp_atomic_max(&h->max, v);
@@ -539,9 +542,13 @@ void rp_stats_record(rp_stats_t *st, const rp_sample_t *s)
                                __ATOMIC_RELAXED);
             hist_add(&ps->h, rp_hist_bucket(v), v);
             if (c != NULL) {
-                __atomic_fetch_add(&c->phase_sum[i], v, __ATOMIC_RELAXED);
+                /* a phase under a microsecond (most of a fast request's)
+                 * adds nothing to the sums: two lock-prefixed adds less */
+                if (v != 0) {
+                    __atomic_fetch_add(&c->phase_sum[i], v, __ATOMIC_RELAXED);
+                    __atomic_fetch_add(&rp->sum[i], v, __ATOMIC_RELAXED);
+                }
                 __atomic_fetch_add(&c->phase_count[i], 1, __ATOMIC_RELAXED);
-                __atomic_fetch_add(&rp->sum[i], v, __ATOMIC_RELAXED);
                 __atomic_fetch_add(&rp->count[i], 1, __ATOMIC_RELAXED);
             }
         }
