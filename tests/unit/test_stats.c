@@ -143,6 +143,58 @@ static void test_record_counts(void **state)
     free(mem);
 }
 
+/* A phase that took under a microsecond still ran: it is counted
+ * (route, last minute, global histogram) though it adds nothing to the
+ * sums, so the averages stay those of every request that ran it. */
+static void test_zero_phase_counted(void **state)
+{
+    void *mem;
+    rp_stats_t *st = make(10, 5, &mem);
+    rp_sample_t s = sample("/z", "GET", 200, 50);
+    int64_t ph[RP_PHASE_COUNT];
+    int64_t avg[RP_PHASE_COUNT];
+    uint64_t runs[RP_PHASE_COUNT];
+    rp_stats_glob_t *g = malloc(sizeof(*g));
+    rp_route_rec_t *r;
+    int i;
+
+    (void)state;
+    for (i = 0; i < RP_PHASE_COUNT; i++) {
+        ph[i] = -1;
+    }
+    ph[RP_PHASE_MAP_STORAGE] = 0;
+    ph[RP_PHASE_HANDLER] = 0;
+    s.phase_us = ph;
+    rp_stats_record(st, &s);
+    rp_stats_record(st, &s);
+    ph[RP_PHASE_HANDLER] = 90000;
+    rp_stats_record(st, &s);
+
+    r = find(st, "/z", "GET");
+    assert_non_null(r);
+    assert_int_equal(r->phase_count[RP_PHASE_MAP_STORAGE], 3);
+    assert_int_equal(r->phase_sum[RP_PHASE_MAP_STORAGE], 0);
+    assert_int_equal(r->phase_count[RP_PHASE_HANDLER], 3);
+    assert_int_equal(r->phase_sum[RP_PHASE_HANDLER], 90000);
+    rp_stats_recent_phases(st, r, avg, runs);
+    assert_int_equal(runs[RP_PHASE_MAP_STORAGE], 3);
+    assert_int_equal(avg[RP_PHASE_MAP_STORAGE], 0);
+    assert_int_equal(runs[RP_PHASE_HANDLER], 3);
+    assert_int_equal(avg[RP_PHASE_HANDLER], 30000);
+    rp_stats_global_read(st, g);
+    assert_int_equal(g->phases[RP_PHASE_MAP_STORAGE].h.count, 3);
+    assert_int_equal(g->phases[RP_PHASE_MAP_STORAGE].h.sum, 0);
+    assert_int_equal(g->phases[RP_PHASE_MAP_STORAGE].h.max, 0);
+    assert_int_equal(g->phases[RP_PHASE_HANDLER].h.count, 3);
+    assert_int_equal(g->phases[RP_PHASE_HANDLER].h.sum, 90000);
+    assert_int_equal(g->phases[RP_PHASE_HANDLER].h.max, 90000);
+    assert_true(rp_prom_bucket(0) != rp_prom_bucket(90000));
+    assert_int_equal(g->phases[RP_PHASE_HANDLER]
+                     .prom[rp_prom_bucket(0)], 2);
+    free(g);
+    free(mem);
+}
+
 static void test_overflow_to_other(void **state)
 {
     void *mem;
@@ -503,6 +555,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_layout_and_attach),
         cmocka_unit_test(test_record_counts),
+        cmocka_unit_test(test_zero_phase_counted),
         cmocka_unit_test(test_overflow_to_other),
         cmocka_unit_test(test_long_route_is_cut),
         cmocka_unit_test(test_concurrent_writers_exact),
