@@ -26,6 +26,33 @@ int rp_prom_bucket(uint64_t v)
     return RP_PROM_BUCKETS - 1;
 }
 
+signed char rp_hist_prom[RP_HIST_BUCKETS];
+
+/* filled when the library is loaded, before any writer or reader runs */
+__attribute__((constructor)) static void hist_prom_init(void)
+{
+    int b;
+
+    for (b = 0; b < RP_HIST_BUCKETS; b++) {
+        int lo = rp_prom_bucket(rp_hist_bucket_low(b));
+        int hi = b == RP_HIST_BUCKETS - 1
+                 ? RP_PROM_BUCKETS - 1
+                 : rp_prom_bucket(rp_hist_bucket_high(b) - 1);
+        rp_hist_prom[b] = (signed char)(lo == hi ? lo : -1);
+    }
+}
+
+void rp_prom_from_hist(const uint64_t *hist_b, uint64_t *prom)
+{
+    int b;
+
+    for (b = 0; b < RP_HIST_BUCKETS; b++) {
+        if (rp_hist_prom[b] >= 0) {
+            prom[rp_hist_prom[b]] += hist_b[b];
+        }
+    }
+}
+
 int rp_hist_bucket(uint64_t v)
 {
     int e, b;

@@ -79,4 +79,13 @@ extern const uint64_t rp_prom_bounds_us[RP_PROM_BUCKETS - 1];
 extern const char *const rp_prom_bounds_le[RP_PROM_BUCKETS - 1];
 int rp_prom_bucket(uint64_t v);
 
+/* rp_hist_prom[b]: the Prometheus bucket that holds every value of
+ * histogram bucket b, or -1 when a bound falls inside b (only 14 of the
+ * buckets).  A writer that adds a value to both counts the Prometheus
+ * bucket only for those 14; a reader adds the others' histogram counts
+ * to their Prometheus bucket (rp_prom_from_hist).  Exact, one atomic add
+ * less per value. */
+extern signed char rp_hist_prom[RP_HIST_BUCKETS];
+void rp_prom_from_hist(const uint64_t *hist_b, uint64_t *prom);
+
 #endif

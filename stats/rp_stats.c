@@ -35,7 +35,7 @@ static void layout(const rp_stats_params_t *params, rp_stats_hdr_t *h)
     h->glob_off = ALIGN64(h->shard_off + (uint64_t)h->shards * h->rec_cap
                                          * sizeof(route_ctr_t));
     h->slow_off = ALIGN64(h->glob_off
-                          + (uint64_t)h->shards * ALIGN64(sizeof(rp_stats_glob_t)));
+                          + (uint64_t)h->shards * ALIGN64(sizeof(glob_live_t)));
     h->app_names = params->app_names < RP_APP_NAMES_MAX
                    ? params->app_names : RP_APP_NAMES_MAX;
     h->app_slots = h->app_names + 1;
@@ -270,7 +270,7 @@ int32_t rp_stats_route(rp_stats_t *st, const char *route, const char *method)
 void rp_stats_count(rp_stats_t *st, rp_counter_t c, uint64_t n)
 {
     if (c < RP_CTR_COUNT) {
-        __atomic_fetch_add(&glob_of(st, my_shard(st))->counters[c], n,
+        __atomic_fetch_add(&glob_of(st, my_shard(st))->g.counters[c], n,
                            __ATOMIC_RELAXED);
     }
 }
@@ -284,7 +284,7 @@ uint64_t rp_stats_counter(rp_stats_t *st, rp_counter_t c)
         return 0;
     }
     for (sh = 0; sh < st->hdr.shards; sh++) {
-        v += __atomic_load_n(&glob_of(st, sh)->counters[c], __ATOMIC_RELAXED);
+        v += __atomic_load_n(&glob_of(st, sh)->g.counters[c], __ATOMIC_RELAXED);
     }
     return v;
 }
@@ -488,12 +488,16 @@ static void record_cache_detail(route_ctr_t *c, const rp_sample_t *s)
     }
 }
 
-/* rp_hist_add with the bucket known */
-static void hist_add(rp_hist_t *h, int b, uint64_t v)
+/* rp_hist_add with the bucket known, and its Prometheus counts (prom,
+ * when not NULL: only for the buckets a bound splits; rp_hist_prom) */
+static void hist_add(rp_hist_t *h, uint64_t *prom, int b, uint64_t v)
 {
     /* no count: the readers take it from the buckets (one atomic add
      * less per histogram, a dozen per request) */
     __atomic_fetch_add(&h->b[b], 1, __ATOMIC_RELAXED);
+    if (prom != NULL && rp_hist_prom[b] < 0) {
+        __atomic_fetch_add(&prom[rp_prom_bucket(v)], 1, __ATOMIC_RELAXED);
+    }
     if (v == 0) {
         return;                        /* adds nothing to sum or max */
     }
@@ -503,55 +507,112 @@ static void hist_add(rp_hist_t *h, int b, uint64_t v)
     }
 }
 
+/* The slot of mask in a table of RP_PHASE_MASKS sets of phases, claimed
+ * if need be; -1 when the table is full (rp_stats_int.h). */
+static int mask_slot(uint32_t *tab, uint32_t mask)
+{
+    int i;
+
+    for (i = 0; i < RP_PHASE_MASKS; i++) {
+        uint32_t m = __atomic_load_n(&tab[i], __ATOMIC_ACQUIRE);
+        if (m == 0) {
+            if (__atomic_compare_exchange_n(&tab[i], &m, mask, 0,
+                                            __ATOMIC_ACQ_REL,
+                                            __ATOMIC_ACQUIRE)) {
+                return i;
+            }
+            /* another request claimed it first: m is its mask */
+        }
+        if (m == mask) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+/* The phases of a sample: globally, and on route c (NULL: none) with
+ * its record lv and recent slot rp. */
+static void record_phases(rp_stats_t *st, glob_live_t *g, route_ctr_t *c,
+                          route_live_t *lv, recent_live_t *rp,
+                          const int64_t *phase_us)
+{
+    uint32_t mask = 0;
+    int gm, rm = -1, i;
+
+    for (i = 0; i < RP_PHASE_COUNT; i++) {
+        if (phase_us[i] >= 0) {
+            mask |= 1u << i;
+        }
+    }
+    if (mask == 0) {
+        return;
+    }
+    /* the runs first: a reader takes the buckets before them, so it
+     * never sees more values than runs (bucket 0 is their difference) */
+    gm = mask_slot(st->hdr.phase_masks, mask);
+    if (gm >= 0) {
+        __atomic_fetch_add(&g->mask_count[gm], 1, __ATOMIC_RELAXED);
+    }
+    if (c != NULL) {
+        rm = mask_slot(lv->phase_masks, mask);
+        if (rm >= 0) {
+            __atomic_fetch_add(&c->mask_count[rm], 1, __ATOMIC_RELAXED);
+            __atomic_fetch_add(&rp->by_mask[rm], 1, __ATOMIC_RELAXED);
+        }
+    }
+    while (mask != 0) {
+        uint64_t v;
+        i = __builtin_ctz(mask);
+        mask &= mask - 1;
+        v = (uint64_t)phase_us[i];
+        if (gm < 0) {
+            __atomic_fetch_add(&g->phase_runs[i], 1, __ATOMIC_RELAXED);
+        }
+        if (c != NULL && rm < 0) {
+            __atomic_fetch_add(&c->phase_count[i], 1, __ATOMIC_RELAXED);
+            __atomic_fetch_add(&rp->count[i], 1, __ATOMIC_RELAXED);
+        }
+        if (v == 0) {
+            continue;                  /* counted by its run; no sums */
+        }
+        hist_add(&g->g.phases[i].h, g->g.phases[i].prom, rp_hist_bucket(v),
+                 v);
+        if (c != NULL) {
+            __atomic_fetch_add(&c->phase_sum[i], v, __ATOMIC_RELAXED);
+            __atomic_fetch_add(&rp->sum[i], v, __ATOMIC_RELAXED);
+        }
+    }
+}
+
 void rp_stats_record(rp_stats_t *st, const rp_sample_t *s)
 {
     uint32_t sh = my_shard(st);
-    rp_stats_glob_t *g = glob_of(st, sh);
+    glob_live_t *g = glob_of(st, sh);
     route_ctr_t *c;
     uint64_t total = s->total_us > 0 ? (uint64_t)s->total_us : 0;
-    int pb = rp_prom_bucket(total);
     int hb = rp_hist_bucket(total);
     int sc = s->status / 100;
-    int i;
     int32_t ri;
     uint32_t cur;
     rp_app_sums_t sums;
-    rp_recent_phases_t *rp = NULL;
+    route_live_t *lv = NULL;
 
-    __atomic_fetch_add(&g->counters[RP_CTR_REQUESTS], 1, __ATOMIC_RELAXED);
-    hist_add(&g->total, hb, total);
+    __atomic_fetch_add(&g->g.counters[RP_CTR_REQUESTS], 1, __ATOMIC_RELAXED);
+    hist_add(&g->g.total, NULL, hb, total);
     if (s->slow) {
-        __atomic_fetch_add(&g->counters[RP_CTR_SLOW_REQUESTS], 1,
+        __atomic_fetch_add(&g->g.counters[RP_CTR_SLOW_REQUESTS], 1,
                            __ATOMIC_RELAXED);
     }
     ri = rp_stats_route(st, s->route ? s->route : "", s->method);
     c = ri >= 0 ? ctr_of(st, sh, (uint32_t)ri) : NULL;
-    cur = __atomic_load_n(&st->hdr.recent_cur, __ATOMIC_RELAXED);
+    cur = __atomic_load_n(&st->hdr.recent_cur, __ATOMIC_RELAXED)
+          % RP_RECENT_SLOTS;
     if (c != NULL) {
-        rp = &records_of(st)[ri].recent_phases[cur % RP_RECENT_SLOTS];
+        lv = &records_of(st)[ri];
     }
     if (s->phase_us) {
-        for (i = 0; i < RP_PHASE_COUNT; i++) {
-            rp_phase_stats_t *ps = &g->phases[i];
-            uint64_t v;
-            if (s->phase_us[i] < 0) {
-                continue;
-            }
-            v = (uint64_t)s->phase_us[i];
-            __atomic_fetch_add(&ps->prom[rp_prom_bucket(v)], 1,
-                               __ATOMIC_RELAXED);
-            hist_add(&ps->h, rp_hist_bucket(v), v);
-            if (c != NULL) {
-                /* a phase under a microsecond (most of a fast request's)
-                 * adds nothing to the sums: two lock-prefixed adds less */
-                if (v != 0) {
-                    __atomic_fetch_add(&c->phase_sum[i], v, __ATOMIC_RELAXED);
-                    __atomic_fetch_add(&rp->sum[i], v, __ATOMIC_RELAXED);
-                }
-                __atomic_fetch_add(&c->phase_count[i], 1, __ATOMIC_RELAXED);
-                __atomic_fetch_add(&rp->count[i], 1, __ATOMIC_RELAXED);
-            }
-        }
+        record_phases(st, g, c, lv, lv ? &lv->recent_phases[cur] : NULL,
+                      s->phase_us);
     }
     if (c != NULL) {
         __atomic_fetch_add(&c->count, 1, __ATOMIC_RELAXED);
@@ -563,7 +624,6 @@ void rp_stats_record(rp_stats_t *st, const rp_sample_t *s)
         }
         __atomic_fetch_add(&c->status_class[sc >= 1 && sc <= 5 ? sc : 0],
                            1, __ATOMIC_RELAXED);
-        __atomic_fetch_add(&c->prom[pb], 1, __ATOMIC_RELAXED);
         if (s->cache > RP_CACHE_NONE && s->cache < RP_CACHE_RESULTS) {
             __atomic_fetch_add(&c->cache[s->cache], 1, __ATOMIC_RELAXED);
         }
@@ -571,9 +631,8 @@ void rp_stats_record(rp_stats_t *st, const rp_sample_t *s)
             __atomic_fetch_add(&c->stale_error, 1, __ATOMIC_RELAXED);
         }
         record_cache_detail(c, s);
-        hist_add(&c->h, hb, total);
-        __atomic_fetch_add(&records_of(st)[ri].recent[cur % RP_RECENT_SLOTS]
-                           .b[hb], 1, __ATOMIC_RELAXED);
+        hist_add(&c->h, c->prom, hb, total);
+        __atomic_fetch_add(&lv->recent[cur].b[hb], 1, __ATOMIC_RELAXED);
     }
     /* a cached answer: the application did not run */
     sums.n = 0;
@@ -623,6 +682,10 @@ void rp_stats_rotate(rp_stats_t *st, int64_t now_mono_us)
                 __atomic_store_n(&recs[i].recent_phases[next].sum[b], 0,
                                  __ATOMIC_RELAXED);
                 __atomic_store_n(&recs[i].recent_phases[next].count[b], 0,
+                                 __ATOMIC_RELAXED);
+            }
+            for (b = 0; b < RP_PHASE_MASKS; b++) {
+                __atomic_store_n(&recs[i].recent_phases[next].by_mask[b], 0,
                                  __ATOMIC_RELAXED);
             }
         }

@@ -12,16 +12,40 @@ struct rp_stats_t {
     rp_stats_hdr_t hdr;
 };
 
-/* A route as it lives in the records region: the key, and the recent
- * window (not sharded); its counters are in the shards. */
+/*
+ * Phase counts by set of phases.  A request runs a set of phases, and
+ * requests of one route run few different sets (a static file, a hit
+ * answered by the quick handler, a proxied miss).  Instead of one count
+ * per phase that ran (a dozen atomic adds), a request adds one count to
+ * its set's slot: a table of RP_PHASE_MASKS masks (bit i: phase i ran),
+ * each claimed once by compare-and-swap and never changed after (0 is a
+ * free slot).  A reader's count of phase i is the sum of the counts of
+ * the masks that hold bit i, plus the per-phase counts that requests
+ * whose set found no slot (the table full) add as before.  Exact.
+ * The global phase histograms go one step further: a phase of 0 µs
+ * (most of a fast request's) adds nothing at all, and their bucket 0 is
+ * the phase's count minus the other buckets.
+ */
+
+/* A recent slot's phases as they live in the records region. */
+typedef struct {
+    uint64_t sum[RP_PHASE_COUNT];
+    uint32_t count[RP_PHASE_COUNT];        /* sets that found no slot */
+    uint32_t by_mask[RP_PHASE_MASKS];
+} recent_live_t;
+
+/* A route as it lives in the records region: the key, its sets of
+ * phases, and the recent window (not sharded); its counters are in the
+ * shards. */
 typedef struct {
     uint32_t published;
     uint32_t pad;
     uint64_t hash;
     char route[RP_ROUTE_MAX];
     char method[RP_METHOD_MAX];
+    uint32_t phase_masks[RP_PHASE_MASKS];
     rp_hist32_t recent[RP_RECENT_SLOTS];
-    rp_recent_phases_t recent_phases[RP_RECENT_SLOTS];
+    recent_live_t recent_phases[RP_RECENT_SLOTS];
 } route_live_t;
 
 /* A route's counters in one shard (the fields of rp_route_rec_t that a
@@ -37,10 +61,21 @@ typedef struct {
     uint64_t lock_wait_us;
     uint64_t xcache[RP_XCACHE_COUNT];
     uint64_t phase_sum[RP_PHASE_COUNT];
-    uint64_t phase_count[RP_PHASE_COUNT];
-    uint64_t prom[RP_PROM_BUCKETS];
+    uint64_t phase_count[RP_PHASE_COUNT];  /* sets that found no slot */
+    uint64_t mask_count[RP_PHASE_MASKS];   /* by route_live_t.phase_masks */
+    uint64_t prom[RP_PROM_BUCKETS];        /* rp_hist_prom: only values of
+                                              buckets a bound splits */
     rp_hist_t h;
 } route_ctr_t;
+
+/* The global counters of one shard: what readers get (rp_stats_glob_t,
+ * whose phase histograms here hold no bucket 0 and whose prom[] only
+ * the values of buckets a bound splits), and the phases' run counts. */
+typedef struct {
+    rp_stats_glob_t g;
+    uint64_t mask_count[RP_PHASE_MASKS];   /* by hdr.phase_masks */
+    uint64_t phase_runs[RP_PHASE_COUNT];   /* sets that found no slot */
+} glob_live_t;
 
 #define ALIGN64(x) (((x) + 63) & ~(uint64_t)63)
 
@@ -61,10 +96,10 @@ static inline route_ctr_t *ctr_of(rp_stats_t *st, uint32_t sh, uint32_t ri)
            + (uint64_t)sh * st->hdr.rec_cap + ri;
 }
 
-static inline rp_stats_glob_t *glob_of(rp_stats_t *st, uint32_t sh)
+static inline glob_live_t *glob_of(rp_stats_t *st, uint32_t sh)
 {
-    return (rp_stats_glob_t *)((char *)st + st->hdr.glob_off
-                               + sh * ALIGN64(sizeof(rp_stats_glob_t)));
+    return (glob_live_t *)((char *)st + st->hdr.glob_off
+                           + sh * ALIGN64(sizeof(glob_live_t)));
 }
 
 static inline rp_slow_entry_t *slow_of(rp_stats_t *st)

@@ -35,12 +35,35 @@ static void hist_sum(rp_hist_t *out, const rp_hist_t *h)
     }
 }
 
+/* The runs of each phase: per-phase counts plus the counts of the sets
+ * (masks) that hold it (rp_stats_int.h).  A mask still 0 has no count
+ * yet: its claim comes before its first count. */
+static void runs_add(uint64_t *runs, const uint32_t *masks,
+                     const uint64_t *mask_count)
+{
+    int m, k;
+
+    for (m = 0; m < RP_PHASE_MASKS; m++) {
+        uint32_t bits = __atomic_load_n(&masks[m], __ATOMIC_ACQUIRE);
+        uint64_t n = mask_count[m];
+        if (bits == 0 || n == 0) {
+            continue;
+        }
+        for (k = 0; k < RP_PHASE_COUNT; k++) {
+            if (bits & (1u << k)) {
+                runs[k] += n;
+            }
+        }
+    }
+}
+
 rp_route_rec_t *rp_stats_record_read(rp_stats_t *st, uint32_t i,
                                      rp_route_rec_t *out)
 {
     route_live_t *live;
     uint32_t sh;
     int k, b;
+    uint64_t masks[RP_PHASE_MASKS] = { 0 };
 
     if (i >= rp_stats_nrecords(st)) {
         return NULL;
@@ -76,12 +99,18 @@ rp_route_rec_t *rp_stats_record_read(rp_stats_t *st, uint32_t i,
             out->phase_sum[k] += ld(&c->phase_sum[k]);
             out->phase_count[k] += ld(&c->phase_count[k]);
         }
+        for (k = 0; k < RP_PHASE_MASKS; k++) {
+            masks[k] += ld(&c->mask_count[k]);
+        }
         for (k = 0; k < RP_PROM_BUCKETS; k++) {
             out->prom[k] += ld(&c->prom[k]);
         }
         hist_sum(&out->h, &c->h);
     }
+    runs_add(out->phase_count, live->phase_masks, masks);
+    rp_prom_from_hist(out->h.b, out->prom);
     for (k = 0; k < RP_RECENT_SLOTS; k++) {
+        uint64_t runs[RP_PHASE_COUNT] = { 0 };
         for (b = 0; b < RP_HIST_BUCKETS; b++) {
             out->recent[k].b[b] = __atomic_load_n(&live->recent[k].b[b],
                                                   __ATOMIC_RELAXED);
@@ -89,9 +118,16 @@ rp_route_rec_t *rp_stats_record_read(rp_stats_t *st, uint32_t i,
         for (b = 0; b < RP_PHASE_COUNT; b++) {
             out->recent_phases[k].sum[b]
                 = ld(&live->recent_phases[k].sum[b]);
-            out->recent_phases[k].count[b]
-                = __atomic_load_n(&live->recent_phases[k].count[b],
-                                  __ATOMIC_RELAXED);
+            runs[b] = __atomic_load_n(&live->recent_phases[k].count[b],
+                                      __ATOMIC_RELAXED);
+        }
+        for (b = 0; b < RP_PHASE_MASKS; b++) {
+            masks[b] = __atomic_load_n(&live->recent_phases[k].by_mask[b],
+                                       __ATOMIC_RELAXED);
+        }
+        runs_add(runs, live->phase_masks, masks);
+        for (b = 0; b < RP_PHASE_COUNT; b++) {
+            out->recent_phases[k].count[b] = (uint32_t)runs[b];
         }
     }
     return out;
@@ -101,20 +137,39 @@ void rp_stats_global_read(rp_stats_t *st, rp_stats_glob_t *out)
 {
     uint32_t sh;
     int k, b;
+    uint64_t runs[RP_PHASE_COUNT] = { 0 };
+    uint64_t masks[RP_PHASE_MASKS] = { 0 };
 
     memset(out, 0, sizeof(*out));
     for (sh = 0; sh < st->hdr.shards; sh++) {
-        const rp_stats_glob_t *g = glob_of(st, sh);
+        const glob_live_t *g = glob_of(st, sh);
         for (k = 0; k < RP_CTR_COUNT; k++) {
-            out->counters[k] += ld(&g->counters[k]);
+            out->counters[k] += ld(&g->g.counters[k]);
         }
+        /* the buckets before the runs (the writer's order reversed) */
         for (k = 0; k < RP_PHASE_COUNT; k++) {
             for (b = 0; b < RP_PROM_BUCKETS; b++) {
-                out->phases[k].prom[b] += ld(&g->phases[k].prom[b]);
+                out->phases[k].prom[b] += ld(&g->g.phases[k].prom[b]);
             }
-            hist_sum(&out->phases[k].h, &g->phases[k].h);
+            hist_sum(&out->phases[k].h, &g->g.phases[k].h);
         }
-        hist_sum(&out->total, &g->total);
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        for (k = 0; k < RP_PHASE_COUNT; k++) {
+            runs[k] += ld(&g->phase_runs[k]);
+        }
+        for (k = 0; k < RP_PHASE_MASKS; k++) {
+            masks[k] += ld(&g->mask_count[k]);
+        }
+        hist_sum(&out->total, &g->g.total);
+    }
+    runs_add(runs, st->hdr.phase_masks, masks);
+    for (k = 0; k < RP_PHASE_COUNT; k++) {
+        rp_hist_t *h = &out->phases[k].h;
+        /* a phase of 0 µs is only counted as a run (rp_stats_int.h) */
+        uint64_t zero = runs[k] > h->count ? runs[k] - h->count : 0;
+        h->b[0] += zero;
+        h->count += zero;
+        rp_prom_from_hist(h->b, out->phases[k].prom);
     }
 }
 

@@ -195,6 +195,128 @@ static void test_zero_phase_counted(void **state)
     free(mem);
 }
 
+/* Values on both sides of the Prometheus bounds and of the histogram
+ * buckets they split, and 0. */
+static const int64_t edge_us[] = {
+    0, 1, 7, 8, 959, 960, 999, 1000, 1001, 1023, 1024, 4095, 4999, 5000,
+    5001, 9999, 10000, 10001, 24999, 25000, 25001, 999999, 1000000,
+    1000001, 59999999, 60000000, 60000001, 2000000000000LL
+};
+#define N_EDGES ((int)(sizeof(edge_us) / sizeof(edge_us[0])))
+
+/* Random sets of phases (far more than a table of sets holds) and edge
+ * values: every count, sum, histogram bucket and Prometheus bucket read
+ * back equals that of a plain model that adds each value where it
+ * belongs. */
+static void test_phase_sets_match_model(void **state)
+{
+    void *mem;
+    rp_stats_t *st = make(10, 5, &mem);
+    rp_stats_glob_t *g = malloc(sizeof(*g));
+    rp_route_rec_t *r;
+    uint64_t (*hb)[RP_HIST_BUCKETS] = calloc(RP_PHASE_COUNT, sizeof(*hb));
+    uint64_t pb[RP_PHASE_COUNT][RP_PROM_BUCKETS] = { { 0 } };
+    uint64_t runs[2][RP_PHASE_COUNT] = { { 0 } };
+    uint64_t sums[2][RP_PHASE_COUNT] = { { 0 } };
+    uint64_t tot_b[2][RP_HIST_BUCKETS] = { { 0 } };
+    uint64_t tot_p[2][RP_PROM_BUCKETS] = { { 0 } };
+    uint64_t recent[RP_PHASE_COUNT];
+    int64_t avg[RP_PHASE_COUNT], ph[RP_PHASE_COUNT];
+    uint32_t seed = 12345;
+    rp_sample_t s;
+    int n, k, b, rt;
+
+    (void)state;
+    for (n = 0; n < 4000; n++) {
+        uint32_t set;
+        int64_t total;
+        seed = seed * 1103515245u + 12345u;
+        set = (seed >> 8) % 40;                /* 40 sets of phases */
+        rt = n % 2;
+        for (k = 0; k < RP_PHASE_COUNT; k++) {
+            seed = seed * 1103515245u + 12345u;
+            ph[k] = ((set * 2654435761u) >> k) & 1
+                    ? edge_us[(seed >> 8) % N_EDGES] : -1;
+        }
+        if (set == 0) {
+            for (k = 0; k < RP_PHASE_COUNT; k++) {
+                ph[k] = -1;                    /* no phase at all */
+            }
+        }
+        seed = seed * 1103515245u + 12345u;
+        total = edge_us[(seed >> 8) % N_EDGES];
+        s = sample(rt ? "/b" : "/a", "GET", 200, total);
+        s.phase_us = ph;
+        rp_stats_record(st, &s);
+        tot_b[rt][rp_hist_bucket((uint64_t)total)]++;
+        tot_p[rt][rp_prom_bucket((uint64_t)total)]++;
+        for (k = 0; k < RP_PHASE_COUNT; k++) {
+            if (ph[k] < 0) {
+                continue;
+            }
+            runs[rt][k]++;
+            sums[rt][k] += (uint64_t)ph[k];
+            hb[k][rp_hist_bucket((uint64_t)ph[k])]++;
+            pb[k][rp_prom_bucket((uint64_t)ph[k])]++;
+        }
+    }
+    for (rt = 0; rt < 2; rt++) {
+        r = find(st, rt ? "/b" : "/a", "GET");
+        assert_non_null(r);
+        for (k = 0; k < RP_PHASE_COUNT; k++) {
+            assert_int_equal(r->phase_count[k], runs[rt][k]);
+            assert_int_equal(r->phase_sum[k], sums[rt][k]);
+        }
+        for (b = 0; b < RP_HIST_BUCKETS; b++) {
+            assert_int_equal(r->h.b[b], tot_b[rt][b]);
+        }
+        for (b = 0; b < RP_PROM_BUCKETS; b++) {
+            assert_int_equal(r->prom[b], tot_p[rt][b]);
+        }
+        rp_stats_recent_phases(st, r, avg, recent);
+        for (k = 0; k < RP_PHASE_COUNT; k++) {
+            assert_int_equal(recent[k], runs[rt][k]);
+        }
+    }
+    rp_stats_global_read(st, g);
+    for (k = 0; k < RP_PHASE_COUNT; k++) {
+        assert_int_equal(g->phases[k].h.count, runs[0][k] + runs[1][k]);
+        assert_int_equal(g->phases[k].h.sum, sums[0][k] + sums[1][k]);
+        for (b = 0; b < RP_HIST_BUCKETS; b++) {
+            assert_int_equal(g->phases[k].h.b[b], hb[k][b]);
+        }
+        for (b = 0; b < RP_PROM_BUCKETS; b++) {
+            assert_int_equal(g->phases[k].prom[b], pb[k][b]);
+        }
+    }
+    assert_int_equal(g->total.count, 4000);
+    free(hb);
+    free(g);
+    free(mem);
+}
+
+/* Only the histogram buckets that a Prometheus bound splits have no
+ * Prometheus bucket of their own, and each other bucket's is right. */
+static void test_hist_prom_map(void **state)
+{
+    int b, split = 0;
+
+    (void)state;
+    for (b = 0; b < RP_HIST_BUCKETS; b++) {
+        uint64_t lo = rp_hist_bucket_low(b);
+        uint64_t hi = b == RP_HIST_BUCKETS - 1 ? lo
+                      : rp_hist_bucket_high(b) - 1;
+        if (rp_hist_prom[b] < 0) {
+            split++;
+            assert_true(rp_prom_bucket(lo) != rp_prom_bucket(hi));
+        } else {
+            assert_int_equal(rp_hist_prom[b], rp_prom_bucket(lo));
+            assert_int_equal(rp_hist_prom[b], rp_prom_bucket(hi));
+        }
+    }
+    assert_int_equal(split, RP_PROM_BUCKETS - 1);
+}
+
 static void test_overflow_to_other(void **state)
 {
     void *mem;
@@ -251,18 +373,38 @@ typedef struct {
     int id;
 } worker_t;
 
+/* Request i of thread id: the handler always (10 µs), and one of 12 sets
+ * of other phases, more than a route's table of sets holds, so threads
+ * race to claim the slots and some requests take the per-phase path;
+ * the other phases take 0 µs or 2000 µs. */
+static void worker_phases(int id, int i, int64_t *ph)
+{
+    int k, set = (i / 50 + id) % 12;
+
+    for (k = 0; k < RP_PHASE_COUNT; k++) {
+        ph[k] = -1;
+    }
+    for (k = 0; k < 4; k++) {
+        if ((set + 1) & (1 << k)) {
+            ph[RP_PHASE_READ + k] = (i & 1) ? 2000 : 0;
+        }
+    }
+    if (set >= 8) {
+        ph[RP_PHASE_LOG] = 0;
+    }
+    ph[RP_PHASE_HANDLER] = 10;
+}
+
 static void *worker(void *arg)
 {
     worker_t *w = arg;
     char route[32];
     int64_t ph[RP_PHASE_COUNT];
     rp_sample_t s;
-    int i, k;
+    int i;
 
-    for (k = 0; k < RP_PHASE_COUNT; k++) {
-        ph[k] = k == RP_PHASE_HANDLER ? 10 : -1;
-    }
     for (i = 0; i < PER_THREAD; i++) {
+        worker_phases(w->id, i, ph);
         /* 50 routes, all threads racing to create them */
         snprintf(route, sizeof(route), "/route/%d", i % 50);
         memset(&s, 0, sizeof(s));
@@ -288,12 +430,27 @@ static void test_concurrent_writers_exact(void **state)
     pthread_t t[THREADS];
     worker_t w[THREADS];
     uint64_t sum = 0, errors = 0, slow = 0;
+    uint64_t runs[RP_PHASE_COUNT] = { 0 }, want_runs[RP_PHASE_COUNT] = { 0 };
+    uint64_t want_sum[RP_PHASE_COUNT] = { 0 }, sums[RP_PHASE_COUNT] = { 0 };
+    int64_t ph[RP_PHASE_COUNT];
     uint32_t i, published = 0;
     rp_route_rec_t *r = malloc(sizeof(*r));
     rp_stats_glob_t *g = malloc(sizeof(*g));
-    int k;
+    int k, j;
 
     (void)state;
+    for (k = 0; k < THREADS; k++) {
+        for (j = 0; j < PER_THREAD; j++) {
+            int p;
+            worker_phases(k, j, ph);
+            for (p = 0; p < RP_PHASE_COUNT; p++) {
+                if (ph[p] >= 0) {
+                    want_runs[p]++;
+                    want_sum[p] += (uint64_t)ph[p];
+                }
+            }
+        }
+    }
     for (k = 0; k < THREADS; k++) {
         w[k].st = st;
         w[k].id = k;
@@ -315,6 +472,10 @@ static void test_concurrent_writers_exact(void **state)
         assert_int_equal(r->h.count, r->count);
         assert_int_equal(r->phase_count[RP_PHASE_HANDLER], r->count);
         assert_int_equal(r->phase_sum[RP_PHASE_HANDLER], 10 * r->count);
+        for (k = 0; k < RP_PHASE_COUNT; k++) {
+            runs[k] += r->phase_count[k];
+            sums[k] += r->phase_sum[k];
+        }
         /* the cache details are sharded like the rest */
         assert_int_equal(r->xcache[rp_xcache_of("HIT wait")], r->count);
         assert_int_equal(r->lock_waits, r->count);
@@ -329,6 +490,15 @@ static void test_concurrent_writers_exact(void **state)
     rp_stats_global_read(st, g);
     assert_int_equal(g->phases[RP_PHASE_HANDLER].h.count,
                      THREADS * PER_THREAD);
+    /* every phase's runs and sums exact, by route and globally, whether
+     * counted by its set of phases or one by one */
+    for (k = 0; k < RP_PHASE_COUNT; k++) {
+        assert_int_equal(runs[k], want_runs[k]);
+        assert_int_equal(sums[k], want_sum[k]);
+        assert_int_equal(g->phases[k].h.count, want_runs[k]);
+        assert_int_equal(g->phases[k].h.sum, want_sum[k]);
+    }
+    assert_true(want_runs[RP_PHASE_LOG] > 0);
     assert_int_equal(g->total.count, THREADS * PER_THREAD);
     assert_int_equal(rp_stats_counter(st, RP_CTR_ROUTES_OVERFLOW), 0);
     free(r);
@@ -556,6 +726,8 @@ int main(void)
         cmocka_unit_test(test_layout_and_attach),
         cmocka_unit_test(test_record_counts),
         cmocka_unit_test(test_zero_phase_counted),
+        cmocka_unit_test(test_phase_sets_match_model),
+        cmocka_unit_test(test_hist_prom_map),
         cmocka_unit_test(test_overflow_to_other),
         cmocka_unit_test(test_long_route_is_cut),
         cmocka_unit_test(test_concurrent_writers_exact),
