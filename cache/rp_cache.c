@@ -96,7 +96,15 @@ const char *rp_cache_index_vary(apr_pool_t *p, const rp_entry_t *idx)
 int rp_cache_decode_for(rp_lookup_t *lk, const char *val, size_t len,
                         const char *want, int page_only, rp_entry_t *e)
 {
-    if (rp_entry_decode(val, len, lk->pool, e) != RP_ENTRY_OK
+    return rp_cache_decode_copy(lk, val, len, want, page_only, 0, e);
+}
+
+int rp_cache_decode_copy(rp_lookup_t *lk, const char *val, size_t len,
+                         const char *want, int page_only, int exact,
+                         rp_entry_t *e)
+{
+    if ((exact ? rp_entry_decode_trusted(val, len, lk->pool, e)
+               : rp_entry_decode(val, len, lk->pool, e)) != RP_ENTRY_OK
         || (page_only && e->kind != RP_ENTRY_PAGE)
         || e->key_len != strlen(want)
         || memcmp(e->key, want, e->key_len) != 0) {

@@ -74,6 +74,12 @@ const char *rp_cache_variant_full(rp_lookup_t *lk, const rp_header_t *names,
  * bytes, counted in lk->invalid_entries. */
 int rp_cache_decode_for(rp_lookup_t *lk, const char *val, size_t len,
                         const char *want, int page_only, rp_entry_t *e);
+/* The same for a copy from the local tier: exact (rp_local_meta_t) when
+ * it is known to be the bytes put, which were decoded then; their
+ * checksum is not computed again. */
+int rp_cache_decode_copy(rp_lookup_t *lk, const char *val, size_t len,
+                         const char *want, int page_only, int exact,
+                         rp_entry_t *e);
 
 /* The names an index lists, as a Vary value (to grow it at store time). */
 const char *rp_cache_index_vary(apr_pool_t *p, const rp_entry_t *idx);

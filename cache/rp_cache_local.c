@@ -10,11 +10,13 @@
 #include "rp_cache_int.h"
 #include "rp_local.h"
 
+/* val: bytes that rp_cache_decode_for() accepted or rp_entry_encode()
+ * made (every caller's): put as checked (rp_local_put_checked) */
 void rp_cache_local_put(rp_lookup_t *lk, const char *key, const char *val,
                         size_t len, int64_t now_us)
 {
     if (lk->local != NULL && val != NULL) {
-        rp_local_put(lk->local, key, val, len, lk->local_epoch, now_us,
+        rp_local_put_checked(lk->local, key, val, len, lk->local_epoch, now_us,
                      &lk->local_evictions);
     }
 }
@@ -65,7 +67,7 @@ rp_local_found_t rp_cache_local_lookup(rp_lookup_t *lk, int64_t now_us)
         return RP_LOCAL_FOUND_NONE;
     }
     lk->local_seen = 1;
-    if (!rp_cache_decode_for(lk, val, len, want, 0, &e)) {
+    if (!rp_cache_decode_copy(lk, val, len, want, 0, meta.exact, &e)) {
         rp_local_drop(lk->local, lk->base_key);
         return RP_LOCAL_FOUND_NONE;
     }
@@ -93,7 +95,7 @@ rp_local_found_t rp_cache_local_lookup(rp_lookup_t *lk, int64_t now_us)
         lk->index_vary = rp_cache_index_vary(lk->pool, &e);
         if (meta.old) {
             /* the index is as hot as its variants: keep it too */
-            rp_local_put(lk->local, lk->base_key, val, len, meta.epoch,
+            rp_local_put_checked(lk->local, lk->base_key, val, len, meta.epoch,
                          meta.filled_us, &lk->local_evictions);
         }
         want = rp_cache_variant_full(lk, e.headers, (int)e.n_headers);
@@ -104,7 +106,7 @@ rp_local_found_t rp_cache_local_lookup(rp_lookup_t *lk, int64_t now_us)
         if (!rp_local_get_entry(lk->local, vkey, lk->pool, &val, &len, &meta)) {
             return RP_LOCAL_FOUND_NONE;
         }
-        if (!rp_cache_decode_for(lk, val, len, want, 1, &e)) {
+        if (!rp_cache_decode_copy(lk, val, len, want, 1, meta.exact, &e)) {
             return RP_LOCAL_FOUND_NONE;
         }
         memcpy(lk->variant_key, vkey, sizeof(vkey));
@@ -124,7 +126,7 @@ rp_local_found_t rp_cache_local_lookup(rp_lookup_t *lk, int64_t now_us)
     lk->age_s = now_us > e.stored_us ? (now_us - e.stored_us) / 1000000 : 0;
     if (meta.old) {
         /* about to be overwritten, and used: keep it (CLOCK-like) */
-        rp_local_put(lk->local, e.kind == RP_ENTRY_PAGE && want != lk->base_full
+        rp_local_put_checked(lk->local, e.kind == RP_ENTRY_PAGE && want != lk->base_full
                                 ? lk->variant_key : lk->base_key,
                      val, len, meta.epoch, meta.filled_us,
                      &lk->local_evictions);

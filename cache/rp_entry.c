@@ -449,7 +449,8 @@ static rp_entry_status_t decode_body(rp_reader_t *r, const char *buf, apr_pool_t
     return RP_ENTRY_OK;
 }
 
-rp_entry_status_t rp_entry_decode(const char *buf, size_t len, apr_pool_t *p, rp_entry_t *out)
+static rp_entry_status_t decode(const char *buf, size_t len, apr_pool_t *p,
+                                rp_entry_t *out, int verify)
 {
     const unsigned char *u = (const unsigned char *)buf;
     uint64_t version, kind, total_len;
@@ -480,7 +481,7 @@ rp_entry_status_t rp_entry_decode(const char *buf, size_t len, apr_pool_t *p, rp
         return RP_ENTRY_EFORMAT;
     }
     /* Nothing past the preamble is looked at before the checksum matches. */
-    if (XXH3_64bits(buf, len - 8) != load_uint(u + len - 8, 8)) {
+    if (verify && XXH3_64bits(buf, len - 8) != load_uint(u + len - 8, 8)) {
         return RP_ENTRY_ECHECKSUM;
     }
 
@@ -492,6 +493,18 @@ rp_entry_status_t rp_entry_decode(const char *buf, size_t len, apr_pool_t *p, rp
         memset(out, 0, sizeof(*out));
     }
     return st;
+}
+
+rp_entry_status_t rp_entry_decode(const char *buf, size_t len, apr_pool_t *p,
+                                  rp_entry_t *out)
+{
+    return decode(buf, len, p, out, 1);
+}
+
+rp_entry_status_t rp_entry_decode_trusted(const char *buf, size_t len,
+                                          apr_pool_t *p, rp_entry_t *out)
+{
+    return decode(buf, len, p, out, 0);
 }
 
 const char *rp_entry_strerror(rp_entry_status_t st)

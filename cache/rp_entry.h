@@ -127,6 +127,13 @@ char *rp_entry_encode_pool(const rp_entry_t *e, apr_pool_t *p, size_t *len,
 rp_entry_status_t rp_entry_decode(const char *buf, size_t len, apr_pool_t *p,
                                   rp_entry_t *out);
 
+/* The same without computing the checksum, for bytes known to be a copy
+ * of bytes that rp_entry_decode() accepted (the local tier's copy that
+ * no writer can have touched, rp_local_meta_t.exact).  Every bound is
+ * still checked: it never reads outside buf whatever the bytes. */
+rp_entry_status_t rp_entry_decode_trusted(const char *buf, size_t len,
+                                          apr_pool_t *p, rp_entry_t *out);
+
 /* Short static text for a status, e.g. "checksum mismatch". */
 const char *rp_entry_strerror(rp_entry_status_t st);
 

@@ -11,7 +11,8 @@ typedef struct {
     uint64_t hash;                     /* 0: empty */
     uint64_t pos;                      /* logical position in the arena */
     uint32_t len;
-    uint32_t pad;
+    uint32_t checked;                  /* the bytes passed their owner's
+                                          check when put (rp_local_put_checked) */
     int64_t filled_us;
     uint64_t epoch;
     int64_t reval_us;                  /* 0, or when a revalidation began */
@@ -34,6 +35,11 @@ struct rp_local_t {
     uint64_t arena_off;
     uint64_t arena_size;
     uint64_t reserved;                 /* logical bytes reserved, ever */
+    uint64_t writing;                  /* writers between reserving and
+                                          having copied their bytes */
+    uint64_t suspect_below;            /* bytes before this logical position
+                                          may have been written over by a
+                                          writer the arena lapped */
     uint64_t epoch;                    /* local purges so far */
     purge_rec_t ring[RP_LOCAL_PURGE_RING];
 };
@@ -132,6 +138,7 @@ static int read_slot(slot_t *s, slot_t *out)
     out->hash = __atomic_load_n(&s->hash, __ATOMIC_RELAXED);
     out->pos = __atomic_load_n(&s->pos, __ATOMIC_RELAXED);
     out->len = __atomic_load_n(&s->len, __ATOMIC_RELAXED);
+    out->checked = __atomic_load_n(&s->checked, __ATOMIC_RELAXED);
     out->filled_us = __atomic_load_n(&s->filled_us, __ATOMIC_RELAXED);
     out->epoch = __atomic_load_n(&s->epoch, __ATOMIC_RELAXED);
     out->sum = __atomic_load_n(&s->sum, __ATOMIC_RELAXED);
@@ -159,6 +166,29 @@ static int slot_may_hold(slot_t *s, uint64_t h)
     return sh == h || s1 != s2;
 }
 
+/* Whether the bytes of an entry at logical position pos, found in a
+ * stable slot (read_slot's acquire) and still intact after they are
+ * copied, are exactly the bytes that were put, so that no checksum need
+ * be computed over them again.  Bytes can only be changed by a writer
+ * that reserved a lap or more before them and copied its own bytes
+ * late, over them:
+ *   - such a writer counted itself in `writing` before it reserved, so
+ *     before these bytes were reserved and their slot published; a
+ *     reader that finds no writer at all after reading the slot knows
+ *     that none of them is still copying;
+ *   - one that has finished saw, after its copy, that the arena lapped
+ *     it, and moved `suspect_below` past every byte it may have hit
+ *     before it stopped counting itself in `writing`.
+ * Writers that reserve later reserve ahead of these bytes: they reach
+ * them only by reserving a lap past them, which intact() sees. */
+static int copy_is_exact(rp_local_t *l, uint64_t pos)
+{
+    if (__atomic_load_n(&l->writing, __ATOMIC_SEQ_CST) != 0) {
+        return 0;
+    }
+    return pos >= __atomic_load_n(&l->suspect_below, __ATOMIC_ACQUIRE);
+}
+
 static int get_copy(rp_local_t *l, const char *mkey, apr_pool_t *p,
                     const char **val, size_t *len, rp_local_meta_t *meta,
                     int check_sum)
@@ -172,11 +202,14 @@ static int get_copy(rp_local_t *l, const char *mkey, apr_pool_t *p,
         slot_t copy;
         char *buf;
 
+        int exact;
+
         if (!slot_may_hold(&tab[idx], h) || !read_slot(&tab[idx], &copy)
             || copy.hash != h
             || copy.len == 0 || !intact(l, copy.pos, copy.len)) {
             continue;
         }
+        exact = copy.checked && copy_is_exact(l, copy.pos);
         buf = apr_palloc(p, copy.len);
         memcpy(buf, arena(l) + copy.pos % l->arena_size, copy.len);
         __atomic_thread_fence(__ATOMIC_ACQUIRE);
@@ -187,9 +220,11 @@ static int get_copy(rp_local_t *l, const char *mkey, apr_pool_t *p,
          * copying can land on bytes reserved after its own, which only
          * the sum tells. */
         if (!intact(l, copy.pos, copy.len)
-            || (check_sum && XXH3_64bits(buf, copy.len) != copy.sum)) {
+            || (check_sum && !exact
+                && XXH3_64bits(buf, copy.len) != copy.sum)) {
             return 0;                  /* overwritten while copied */
         }
+        meta->exact = exact;
         *val = buf;
         *len = copy.len;
         meta->slot = idx;
@@ -237,7 +272,7 @@ static void unlock_slot(slot_t *s, uint64_t seq)
 }
 
 /* Reserve len contiguous bytes; returns the logical position. */
-static uint64_t reserve(rp_local_t *l, uint32_t len)
+static uint64_t reserve_space(rp_local_t *l, uint32_t len)
 {
     uint64_t cur = __atomic_load_n(&l->reserved, __ATOMIC_RELAXED), need,
              phys;
@@ -255,12 +290,52 @@ static uint64_t reserve(rp_local_t *l, uint32_t len)
     }
 }
 
+/* reserve_space, by a writer that counts itself in `writing` until
+ * rp_local_write_done */
+static uint64_t reserve(rp_local_t *l, uint32_t len)
+{
+    /* counted first: a reader that finds an entry reserved after this one
+     * sees this writer until it has copied (copy_is_exact) */
+    __atomic_fetch_add(&l->writing, 1, __ATOMIC_SEQ_CST);
+    return reserve_space(l, len);
+}
+
+uint64_t rp_local_write_reserve(rp_local_t *l, uint32_t len)
+{
+    return reserve(l, len);
+}
+
+void rp_local_write_bytes(rp_local_t *l, uint64_t pos, const char *val,
+                          uint32_t len)
+{
+    memcpy(arena(l) + pos % l->arena_size, val, len);
+}
+
+void rp_local_write_done(rp_local_t *l, uint64_t pos)
+{
+    uint64_t r;
+
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    r = __atomic_load_n(&l->reserved, __ATOMIC_ACQUIRE);
+    if (r > pos + l->arena_size) {
+        /* lapped while it copied: its bytes may lie over any entry
+         * reserved up to now; those are checked by their sums again */
+        uint64_t cur = __atomic_load_n(&l->suspect_below, __ATOMIC_RELAXED);
+        while (cur < r
+               && !__atomic_compare_exchange_n(&l->suspect_below, &cur, r, 1,
+                                               __ATOMIC_RELEASE,
+                                               __ATOMIC_RELAXED)) {
+        }
+    }
+    __atomic_fetch_sub(&l->writing, 1, __ATOMIC_RELEASE);
+}
+
 /* rp_local_put's shortcut: 1 when slot s already holds these bytes
  * (same key, length and sum, intact) and only its fill time, epoch and
  * revalidation mark were renewed. */
 static int refresh_in_place(rp_local_t *l, slot_t *s, uint64_t h,
                             uint32_t len, uint64_t sum, uint64_t epoch,
-                            int64_t now_us)
+                            int64_t now_us, uint32_t checked)
 {
     uint64_t seq;
 
@@ -282,13 +357,14 @@ static int refresh_in_place(rp_local_t *l, slot_t *s, uint64_t h,
     __atomic_store_n(&s->filled_us, now_us, __ATOMIC_RELAXED);
     __atomic_store_n(&s->epoch, epoch, __ATOMIC_RELAXED);
     __atomic_store_n(&s->reval_us, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&s->checked, checked, __ATOMIC_RELAXED);
     unlock_slot(s, seq);
     return 1;
 }
 
-int rp_local_put(rp_local_t *l, const char *mkey, const char *val,
-                 size_t len, uint64_t epoch, int64_t now_us,
-                 unsigned *evicted)
+static int put(rp_local_t *l, const char *mkey, const char *val,
+               size_t len, uint64_t epoch, int64_t now_us,
+               unsigned *evicted, uint32_t checked)
 {
     uint64_t h = key_hash(mkey), seq, pos, oldest_pos = UINT64_MAX, sum;
     uint32_t mask = l->nslots - 1, i, target = UINT32_MAX, oldest = 0;
@@ -325,13 +401,14 @@ int rp_local_put(rp_local_t *l, const char *mkey, const char *val,
      * that found the entry unchanged): only its times move on, and the
      * arena is not churned by hot entries refreshed every TTL */
     if (refresh_in_place(l, &tab[target], h, (uint32_t)len, sum, epoch,
-                         now_us)) {
+                         now_us, checked)) {
         return 1;
     }
     /* the bytes go to fresh arena space first, which no slot names yet,
      * so the slot is held only while its few words change */
     pos = reserve(l, (uint32_t)len);
-    memcpy(arena(l) + pos % l->arena_size, val, len);
+    rp_local_write_bytes(l, pos, val, (uint32_t)len);
+    rp_local_write_done(l, pos);
     if (!lock_slot(&tab[target], &seq)) {
         return 0;                      /* busy: it is only a cache */
     }
@@ -348,12 +425,27 @@ int rp_local_put(rp_local_t *l, const char *mkey, const char *val,
     __atomic_store_n(&tab[target].epoch, epoch, __ATOMIC_RELAXED);
     __atomic_store_n(&tab[target].reval_us, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&tab[target].sum, sum, __ATOMIC_RELAXED);
+    __atomic_store_n(&tab[target].checked, checked, __ATOMIC_RELAXED);
     __atomic_store_n(&tab[target].hash, h, __ATOMIC_RELAXED);
     unlock_slot(&tab[target], seq);
     if (evicted && live) {
         (*evicted)++;
     }
     return 1;
+}
+
+int rp_local_put(rp_local_t *l, const char *mkey, const char *val,
+                 size_t len, uint64_t epoch, int64_t now_us,
+                 unsigned *evicted)
+{
+    return put(l, mkey, val, len, epoch, now_us, evicted, 0);
+}
+
+int rp_local_put_checked(rp_local_t *l, const char *mkey, const char *val,
+                         size_t len, uint64_t epoch, int64_t now_us,
+                         unsigned *evicted)
+{
+    return put(l, mkey, val, len, epoch, now_us, evicted, 1);
 }
 
 void rp_local_drop(rp_local_t *l, const char *mkey)

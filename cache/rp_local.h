@@ -28,7 +28,11 @@
  *   - a reader copies the slot and then the bytes, and keeps them only if
  *     the sequence did not move and no writer has reserved past the
  *     bytes' logical position plus the arena size (they were not
- *     overwritten while copied).  The entry's checksum is checked on top.
+ *     overwritten while copied).  The entry's checksum is checked on top,
+ *     unless no writer can have written over the bytes: every writer
+ *     counts itself while it copies, and one that finds the arena lapped
+ *     it marks every byte reserved so far suspect (rp_local.c,
+ *     copy_is_exact); a hot hit then hashes nothing.
  *   So readers never block each other or writers; a torn read is a miss.
  *
  * Coherence: a purge made on this server is recorded in a ring of recent
@@ -47,7 +51,7 @@
 #include <apr_pools.h>
 
 #define RP_LOCAL_MAGIC 0x4c435052u            /* "RPCL" */
-#define RP_LOCAL_VERSION 1
+#define RP_LOCAL_VERSION 2
 #define RP_LOCAL_PURGE_RING 256
 #define RP_LOCAL_PROBE 8                      /* slots tried per key */
 #define RP_LOCAL_REVALIDATE_STALE_US (5 * 1000 * 1000)
@@ -62,6 +66,10 @@ typedef struct {
     int64_t filled_us;                 /* when it came from memcached */
     uint64_t epoch;                    /* local purge epoch before that */
     int old;                           /* in the oldest quarter: re-put it */
+    int exact;                         /* put checked, and no writer can
+                                          have written over the bytes
+                                          copied: they are the bytes put
+                                          (rp_local.c, copy_is_exact) */
 } rp_local_meta_t;
 
 /* Format a segment of `size` bytes (at least 1 MiB); NULL if too small. */
@@ -74,7 +82,10 @@ int rp_local_get(rp_local_t *l, const char *mkey, apr_pool_t *p,
 /* The same without the tier's own sum, for bytes that carry a checksum
  * of their own which the caller checks on every copy (a cache entry,
  * rp_entry_decode()): a copy torn by a writer that stalled is then caught
- * by that checksum, and a hit hashes its bytes once, not twice. */
+ * by that checksum, and a hit hashes its bytes once, not twice.  When
+ * meta->exact says no writer can have touched them, they are the bytes
+ * put, which had passed that check: the caller may skip it
+ * (rp_entry_decode_trusted), and a hit hashes them not at all. */
 int rp_local_get_entry(rp_local_t *l, const char *mkey, apr_pool_t *p,
                        const char **val, size_t *len, rp_local_meta_t *meta);
 
@@ -85,6 +96,20 @@ int rp_local_get_entry(rp_local_t *l, const char *mkey, apr_pool_t *p,
 int rp_local_put(rp_local_t *l, const char *mkey, const char *val,
                  size_t len, uint64_t epoch, int64_t now_us,
                  unsigned *evicted);
+
+/* The same for bytes that passed their owner's check (a cache entry that
+ * rp_entry_decode() accepted): only their copies can be exact. */
+int rp_local_put_checked(rp_local_t *l, const char *mkey, const char *val,
+                         size_t len, uint64_t epoch, int64_t now_us,
+                         unsigned *evicted);
+
+/* rp_local_put's write in its three parts, for tests of a writer that
+ * stalls between them: reserve space (counted as writing), copy the
+ * bytes there, and stop counting (noting whether the arena lapped it). */
+uint64_t rp_local_write_reserve(rp_local_t *l, uint32_t len);
+void rp_local_write_bytes(rp_local_t *l, uint64_t pos, const char *val,
+                          uint32_t len);
+void rp_local_write_done(rp_local_t *l, uint64_t pos);
 
 /* Forget a key. */
 void rp_local_drop(rp_local_t *l, const char *mkey);

@@ -1207,31 +1207,86 @@ static void test_cache_local_hit(void **state)
         expect_local_hit(&fx, "<p>hello</p>");
     }
 
-    /* bytes changed in the arena after they were put (what a writer that
-     * stalled can do to a copy): a hit reads them without the tier's own
-     * sum, once, and the entry's checksum refuses them */
+    /* A copy is served without hashing it again only when it was put
+     * checked (this one was: the fill decoded it) and no writer can have
+     * written over it. */
     {
         rp_local_meta_t m;
         const char *v;
         size_t vl;
-        char *at = (char *)fx.local, *end = at + MIB;
-        int n = 0;
 
-        /* every copy the arena holds, old ones too */
-        while ((at = memmem(at, (size_t)(end - at), "<p>hello</p>", 12))
-               != NULL) {
-            at[3] ^= 1;
-            n++;
-        }
-        assert_true(n >= 1);
-        assert_int_equal(get(fx.local, fx.p, lk.base_key, &v, &vl, &m), 0);
         assert_int_equal(rp_local_get_entry(fx.local, lk.base_key, fx.p, &v,
                                             &vl, &m), 1);
+        assert_int_equal(m.exact, 1);
+        put_ok(fx.local, "raw", "unchecked", 9);
+        assert_int_equal(rp_local_get_entry(fx.local, "raw", fx.p, &v, &vl,
+                                            &m), 1);
+        assert_int_equal(m.exact, 0);
+    }
+
+    /* A writer that stalls between reserving its space and copying its
+     * bytes while the arena laps it writes them over newer entries: the
+     * page's copy is hashed again, and refused, both while that writer
+     * is still at it and after it has finished. */
+    {
+        rp_local_meta_t m;
+        const char *v;
+        size_t vl;
+        char key[32], *junk = apr_palloc(fx.p, MIB / 4);
+        static char filler[8192];
+        uint64_t w, filler_pos = 0;
+        int i;
+
+        rp_local_init(fx.local, MIB);
+        rp_local_usage(fx.local, &used, &total, &n);
+        w = rp_local_write_reserve(fx.local, MIB / 4);   /* stalls here */
+        assert_int_equal(w, 0);
+        /* the others fill the arena until its head wraps onto w's bytes */
+        memset(filler, 'f', sizeof(filler));
+        for (i = 0; filler_pos < total && i < 1000; i++) {
+            snprintf(key, sizeof(key), "filler-%d", i);
+            assert_int_equal(rp_local_put_checked(fx.local, key, filler,
+                                                  sizeof(filler), 0, T0_US,
+                                                  NULL), 1);
+            assert_int_equal(get(fx.local, fx.p, key, &v, &vl, &m), 1);
+            filler_pos = m.pos;
+        }
+        assert_true(filler_pos >= total);
+        /* the page comes back from memcached into w's stretch */
+        assert_int_equal(lookup(&fx, &lk), RP_LOOKUP_HIT);
+        assert_int_equal(lk.from_local, 0);
+        assert_int_equal(rp_local_get_entry(fx.local, lk.base_key, fx.p, &v,
+                                            &vl, &m), 1);
+        assert_true(m.pos >= total && m.pos + vl <= total + MIB / 4);
+        assert_int_equal(m.exact, 0);              /* w is still writing */
+        expect_local_hit(&fx, "<p>hello</p>");     /* bytes still good */
+
+        /* w's late bytes land over it */
+        memset(junk, 'j', MIB / 4);
+        rp_local_write_bytes(fx.local, w, junk, MIB / 4);
         assert_int_equal(lookup(&fx, &lk), RP_LOOKUP_HIT);
         assert_int_equal(lk.from_local, 0);
         assert_int_equal(lk.invalid_entries, 1);
-        assert_int_equal(lk.entry.body_len, 12);
         assert_memory_equal(lk.entry.body, "<p>hello</p>", 12);
+        /* the filler that wrapped onto w's stretch: its bytes are w's now,
+         * and the tier's own sum says so */
+        snprintf(key, sizeof(key), "filler-%d", i - 1);
+        assert_int_equal(get(fx.local, fx.p, key, &v, &vl, &m), 0);
+        rp_local_write_done(fx.local, w);
+        /* finished, it left the bytes it may have hit suspect: they are
+         * still hashed and refused, those before them too */
+        assert_int_equal(get(fx.local, fx.p, key, &v, &vl, &m), 0);
+        assert_int_equal(rp_local_get_entry(fx.local, "filler-0", fx.p, &v,
+                                            &vl, &m), 1);
+        assert_int_equal(m.exact, 0);
+        put_ok(fx.local, lk.base_key, junk, 512);
+        assert_int_equal(lookup(&fx, &lk), RP_LOOKUP_HIT);
+        assert_int_equal(lk.from_local, 0);
+        assert_int_equal(lk.invalid_entries, 1);
+        /* the good copy memcached gave is put after them: exact again */
+        assert_int_equal(rp_local_get_entry(fx.local, lk.base_key, fx.p, &v,
+                                            &vl, &m), 1);
+        assert_int_equal(m.exact, 1);
         expect_local_hit(&fx, "<p>hello</p>");
     }
 
