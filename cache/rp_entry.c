@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include <apr_strings.h>
-#include <xxhash.h>
+#include "rp_xxh.h"
 
 #include "rp_entry.h"
 #include "rp_util.h"

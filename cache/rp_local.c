@@ -2,7 +2,7 @@
  * rp_local.c: see rp_local.h for the design and the concurrency rules.
  */
 #include <string.h>
-#include <xxhash.h>
+#include "rp_xxh.h"
 
 #include "rp_local.h"
 
