@@ -35,7 +35,7 @@ static void layout(const rp_stats_params_t *params, rp_stats_hdr_t *h)
     h->glob_off = ALIGN64(h->shard_off + (uint64_t)h->shards * h->rec_cap
                                          * sizeof(route_ctr_t));
     h->slow_off = ALIGN64(h->glob_off
-                          + (uint64_t)h->shards * ALIGN64(sizeof(glob_live_t)));
+                          + (uint64_t)h->shards * ALIGN64(sizeof(rp_stats_glob_t)));
     h->app_names = params->app_names < RP_APP_NAMES_MAX
                    ? params->app_names : RP_APP_NAMES_MAX;
     h->app_slots = h->app_names + 1;
@@ -270,7 +270,7 @@ int32_t rp_stats_route(rp_stats_t *st, const char *route, const char *method)
 void rp_stats_count(rp_stats_t *st, rp_counter_t c, uint64_t n)
 {
     if (c < RP_CTR_COUNT) {
-        __atomic_fetch_add(&glob_of(st, my_shard(st))->g.counters[c], n,
+        __atomic_fetch_add(&glob_of(st, my_shard(st))->counters[c], n,
                            __ATOMIC_RELAXED);
     }
 }
@@ -284,7 +284,7 @@ uint64_t rp_stats_counter(rp_stats_t *st, rp_counter_t c)
         return 0;
     }
     for (sh = 0; sh < st->hdr.shards; sh++) {
-        v += __atomic_load_n(&glob_of(st, sh)->g.counters[c], __ATOMIC_RELAXED);
+        v += __atomic_load_n(&glob_of(st, sh)->counters[c], __ATOMIC_RELAXED);
     }
     return v;
 }
@@ -532,28 +532,19 @@ static int mask_slot(uint32_t *tab, uint32_t mask)
 
 /* The phases of a sample: globally, and on route c (NULL: none) with
  * its record lv and recent slot rp. */
-static void record_phases(rp_stats_t *st, glob_live_t *g, route_ctr_t *c,
+static void record_phases(rp_stats_glob_t *g, route_ctr_t *c,
                           route_live_t *lv, recent_live_t *rp,
                           const int64_t *phase_us)
 {
     uint32_t mask = 0;
-    int gm, rm = -1, i;
+    int rm = -1, i;
 
     for (i = 0; i < RP_PHASE_COUNT; i++) {
         if (phase_us[i] >= 0) {
             mask |= 1u << i;
         }
     }
-    if (mask == 0) {
-        return;
-    }
-    /* the runs first: a reader takes the buckets before them, so it
-     * never sees more values than runs (bucket 0 is their difference) */
-    gm = mask_slot(st->hdr.phase_masks, mask);
-    if (gm >= 0) {
-        __atomic_fetch_add(&g->mask_count[gm], 1, __ATOMIC_RELAXED);
-    }
-    if (c != NULL) {
+    if (c != NULL && mask != 0) {
         rm = mask_slot(lv->phase_masks, mask);
         if (rm >= 0) {
             __atomic_fetch_add(&c->mask_count[rm], 1, __ATOMIC_RELAXED);
@@ -565,19 +556,17 @@ static void record_phases(rp_stats_t *st, glob_live_t *g, route_ctr_t *c,
         i = __builtin_ctz(mask);
         mask &= mask - 1;
         v = (uint64_t)phase_us[i];
-        if (gm < 0) {
-            __atomic_fetch_add(&g->phase_runs[i], 1, __ATOMIC_RELAXED);
+        hist_add(&g->phases[i].h, g->phases[i].prom, rp_hist_bucket(v), v);
+        if (c == NULL) {
+            continue;
         }
-        if (c != NULL && rm < 0) {
+        if (rm < 0) {
             __atomic_fetch_add(&c->phase_count[i], 1, __ATOMIC_RELAXED);
             __atomic_fetch_add(&rp->count[i], 1, __ATOMIC_RELAXED);
         }
-        if (v == 0) {
-            continue;                  /* counted by its run; no sums */
-        }
-        hist_add(&g->g.phases[i].h, g->g.phases[i].prom, rp_hist_bucket(v),
-                 v);
-        if (c != NULL) {
+        /* a phase under a microsecond (most of a fast request's) adds
+         * nothing to the sums: two lock-prefixed adds less */
+        if (v != 0) {
             __atomic_fetch_add(&c->phase_sum[i], v, __ATOMIC_RELAXED);
             __atomic_fetch_add(&rp->sum[i], v, __ATOMIC_RELAXED);
         }
@@ -587,7 +576,7 @@ static void record_phases(rp_stats_t *st, glob_live_t *g, route_ctr_t *c,
 void rp_stats_record(rp_stats_t *st, const rp_sample_t *s)
 {
     uint32_t sh = my_shard(st);
-    glob_live_t *g = glob_of(st, sh);
+    rp_stats_glob_t *g = glob_of(st, sh);
     route_ctr_t *c;
     uint64_t total = s->total_us > 0 ? (uint64_t)s->total_us : 0;
     int hb = rp_hist_bucket(total);
@@ -597,10 +586,10 @@ void rp_stats_record(rp_stats_t *st, const rp_sample_t *s)
     rp_app_sums_t sums;
     route_live_t *lv = NULL;
 
-    __atomic_fetch_add(&g->g.counters[RP_CTR_REQUESTS], 1, __ATOMIC_RELAXED);
-    hist_add(&g->g.total, NULL, hb, total);
+    __atomic_fetch_add(&g->counters[RP_CTR_REQUESTS], 1, __ATOMIC_RELAXED);
+    hist_add(&g->total, NULL, hb, total);
     if (s->slow) {
-        __atomic_fetch_add(&g->g.counters[RP_CTR_SLOW_REQUESTS], 1,
+        __atomic_fetch_add(&g->counters[RP_CTR_SLOW_REQUESTS], 1,
                            __ATOMIC_RELAXED);
     }
     ri = rp_stats_route(st, s->route ? s->route : "", s->method);
@@ -611,7 +600,7 @@ void rp_stats_record(rp_stats_t *st, const rp_sample_t *s)
         lv = &records_of(st)[ri];
     }
     if (s->phase_us) {
-        record_phases(st, g, c, lv, lv ? &lv->recent_phases[cur] : NULL,
+        record_phases(g, c, lv, lv ? &lv->recent_phases[cur] : NULL,
                       s->phase_us);
     }
     if (c != NULL) {

@@ -95,8 +95,8 @@
 #define RP_SLOW_APP_MAX 8                  /* metrics kept per slow request */
 #define RP_APP_ENTRIES_MAX 1024            /* metrics read per response */
 #define RP_STATS_SHARDS_MAX 8              /* counter shards (CPUs) */
-#define RP_PHASE_MASKS 8                   /* sets of phases counted as one
-                                              (rp_stats_int.h) */
+#define RP_PHASE_MASKS 8                   /* a route's sets of phases counted
+                                              as one (rp_stats_int.h) */
 
 typedef struct {
     uint64_t prom[RP_PROM_BUCKETS];
@@ -222,8 +222,6 @@ typedef struct {
     uint64_t adv_off, adv_tables_off;
     uint32_t adv_tables;                   /* key tables in the pool */
     uint32_t adv_tables_used;              /* claimed (may pass adv_tables) */
-    uint32_t phase_masks[RP_PHASE_MASKS];  /* the global phases' sets of
-                                              phases (rp_stats_int.h) */
 } rp_stats_hdr_t;
 
 typedef struct {

@@ -21,10 +21,12 @@ struct rp_stats_t {
  * each claimed once by compare-and-swap and never changed after (0 is a
  * free slot).  A reader's count of phase i is the sum of the counts of
  * the masks that hold bit i, plus the per-phase counts that requests
- * whose set found no slot (the table full) add as before.  Exact.
- * The global phase histograms go one step further: a phase of 0 µs
- * (most of a fast request's) adds nothing at all, and their bucket 0 is
- * the phase's count minus the other buckets.
+ * whose set found no slot (the table full) add as before.  Exact, and
+ * each figure a sum of counters that only grow, so it never goes down
+ * between two reads (Prometheus takes a decrease for a reset).  The
+ * global phase histograms keep counting every value in its bucket, 0 µs
+ * in bucket 0: a count derived there as runs minus the other buckets
+ * would not be monotonic while requests are in flight.
  */
 
 /* A recent slot's phases as they live in the records region. */
@@ -68,15 +70,6 @@ typedef struct {
     rp_hist_t h;
 } route_ctr_t;
 
-/* The global counters of one shard: what readers get (rp_stats_glob_t,
- * whose phase histograms here hold no bucket 0 and whose prom[] only
- * the values of buckets a bound splits), and the phases' run counts. */
-typedef struct {
-    rp_stats_glob_t g;
-    uint64_t mask_count[RP_PHASE_MASKS];   /* by hdr.phase_masks */
-    uint64_t phase_runs[RP_PHASE_COUNT];   /* sets that found no slot */
-} glob_live_t;
-
 #define ALIGN64(x) (((x) + 63) & ~(uint64_t)63)
 
 static inline uint32_t *index_of(rp_stats_t *st)
@@ -96,10 +89,10 @@ static inline route_ctr_t *ctr_of(rp_stats_t *st, uint32_t sh, uint32_t ri)
            + (uint64_t)sh * st->hdr.rec_cap + ri;
 }
 
-static inline glob_live_t *glob_of(rp_stats_t *st, uint32_t sh)
+static inline rp_stats_glob_t *glob_of(rp_stats_t *st, uint32_t sh)
 {
-    return (glob_live_t *)((char *)st + st->hdr.glob_off
-                           + sh * ALIGN64(sizeof(glob_live_t)));
+    return (rp_stats_glob_t *)((char *)st + st->hdr.glob_off
+                               + sh * ALIGN64(sizeof(rp_stats_glob_t)));
 }
 
 static inline rp_slow_entry_t *slow_of(rp_stats_t *st)

@@ -137,39 +137,23 @@ void rp_stats_global_read(rp_stats_t *st, rp_stats_glob_t *out)
 {
     uint32_t sh;
     int k, b;
-    uint64_t runs[RP_PHASE_COUNT] = { 0 };
-    uint64_t masks[RP_PHASE_MASKS] = { 0 };
 
     memset(out, 0, sizeof(*out));
     for (sh = 0; sh < st->hdr.shards; sh++) {
-        const glob_live_t *g = glob_of(st, sh);
+        const rp_stats_glob_t *g = glob_of(st, sh);
         for (k = 0; k < RP_CTR_COUNT; k++) {
-            out->counters[k] += ld(&g->g.counters[k]);
+            out->counters[k] += ld(&g->counters[k]);
         }
-        /* the buckets before the runs (the writer's order reversed) */
         for (k = 0; k < RP_PHASE_COUNT; k++) {
             for (b = 0; b < RP_PROM_BUCKETS; b++) {
-                out->phases[k].prom[b] += ld(&g->g.phases[k].prom[b]);
+                out->phases[k].prom[b] += ld(&g->phases[k].prom[b]);
             }
-            hist_sum(&out->phases[k].h, &g->g.phases[k].h);
+            hist_sum(&out->phases[k].h, &g->phases[k].h);
         }
-        __atomic_thread_fence(__ATOMIC_ACQUIRE);
-        for (k = 0; k < RP_PHASE_COUNT; k++) {
-            runs[k] += ld(&g->phase_runs[k]);
-        }
-        for (k = 0; k < RP_PHASE_MASKS; k++) {
-            masks[k] += ld(&g->mask_count[k]);
-        }
-        hist_sum(&out->total, &g->g.total);
+        hist_sum(&out->total, &g->total);
     }
-    runs_add(runs, st->hdr.phase_masks, masks);
     for (k = 0; k < RP_PHASE_COUNT; k++) {
-        rp_hist_t *h = &out->phases[k].h;
-        /* a phase of 0 µs is only counted as a run (rp_stats_int.h) */
-        uint64_t zero = runs[k] > h->count ? runs[k] - h->count : 0;
-        h->b[0] += zero;
-        h->count += zero;
-        rp_prom_from_hist(h->b, out->phases[k].prom);
+        rp_prom_from_hist(out->phases[k].h.b, out->phases[k].prom);
     }
 }
 

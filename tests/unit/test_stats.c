@@ -506,6 +506,103 @@ static void test_concurrent_writers_exact(void **state)
     free(mem);
 }
 
+/* --- monotonic while written ---------------------------------------- */
+
+typedef struct {
+    rp_stats_t *st;
+    int stop;
+} mono_t;
+
+static void *mono_writer(void *arg)
+{
+    mono_t *m = arg;
+    int64_t ph[RP_PHASE_COUNT];
+    rp_sample_t s;
+    int i, k;
+
+    for (i = 0; i < 200000 && !__atomic_load_n(&m->stop, __ATOMIC_RELAXED);
+         i++) {
+        for (k = 0; k < RP_PHASE_COUNT; k++) {
+            ph[k] = -1;
+        }
+        ph[RP_PHASE_READ] = (i & 1) ? 5000 : 0;
+        ph[RP_PHASE_HANDLER] = 5000;
+        if (i % 3 == 0) {
+            ph[RP_PHASE_LOG] = 0;
+        }
+        s = sample("/m", "GET", 200, 5000 + (i & 7));
+        s.phase_us = ph;
+        rp_stats_record(m->st, &s);
+    }
+    return NULL;
+}
+
+/* Every figure a scrape reads is a counter: read while requests are
+ * recorded, none ever goes down (Prometheus would take it for a reset),
+ * cumulative buckets included. */
+static void test_counts_never_go_down(void **state)
+{
+    void *mem;
+    mono_t m;
+    pthread_t t[4];
+    rp_stats_glob_t *g = malloc(sizeof(*g)), *prev = calloc(1, sizeof(*g));
+    rp_route_rec_t *r = malloc(sizeof(*r)), *rprev = calloc(1, sizeof(*r));
+    int k, b, n;
+
+    (void)state;
+    m.st = make(10, 5, &mem);
+    m.stop = 0;
+    for (k = 0; k < 4; k++) {
+        pthread_create(&t[k], NULL, mono_writer, &m);
+    }
+    for (n = 0; n < 3000; n++) {
+        rp_route_rec_t *cur;
+        rp_stats_global_read(m.st, g);
+        for (k = 0; k < RP_PHASE_COUNT; k++) {
+            uint64_t cum = 0, pcum = 0;
+            for (b = 0; b < RP_PROM_BUCKETS; b++) {
+                cum += g->phases[k].prom[b];
+                pcum += prev->phases[k].prom[b];
+                assert_true(cum >= pcum);
+            }
+            for (b = 0; b < RP_HIST_BUCKETS; b++) {
+                assert_true(g->phases[k].h.b[b] >= prev->phases[k].h.b[b]);
+            }
+        }
+        memcpy(prev, g, sizeof(*g));
+        cur = find(m.st, "/m", "GET");
+        if (cur == NULL) {
+            continue;
+        }
+        memcpy(r, cur, sizeof(*r));
+        for (k = 0; k < RP_PHASE_COUNT; k++) {
+            assert_true(r->phase_count[k] >= rprev->phase_count[k]);
+            assert_true(r->phase_sum[k] >= rprev->phase_sum[k]);
+        }
+        for (b = 0; b < RP_PROM_BUCKETS; b++) {
+            assert_true(r->prom[b] >= rprev->prom[b]);
+        }
+        memcpy(rprev, r, sizeof(*r));
+    }
+    __atomic_store_n(&m.stop, 1, __ATOMIC_RELAXED);
+    for (k = 0; k < 4; k++) {
+        pthread_join(t[k], NULL);
+    }
+    /* and at rest, exact */
+    rp_stats_global_read(m.st, g);
+    r = memcpy(r, find(m.st, "/m", "GET"), sizeof(*r));
+    assert_int_equal(g->phases[RP_PHASE_HANDLER].h.count, r->count);
+    assert_int_equal(r->phase_count[RP_PHASE_READ], r->count);
+    assert_int_equal(g->phases[RP_PHASE_READ].h.b[0]
+                     + g->phases[RP_PHASE_READ].h.b[rp_hist_bucket(5000)],
+                     r->count);
+    free(g);
+    free(prev);
+    free(r);
+    free(rprev);
+    free(mem);
+}
+
 /* --- slow ring ------------------------------------------------------- */
 
 static void test_slow_ring_wraps_newest_first(void **state)
@@ -731,6 +828,7 @@ int main(void)
         cmocka_unit_test(test_overflow_to_other),
         cmocka_unit_test(test_long_route_is_cut),
         cmocka_unit_test(test_concurrent_writers_exact),
+        cmocka_unit_test(test_counts_never_go_down),
         cmocka_unit_test(test_slow_ring_wraps_newest_first),
         cmocka_unit_test(test_slow_ring_no_torn_reads),
         cmocka_unit_test(test_recent_window_rotates),
