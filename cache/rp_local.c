@@ -296,8 +296,16 @@ static uint64_t reserve(rp_local_t *l, uint32_t len)
 {
     /* counted first: a reader that finds an entry reserved after this one
      * sees this writer until it has copied (copy_is_exact) */
+    uint64_t pos;
+
     __atomic_fetch_add(&l->writing, 1, __ATOMIC_SEQ_CST);
-    return reserve_space(l, len);
+    pos = reserve_space(l, len);
+    /* the reservation before any of its bytes: a writer a lap behind
+     * that looks at `reserved` after its late copy must see this one if
+     * it can have written over these bytes (free on x86, where the CAS
+     * is a full barrier; not on weaker CPUs) */
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    return pos;
 }
 
 uint64_t rp_local_write_reserve(rp_local_t *l, uint32_t len)
@@ -342,13 +350,15 @@ static int refresh_in_place(rp_local_t *l, slot_t *s, uint64_t h,
     if (__atomic_load_n(&s->hash, __ATOMIC_RELAXED) != h
         || __atomic_load_n(&s->len, __ATOMIC_RELAXED) != len
         || __atomic_load_n(&s->sum, __ATOMIC_RELAXED) != sum
+        /* bytes put unchecked become checked only by being put again */
+        || (checked && !__atomic_load_n(&s->checked, __ATOMIC_RELAXED))
         || !lock_slot(s, &seq)) {
         return 0;
     }
     /* bytes in the oldest quarter are re-put to move them to the head
      * (rp_local_get's meta->old): those must really be copied */
     if (s->hash != h || s->len != len || s->sum != sum
-        || !intact(l, s->pos, s->len)
+        || (checked && !s->checked) || !intact(l, s->pos, s->len)
         || __atomic_load_n(&l->reserved, __ATOMIC_RELAXED) - s->pos
            > l->arena_size / 4 * 3) {
         unlock_slot(s, seq);

@@ -1218,10 +1218,21 @@ static void test_cache_local_hit(void **state)
         assert_int_equal(rp_local_get_entry(fx.local, lk.base_key, fx.p, &v,
                                             &vl, &m), 1);
         assert_int_equal(m.exact, 1);
+        uint64_t pos;
+
         put_ok(fx.local, "raw", "unchecked", 9);
         assert_int_equal(rp_local_get_entry(fx.local, "raw", fx.p, &v, &vl,
                                             &m), 1);
         assert_int_equal(m.exact, 0);
+        /* the same bytes put checked are written anew, not just marked
+         * checked where they lie */
+        pos = m.pos;
+        assert_int_equal(rp_local_put_checked(fx.local, "raw", "unchecked", 9,
+                                              0, T0_US, NULL), 1);
+        assert_int_equal(rp_local_get_entry(fx.local, "raw", fx.p, &v, &vl,
+                                            &m), 1);
+        assert_int_equal(m.exact, 1);
+        assert_true(m.pos != pos);
     }
 
     /* A writer that stalls between reserving its space and copying its
