@@ -1,6 +1,7 @@
 /*
  * rp_mc.c: see rp_mc.h.
  */
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <libmemcached/memcached.h>
@@ -313,6 +314,39 @@ static rp_st_rc_t map_rc(memcached_return_t rc)
 
 /* --- operations ------------------------------------------------------ */
 
+static apr_status_t free_value(void *v)
+{
+    free(v);
+    return APR_SUCCESS;
+}
+
+/* Values at least this long are taken from libmemcached, not copied: its
+ * buffer was allocated for this request's result anyway, and a page is
+ * then copied once on its way from the socket (into that buffer), not
+ * twice.  Short ones (generations, epochs) are copied and the buffer
+ * reused. */
+#define TAKE_VALUE_MIN 1024
+
+/* The value of res as item it's, owned by pool p. */
+static void keep_value(apr_pool_t *p, memcached_result_st *res,
+                       rp_store_item_t *it)
+{
+    size_t vl = memcached_result_length(res);
+    char *v = NULL;
+
+    if (vl >= TAKE_VALUE_MIN
+        && (v = memcached_result_take_value(res)) != NULL) {
+        /* libmemcached's default allocator is malloc (none other is set) */
+        apr_pool_cleanup_register(p, v, free_value, apr_pool_cleanup_null);
+    }
+    else {
+        v = apr_pmemdup(p, memcached_result_value(res), vl ? vl : 1);
+    }
+    it->value = v;
+    it->value_len = vl;
+    it->rc = RP_ST_OK;
+}
+
 /* One server's share of a multi-get: the keys idx[0..m) of items, all
  * held by the server of the first.  Returns that server's answer code. */
 static memcached_return_t mget_one_server(rp_mc_conn_t *c, apr_pool_t *p,
@@ -343,11 +377,7 @@ static memcached_return_t mget_one_server(rp_mc_conn_t *c, apr_pool_t *p,
         for (k = 0; k < m; k++) {
             rp_store_item_t *it = &items[idx[k]];
             if (it->key_len == rkl && memcmp(it->key, rk, rkl) == 0) {
-                size_t vl = memcached_result_length(res);
-                it->value = apr_pmemdup(p, memcached_result_value(res),
-                                        vl ? vl : 1);
-                it->value_len = vl;
-                it->rc = RP_ST_OK;
+                keep_value(p, res, it);
                 break;
             }
         }
