@@ -336,7 +336,11 @@ static void keep_value(apr_pool_t *p, memcached_result_st *res,
 
     if (vl >= TAKE_VALUE_MIN
         && (v = memcached_result_take_value(res)) != NULL) {
-        /* libmemcached's default allocator is malloc (none other is set) */
+        /* libmemcached's default allocator is malloc (none other is set).
+         * Freed when p's cleanups run, not when its memory goes: a
+         * cleanup registered on p before this call must not read the
+         * value (none does; later ones, such as the pool bucket that
+         * sends a page, run first) */
         apr_pool_cleanup_register(p, v, free_value, apr_pool_cleanup_null);
     }
     else {
