@@ -201,7 +201,6 @@ static int get_copy(rp_local_t *l, const char *mkey, apr_pool_t *p,
         uint32_t idx = (uint32_t)(h + i) & mask;
         slot_t copy;
         char *buf;
-
         int exact;
 
         if (!slot_may_hold(&tab[idx], h) || !read_slot(&tab[idx], &copy)
