@@ -197,19 +197,25 @@ rp_mc_t *rp_mc_create(apr_pool_t *p, const char *const *servers, int n,
 
 int rp_mc_all_down(const rp_mc_t *mc)
 {
-    int64_t now;
+    int64_t now = 0;
     int i;
 
     if (mc->breakers == NULL) {
         return 0;
     }
-    now = mono_us();
     for (i = 0; i < mc->n; i++) {
         const rp_breaker_t *b = &mc->breakers[i];
         rp_brk_state_t st = rp_breaker_state(b);
-        if (st == RP_BRK_UP || (st == RP_BRK_DOWN
-                                && now >= rp_breaker_time_us(b))) {
-            return 0;
+        if (st == RP_BRK_UP) {
+            return 0;                  /* the usual case: no clock read */
+        }
+        if (st == RP_BRK_DOWN) {
+            if (now == 0) {
+                now = mono_us();
+            }
+            if (now >= rp_breaker_time_us(b)) {
+                return 0;
+            }
         }
     }
     return 1;
