@@ -329,11 +329,11 @@ static apr_status_t free_value(void *v)
 /* Values at least this long are taken from libmemcached, not copied: its
  * buffer was allocated for this request's result anyway, and a page is
  * then copied once on its way from the socket (into that buffer), not
- * twice.  Short ones (generations, epochs) are copied and the buffer
- * reused. */
+ * twice.  Short ones (generations, epochs) are copied; one fetched after
+ * a page was taken gets a new small buffer, freed with the result. */
 #define TAKE_VALUE_MIN 1024
 
-/* The value of res as item it's, owned by pool p. */
+/* The value of res as item it, owned by pool p. */
 static void keep_value(apr_pool_t *p, memcached_result_st *res,
                        rp_store_item_t *it)
 {
