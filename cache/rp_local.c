@@ -291,12 +291,12 @@ static uint64_t reserve_space(rp_local_t *l, uint32_t len)
 
 /* reserve_space, by a writer that counts itself in `writing` until
  * rp_local_write_done */
-static uint64_t reserve(rp_local_t *l, uint32_t len)
+uint64_t rp_local_write_reserve(rp_local_t *l, uint32_t len)
 {
-    /* counted first: a reader that finds an entry reserved after this one
-     * sees this writer until it has copied (copy_is_exact) */
     uint64_t pos;
 
+    /* counted first: a reader that finds an entry reserved after this one
+     * sees this writer until it has copied (copy_is_exact) */
     __atomic_fetch_add(&l->writing, 1, __ATOMIC_SEQ_CST);
     pos = reserve_space(l, len);
     /* the reservation before any of its bytes: a writer a lap behind
@@ -305,11 +305,6 @@ static uint64_t reserve(rp_local_t *l, uint32_t len)
      * is a full barrier; not on weaker CPUs) */
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
     return pos;
-}
-
-uint64_t rp_local_write_reserve(rp_local_t *l, uint32_t len)
-{
-    return reserve(l, len);
 }
 
 void rp_local_write_bytes(rp_local_t *l, uint64_t pos, const char *val,
@@ -415,7 +410,7 @@ static int put(rp_local_t *l, const char *mkey, const char *val,
     }
     /* the bytes go to fresh arena space first, which no slot names yet,
      * so the slot is held only while its few words change */
-    pos = reserve(l, (uint32_t)len);
+    pos = rp_local_write_reserve(l, (uint32_t)len);
     rp_local_write_bytes(l, pos, val, (uint32_t)len);
     rp_local_write_done(l, pos);
     if (!lock_slot(&tab[target], &seq)) {
