@@ -155,6 +155,7 @@ static void route_app(apr_pool_t *p, rp_stats_t *st,
         for (b = 0; b < RP_PROM_BUCKETS; b++) {
             prom[b] = ld(&slot->prom[b]);
         }
+        rp_prom_from_hist(snap->b, prom);   /* the unsplit buckets' */
         for (j = 0; j < n && strcmp(scratch[j].name, slot->name) != 0; j++) {
         }
         if (j == n) {

@@ -326,6 +326,25 @@ static uint32_t app_slot_for(rp_stats_t *st, uint32_t ri,
     return 0;
 }
 
+/* rp_hist_add with the bucket known, and its Prometheus counts (prom,
+ * when not NULL: only for the buckets a bound splits; rp_hist_prom) */
+static void hist_add(rp_hist_t *h, uint64_t *prom, int b, uint64_t v)
+{
+    /* no count: the readers take it from the buckets (one atomic add
+     * less per histogram, a dozen per request) */
+    __atomic_fetch_add(&h->b[b], 1, __ATOMIC_RELAXED);
+    if (prom != NULL && rp_hist_prom[b] < 0) {
+        __atomic_fetch_add(&prom[rp_prom_bucket(v)], 1, __ATOMIC_RELAXED);
+    }
+    if (v == 0) {
+        return;                        /* adds nothing to sum or max */
+    }
+    __atomic_fetch_add(&h->sum, v, __ATOMIC_RELAXED);
+    if (v > __atomic_load_n(&h->max, __ATOMIC_RELAXED)) {
+        rp_atomic_max(&h->max, v);
+    }
+}
+
 /* Add one metric to the per-request sums (the slow log's): the first
  * RP_SLOW_APP_MAX names as they are, the last slot becoming __other__
  * when a further name comes. */
@@ -396,9 +415,8 @@ void rp_stats_record_app(rp_stats_t *st, int32_t rec, const rp_sample_t *s,
                 touched[k] = 1;
                 __atomic_fetch_add(&slots[k].requests, 1, __ATOMIC_RELAXED);
             }
-            __atomic_fetch_add(&slots[k].prom[rp_prom_bucket(m.dur_us)], 1,
-                               __ATOMIC_RELAXED);
-            rp_hist_add(&slots[k].h, m.dur_us);
+            hist_add(&slots[k].h, slots[k].prom, rp_hist_bucket(m.dur_us),
+                     m.dur_us);
         }
     }
     if (entries) {
@@ -485,25 +503,6 @@ static void record_cache_detail(route_ctr_t *c, const rp_sample_t *s)
                                                         ? s->lock_wait_us
                                                         : 0),
                            __ATOMIC_RELAXED);
-    }
-}
-
-/* rp_hist_add with the bucket known, and its Prometheus counts (prom,
- * when not NULL: only for the buckets a bound splits; rp_hist_prom) */
-static void hist_add(rp_hist_t *h, uint64_t *prom, int b, uint64_t v)
-{
-    /* no count: the readers take it from the buckets (one atomic add
-     * less per histogram, a dozen per request) */
-    __atomic_fetch_add(&h->b[b], 1, __ATOMIC_RELAXED);
-    if (prom != NULL && rp_hist_prom[b] < 0) {
-        __atomic_fetch_add(&prom[rp_prom_bucket(v)], 1, __ATOMIC_RELAXED);
-    }
-    if (v == 0) {
-        return;                        /* adds nothing to sum or max */
-    }
-    __atomic_fetch_add(&h->sum, v, __ATOMIC_RELAXED);
-    if (v > __atomic_load_n(&h->max, __ATOMIC_RELAXED)) {
-        rp_atomic_max(&h->max, v);
     }
 }
 

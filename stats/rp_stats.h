@@ -149,7 +149,8 @@ enum { RP_APP_FREE = 0, RP_APP_CLAIMING = 1, RP_APP_READY = 2 };
 typedef struct {
     char name[40];                         /* RP_ST_NAME_MAX + NUL, padded */
     uint64_t requests;                     /* responses that carried it */
-    uint64_t prom[RP_PROM_BUCKETS];
+    uint64_t prom[RP_PROM_BUCKETS];        /* only the values of buckets a
+                                              bound splits (rp_hist_prom) */
     rp_hist_t h;                           /* count: occurrences; values:
                                               their dur (0 without one) */
 } rp_app_slot_t;
