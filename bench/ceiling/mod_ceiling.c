@@ -11,7 +11,11 @@
  *   CeilingMemory file               the file's bytes, read at start-up,
  *                                    sent from memory
  *
- * Both answer only URIs under /ceiling/.
+ * Both answer only URIs under /ceiling/, from the quick handler, or with
+ *
+ *   CeilingPhase handler             from the handler hook (first), after
+ *                                    the whole request pipeline has run,
+ *                                    as a cache in handler mode does
  */
 #include "httpd.h"
 #include "http_config.h"
@@ -31,6 +35,7 @@ typedef struct {
     const char *file;
     char *page;
     apr_size_t page_len;
+    int in_handler;
 } ceiling_conf_t;
 
 static memcached_pool_st *pool;
@@ -72,6 +77,21 @@ static const char *set_mem(cmd_parms *cmd, void *d, const char *file)
     return NULL;
 }
 
+static const char *set_phase(cmd_parms *cmd, void *d, const char *phase)
+{
+    ceiling_conf_t *c = ap_get_module_config(cmd->server->module_config,
+                                             &ceiling_module);
+
+    (void)d;
+    if (strcmp(phase, "handler") == 0) {
+        c->in_handler = 1;
+    }
+    else if (strcmp(phase, "quick") != 0) {
+        return "CeilingPhase: quick or handler";
+    }
+    return NULL;
+}
+
 static void child_init(apr_pool_t *p, server_rec *s)
 {
     ceiling_conf_t *c = ap_get_module_config(s->module_config,
@@ -94,7 +114,7 @@ static void child_init(apr_pool_t *p, server_rec *s)
     pool = memcached_pool_create(m, 1, threads > 0 ? threads + 1 : 2);
 }
 
-static int quick(request_rec *r, int lookup)
+static int serve(request_rec *r)
 {
     ceiling_conf_t *c = ap_get_module_config(r->server->module_config,
                                              &ceiling_module);
@@ -102,7 +122,7 @@ static int quick(request_rec *r, int lookup)
     const char *body;
     apr_size_t len;
 
-    if (lookup || strncmp(r->uri, "/ceiling/", 9) != 0) {
+    if (strncmp(r->uri, "/ceiling/", 9) != 0) {
         return DECLINED;
     }
     if (c->page != NULL) {
@@ -138,10 +158,28 @@ static int quick(request_rec *r, int lookup)
     return OK;
 }
 
+static int quick(request_rec *r, int lookup)
+{
+    ceiling_conf_t *c = ap_get_module_config(r->server->module_config,
+                                             &ceiling_module);
+
+    return lookup || c->in_handler ? DECLINED : serve(r);
+}
+
+static int handler(request_rec *r)
+{
+    ceiling_conf_t *c = ap_get_module_config(r->server->module_config,
+                                             &ceiling_module);
+
+    return c->in_handler && r->main == NULL ? serve(r) : DECLINED;
+}
+
 static const command_rec cmds[] = {
     AP_INIT_TAKE2("CeilingMemcached", set_mc, NULL, RSRC_CONF,
                   "host:port key"),
     AP_INIT_TAKE1("CeilingMemory", set_mem, NULL, RSRC_CONF, "file"),
+    AP_INIT_TAKE1("CeilingPhase", set_phase, NULL, RSRC_CONF,
+                  "quick (the default) or handler"),
     { NULL }
 };
 
@@ -150,6 +188,7 @@ static void register_hooks(apr_pool_t *p)
     (void)p;
     ap_hook_child_init(child_init, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_quick_handler(quick, NULL, NULL, APR_HOOK_FIRST);
+    ap_hook_handler(handler, NULL, NULL, APR_HOOK_REALLY_FIRST);
 }
 
 AP_DECLARE_MODULE(ceiling) = {
