@@ -87,17 +87,24 @@ def wrk(url, seconds, headers=(), connections=WRK_CONNECTIONS):
 
 
 def side_by_side(variants, seconds, rounds, connections=WRK_CONNECTIONS):
-    """variants: {name: (url, headers)}.  Every round runs each variant
-    once, in an order rotated from round to round so that no variant always
-    follows the same neighbour; the figures kept are medians, and the runs
-    themselves, so that ratios can be taken round by round (ratio())."""
+    """variants: {name: (url, headers)}, the ones compared with each other
+    next to each other.  Every round runs each variant once, in an order
+    rotated from round to round and reversed every other round, so that
+    no variant always runs first, or always before the one it is compared
+    with, and variants next to each other in the dict run a few seconds
+    apart (the load on this machine drifts over tens of seconds); the
+    figures kept are medians, and the runs themselves, so that ratios can
+    be taken round by round (ratio())."""
     results = {name: [] for name in variants}
     names = list(variants)
     for name, (url, headers) in variants.items():      # warm up
         wrk(url, 1, headers, connections)
     for i in range(rounds):
-        k = i % len(names)
-        for name in names[k:] + names[:k]:
+        k = (i // 2) % len(names)
+        order = names[k:] + names[:k]
+        if i % 2:
+            order.reverse()
+        for name in order:
             url, headers = variants[name]
             results[name].append(wrk(url, seconds, headers, connections))
     out = {}
@@ -138,14 +145,32 @@ def row(bench, variant, res, base=None, goal=""):
               file=sys.stderr)
 
 
-def ratio_row(what, value, goal=""):
-    """A row that only holds a ratio (value: a ratio() result)."""
-    ROWS.append(("", what, "", "", "", "", "%.2f×" % value, goal))
+def ratio_spread(res, base, key="rps"):
+    """The lowest and highest of the round-by-round ratios, or None."""
+    a, b = res.get("runs"), base.get("runs")
+    if res is base or not a or not b or len(a) != len(b):
+        return None
+    r = [x[key] / y[key] for x, y in zip(a, b)]
+    return min(r), max(r)
+
+
+def ratio_row(what, value, goal="", spread=None):
+    """A row that only holds a ratio (value: a ratio() result; spread:
+    ratio_spread(), shown beside it so that the noise is in the table)."""
+    text = "%.2f×" % value
+    if spread is not None:
+        text += " (%.2f–%.2f)" % spread
+    ROWS.append(("", what, "", "", "", "", text, goal))
+
+
+def pair_row(what, res, base, goal="", key="rps"):
+    """ratio_row for res against base, with the spread of the rounds."""
+    ratio_row(what, ratio(res, base, key), goal, ratio_spread(res, base, key))
 
 
 def cpu_ratio_row(what, res, base, goal=""):
     if res.get("cpu_us") is not None and base.get("cpu_us") is not None:
-        ratio_row(what, ratio(res, base, "cpu_us"), goal)
+        pair_row(what, res, base, goal, key="cpu_us")
 
 
 def page(apache):
@@ -177,6 +202,10 @@ def bench_timing(args, cleanup):
     row("timing overhead", "ReqPerf On", res["ReqPerf On"], base,
         "≥ 0.98×, p99 ≤ 1.05×")
     row("timing overhead", "ReqPerf Off", res["ReqPerf Off"], base)
+    pair_row("req/s, ReqPerf On / not loaded", res["ReqPerf On"], base,
+             "≥ 0.98×")
+    pair_row("p99, ReqPerf On / not loaded", res["ReqPerf On"], base,
+             "≤ 1.05×", key="p99")
     cpu_ratio_row("CPU per request, ReqPerf On / not loaded",
                   res["ReqPerf On"], base, "≤ 1.02×")
     return {"on_ratio": ratio(res["ReqPerf On"], base),
@@ -558,19 +587,21 @@ CacheHeader On
 
     fronts = (rp, rpq, rpl, rplq)
     counts0 = [cache_counts(a) for a in fronts]
+    # the variants compared with each other next to each other (see
+    # side_by_side)
     variants = {
-        "static file": (static.url("/page.html"), ()),
-        "memory ceiling": (memceil.url("/ceiling/page.html"), ()),
-        "memory ceiling handler": (memceil_h.url("/ceiling/page.html"), ()),
         "ceiling": (ceiling.url("/ceiling/page.html"), ()),
-        "ceiling handler": (ceiling_h.url("/ceiling/page.html"), ()),
+        "reqperf quick": (rpq.url("/app/c/page.html"), ()),
         "mod_cache_socache": (socache.url("/app/c/page.html"), ()),
         "mod_cache_socache handler": (socache_h.url("/app/c/page.html"), ()),
         "reqperf": (rp.url("/app/c/page.html"), ()),
-        "reqperf quick": (rpq.url("/app/c/page.html"), ()),
+        "ceiling handler": (ceiling_h.url("/ceiling/page.html"), ()),
         "reqperf tagged": (rp.url("/app/t/page.html"), ()),
-        "reqperf local": (rpl.url("/app/c/page.html"), ()),
+        "static file": (static.url("/page.html"), ()),
         "reqperf local quick": (rplq.url("/app/c/page.html"), ()),
+        "memory ceiling": (memceil.url("/ceiling/page.html"), ()),
+        "memory ceiling handler": (memceil_h.url("/ceiling/page.html"), ()),
+        "reqperf local": (rpl.url("/app/c/page.html"), ()),
     }
     variants.update(peers)
     res = side_by_side(variants, args.seconds, args.rounds)
@@ -594,17 +625,16 @@ CacheHeader On
         base, "≥ 0.95× ceiling, ≥ 1.0× socache")
     row("cache hits from memcached", "mod_reqperf (ReqPerfCacheQuick On)",
         res["reqperf quick"], base, "≥ 0.95× ceiling, ≥ 1.0× socache")
-    ratio_row("mod_reqperf (handler) / ceiling (handler)",
-              ratio(res["reqperf"], res["ceiling handler"]), "≥ 0.95×")
-    ratio_row("mod_reqperf (quick) / ceiling (quick)",
-              ratio(res["reqperf quick"], res["ceiling"]), "≥ 0.95×")
-    ratio_row("mod_reqperf (handler) / mod_cache_socache (handler)",
-              ratio(res["reqperf"], res["mod_cache_socache handler"]),
-              "≥ 1.0×")
-    ratio_row("mod_reqperf (quick) / mod_cache_socache (quick)",
-              ratio(res["reqperf quick"], res["mod_cache_socache"]), "≥ 1.0×")
-    ratio_row("mod_reqperf (handler) / ceiling (quick), for scale",
-              ratio(res["reqperf"], res["ceiling"]))
+    pair_row("mod_reqperf (handler) / ceiling (handler)",
+             res["reqperf"], res["ceiling handler"], "≥ 0.95×")
+    pair_row("mod_reqperf (quick) / ceiling (quick)",
+             res["reqperf quick"], res["ceiling"], "≥ 0.95×")
+    pair_row("mod_reqperf (handler) / mod_cache_socache (handler)",
+             res["reqperf"], res["mod_cache_socache handler"], "≥ 1.0×")
+    pair_row("mod_reqperf (quick) / mod_cache_socache (quick)",
+             res["reqperf quick"], res["mod_cache_socache"], "≥ 1.0×")
+    pair_row("mod_reqperf (handler) / ceiling (quick), for scale",
+             res["reqperf"], res["ceiling"])
     cpu_ratio_row("CPU per hit, mod_reqperf (quick) / ceiling (quick)",
                   res["reqperf quick"], res["ceiling"])
     row("tags", "hits, 3 tags per entry, vs untagged",
@@ -618,26 +648,28 @@ CacheHeader On
         res["reqperf local"], base, "≥ 1.5× static, ≥ 0.9× ceiling")
     row("cache hits from the local tier", "mod_reqperf (ReqPerfCacheQuick On)",
         res["reqperf local quick"], base, "≥ 1.5× static, ≥ 0.9× ceiling")
-    ratio_row("mod_reqperf local (handler) / memory ceiling (handler)",
-              ratio(res["reqperf local"], res["memory ceiling handler"]),
-              "≥ 0.9×")
-    ratio_row("mod_reqperf local (quick) / memory ceiling (quick)",
-              ratio(res["reqperf local quick"], res["memory ceiling"]),
-              "≥ 0.9×")
-    ratio_row("p99, mod_reqperf local (quick) / static file",
-              ratio(res["reqperf local quick"], base, "p99"), "≤ 1.0×")
+    pair_row("mod_reqperf local (handler) / static file",
+             res["reqperf local"], base, "≥ 1.5×")
+    pair_row("mod_reqperf local (quick) / static file",
+             res["reqperf local quick"], base, "≥ 1.5×")
+    pair_row("mod_reqperf local (handler) / memory ceiling (handler)",
+             res["reqperf local"], res["memory ceiling handler"], "≥ 0.9×")
+    pair_row("mod_reqperf local (quick) / memory ceiling (quick)",
+             res["reqperf local quick"], res["memory ceiling"], "≥ 0.9×")
+    pair_row("p99, mod_reqperf local (quick) / static file",
+             res["reqperf local quick"], base, "≤ 1.0×", key="p99")
     if "nginx srcache" in res:
         row("peers (same page, same memcached)", "nginx + srcache + memc (hit)",
             res["nginx srcache"], base)
-        ratio_row("mod_reqperf (quick) / nginx srcache",
-                  ratio(res["reqperf quick"], res["nginx srcache"]))
-        ratio_row("mod_reqperf local (quick) / nginx srcache",
-                  ratio(res["reqperf local quick"], res["nginx srcache"]))
+        pair_row("mod_reqperf (quick) / nginx srcache",
+                 res["reqperf quick"], res["nginx srcache"])
+        pair_row("mod_reqperf local (quick) / nginx srcache",
+                 res["reqperf local quick"], res["nginx srcache"])
     if "varnish" in res:
         row("peers (same page, same memcached)",
             "Varnish hit (for scale; not inside Apache)", res["varnish"], base)
-        ratio_row("mod_reqperf local (quick) / Varnish",
-                  ratio(res["reqperf local quick"], res["varnish"]))
+        pair_row("mod_reqperf local (quick) / Varnish",
+                 res["reqperf local quick"], res["varnish"])
     ROWS.append(("", "requests answered HIT, lowest of the mod_reqperf "
                  "variants", "", "", "", "", "%.1f%%" % (100 * min(shares)),
                  "100%"))
@@ -801,7 +833,8 @@ def main():
     print()
     print("mod_reqperf benchmarks, %s, %s, %d cores; wrk -t%d -c%d, "
           "%d rounds of %d s; req/s and latency are medians, a ratio is "
-          "the median of the ratios within each round" % (
+          "the median of the ratios within each round (in brackets, "
+          "the lowest and the highest of them)" % (
               time.strftime("%Y-%m-%d"), os.uname().nodename,
               os.cpu_count(), WRK_THREADS, WRK_CONNECTIONS, args.rounds,
               args.seconds))
