@@ -168,6 +168,12 @@ def pair_row(what, res, base, goal="", key="rps"):
     ratio_row(what, ratio(res, base, key), goal, ratio_spread(res, base, key))
 
 
+def pairs_rows(res, pairs):
+    """pair_row for each (what, variant, base variant, goal) of pairs."""
+    for what, a, b, goal in pairs:
+        pair_row(what, res[a], res[b], goal)
+
+
 def cpu_ratio_row(what, res, base, goal=""):
     if res.get("cpu_us") is not None and base.get("cpu_us") is not None:
         pair_row(what, res, base, goal, key="cpu_us")
@@ -625,16 +631,17 @@ CacheHeader On
         base, "≥ 0.95× ceiling, ≥ 1.0× socache")
     row("cache hits from memcached", "mod_reqperf (ReqPerfCacheQuick On)",
         res["reqperf quick"], base, "≥ 0.95× ceiling, ≥ 1.0× socache")
-    pair_row("mod_reqperf (handler) / ceiling (handler)",
-             res["reqperf"], res["ceiling handler"], "≥ 0.95×")
-    pair_row("mod_reqperf (quick) / ceiling (quick)",
-             res["reqperf quick"], res["ceiling"], "≥ 0.95×")
-    pair_row("mod_reqperf (handler) / mod_cache_socache (handler)",
-             res["reqperf"], res["mod_cache_socache handler"], "≥ 1.0×")
-    pair_row("mod_reqperf (quick) / mod_cache_socache (quick)",
-             res["reqperf quick"], res["mod_cache_socache"], "≥ 1.0×")
-    pair_row("mod_reqperf (handler) / ceiling (quick), for scale",
-             res["reqperf"], res["ceiling"])
+    pairs_rows(res, (
+        ("mod_reqperf (handler) / ceiling (handler)",
+         "reqperf", "ceiling handler", "≥ 0.95×"),
+        ("mod_reqperf (quick) / ceiling (quick)",
+         "reqperf quick", "ceiling", "≥ 0.95×"),
+        ("mod_reqperf (handler) / mod_cache_socache (handler)",
+         "reqperf", "mod_cache_socache handler", "≥ 1.0×"),
+        ("mod_reqperf (quick) / mod_cache_socache (quick)",
+         "reqperf quick", "mod_cache_socache", "≥ 1.0×"),
+        ("mod_reqperf (handler) / ceiling (quick), for scale",
+         "reqperf", "ceiling", "")))
     cpu_ratio_row("CPU per hit, mod_reqperf (quick) / ceiling (quick)",
                   res["reqperf quick"], res["ceiling"])
     row("tags", "hits, 3 tags per entry, vs untagged",
@@ -648,14 +655,15 @@ CacheHeader On
         res["reqperf local"], base, "≥ 1.5× static, ≥ 0.9× ceiling")
     row("cache hits from the local tier", "mod_reqperf (ReqPerfCacheQuick On)",
         res["reqperf local quick"], base, "≥ 1.5× static, ≥ 0.9× ceiling")
-    pair_row("mod_reqperf local (handler) / static file",
-             res["reqperf local"], base, "≥ 1.5×")
-    pair_row("mod_reqperf local (quick) / static file",
-             res["reqperf local quick"], base, "≥ 1.5×")
-    pair_row("mod_reqperf local (handler) / memory ceiling (handler)",
-             res["reqperf local"], res["memory ceiling handler"], "≥ 0.9×")
-    pair_row("mod_reqperf local (quick) / memory ceiling (quick)",
-             res["reqperf local quick"], res["memory ceiling"], "≥ 0.9×")
+    pairs_rows(res, (
+        ("mod_reqperf local (handler) / static file",
+         "reqperf local", "static file", "≥ 1.5×"),
+        ("mod_reqperf local (quick) / static file",
+         "reqperf local quick", "static file", "≥ 1.5×"),
+        ("mod_reqperf local (handler) / memory ceiling (handler)",
+         "reqperf local", "memory ceiling handler", "≥ 0.9×"),
+        ("mod_reqperf local (quick) / memory ceiling (quick)",
+         "reqperf local quick", "memory ceiling", "≥ 0.9×")))
     pair_row("p99, mod_reqperf local (quick) / static file",
              res["reqperf local quick"], base, "≤ 1.0×", key="p99")
     if "nginx srcache" in res:
