@@ -339,12 +339,13 @@ static int advice_handler(request_rec *r)
 
     if (r->main != NULL || cr == NULL || rs->advice != NULL
         || cr->looked_up || reqperf_cache_mode(d) != REQPERF_CACHE_OBSERVE
-        || r->method_number != M_GET
+        || r->method_number != M_GET || reqperf_cache_redirects(r)
         || !reqperf_cache_chain_is_clean(r, REQPERF_CACHE_OBSERVE)) {
         return DECLINED;
     }
     /* as cache_handler: the headers the backend will get are known here */
     cr->sent.live = r;
+    cr->lookup_req = r;
     decided = reqperf_cache_decide(r, d, cr, &dec);
     reqperf_advice_decided(r, cr, d, REQPERF_CACHE_OBSERVE, decided, &dec);
     if (decided != REQPERF_DECIDED_LOOKUP || (a = rs->advice) == NULL) {
@@ -392,6 +393,7 @@ static void observe_judge(request_rec *r, reqperf_advice_req_t *a)
         break;
     case REQPERF_START_ELSEWHERE:
     case REQPERF_START_KEY_CONF:
+    case REQPERF_START_REDIRECTED:
         reason = RP_ADV_R_OTHER;
         break;
     default:

@@ -303,6 +303,17 @@ static int chain_is_clean(request_rec *r)
     return reqperf_cache_chain_is_clean(r, REQPERF_CACHE_ON);
 }
 
+/* Whether the request's handler is mod_rewrite's per-directory internal
+ * redirect: the page comes from the request it redirects to, after that
+ * one's access control (Require on the target), so the lookup waits for
+ * it.  A hit served here would skip that access control; what another
+ * handler redirects to after a lookup is not stored (REQPERF_START_
+ * REDIRECTED). */
+int reqperf_cache_redirects(request_rec *r)
+{
+    return r->handler != NULL && strcmp(r->handler, "redirect-handler") == 0;
+}
+
 /* Whose page, then its key, from the request as sent: the decisions a
  * lookup takes before it asks any store, the same for On and Observe. */
 reqperf_decided_t reqperf_cache_decide(request_rec *r,
@@ -517,10 +528,11 @@ static int cache_handler(request_rec *r)
     }
     d = reqperf_dconf(r);
     if (!cr->looked_up && reqperf_cache_mode(d) == REQPERF_CACHE_ON
-        && chain_is_clean(r)) {
+        && chain_is_clean(r) && !reqperf_cache_redirects(r)) {
         /* here the headers the backend will get are known: a keyed one
          * the server changed since the request was read keys nothing */
         cr->sent.live = r;
+        cr->lookup_req = r;
         rv = cache_lookup(r, d, cr);
         if (rv != DECLINED) {
             return rv;

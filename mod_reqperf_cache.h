@@ -54,6 +54,9 @@ typedef struct reqperf_cache_req_t {
     reqperf_sent_t sent;
     int looked_up;                     /* the lookup ran (or bypassed) */
     const reqperf_dir_conf_t *lookup_conf;  /* the configuration it ran with */
+    request_rec *lookup_req;           /* the request that looked it up in
+                                          the handler phase, after its
+                                          access control (NULL: quick) */
     rp_lookup_t lk;
     rp_store_t store;
     int have_store;
@@ -68,6 +71,8 @@ typedef struct reqperf_cache_req_t {
                                           by included parts */
     const char *env_key;               /* the environment the key holds */
     rp_nostore_t sub_nostore;          /* an included part says: not stored */
+    apr_array_header_t *parts;         /* subrequests made while stored
+                                          (request_rec *; NULL: gone) */
     int64_t sub_max_fresh_s;           /* ... or fresh only this long; -1 */
     char *buf;                         /* the body, held until it is whole */
     apr_size_t len, cap, max;
@@ -99,7 +104,9 @@ typedef enum {
     REQPERF_START_NOSTORE,             /* *why */
     REQPERF_START_ELSEWHERE,           /* served where the mode differs */
     REQPERF_START_ERROR_DOCUMENT,
-    REQPERF_START_KEY_CONF             /* quick mode: another key config */
+    REQPERF_START_KEY_CONF,            /* quick mode: another key config */
+    REQPERF_START_REDIRECTED           /* served by an internal redirect of
+                                          the request that looked it up */
 } reqperf_start_t;
 
 /* mod_reqperf_cache.c: the decisions, one place each, that On and Observe
@@ -169,6 +176,8 @@ static inline reqperf_srv_conf_t *reqperf_sconf(server_rec *s)
 {
     return ap_get_module_config(s->module_config, &reqperf_module);
 }
+
+int reqperf_cache_redirects(request_rec *r);
 
 static inline reqperf_cache_req_t *reqperf_cache_req(request_rec *r)
 {

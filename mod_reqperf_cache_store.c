@@ -249,6 +249,13 @@ reqperf_start_t reqperf_cache_start_verdict(request_rec *r,
          * page, whatever its status */
         return REQPERF_START_ERROR_DOCUMENT;
     }
+    if (cr->lookup_req != NULL && cr->lookup_req != r) {
+        /* looked up in the handler phase of an earlier request of the
+         * chain (an Action, a CGI's or the application's local
+         * Location): a hit would be served there again, before this
+         * request's own access control (Require on the target) ran */
+        return REQPERF_START_REDIRECTED;
+    }
     if (!same_key_conf(cr->lookup_conf, reqperf_dconf(r))) {
         /* the quick handler saw only <Location>: a <Directory>, <Proxy>
          * or <Files> section says otherwise of the key */
@@ -288,6 +295,10 @@ static void check_response_start(request_rec *r, reqperf_cache_req_t *cr)
         give_up(cr, r, RP_NOSTORE_NONE,
                 "the key's configuration differs where the request was "
                 "served");
+        break;
+    case REQPERF_START_REDIRECTED:
+        give_up(cr, r, RP_NOSTORE_NONE,
+                "served by an internal redirect after the lookup");
         break;
     case REQPERF_START_NOSTORE:
         give_up(cr, r, why, NULL);
@@ -353,6 +364,35 @@ static void start_streaming(ap_filter_t *f, reqperf_cache_req_t *cr,
     rp_mc_park(&cr->store);
 }
 
+/* Access control's refusals (what a part's lookup ends with when the
+ * client may not see it). */
+static int refused(int status)
+{
+    return status == HTTP_UNAUTHORIZED || status == HTTP_FORBIDDEN
+           || status == HTTP_PROXY_AUTHENTICATION_REQUIRED;
+}
+
+/* A watched part destroyed before its page ends: its slot is cleared
+ * (its request_rec goes with its pool). */
+static apr_status_t forget_part(void *data)
+{
+    request_rec *part = data;
+    reqperf_cache_req_t *cr = reqperf_cache_req(part);
+    int i;
+
+    if (refused(part->status) && cr != NULL
+        && cr->sub_nostore == RP_NOSTORE_NONE) {
+        cr->sub_nostore = RP_NOSTORE_STATUS;
+    }
+    for (i = 0; cr != NULL && cr->parts != NULL && i < cr->parts->nelts;
+         i++) {
+        if (APR_ARRAY_IDX(cr->parts, i, request_rec *) == part) {
+            APR_ARRAY_IDX(cr->parts, i, request_rec *) = NULL;
+        }
+    }
+    return APR_SUCCESS;
+}
+
 /* The whole response's facts for the storage rules, with what its
  * included parts said folded in: RP_NOSTORE_NONE, or the reason a part
  * keeps the page from being stored (then *resp is not filled). */
@@ -360,6 +400,15 @@ rp_nostore_t reqperf_cache_whole_facts(request_rec *r,
                                        reqperf_cache_req_t *cr,
                                        rp_cache_response_t *resp)
 {
+    int i;
+
+    for (i = 0; cr->parts != NULL && i < cr->parts->nelts; i++) {
+        request_rec *part = APR_ARRAY_IDX(cr->parts, i, request_rec *);
+        if (part != NULL && refused(part->status)
+            && cr->sub_nostore == RP_NOSTORE_NONE) {
+            cr->sub_nostore = RP_NOSTORE_STATUS;
+        }
+    }
     if (cr->sub_nostore != RP_NOSTORE_NONE) {
         return cr->sub_nostore;
     }
@@ -639,6 +688,31 @@ static apr_status_t subreq_filter(ap_filter_t *f, apr_bucket_brigade *bb)
     return ap_pass_brigade(f->next, bb);
 }
 
+/* Every subrequest made while a page is being stored (its parts; not the
+ * lookups mod_dir or mod_negotiation make before the handler), to be
+ * looked at when the page is complete: a part that access control
+ * refused at its lookup is never run (mod_include writes its error text
+ * in its place), so REQPERF_SUBREQ never sees it, and what the page says
+ * there is the refused client's, not the page's. */
+static int watch_subrequest(request_rec *r)
+{
+    reqperf_cache_req_t *cr;
+
+    if (r->main == NULL || (cr = reqperf_cache_req(r)) == NULL
+        || !(cr->capture || cr->observing) || cr->gave_up) {
+        return DECLINED;
+    }
+    if (cr->parts == NULL) {
+        cr->parts = apr_array_make(cr->lk.pool, 4, sizeof(request_rec *));
+    }
+    /* mod_include keeps its subrequests until the page's own end (their
+     * pools hold variables the page may use); a module that destroys one
+     * before unregisters it */
+    APR_ARRAY_PUSH(cr->parts, request_rec *) = r;
+    apr_pool_cleanup_register(r->pool, r, forget_part, apr_pool_cleanup_null);
+    return DECLINED;
+}
+
 /* A request that ends without its response passing REQPERF_CACHE (an
  * aborted connection, a module writing past the filters) still lets go
  * of the fill lock, rather than after the lock's own expiry. */
@@ -667,6 +741,7 @@ void reqperf_cache_store_register_hooks(apr_pool_t *p)
     subreq_filter_handle = ap_register_output_filter(
         "REQPERF_SUBREQ", subreq_filter, NULL, AP_FTYPE_CONTENT_SET + 8);
     ap_hook_insert_filter(cache_insert_filter, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_create_request(watch_subrequest, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_insert_error_filter(cache_insert_filter, NULL, NULL,
                                 APR_HOOK_MIDDLE);
 }

@@ -57,6 +57,20 @@ rp_st_rc_t rp_cache_gen_create(rp_store_t *s, const char *key, int64_t now_us)
     return rp_store_add(s, key, strlen(key), buf, (size_t)n, 0);
 }
 
+/* Overwrite key with a fresh generation (now_us): *gen. */
+static rp_st_rc_t gen_replace(rp_store_t *s, const char *key, int64_t now_us,
+                              uint64_t *gen)
+{
+    char buf[32];
+    int n = gen_text(buf, (uint64_t)now_us);
+    rp_st_rc_t rc = rp_store_set(s, key, strlen(key), buf, (size_t)n, 0);
+
+    if (rc == RP_ST_OK && gen != NULL) {
+        *gen = (uint64_t)now_us;
+    }
+    return rc;
+}
+
 rp_st_rc_t rp_cache_gen_ensure(rp_store_t *s, apr_pool_t *p, const char *key,
                                int64_t now_us, uint64_t *gen)
 {
@@ -76,8 +90,13 @@ rp_st_rc_t rp_cache_gen_ensure(rp_store_t *s, apr_pool_t *p, const char *key,
         }
         rc = rp_store_get(s, p, key, strlen(key), &v, &vl);
         if (rc == RP_ST_OK) {
-            return rp_cache_parse_gen(v, vl, gen) == 0 ? RP_ST_OK
-                                                       : RP_ST_ERROR;
+            if (rp_cache_parse_gen(v, vl, gen) == 0) {
+                return RP_ST_OK;
+            }
+            /* not a generation (written by something else): replaced by
+             * a fresh one, which no stored entry holds, rather than
+             * leaving the URL unstorable and unpurgeable for good */
+            return gen_replace(s, key, now_us, gen);
         }
         if (rc != RP_ST_NOTFOUND) {
             return rc;
@@ -98,8 +117,14 @@ static rp_st_rc_t gen_bump(rp_store_t *s, apr_pool_t *p, const char *key,
     (void)p;
     for (tries = 0; tries < 4; tries++) {
         rc = rp_store_incr(s, key, strlen(key), 1, &v);
-        if (rc != RP_ST_NOTFOUND) {
+        if (rc == RP_ST_OK) {
             return rc;
+        }
+        if (rc != RP_ST_NOTFOUND) {
+            /* memcached refuses to increment what is not a number (or did
+             * not answer): a fresh generation moves it on just as well,
+             * and fails the same way if memcached is gone */
+            return gen_replace(s, key, now_us, NULL);
         }
         /* missing: create it with a value no entry can hold.  If someone
          * created it meanwhile (a store adopting a fresh generation), it

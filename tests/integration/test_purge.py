@@ -332,3 +332,40 @@ ProxyPass /app/ ${{BACKEND}}/
         assert s.get(a.url(plain)).headers["X-Cache"].startswith("HIT")
     finally:
         proxy.stop()
+
+
+def test_garbage_url_generation_is_replaced(apache_factory, memcached,
+                                            backend):
+    """A URL generation that is not a number (written into memcached by
+    something else) is replaced by a fresh one: the page is stored again
+    and can be purged, rather than staying a miss that no purge reaches
+    (generations never expire).  Found by an adversarial review."""
+    from test_safety import site, xc, hit
+    a = site(apache_factory, memcached, "event", "handler",
+             server_extra="ReqPerfCacheLocal 0")
+    requests.get(a.url("/app/gv"))
+    assert hit(requests.get(a.url("/app/gv")))
+    # the first purge gives the URL its generation
+    assert requests.post(a.url("/reqperf-purge"),
+                         data="url=/app/gv").status_code == 200
+    requests.get(a.url("/app/gv"))
+    assert hit(requests.get(a.url("/app/gv")))
+    gens = [k for k in memcached.keys() if k.startswith("rp:u:")]
+    assert gens, memcached.keys()
+
+    def spoil():
+        for k in gens:
+            memcached.set(k, b"garbage")
+
+    # a lookup meets the garbage: a miss, whose store heals it
+    spoil()
+    seen = [xc(requests.get(a.url("/app/gv"))) for _ in range(4)]
+    assert not seen[0].startswith("HIT"), seen
+    assert all(s.startswith("HIT") for s in seen[2:]), seen
+    # a purge meets it: the purge is made, and the page cached again
+    spoil()
+    p = requests.post(a.url("/reqperf-purge"), data="url=/app/gv")
+    assert p.status_code == 200, (p.status_code, p.text)
+    seen = [xc(requests.get(a.url("/app/gv"))) for _ in range(4)]
+    assert seen[0].startswith("MISS"), seen
+    assert all(s.startswith("HIT") for s in seen[2:]), seen
