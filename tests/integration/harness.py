@@ -822,9 +822,12 @@ def raw(a, data, timeout=10):
     return raw_to(a.port, data, timeout)
 
 
-def raw_to(port, data, timeout=10):
-    """raw() to any port of 127.0.0.1."""
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+def raw_to(port, data, timeout=10, source=None):
+    """raw() to any port of 127.0.0.1 (from the loopback address source,
+    when given: all of 127/8 is local on Linux)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout,
+                                  source_address=(source, 0) if source
+                                  else None) as s:
         s.sendall(data)
         out = b""
         while True:

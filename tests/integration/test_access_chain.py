@@ -16,34 +16,27 @@ Clients differ by their loopback source address (127.0.0.1 and
 127.0.0.2; the whole of 127/8 is local on Linux) against `Require ip`.
 Found by an adversarial review.
 """
-import socket
-
 import pytest
 
+from harness import raw_to
 from test_safety import STATUS
 
 MPMS = ["event", "prefork"]
+
+# a directory only 127.0.0.2 may read
+INTERNAL = """<Directory {root}/htdocs/internal>
+    ReqPerfCache On
+    Require ip 127.0.0.2
+</Directory>
+"""
 
 
 def get_from(a, source_ip, path):
     """GET path over HTTP/1.1 from the source address source_ip:
     (status, X-Cache or "", raw answer)."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.settimeout(10)
-    try:
-        s.bind((source_ip, 0))
-        s.connect(("127.0.0.1", a.port))
-        s.sendall(("GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
-                   "Connection: close\r\n\r\n" % (path, a.port)).encode())
-        out = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            out += chunk
-    finally:
-        s.close()
-    text = out.decode("latin-1")
+    text = raw_to(a.port, ("GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+                           "Connection: close\r\n\r\n"
+                           % (path, a.port)).encode(), source=source_ip)
     xcache = ""
     for line in text.split("\r\n\r\n", 1)[0].split("\r\n")[1:]:
         name, _, value = line.partition(":")
@@ -73,11 +66,7 @@ def test_rewrite_target_require_guards_its_cached_page(apache_factory,
     RewriteEngine On
     RewriteRule ^report$ /internal/report.html [L]
 </Directory>
-<Directory {root}/htdocs/internal>
-    ReqPerfCache On
-    Require ip 127.0.0.2
-</Directory>
-""")
+""" + INTERNAL)
     a.write_file("htdocs/site/index.html", "public\n")
     a.write_file("htdocs/internal/report.html", "INTERNAL salaries\n")
     a.start()
@@ -100,11 +89,7 @@ def test_refused_include_keeps_the_page_out(apache_factory, memcached, mpm):
 <Directory {root}/htdocs/site>
     ReqPerfCache On
 </Directory>
-<Directory {root}/htdocs/internal>
-    ReqPerfCache On
-    Require ip 127.0.0.2
-</Directory>
-""")
+""" + INTERNAL)
     a.write_file("htdocs/site/dash.shtml",
                  'public head\n<!--#include virtual="/internal/frag.html" -->\n')
     a.write_file("htdocs/internal/frag.html", "INTERNAL figures\n")
