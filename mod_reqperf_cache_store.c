@@ -364,28 +364,30 @@ static void start_streaming(ap_filter_t *f, reqperf_cache_req_t *cr,
     rp_mc_park(&cr->store);
 }
 
-/* Access control's refusals (what a part's lookup ends with when the
- * client may not see it). */
-static int refused(int status)
+/* A part that access control refused (what its lookup ends with when
+ * the client may not see it: 401, 403, 407) keeps the page out. */
+static void judge_part(reqperf_cache_req_t *cr, const request_rec *part)
 {
-    return status == HTTP_UNAUTHORIZED || status == HTTP_FORBIDDEN
-           || status == HTTP_PROXY_AUTHENTICATION_REQUIRED;
+    if ((part->status == HTTP_UNAUTHORIZED || part->status == HTTP_FORBIDDEN
+         || part->status == HTTP_PROXY_AUTHENTICATION_REQUIRED)
+        && cr->sub_nostore == RP_NOSTORE_NONE) {
+        cr->sub_nostore = RP_NOSTORE_STATUS;
+    }
 }
 
-/* A watched part destroyed before its page ends: its slot is cleared
- * (its request_rec goes with its pool). */
+/* A watched part destroyed before its page ends: judged now, and its
+ * slot cleared (its request_rec goes with its pool). */
 static apr_status_t forget_part(void *data)
 {
     request_rec *part = data;
     reqperf_cache_req_t *cr = reqperf_cache_req(part);
     int i;
 
-    if (refused(part->status) && cr != NULL
-        && cr->sub_nostore == RP_NOSTORE_NONE) {
-        cr->sub_nostore = RP_NOSTORE_STATUS;
+    if (cr == NULL || cr->parts == NULL) {
+        return APR_SUCCESS;
     }
-    for (i = 0; cr != NULL && cr->parts != NULL && i < cr->parts->nelts;
-         i++) {
+    judge_part(cr, part);
+    for (i = 0; i < cr->parts->nelts; i++) {
         if (APR_ARRAY_IDX(cr->parts, i, request_rec *) == part) {
             APR_ARRAY_IDX(cr->parts, i, request_rec *) = NULL;
         }
@@ -404,9 +406,8 @@ rp_nostore_t reqperf_cache_whole_facts(request_rec *r,
 
     for (i = 0; cr->parts != NULL && i < cr->parts->nelts; i++) {
         request_rec *part = APR_ARRAY_IDX(cr->parts, i, request_rec *);
-        if (part != NULL && refused(part->status)
-            && cr->sub_nostore == RP_NOSTORE_NONE) {
-            cr->sub_nostore = RP_NOSTORE_STATUS;
+        if (part != NULL) {
+            judge_part(cr, part);
         }
     }
     if (cr->sub_nostore != RP_NOSTORE_NONE) {
