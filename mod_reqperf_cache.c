@@ -329,7 +329,10 @@ reqperf_decided_t reqperf_cache_decide(request_rec *r,
         && !(out->why == RP_BYPASS_NO_CACHE && out->refresh)) {
         return REQPERF_DECIDED_BYPASS;
     }
-    cr->env_key = reqperf_cache_env_key(r);
+    if (reqperf_cache_htaccess_take(r, cr) != 0) {
+        return REQPERF_DECIDED_UNKEYED;  /* an .htaccess we cannot read */
+    }
+    cr->env_key = reqperf_cache_env_key(r, cr);
     if (cr->sent.live != NULL
         && reqperf_cache_inputs_changed(r, cr, d, NULL)) {
         /* a ReqPerfCacheVary header the server changed on the way: the

@@ -50,6 +50,14 @@ typedef struct {
     request_rec *live;                 /* set while the lookup may compare */
 } reqperf_sent_t;
 
+/* What the .htaccess files Apache applied read of the request. */
+typedef struct {
+    const struct htaccess_result *seen;  /* r->htaccess when they were read */
+    apr_array_header_t *headers;       /* the headers mod_rewrite reads */
+    apr_array_header_t *envs;          /* the variables mod_setenvif sets */
+    int unreadable;                    /* one could not be read again */
+} reqperf_htaccess_reads_t;
+
 typedef struct reqperf_cache_req_t {
     reqperf_sent_t sent;
     int looked_up;                     /* the lookup ran (or bypassed) */
@@ -70,6 +78,7 @@ typedef struct reqperf_cache_req_t {
                                           handler (mod_rewrite's), and
                                           by included parts */
     const char *env_key;               /* the environment the key holds */
+    reqperf_htaccess_reads_t ht;       /* ... and the lookup's .htaccess */
     rp_nostore_t sub_nostore;          /* an included part says: not stored */
     apr_array_header_t *parts;         /* subrequests made while stored
                                           (request_rec *; NULL: gone) */
@@ -158,7 +167,9 @@ const char *reqperf_cache_resource(request_rec *r, const char *path,
                                    const reqperf_dir_conf_t *d);
 const char *reqperf_cache_server_vary(request_rec *r);
 void reqperf_cache_config_reads(apr_pool_t *p, server_rec *s);
-const char *reqperf_cache_env_key(request_rec *r);
+const char *reqperf_cache_env_key(request_rec *r,
+                                  const reqperf_cache_req_t *cr);
+int reqperf_cache_htaccess_take(request_rec *r, reqperf_cache_req_t *cr);
 int reqperf_cache_inputs_changed(request_rec *r,
                                  const reqperf_cache_req_t *cr,
                                  const reqperf_dir_conf_t *d,

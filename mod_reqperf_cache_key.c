@@ -18,7 +18,8 @@
  *                 any Vary Apache set before the handler, mod_rewrite's,
  *                 and an included part's: Vary only grows), of the headers
  *                 mod_rewrite reads anywhere in the virtual host's
- *                 configuration; the environment variables mod_setenvif
+ *                 configuration and in the .htaccess files Apache applied
+ *                 to the request; the environment variables mod_setenvif
  *                 sets there (BrowserMatch Mobile mobile).
  *  BYPASS         a method other than GET/HEAD, or Upgrade; Authorization or
  *                 Proxy-Authorization; a user any module authenticated
@@ -41,7 +42,8 @@
  *                 request failed); a page an included part (mod_include)
  *                 keeps from being stored; in the quick mode, a response
  *                 produced where <Directory>, <Proxy> or <Files> settings
- *                 of the key differ from the <Location> ones it saw.
+ *                 of the key differ from the <Location> ones it saw, or
+ *                 whose .htaccess files read what its key does not hold.
  *  cannot change  what Apache derives from the above alone (the vhost's
  *                 configuration, rewrites on the URL); ignored query
  *                 parameters and cookies, which the administrator declared
@@ -299,25 +301,32 @@ static const char *vhost_id(apr_pool_t *p, server_rec *sv)
     return id;
 }
 
-/* ReqPerfCacheVary and the headers the configuration reads (above). */
+static void add_words(apr_array_header_t *to, const apr_array_header_t *a)
+{
+    int i;
+
+    for (i = 0; a != NULL && i < a->nelts; i++) {
+        add_word(to, APR_ARRAY_IDX(a, i, const char *));
+    }
+}
+
+/* ReqPerfCacheVary, the headers the configuration reads and those the
+ * .htaccess files of the lookup read (below). */
 static const char **keyed_names(request_rec *r, const reqperf_dir_conf_t *d,
-                                int *n)
+                                const reqperf_cache_req_t *cr, int *n)
 {
     reqperf_srv_conf_t *sc = ap_get_module_config(r->server->module_config,
                                                   &reqperf_module);
     apr_array_header_t *all;
-    int i;
 
-    if (sc->reads_headers == NULL || sc->reads_headers->nelts == 0) {
+    if ((sc->reads_headers == NULL || sc->reads_headers->nelts == 0)
+        && (cr->ht.headers == NULL || cr->ht.headers->nelts == 0)) {
         return list_of(d->cache_vary, n);
     }
     all = apr_array_make(r->pool, 8, sizeof(char *));
-    for (i = 0; d->cache_vary && i < d->cache_vary->nelts; i++) {
-        add_word(all, APR_ARRAY_IDX(d->cache_vary, i, const char *));
-    }
-    for (i = 0; i < sc->reads_headers->nelts; i++) {
-        add_word(all, APR_ARRAY_IDX(sc->reads_headers, i, const char *));
-    }
+    add_words(all, d->cache_vary);
+    add_words(all, sc->reads_headers);
+    add_words(all, cr->ht.headers);
     *n = all->nelts;
     return (const char **)all->elts;
 }
@@ -366,7 +375,7 @@ int reqperf_cache_key(request_rec *r, const reqperf_cache_req_t *cr,
     if ((url = rp_key_url(r->pool, &u)) == NULL) {
         return -1;
     }
-    names = keyed_names(r, d, &n);
+    names = keyed_names(r, d, cr, &n);
     h = apr_palloc(r->pool, sizeof(*h) * (apr_size_t)(n + 2));
     for (i = 0; i < n; i++) {
         h[i].name = names[i];
@@ -539,9 +548,154 @@ void reqperf_cache_config_reads(apr_pool_t *p, server_rec *s)
     }
 }
 
+/*
+ * .htaccess files are not in the tree: Apache reads them while it walks a
+ * request's directories, runs their directives and keeps nothing of their
+ * text.  What it keeps is the list of the directories it looked in and
+ * whether it found a file (r->htaccess).  A file it applied is read again
+ * here, line by line with Apache's own reader, and scanned as the tree is;
+ * a container line (<IfModule>, <Files>, <If>) is passed over and its
+ * lines are scanned all the same, so a directive counts even where a
+ * condition would skip it.  <If> conditions need nothing: ap_expr names
+ * the headers it reads in Vary itself.  A file Apache applied that cannot
+ * be read again (gone, or a line too long) reads as unknown: the request
+ * is not looked up and its answer is not stored.
+ */
+static int has_word(const apr_array_header_t *a, const char *w)
+{
+    int i;
+
+    for (i = 0; a != NULL && i < a->nelts; i++) {
+        if (strcasecmp(APR_ARRAY_IDX(a, i, const char *), w) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* The file ap_parse_htaccess() applied in dir: the first of
+ * AccessFileName's names that opens.  0, or -1 when none can be read. */
+static int scan_htaccess(request_rec *r, const char *dir,
+                         reqperf_htaccess_reads_t *out)
+{
+    core_server_config *core = ap_get_core_module_config(
+        r->server->module_config);
+    const char *names = core->access_name ? core->access_name : "";
+    char *line = apr_palloc(r->pool, MAX_STRING_LEN);
+
+    while (*names != '\0') {
+        const char *name = ap_getword_conf(r->pool, &names);
+        ap_configfile_t *f;
+        apr_status_t rv;
+
+        if (*name == '\0') {
+            break;
+        }
+        rv = ap_pcfg_openfile(&f, r->pool,
+                              ap_make_full_path(r->pool, dir, name));
+        if (APR_STATUS_IS_ENOENT(rv) || APR_STATUS_IS_ENOTDIR(rv)) {
+            continue;                   /* Apache tried the next name too */
+        }
+        if (rv != APR_SUCCESS) {
+            return -1;
+        }
+        while ((rv = ap_cfg_getline(line, MAX_STRING_LEN, f)) == APR_SUCCESS) {
+            const char *args = line;
+            ap_directive_t d;
+
+            if (*line == '#' || *line == '<' || *line == '\0') {
+                continue;
+            }
+            memset(&d, 0, sizeof(d));
+            d.directive = ap_getword_white(r->pool, &args);
+            d.args = args;
+            scan_directive(r->pool, &d, out->headers, out->envs);
+        }
+        ap_cfg_closefile(f);
+        return rv == APR_EOF ? 0 : -1;
+    }
+    return -1;                          /* Apache found one; it is gone */
+}
+
+/* What the .htaccess files applied to r so far read of the request. */
+static void htaccess_reads(request_rec *r, reqperf_htaccess_reads_t *out)
+{
+    const struct htaccess_result *h;
+
+    memset(out, 0, sizeof(*out));
+    out->seen = r->htaccess;
+    for (h = r->htaccess; h != NULL; h = h->next) {
+        if (h->htaccess == NULL) {
+            continue;                   /* looked, no file */
+        }
+        if (out->headers == NULL) {
+            out->headers = apr_array_make(r->pool, 4, sizeof(char *));
+            out->envs = apr_array_make(r->pool, 4, sizeof(char *));
+        }
+        if (scan_htaccess(r, h->dir, out) != 0) {
+            out->unreadable = 1;
+            return;
+        }
+    }
+}
+
+int reqperf_cache_htaccess_take(request_rec *r, reqperf_cache_req_t *cr)
+{
+    htaccess_reads(r, &cr->ht);
+    return cr->ht.unreadable ? -1 : 0;
+}
+
+/* Whether .htaccess files applied since the lookup read what its key does
+ * not hold (the quick mode looks up before any is read). */
+static int htaccess_reads_more(request_rec *r, const reqperf_cache_req_t *cr,
+                               const reqperf_dir_conf_t *d)
+{
+    reqperf_srv_conf_t *sc = ap_get_module_config(r->server->module_config,
+                                                  &reqperf_module);
+    reqperf_htaccess_reads_t now;
+    const char **names;
+    int n, i, j;
+
+    if (r->htaccess == cr->ht.seen) {
+        return 0;
+    }
+    htaccess_reads(r, &now);
+    if (now.unreadable) {
+        return 1;
+    }
+    names = keyed_names(r, d, cr, &n);
+    for (i = 0; now.headers != NULL && i < now.headers->nelts; i++) {
+        const char *w = APR_ARRAY_IDX(now.headers, i, const char *);
+
+        for (j = 0; j < n && strcasecmp(names[j], w) != 0; j++) {
+        }
+        if (j == n) {
+            return 1;
+        }
+    }
+    for (i = 0; now.envs != NULL && i < now.envs->nelts; i++) {
+        const char *w = APR_ARRAY_IDX(now.envs, i, const char *);
+
+        if (!has_word(sc->reads_envs, w) && !has_word(cr->ht.envs, w)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static const char *env_pair(request_rec *r, const char *out, const char *name)
+{
+    const char *v = apr_table_get(r->subprocess_env, name);
+
+    return v != NULL ? apr_pstrcat(r->pool, out, name, "=", v, ";", NULL)
+                     : out;
+}
+
 /* The environment variables the key holds, "name=value;..." for those
- * set ("" when none is). */
-const char *reqperf_cache_env_key(request_rec *r)
+ * set ("" when none is): those the configuration sets from the request,
+ * then those the lookup's .htaccess files set. */
+const char *reqperf_cache_env_key(request_rec *r,
+                                  const reqperf_cache_req_t *cr)
 {
     reqperf_srv_conf_t *sc = ap_get_module_config(r->server->module_config,
                                                   &reqperf_module);
@@ -549,10 +703,13 @@ const char *reqperf_cache_env_key(request_rec *r)
     int i;
 
     for (i = 0; sc->reads_envs && i < sc->reads_envs->nelts; i++) {
-        const char *name = APR_ARRAY_IDX(sc->reads_envs, i, const char *);
-        const char *v = apr_table_get(r->subprocess_env, name);
-        if (v != NULL) {
-            out = apr_pstrcat(r->pool, out, name, "=", v, ";", NULL);
+        out = env_pair(r, out, APR_ARRAY_IDX(sc->reads_envs, i, const char *));
+    }
+    for (i = 0; cr->ht.envs != NULL && i < cr->ht.envs->nelts; i++) {
+        const char *name = APR_ARRAY_IDX(cr->ht.envs, i, const char *);
+
+        if (!has_word(sc->reads_envs, name)) {
+            out = env_pair(r, out, name);
         }
     }
     return out;
@@ -598,7 +755,7 @@ int reqperf_cache_inputs_changed(request_rec *r,
     const char **names, **vnames = NULL;
     int n, i;
 
-    names = keyed_names(r, d, &n);
+    names = keyed_names(r, d, cr, &n);
     for (i = 0; i < n; i++) {
         if (value_changed(r, cr, names[i])) {
             return 1;
@@ -606,7 +763,11 @@ int reqperf_cache_inputs_changed(request_rec *r,
     }
     /* an environment variable set since the lookup (a SetEnvIf of a
      * <Location>, which the quick handler runs before) */
-    if (cr->env_key != NULL && strcmp(cr->env_key, reqperf_cache_env_key(r)) != 0) {
+    if (cr->env_key != NULL
+        && strcmp(cr->env_key, reqperf_cache_env_key(r, cr)) != 0) {
+        return 1;
+    }
+    if (htaccess_reads_more(r, cr, d)) {
         return 1;
     }
     if (vary != NULL && (n = rp_vary_parse(r->pool, vary, &vnames)) > 0) {
