@@ -20,6 +20,7 @@
  *   mod_reqperf_cache.c        the cache lookup, serving a hit
  *   mod_reqperf_cache_store.c  holding and storing a miss's answer,
  *                              a stale copy standing in for a failure
+ *   mod_reqperf_cache_ssi.c    what a stored page's SSI reads
  *   mod_reqperf_purge.c        X-ReqPerf-Tags/-Purge, unsafe methods,
  *                              the reqperf-purge handler
  *   mod_reqperf_cache_child.c  memcached and shared memory per process
@@ -76,6 +77,11 @@
  *  status_hook (optional)   MIDDLE                status: mod_status section
  *
  *  REQPERF_IN        AP_FTYPE_CONNECTION    when a request's bytes arrive
+ *  REQPERF_SSI       AP_FTYPE_RESOURCE-1    before every resource filter,
+ *                                           so right before mod_include's
+ *                                           INCLUDES (added by mod_mime
+ *                                           before insert_filter): the
+ *                                           source it is given
  *  REQPERF_OUT       AP_FTYPE_RESOURCE      first byte and end of the
  *                                           handler's output, right after
  *                                           the handler (as mod_logio's

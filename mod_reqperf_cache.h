@@ -80,6 +80,8 @@ typedef struct reqperf_cache_req_t {
     const char *env_key;               /* the environment the key holds */
     reqperf_htaccess_reads_t ht;       /* ... and the lookup's .htaccess */
     rp_nostore_t sub_nostore;          /* an included part says: not stored */
+    int ssi_read;                      /* REQPERF_SSI read the page's SSI */
+    int ssi_personal;                  /* ... and it reads who is asking */
     apr_array_header_t *parts;         /* subrequests made while stored
                                           (request_rec *; NULL: gone) */
     int64_t sub_max_fresh_s;           /* ... or fresh only this long; -1 */
@@ -170,6 +172,12 @@ void reqperf_cache_config_reads(apr_pool_t *p, server_rec *s);
 const char *reqperf_cache_env_key(request_rec *r,
                                   const reqperf_cache_req_t *cr);
 int reqperf_cache_htaccess_take(request_rec *r, reqperf_cache_req_t *cr);
+
+/* mod_reqperf_cache_ssi.c: what a stored page's SSI reads of the request */
+void reqperf_cache_ssi_config(apr_pool_t *p);
+void reqperf_cache_ssi_add_filter(request_rec *r);
+void reqperf_cache_ssi_judge(request_rec *r, reqperf_cache_req_t *cr);
+void reqperf_cache_ssi_register_hooks(apr_pool_t *p);
 int reqperf_cache_inputs_changed(request_rec *r,
                                  const reqperf_cache_req_t *cr,
                                  const reqperf_dir_conf_t *d,

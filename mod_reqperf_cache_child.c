@@ -79,6 +79,7 @@ static int cache_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     cc->n_servers = 0;
     cc->breakers = NULL;
     reqperf_cache_config_reads(pconf, s);
+    reqperf_cache_ssi_config(pconf);
     if (sc->cache_servers == NULL || sc->cache_servers->nelts == 0) {
         for (vs = s; vs; vs = vs->next) {
             reqperf_dir_conf_t *d = ap_get_module_config(vs->lookup_defaults,

@@ -40,7 +40,9 @@
  *                 what the backend saw; in the handler phase such a
  *                 request is not even looked up); an error document (the
  *                 request failed); a page an included part (mod_include)
- *                 keeps from being stored; in the quick mode, a response
+ *                 keeps from being stored; a page whose server-side
+ *                 includes read who is asking (mod_reqperf_cache_ssi.c;
+ *                 the headers they read are its Vary); in the quick mode, a response
  *                 produced where <Directory>, <Proxy> or <Files> settings
  *                 of the key differ from the <Location> ones it saw, or
  *                 whose .htaccess files read what its key does not hold.

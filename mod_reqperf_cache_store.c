@@ -410,6 +410,7 @@ rp_nostore_t reqperf_cache_whole_facts(request_rec *r,
             judge_part(cr, part);
         }
     }
+    reqperf_cache_ssi_judge(r, cr);
     if (cr->sub_nostore != RP_NOSTORE_NONE) {
         return cr->sub_nostore;
     }
@@ -429,7 +430,9 @@ static void store_response(request_rec *r, reqperf_cache_req_t *cr)
     rp_store_outcome_t out;
 
     if (reqperf_cache_whole_facts(r, cr, &resp) != RP_NOSTORE_NONE) {
-        give_up(cr, r, cr->sub_nostore, "an included part");
+        give_up(cr, r, cr->sub_nostore,
+                cr->ssi_personal ? "its server-side includes read who asks"
+                                 : "an included part");
         return;
     }
     out = rp_cache_store(&cr->lk, &resp, &why, &dropped);
@@ -637,12 +640,16 @@ static void cache_insert_filter(request_rec *r)
 
     if (r->main == NULL && reqperf_cache_child.n_servers > 0) {
         reqperf_cache_add_filter(r, reqperf_cache_req(r));
+        if (reqperf_cache_mode(reqperf_dconf(r)) != 0) {
+            reqperf_cache_ssi_add_filter(r);
+        }
     }
     else if (r->main != NULL && (cr = reqperf_cache_req(r)) != NULL
              && (cr->capture || cr->observing) && !cr->gave_up) {
         /* a part of a page being stored (mod_include, mod_lua) */
         ap_add_output_filter_handle(subreq_filter_handle, cr, r,
                                     r->connection);
+        reqperf_cache_ssi_add_filter(r);
     }
 }
 
@@ -742,6 +749,7 @@ void reqperf_cache_store_register_hooks(apr_pool_t *p)
     subreq_filter_handle = ap_register_output_filter(
         "REQPERF_SUBREQ", subreq_filter, NULL, AP_FTYPE_CONTENT_SET + 8);
     ap_hook_insert_filter(cache_insert_filter, NULL, NULL, APR_HOOK_MIDDLE);
+    reqperf_cache_ssi_register_hooks(p);
     ap_hook_create_request(watch_subrequest, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_insert_error_filter(cache_insert_filter, NULL, NULL,
                                 APR_HOOK_MIDDLE);
