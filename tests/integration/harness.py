@@ -645,6 +645,19 @@ class Memcached:
                     keys.append(unquote(part[4:]))
         return keys
 
+    def keys_like(self, prefix, at_least=1):
+        """The keys that start with prefix, asked of the crawler again for a
+        bounded while until there are at_least of them: it lists a key
+        written a moment ago only once it has walked past it (and answers
+        BUSY while another dump runs)."""
+        found = []
+        for _ in range(50):
+            found = [k for k in self.keys() if k.startswith(prefix)]
+            if len(found) >= at_least:
+                break
+            time.sleep(0.1)
+        return found
+
     def get(self, key):
         """The raw value of a key, or None."""
         data = self.command("get " + key)

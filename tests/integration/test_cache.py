@@ -654,7 +654,7 @@ def test_garbage_in_memcached_is_a_miss(apache_factory, memcached, backend,
     a = site(apache_factory, memcached, mpm, server_extra="ReqPerfCacheLocal 0")
     get(a, "/app/victim")
     assert xc(get(a, "/app/victim")).startswith("HIT")
-    entries = [k for k in memcached.keys() if k.startswith("rp:e:")]
+    entries = memcached.keys_like("rp:e:")
     assert len(entries) == 1
     good = memcached.get(entries[0])
     for bad in (b"garbage", good[:len(good) // 2], good[:-1],
