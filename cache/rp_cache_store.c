@@ -140,13 +140,24 @@ static rp_store_outcome_t give_up(rp_lookup_t *lk, const char **why,
     return outcome;
 }
 
-/* What a write memcached did not take makes of the store. */
+/* What a write memcached did not take makes of the store.  Refused (a
+ * page over memcached's item size, or no memory left in its slab): it
+ * would be refused again, so a pass marker lets the next misses go to
+ * the backend side by side instead of one fill lock at a time. */
 static rp_store_outcome_t write_failed(rp_lookup_t *lk, const char **why,
-                                       rp_st_rc_t rc)
+                                       rp_st_rc_t rc, int status)
 {
-    return rc == RP_ST_DOWN
-           ? give_up(lk, why, "memcached down", RP_STORE_DOWN)
-           : give_up(lk, why, "memcached refused", RP_STORE_FAILED);
+    if (rc == RP_ST_DOWN) {
+        return give_up(lk, why, "memcached down", RP_STORE_DOWN);
+    }
+    *why = "memcached refused";
+    if (lk->refresh || lk->no_pass || lk->miss_reason == RP_MISS_PASS) {
+        rp_cache_release(lk);          /* as rp_cache_refuse() decides */
+    }
+    else {
+        rp_cache_mark_pass(lk, status); /* (and the lock goes) */
+    }
+    return RP_STORE_FAILED;
 }
 
 /* The generations now, compared with those seen before the fetch: the
@@ -294,7 +305,8 @@ static rp_store_outcome_t store_index(rp_lookup_t *lk,
                       bytes, len, (uint32_t)ttl);
     lk->index_raw = bytes;
     lk->index_raw_len = len;
-    return rc == RP_ST_OK ? RP_STORE_STORED : write_failed(lk, why, rc);
+    return rc == RP_ST_OK ? RP_STORE_STORED
+                          : write_failed(lk, why, rc, e->status);
 }
 
 /* The page itself under its full key, then what the local tier, the
@@ -317,7 +329,7 @@ static rp_store_outcome_t store_page(rp_lookup_t *lk, const rp_judgement_t *j,
     rc = rp_store_set(lk->store, full_key, strlen(full_key), bytes, len,
                       (uint32_t)ttl);
     if (rc != RP_ST_OK) {
-        return write_failed(lk, why, rc);
+        return write_failed(lk, why, rc, e->status);
     }
     rp_cache_note_tagged(lk->base_key, j->n_tags > 0);
     rp_cache_local_put(lk, full_key, bytes, len, now);

@@ -357,14 +357,18 @@ static void keep_value(apr_pool_t *p, memcached_result_st *res,
     it->rc = RP_ST_OK;
 }
 
+/* The most keys one multi-get asks: a page's 64 tags with the URL's
+ * generation and the tag epoch (rp_cache_store.c), and room to spare. */
+#define MGET_MAX 128
+
 /* One server's share of a multi-get: the keys idx[0..m) of items, all
  * held by the server of the first.  Returns that server's answer code. */
 static memcached_return_t mget_one_server(rp_mc_conn_t *c, apr_pool_t *p,
                                           rp_store_item_t *items,
                                           const size_t *idx, size_t m)
 {
-    const char *keys[64];
-    size_t lens[64];
+    const char *keys[MGET_MAX];
+    size_t lens[MGET_MAX];
     size_t k;
     memcached_return_t rc;
     memcached_result_st *res;
@@ -408,14 +412,19 @@ static rp_st_rc_t mc_mget(void *ctx, apr_pool_t *p, rp_store_item_t *items,
                           size_t n)
 {
     rp_mc_conn_t *c = ctx;
-    size_t idx[64], group[64];
-    gate_t gates[64];
-    char done[64];
+    size_t idx[MGET_MAX], group[MGET_MAX];
+    gate_t gates[MGET_MAX];
+    char done[MGET_MAX];
     size_t i, k, g, m = 0;
     memcached_return_t rc;
     rp_st_rc_t out = RP_ST_OK;
 
-    if (n > 64) {
+    if (n > MGET_MAX) {
+        for (i = 0; i < n; i++) {
+            items[i].value = NULL;     /* every item says so, not only the */
+            items[i].value_len = 0;    /* call: callers read the items */
+            items[i].rc = RP_ST_ERROR;
+        }
         return RP_ST_ERROR;
     }
     if (conn_memc(c) == NULL) {
