@@ -69,6 +69,21 @@ typedef struct {
     const char *tmpl;
 } reqperf_route_rule_t;
 
+/* What configuration reads of a request without naming it in Vary
+ * (mod_reqperf_cache_key.c): from the tree at start-up, or from the
+ * .htaccess files a request met. */
+typedef struct {
+    apr_array_header_t *headers;       /* request headers (mod_rewrite's
+                                          %{HTTP:..}, ap_expr's req()) */
+    apr_array_header_t *envs;          /* variables set from the request
+                                          (SetEnvIf, BrowserMatch) */
+    apr_array_header_t *echo;          /* Header echo patterns (ap_regex_t *):
+                                          the request headers they name */
+    int client;                        /* a response header built from who
+                                          asks (%{REMOTE_ADDR}) */
+    int unknown;                       /* a pattern that does not compile */
+} reqperf_config_reads_t;
+
 /* Per-server configuration. */
 typedef struct {
     apr_array_header_t *routes;        /* reqperf_route_rule_t, own first */
@@ -80,11 +95,8 @@ typedef struct {
     apr_int64_t cache_local_size;      /* bytes, 0 = off */
     apr_interval_time_t cache_local_ttl;
     /* what this server's configuration reads of a request without naming
-     * it in Vary (post_config, from the configuration tree): request
-     * headers (RewriteCond/RewriteRule %{HTTP:...}) and environment
-     * variables set from the request (SetEnvIf, BrowserMatch); keyed */
-    apr_array_header_t *reads_headers;
-    apr_array_header_t *reads_envs;
+     * it in Vary (post_config, from the configuration tree); keyed */
+    reqperf_config_reads_t reads;
     const char *vhost_id;              /* the key's name of the virtual
                                           host vhost_id_of (post_config) */
     const server_rec *vhost_id_of;

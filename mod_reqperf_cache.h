@@ -53,9 +53,10 @@ typedef struct {
 /* What the .htaccess files Apache applied read of the request. */
 typedef struct {
     const struct htaccess_result *seen;  /* r->htaccess when they were read */
-    apr_array_header_t *headers;       /* the headers mod_rewrite reads */
-    apr_array_header_t *envs;          /* the variables mod_setenvif sets */
-    int unreadable;                    /* one could not be read again */
+    reqperf_config_reads_t reads;      /* what they read (headers, envs) */
+    int unreadable;                    /* one could not be read again, or
+                                          reads what is keyed only from the
+                                          tree (Header echo, the client) */
 } reqperf_htaccess_reads_t;
 
 typedef struct reqperf_cache_req_t {
@@ -80,6 +81,8 @@ typedef struct reqperf_cache_req_t {
     const char *env_key;               /* the environment the key holds */
     reqperf_htaccess_reads_t ht;       /* ... and the lookup's .htaccess */
     rp_nostore_t sub_nostore;          /* an included part says: not stored */
+    const request_rec *died;           /* answered by ap_die (an error, a
+                                          Redirect), not by its handler */
     int ssi_read;                      /* REQPERF_SSI read the page's SSI */
     int ssi_personal;                  /* ... and it reads who is asking */
     apr_array_header_t *parts;         /* subrequests made while stored

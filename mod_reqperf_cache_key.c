@@ -17,10 +17,13 @@
  *                 headers, of every header a Vary names (the backend's own,
  *                 any Vary Apache set before the handler, mod_rewrite's,
  *                 and an included part's: Vary only grows), of the headers
- *                 mod_rewrite reads anywhere in the virtual host's
- *                 configuration and in the .htaccess files Apache applied
- *                 to the request; the environment variables mod_setenvif
- *                 sets there (BrowserMatch Mobile mobile).
+ *                 mod_rewrite and ap_expr read anywhere in the virtual
+ *                 host's configuration (<If>, Header "expr=%{req:Origin}",
+ *                 and those a Header echo pattern names) and in the
+ *                 .htaccess files Apache applied to the request; the
+ *                 environment variables mod_setenvif sets there
+ *                 (BrowserMatch Mobile mobile); the client's address where
+ *                 a Header says who is asking.
  *  BYPASS         a method other than GET/HEAD, or Upgrade; Authorization or
  *                 Proxy-Authorization; a user any module authenticated
  *                 (r->user) or any TLS client certificate; a cookie
@@ -76,6 +79,7 @@
 #include "util_cfgtree.h"
 
 #include "mod_reqperf_cache.h"
+#include "cache/rp_ssi.h"
 
 static void add_word(apr_array_header_t *a, const char *w);
 
@@ -312,6 +316,25 @@ static void add_words(apr_array_header_t *to, const apr_array_header_t *a)
     }
 }
 
+/* The request headers a "Header echo" pattern names, as sent. */
+static void add_echoed(apr_array_header_t *all, const reqperf_cache_req_t *cr,
+                       const apr_array_header_t *echo)
+{
+    const apr_array_header_t *t = apr_table_elts(cr->sent.keyed);
+    const apr_table_entry_t *e = (const apr_table_entry_t *)t->elts;
+    int i, j;
+
+    for (i = 0; i < t->nelts; i++) {
+        for (j = 0; e[i].key != NULL && j < echo->nelts; j++) {
+            if (ap_regexec(APR_ARRAY_IDX(echo, j, ap_regex_t *), e[i].key,
+                           0, NULL, 0) == 0) {
+                add_word(all, e[i].key);
+                break;
+            }
+        }
+    }
+}
+
 /* ReqPerfCacheVary, the headers the configuration reads and those the
  * .htaccess files of the lookup read (below). */
 static const char **keyed_names(request_rec *r, const reqperf_dir_conf_t *d,
@@ -321,14 +344,18 @@ static const char **keyed_names(request_rec *r, const reqperf_dir_conf_t *d,
                                                   &reqperf_module);
     apr_array_header_t *all;
 
-    if ((sc->reads_headers == NULL || sc->reads_headers->nelts == 0)
-        && (cr->ht.headers == NULL || cr->ht.headers->nelts == 0)) {
+    if ((sc->reads.headers == NULL || sc->reads.headers->nelts == 0)
+        && (cr->ht.reads.headers == NULL || cr->ht.reads.headers->nelts == 0)
+        && sc->reads.echo == NULL) {
         return list_of(d->cache_vary, n);
     }
     all = apr_array_make(r->pool, 8, sizeof(char *));
     add_words(all, d->cache_vary);
-    add_words(all, sc->reads_headers);
-    add_words(all, cr->ht.headers);
+    add_words(all, sc->reads.headers);
+    add_words(all, cr->ht.reads.headers);
+    if (sc->reads.echo != NULL && cr->sent.keyed != NULL) {
+        add_echoed(all, cr, sc->reads.echo);
+    }
     *n = all->nelts;
     return (const char **)all->elts;
 }
@@ -378,7 +405,7 @@ int reqperf_cache_key(request_rec *r, const reqperf_cache_req_t *cr,
         return -1;
     }
     names = keyed_names(r, d, cr, &n);
-    h = apr_palloc(r->pool, sizeof(*h) * (apr_size_t)(n + 2));
+    h = apr_palloc(r->pool, sizeof(*h) * (apr_size_t)(n + 3));
     for (i = 0; i < n; i++) {
         h[i].name = names[i];
         h[i].value = keyed_header((void *)cr, names[i]);
@@ -386,6 +413,12 @@ int reqperf_cache_key(request_rec *r, const reqperf_cache_req_t *cr,
     if (cr->env_key != NULL) {
         h[n].name = "x-reqperf-env";    /* not a header: no client sets it */
         h[n++].value = cr->env_key;
+    }
+    if (sc->reads.client || sc->reads.unknown) {
+        /* a response header that says who is asking (Header set X-Client
+         * "expr=%{REMOTE_ADDR}"): one entry per client address */
+        h[n].name = "x-reqperf-client";
+        h[n++].value = r->useragent_ip ? r->useragent_ip : "";
     }
     rp_key_sort_headers(h, n);
     *full = rp_key_full(r->pool, url, h, n);
@@ -457,16 +490,93 @@ static void scan_http_vars(apr_pool_t *p, const char *text,
     }
 }
 
+typedef struct {
+    apr_pool_t *p;
+    apr_array_header_t *headers;
+} expr_reads_t;
+
+static void expr_header(void *ctx, const char *name, size_t len)
+{
+    expr_reads_t *x = ctx;
+
+    if (!(len == 4 && strncasecmp(name, "Host", 4) == 0)) {
+        add_word(x->headers, apr_pstrmemdup(x->p, name, len));
+    }
+}
+
+/* The request headers an ap_expr (or mod_rewrite's %{HTTP:..}) reads in
+ * text: %{HTTP:X}, %{HTTP_X}, %{req:X}, req('X'), http('X'), v('HTTP_X')
+ * (cache/rp_ssi.c's reader, with no start tag to find); 1 when it also
+ * reads who is asking (%{REMOTE_ADDR}, -R). */
+static int scan_expr(apr_pool_t *p, const char *text,
+                     apr_array_header_t *headers)
+{
+    expr_reads_t x;
+    rp_ssi_t s;
+
+    x.p = p;
+    x.headers = headers;
+    rp_ssi_init(&s, "\001\002", expr_header, &x);
+    rp_ssi_feed(&s, text, strlen(text));
+    return rp_ssi_finish(&s);
+}
+
+static int is_directive(const ap_directive_t *d, const char *name)
+{
+    return strcasecmp(d->directive, name) == 0;
+}
+
+/* Header's arguments: [always|onsuccess] action header ...; the action
+ * "echo" copies the request headers a pattern names into the response. */
+static void scan_header(apr_pool_t *p, const char *args, reqperf_config_reads_t *rd)
+{
+    const char *w = ap_getword_conf(p, &args);
+
+    if (strcasecmp(w, "always") == 0 || strcasecmp(w, "onsuccess") == 0) {
+        w = ap_getword_conf(p, &args);
+    }
+    if (strcasecmp(w, "echo") == 0) {
+        const char *pat = ap_getword_conf(p, &args);
+        ap_regex_t *re = *pat ? ap_pregcomp(p, pat, AP_REG_EXTENDED) : NULL;
+
+        if (re == NULL) {
+            rd->unknown = 1;            /* mod_headers would refuse it */
+            return;
+        }
+        if (rd->echo == NULL) {
+            rd->echo = apr_array_make(p, 2, sizeof(ap_regex_t *));
+        }
+        APR_ARRAY_PUSH(rd->echo, ap_regex_t *) = re;
+    }
+}
+
 static void scan_directive(apr_pool_t *p, const ap_directive_t *d,
-                           apr_array_header_t *headers,
-                           apr_array_header_t *envs)
+                           reqperf_config_reads_t *rd)
 {
     const char *args = d->args ? d->args : "";
+    apr_array_header_t *envs = rd->envs;
     int skip;
 
-    if (strcasecmp(d->directive, "RewriteCond") == 0
-        || strcasecmp(d->directive, "RewriteRule") == 0) {
-        scan_http_vars(p, args, headers);
+    if (is_directive(d, "RewriteCond") || is_directive(d, "RewriteRule")) {
+        scan_http_vars(p, args, rd->headers);
+        scan_expr(p, args, rd->headers);
+        return;
+    }
+    if (is_directive(d, "<If") || is_directive(d, "<ElseIf")
+        || is_directive(d, "RequestHeader")
+        || is_directive(d, "FilterProvider")
+        || ap_strstr_c(args, "expr=") != NULL) {
+        /* picks the page, or what the backend is sent, by a header;
+         * ap_expr names it in Vary only where it evaluates a condition */
+        scan_expr(p, args, rd->headers);
+    }
+    if (is_directive(d, "Header")) {
+        /* a response header built from the request: its headers are
+         * keyed, and one built from who is asking keys on the client */
+        if (scan_expr(p, args, rd->headers)) {
+            rd->client = 1;
+        }
+        scan_header(p, args, rd);
         return;
     }
     if (strcasecmp(d->directive, "SetEnvIf") == 0
@@ -504,32 +614,39 @@ static void scan_directive(apr_pool_t *p, const ap_directive_t *d,
 }
 
 static void walk_config(apr_pool_t *p, const ap_directive_t *d,
-                        apr_array_header_t *headers, apr_array_header_t *envs)
+                        reqperf_config_reads_t *rd)
 {
     for (; d != NULL; d = d->next) {
         if (strcasecmp(d->directive, "<VirtualHost") == 0) {
             continue;                   /* its own, below */
         }
-        scan_directive(p, d, headers, envs);
+        scan_directive(p, d, rd);
         if (d->first_child != NULL) {
-            walk_config(p, d->first_child, headers, envs);
+            walk_config(p, d->first_child, rd);
         }
     }
 }
 
 void reqperf_cache_config_reads(apr_pool_t *p, server_rec *s)
 {
-    apr_array_header_t *gh = apr_array_make(p, 4, sizeof(char *));
-    apr_array_header_t *ge = apr_array_make(p, 4, sizeof(char *));
+    reqperf_config_reads_t g;
     const ap_directive_t *d;
     server_rec *vs;
 
-    walk_config(p, ap_conftree, gh, ge);
+    memset(&g, 0, sizeof(g));
+    g.headers = apr_array_make(p, 4, sizeof(char *));
+    g.envs = apr_array_make(p, 4, sizeof(char *));
+    walk_config(p, ap_conftree, &g);
     for (vs = s; vs != NULL; vs = vs->next) {
         reqperf_srv_conf_t *sc = ap_get_module_config(vs->module_config,
                                                       &reqperf_module);
-        sc->reads_headers = apr_array_copy(p, gh);
-        sc->reads_envs = apr_array_copy(p, ge);
+        reqperf_config_reads_t *rd = &sc->reads;
+
+        rd->headers = apr_array_copy(p, g.headers);
+        rd->envs = apr_array_copy(p, g.envs);
+        rd->echo = g.echo ? apr_array_copy(p, g.echo) : NULL;
+        rd->client = g.client;
+        rd->unknown = g.unknown;
         /* once, not per request; with the server it names, so that a
          * config struct shared by several servers (a module loaded without
          * AP_MODULE_FLAG_ALWAYS_MERGE) is never read as another's */
@@ -543,8 +660,7 @@ void reqperf_cache_config_reads(apr_pool_t *p, server_rec *s)
                 && (unsigned)d->line_num == (unsigned)vs->defn_line_number
                 && vs->defn_name
                 && d->filename && strcmp(d->filename, vs->defn_name) == 0) {
-                walk_config(p, d->first_child, sc->reads_headers,
-                            sc->reads_envs);
+                walk_config(p, d->first_child, rd);
             }
         }
     }
@@ -605,15 +721,20 @@ static int scan_htaccess(request_rec *r, const char *dir,
             const char *args = line;
             ap_directive_t d;
 
-            if (*line == '#' || *line == '<' || *line == '\0') {
+            if (*line == '#' || *line == '\0'
+                || (line[0] == '<' && line[1] == '/')) {
                 continue;
             }
             memset(&d, 0, sizeof(d));
             d.directive = ap_getword_white(r->pool, &args);
-            d.args = args;
-            scan_directive(r->pool, &d, out->headers, out->envs);
+            d.args = args;             /* (<If "expr">: its '>' is no read) */
+            scan_directive(r->pool, &d, &out->reads);
         }
         ap_cfg_closefile(f);
+        if (out->reads.echo != NULL || out->reads.client
+            || out->reads.unknown) {
+            return -1;                  /* keyed only from the tree */
+        }
         return rv == APR_EOF ? 0 : -1;
     }
     return -1;                          /* Apache found one; it is gone */
@@ -630,9 +751,9 @@ static void htaccess_reads(request_rec *r, reqperf_htaccess_reads_t *out)
         if (h->htaccess == NULL) {
             continue;                   /* looked, no file */
         }
-        if (out->headers == NULL) {
-            out->headers = apr_array_make(r->pool, 4, sizeof(char *));
-            out->envs = apr_array_make(r->pool, 4, sizeof(char *));
+        if (out->reads.headers == NULL) {
+            out->reads.headers = apr_array_make(r->pool, 4, sizeof(char *));
+            out->reads.envs = apr_array_make(r->pool, 4, sizeof(char *));
         }
         if (scan_htaccess(r, h->dir, out) != 0) {
             out->unreadable = 1;
@@ -666,8 +787,8 @@ static int htaccess_reads_more(request_rec *r, const reqperf_cache_req_t *cr,
         return 1;
     }
     names = keyed_names(r, d, cr, &n);
-    for (i = 0; now.headers != NULL && i < now.headers->nelts; i++) {
-        const char *w = APR_ARRAY_IDX(now.headers, i, const char *);
+    for (i = 0; now.reads.headers != NULL && i < now.reads.headers->nelts; i++) {
+        const char *w = APR_ARRAY_IDX(now.reads.headers, i, const char *);
 
         for (j = 0; j < n && strcasecmp(names[j], w) != 0; j++) {
         }
@@ -675,21 +796,51 @@ static int htaccess_reads_more(request_rec *r, const reqperf_cache_req_t *cr,
             return 1;
         }
     }
-    for (i = 0; now.envs != NULL && i < now.envs->nelts; i++) {
-        const char *w = APR_ARRAY_IDX(now.envs, i, const char *);
+    for (i = 0; now.reads.envs != NULL && i < now.reads.envs->nelts; i++) {
+        const char *w = APR_ARRAY_IDX(now.reads.envs, i, const char *);
 
-        if (!has_word(sc->reads_envs, w) && !has_word(cr->ht.envs, w)) {
+        if (!has_word(sc->reads.envs, w) && !has_word(cr->ht.reads.envs, w)) {
             return 1;
         }
     }
     return 0;
 }
 
+/* v with '%', ';' and '=' written %XX: a value that holds them cannot
+ * spell other variables ("en;theme=dark" is not lang=en, theme=dark). */
+static const char *env_value(apr_pool_t *p, const char *v)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    apr_size_t n = 0, i, j;
+    char *out;
+
+    for (i = 0; v[i] != '\0'; i++) {
+        n += (v[i] == '%' || v[i] == ';' || v[i] == '=') ? 3 : 1;
+    }
+    if (n == i) {
+        return v;
+    }
+    out = apr_palloc(p, n + 1);
+    for (i = 0, j = 0; v[i] != '\0'; i++) {
+        if (v[i] == '%' || v[i] == ';' || v[i] == '=') {
+            out[j++] = '%';
+            out[j++] = hex[((unsigned char)v[i]) >> 4];
+            out[j++] = hex[((unsigned char)v[i]) & 15];
+        }
+        else {
+            out[j++] = v[i];
+        }
+    }
+    out[j] = '\0';
+    return out;
+}
+
 static const char *env_pair(request_rec *r, const char *out, const char *name)
 {
     const char *v = apr_table_get(r->subprocess_env, name);
 
-    return v != NULL ? apr_pstrcat(r->pool, out, name, "=", v, ";", NULL)
+    return v != NULL ? apr_pstrcat(r->pool, out, name, "=",
+                                   env_value(r->pool, v), ";", NULL)
                      : out;
 }
 
@@ -704,13 +855,13 @@ const char *reqperf_cache_env_key(request_rec *r,
     const char *out = "";
     int i;
 
-    for (i = 0; sc->reads_envs && i < sc->reads_envs->nelts; i++) {
-        out = env_pair(r, out, APR_ARRAY_IDX(sc->reads_envs, i, const char *));
+    for (i = 0; sc->reads.envs && i < sc->reads.envs->nelts; i++) {
+        out = env_pair(r, out, APR_ARRAY_IDX(sc->reads.envs, i, const char *));
     }
-    for (i = 0; cr->ht.envs != NULL && i < cr->ht.envs->nelts; i++) {
-        const char *name = APR_ARRAY_IDX(cr->ht.envs, i, const char *);
+    for (i = 0; cr->ht.reads.envs != NULL && i < cr->ht.reads.envs->nelts; i++) {
+        const char *name = APR_ARRAY_IDX(cr->ht.reads.envs, i, const char *);
 
-        if (!has_word(sc->reads_envs, name)) {
+        if (!has_word(sc->reads.envs, name)) {
             out = env_pair(r, out, name);
         }
     }

@@ -243,10 +243,12 @@ reqperf_start_t reqperf_cache_start_verdict(request_rec *r,
          * redirect, a different mapping): nothing is stored for it */
         return REQPERF_START_ELSEWHERE;
     }
-    if (!reqperf_cache_chain_is_clean(r, mode)) {
-        /* an error document: the request failed (in the quick mode even
-         * its access control may have), so what answers it is not the
-         * page, whatever its status */
+    if (!reqperf_cache_chain_is_clean(r, mode) || cr->died == r) {
+        /* an error document, or Apache's own answer to a request it
+         * ended early (ap_die: a Redirect, a RewriteRule [R], which drop
+         * the Vary an <If> or a RewriteCond set): the request failed or
+         * never reached its page (in the quick mode even its access
+         * control may have), whatever the status */
         return REQPERF_START_ERROR_DOCUMENT;
     }
     if (cr->lookup_req != NULL && cr->lookup_req != r) {
@@ -576,6 +578,27 @@ static int hold_body(ap_filter_t *f, reqperf_cache_req_t *cr,
     return 0;
 }
 
+/* Whether a stale copy stands in for this response: the request that
+ * looked up failed (its status), where the cache is on.  Behind
+ * ProxyErrorOverride the failure is answered by its ErrorDocument, an
+ * internal redirect that may lie where the cache is off: the request
+ * that failed decides. */
+static int stands_in(request_rec *r, reqperf_cache_req_t *cr)
+{
+    request_rec *o = r;
+
+    while (o->prev != NULL) {
+        o = o->prev;
+    }
+    if (o != r && ap_is_HTTP_ERROR(o->status)
+        && rp_cache_fallback_applies(&cr->lk, o->status)
+        && reqperf_cache_mode(reqperf_dconf(o)) == REQPERF_CACHE_ON) {
+        return 1;
+    }
+    return rp_cache_fallback_applies(&cr->lk, r->status)
+           && reqperf_cache_mode(reqperf_dconf(r)) == REQPERF_CACHE_ON;
+}
+
 static apr_status_t cache_out_filter(ap_filter_t *f, apr_bucket_brigade *bb)
 {
     request_rec *r = f->r;
@@ -592,8 +615,7 @@ static apr_status_t cache_out_filter(ap_filter_t *f, apr_bucket_brigade *bb)
     }
     if (cr == NULL || !cr->headers_done) {
         reqperf_cache_interim_done(r);
-        if (cr != NULL && rp_cache_fallback_applies(&cr->lk, r->status)
-            && reqperf_cache_mode(reqperf_dconf(r)) == REQPERF_CACHE_ON) {
+        if (cr != NULL && stands_in(r, cr)) {
             return serve_fallback(f, cr, bb);
         }
         reqperf_cache_response_headers(r, cr);
@@ -651,6 +673,16 @@ static void cache_insert_filter(request_rec *r)
                                     r->connection);
         reqperf_cache_ssi_add_filter(r);
     }
+}
+
+static void cache_insert_error_filter(request_rec *r)
+{
+    reqperf_cache_req_t *cr = reqperf_cache_req(r);
+
+    if (r->main == NULL && cr != NULL) {
+        cr->died = r;                  /* Apache answers it, not its page */
+    }
+    cache_insert_filter(r);
 }
 
 /* An included part (a subrequest of a page being stored) makes the page
@@ -751,6 +783,6 @@ void reqperf_cache_store_register_hooks(apr_pool_t *p)
     ap_hook_insert_filter(cache_insert_filter, NULL, NULL, APR_HOOK_MIDDLE);
     reqperf_cache_ssi_register_hooks(p);
     ap_hook_create_request(watch_subrequest, NULL, NULL, APR_HOOK_MIDDLE);
-    ap_hook_insert_error_filter(cache_insert_filter, NULL, NULL,
+    ap_hook_insert_error_filter(cache_insert_error_filter, NULL, NULL,
                                 APR_HOOK_MIDDLE);
 }
