@@ -28,8 +28,9 @@
  * generation is read (and created if needed) before the backend is asked,
  * and checked again before storing, so a purge made while the backend
  * was rendering is never undone.  Tags are only known from the response,
- * so a global tag epoch (rp:g:tags, bumped by every tag purge) read at
- * lookup and again at store time plays the same role for them.
+ * so a global tag epoch (rp:g:tags, moved on by every tag purge) is read
+ * at lookup and again at store time; when it moved, a ring of the tags
+ * the purges named (rp:g:tp:N) says whether one was the page's.
  *
  * Round trips on a hit: one multi-get (entry, URL generation, and for a
  * page that may be tagged the tag epoch and the entry's "validated"
@@ -74,6 +75,7 @@
 #include "rp_local.h"
 
 #define RP_CACHE_TAG_EPOCH_KEY "rp:g:tags"
+#define RP_TAG_RING_SPAN 64           /* tag purges a store in flight reads */
 #define RP_CACHE_MAX_TTL_S (30 * 24 * 3600)   /* memcached's relative max */
 #define RP_CACHE_PASS_MAX_S 60
 

@@ -106,31 +106,37 @@ rp_st_rc_t rp_cache_gen_ensure(rp_store_t *s, apr_pool_t *p, const char *key,
     return RP_ST_ERROR;
 }
 
-/* Move a generation on: every entry stored under the old one is dead. */
-static rp_st_rc_t gen_bump(rp_store_t *s, apr_pool_t *p, const char *key,
-                           int64_t now_us)
+/* Move a generation on: every entry stored under the old one is dead.
+ * *out (may be NULL): its new value. */
+static rp_st_rc_t gen_bump(rp_store_t *s, const char *key, int64_t now_us,
+                           uint64_t *out)
 {
     uint64_t v;
     rp_st_rc_t rc;
     int tries;
 
-    (void)p;
     for (tries = 0; tries < 4; tries++) {
         rc = rp_store_incr(s, key, strlen(key), 1, &v);
         if (rc == RP_ST_OK) {
+            if (out != NULL) {
+                *out = v;
+            }
             return rc;
         }
         if (rc != RP_ST_NOTFOUND) {
             /* memcached refuses to increment what is not a number (or did
              * not answer): a fresh generation moves it on just as well,
              * and fails the same way if memcached is gone */
-            return gen_replace(s, key, now_us, NULL);
+            return gen_replace(s, key, now_us, out);
         }
         /* missing: create it with a value no entry can hold.  If someone
          * created it meanwhile (a store adopting a fresh generation), it
          * must still move on: go round and increment it. */
         rc = rp_cache_gen_create(s, key, now_us);
         if (rc == RP_ST_OK) {
+            if (out != NULL) {
+                *out = (uint64_t)now_us;
+            }
             return RP_ST_OK;
         }
         if (rc != RP_ST_EXISTS) {
@@ -235,21 +241,113 @@ int rp_cache_read_tag_epoch(rp_lookup_t *lk, const char *vkey,
     return 0;
 }
 
+/* ---- which tag each tag purge named: a ring, for stores in flight ----
+ *
+ * A store of a tagged page must not outlive a purge of one of its tags
+ * made while the backend rendered it, yet its tags are known only from
+ * the response.  So each tag purge moves the tag epoch on, and records
+ * under the new epoch which tag it purged: rp:g:tp:<epoch mod ring>
+ * holds "<epoch> <tag's generation key>".  A store whose epoch moved by
+ * at most RP_TAG_RING_SPAN since its lookup reads those records and is
+ * refused only when one names one of its tags, or is missing, or was
+ * overwritten by a later epoch (it cannot tell); a steady stream of
+ * purges of other tags no longer keeps every tagged page out.
+ *
+ * Order of a tag purge: the epoch moves (and is recorded) before the
+ * tag's generation, so a store that read the new generation reads a
+ * moved epoch after it and finds the tag named; and it moves again
+ * (recorded too) after the generation, so a hit that recorded the epoch
+ * as "validated" while the generation had not moved yet is checked again
+ * (rp_cache.c check_tags). */
+#define RING_SLOTS 1024                /* > RP_TAG_RING_SPAN, and then some */
+
+static void ring_key(char out[40], uint64_t epoch)
+{
+    snprintf(out, 40, "rp:g:tp:%u", (unsigned)(epoch % RING_SLOTS));
+}
+
+static rp_st_rc_t epoch_moved(rp_store_t *s, const char *tag_key,
+                              int64_t now_us)
+{
+    char rkey[40], val[32 + RP_KEY_HASH_MAX];
+    uint64_t e = 0;
+    rp_st_rc_t rc = gen_bump(s, RP_CACHE_TAG_EPOCH_KEY, now_us, &e);
+    int n;
+
+    if (rc != RP_ST_OK) {
+        return rc;
+    }
+    ring_key(rkey, e);
+    n = snprintf(val, sizeof(val), "%llu %s", (unsigned long long)e, tag_key);
+    /* not written (memcached full, or gone): a store that looks finds
+     * nothing there, cannot tell, and is refused */
+    (void)rp_store_set(s, rkey, strlen(rkey), val, (size_t)n,
+                       (uint32_t)RP_CACHE_MAX_TTL_S);
+    return RP_ST_OK;
+}
+
+rp_st_rc_t rp_cache_tag_purges_between(rp_store_t *s, apr_pool_t *p,
+                                       uint64_t from, uint64_t to,
+                                       char (*keys)[RP_KEY_HASH_MAX],
+                                       unsigned n_keys)
+{
+    rp_store_item_t items[RP_TAG_RING_SPAN];
+    char rkeys[RP_TAG_RING_SPAN][40];
+    unsigned i, k, m;
+
+    if (to <= from || to - from > RP_TAG_RING_SPAN) {
+        return RP_ST_EXISTS;           /* too many to read, or re-created */
+    }
+    m = (unsigned)(to - from);
+    memset(items, 0, sizeof(items[0]) * m);
+    for (i = 0; i < m; i++) {
+        ring_key(rkeys[i], from + 1 + i);
+        items[i].key = rkeys[i];
+        items[i].key_len = strlen(rkeys[i]);
+    }
+    rp_store_mget(s, p, items, m);
+    for (i = 0; i < m; i++) {
+        const char *v = items[i].value, *sp;
+        size_t vl = items[i].value_len, tl;
+        uint64_t e;
+
+        if (items[i].rc == RP_ST_DOWN || items[i].rc == RP_ST_ERROR) {
+            return RP_ST_DOWN;
+        }
+        sp = items[i].rc == RP_ST_OK ? memchr(v, ' ', vl) : NULL;
+        if (sp == NULL || rp_cache_parse_gen(v, (size_t)(sp - v), &e) != 0
+            || e != from + 1 + i) {
+            return RP_ST_EXISTS;       /* missing or overwritten: unknown */
+        }
+        tl = vl - (size_t)(sp + 1 - v);
+        for (k = 0; k < n_keys; k++) {
+            if (strlen(keys[k]) == tl && memcmp(keys[k], sp + 1, tl) == 0) {
+                return RP_ST_EXISTS;   /* one of these tags */
+            }
+        }
+    }
+    return RP_ST_OK;
+}
+
 /* Move the generation of a URL or of a tag on (a tag's moves the tag
- * epoch too: it lets a store in flight notice that some tag moved on).
- * This server's copies go at once, whatever memcached said; recorded
- * after the bump, so a copy read from memcached before the bump carries
- * an epoch older than this record. */
+ * epoch too, before and after: see the ring above).  This server's
+ * copies go at once, whatever memcached said; recorded after the bump,
+ * so a copy read from memcached before the bump carries an epoch older
+ * than this record. */
 static rp_st_rc_t purge(rp_store_t *s, apr_pool_t *p, rp_local_t *local,
                         int is_tag, const char *name, int64_t now_us)
 {
     char key[RP_KEY_HASH_MAX];
     rp_st_rc_t rc;
 
+    (void)p;
     rp_cache_gen_key(key, is_tag ? "rp:t:" : "rp:u:", name);
-    rc = gen_bump(s, p, key, now_us);
+    rc = is_tag ? epoch_moved(s, key, now_us) : RP_ST_OK;
+    if (rc == RP_ST_OK) {
+        rc = gen_bump(s, key, now_us, NULL);
+    }
     if (rc == RP_ST_OK && is_tag) {
-        rc = gen_bump(s, p, RP_CACHE_TAG_EPOCH_KEY, now_us);
+        rc = epoch_moved(s, key, now_us);
     }
     if (local != NULL) {
         rp_local_record_purge(local, rp_local_hash(is_tag ? "t:" : "u:",

@@ -50,6 +50,16 @@ void rp_cache_note_validated(rp_lookup_t *lk, const char *full, uint32_t ttl);
  * answer: RP_ST_EXISTS when someone else has made it). */
 rp_st_rc_t rp_cache_gen_create(rp_store_t *s, const char *key, int64_t now_us);
 
+/* Whether a tag purge between the tag epochs from and to (from < to)
+ * named one of keys[0..n_keys) (the tags' generation keys), from the
+ * ring of purges (rp_cache_gen.c): RP_ST_OK none did; RP_ST_EXISTS one
+ * did, or the ring cannot tell (more than RP_TAG_RING_SPAN purges, or a
+ * record missing); RP_ST_DOWN memcached did not answer. */
+rp_st_rc_t rp_cache_tag_purges_between(rp_store_t *s, apr_pool_t *p,
+                                       uint64_t from, uint64_t to,
+                                       char (*keys)[RP_KEY_HASH_MAX],
+                                       unsigned n_keys);
+
 /* ---- rp_cache.c ------------------------------------------------------- */
 
 /* What the bytes found for a lookup are worth. */

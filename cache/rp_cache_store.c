@@ -161,9 +161,9 @@ static rp_store_outcome_t write_failed(rp_lookup_t *lk, const char **why,
 }
 
 /* The generations now, compared with those seen before the fetch: the
- * URL's, and for a tagged page the tag epoch and each tag's (their
- * items and keys, in *tag_items and *tag_keys, for tag_generations()).
- * RP_STORE_STORED: none moved on, *gen is the URL's. */
+ * URL's, and for a tagged page each tag's (their items and keys, in
+ * *tag_items and *tag_keys, for tag_generations() and tags_unpurged()).
+ * RP_STORE_STORED: the URL's did not move on, *gen is it. */
 static rp_store_outcome_t check_generations(rp_lookup_t *lk,
                                             const rp_judgement_t *j,
                                             rp_store_item_t **tag_items,
@@ -172,25 +172,20 @@ static rp_store_outcome_t check_generations(rp_lookup_t *lk,
 {
     int n_tags = j->n_tags, k;
     rp_store_item_t *items = apr_pcalloc(lk->pool, sizeof(*items)
-                                                   * (size_t)(n_tags + 2));
+                                                   * (size_t)(n_tags + 1));
     char (*keys)[RP_KEY_HASH_MAX] = apr_palloc(lk->pool,
                                                RP_KEY_HASH_MAX
                                                * (size_t)(n_tags + 1));
 
     items[0].key = lk->url_gen_key;
     items[0].key_len = strlen(lk->url_gen_key);
-    items[1].key = RP_CACHE_TAG_EPOCH_KEY;
-    items[1].key_len = sizeof(RP_CACHE_TAG_EPOCH_KEY) - 1;
     for (k = 0; k < n_tags; k++) {
         rp_cache_gen_key(keys[k], "rp:t:", j->tags[k]);
-        items[k + 2].key = keys[k];
-        items[k + 2].key_len = strlen(keys[k]);
+        items[k + 1].key = keys[k];
+        items[k + 1].key_len = strlen(keys[k]);
     }
-    rp_store_mget(lk->store, lk->pool, items, (size_t)(n_tags + 2));
-    for (k = 0; k < n_tags + 2; k++) {
-        if (k == 1 && n_tags == 0) {
-            continue;                  /* an untagged page needs no epoch */
-        }
+    rp_store_mget(lk->store, lk->pool, items, (size_t)(n_tags + 1));
+    for (k = 0; k < n_tags + 1; k++) {
         if (items[k].rc == RP_ST_DOWN || items[k].rc == RP_ST_ERROR) {
             return give_up(lk, why, "memcached down", RP_STORE_DOWN);
         }
@@ -200,13 +195,52 @@ static rp_store_outcome_t check_generations(rp_lookup_t *lk,
         return give_up(lk, why, "url purged during fetch",
                        RP_STORE_PURGED_DURING_FETCH);
     }
-    if (n_tags > 0 && (!lk->tag_epoch_read
-                       || rp_cache_item_gen(&items[1]) != lk->tag_epoch)) {
+    if (n_tags > 0 && (!lk->tag_epoch_read || lk->tag_epoch == 0)) {
         return give_up(lk, why, "tag purged during fetch",
                        RP_STORE_PURGED_DURING_FETCH);
     }
-    *tag_items = items + 2;
+    *tag_items = items + 1;
     *tag_keys = keys;
+    return RP_STORE_STORED;
+}
+
+/* Whether any of the page's tags was purged since the lookup read the tag
+ * epoch, asked after its generations were read (and made): a purge moves
+ * the epoch on before the generation (rp_cache_gen.c), so one whose new
+ * generation the store holds has moved the epoch it reads here.  Purges
+ * of other tags meanwhile do not keep the page out. */
+static rp_store_outcome_t tags_unpurged(rp_lookup_t *lk, const rp_entry_t *e,
+                                        char (*keys)[RP_KEY_HASH_MAX],
+                                        const char **why)
+{
+    const char *v;
+    size_t vl;
+    uint64_t now_epoch = 0;
+    rp_st_rc_t rc = rp_store_get(lk->store, lk->pool, RP_CACHE_TAG_EPOCH_KEY,
+                                 sizeof(RP_CACHE_TAG_EPOCH_KEY) - 1, &v, &vl);
+
+    lk->round_trips++;
+    if (rc != RP_ST_OK && rc != RP_ST_NOTFOUND) {
+        return give_up(lk, why, "memcached down", RP_STORE_DOWN);
+    }
+    if (rc == RP_ST_OK && rp_cache_parse_gen(v, vl, &now_epoch) != 0) {
+        now_epoch = 0;
+    }
+    if (now_epoch == lk->tag_epoch) {
+        return RP_STORE_STORED;
+    }
+    lk->round_trips++;
+    rc = rp_cache_tag_purges_between(lk->store, lk->pool, lk->tag_epoch,
+                                     now_epoch, keys, e->n_tags);
+    if (rc == RP_ST_DOWN) {
+        return give_up(lk, why, "memcached down", RP_STORE_DOWN);
+    }
+    if (rc != RP_ST_OK) {
+        return give_up(lk, why, "tag purged during fetch",
+                       RP_STORE_PURGED_DURING_FETCH);
+    }
+    /* stored as read at the lookup: the validated epoch it records says
+     * its tags held then, and the hits after check them again */
     return RP_STORE_STORED;
 }
 
@@ -380,8 +414,10 @@ rp_store_outcome_t rp_cache_store(rp_lookup_t *lk,
     }
     page_entry(resp, &j, now, gen, &e, &ttl);
     if (e.n_tags > 0
-        && (out = tag_generations(lk, &e, tag_items, tag_keys, now, why))
-           != RP_STORE_STORED) {
+        && ((out = tag_generations(lk, &e, tag_items, tag_keys, now, why))
+            != RP_STORE_STORED
+            || (out = tags_unpurged(lk, &e, tag_keys, why))
+               != RP_STORE_STORED)) {
         return out;
     }
     if (j.n_vary > 0

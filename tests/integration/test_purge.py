@@ -2,12 +2,15 @@
 purges of every variant, the X-ReqPerf-Purge header, the purge handler's
 answers to bad input, purges seen across Apache servers sharing
 memcached, and an honest answer when memcached is down."""
+import concurrent.futures
 import json
+import uuid
 
 import pytest
 import requests
 
 from conftest import MPMS
+from test_route_page import until
 
 PURGE = """
 <Location /reqperf-purge>
@@ -369,3 +372,44 @@ def test_garbage_url_generation_is_replaced(apache_factory, memcached,
     seen = [xc(requests.get(a.url("/app/gv"))) for _ in range(4)]
     assert seen[0].startswith("MISS"), seen
     assert all(s.startswith("HIT") for s in seen[2:]), seen
+
+
+@pytest.mark.parametrize("mpm", MPMS)
+def test_purges_of_other_tags_during_a_fetch(apache_factory, memcached,
+                                             backend, mpm):
+    """Every tag purge moves the one tag epoch on; a store in flight used to
+    be refused for any of them, so a site that purges some tag every
+    moment stored no tagged page at all (and left no pass marker).  Now the
+    purges name their tags (a ring in memcached): purges of other tags
+    while the backend renders do not keep the page out, a purge of one of
+    its own tags does."""
+    a = site(apache_factory, memcached, mpm)
+
+    def fetch_while(path, tags):
+        hold = uuid.uuid4().hex
+        url = a.url("%s?hold=%s&header=X-ReqPerf-Tags:mine%%20also-mine"
+                    % (path, hold))
+        with concurrent.futures.ThreadPoolExecutor(1) as ex:
+            first = ex.submit(requests.get, url, timeout=60)
+            until("the fill at the backend", lambda: backend.held(hold) == 1)
+            for t in tags:
+                assert purge(a, data={"tag": t}).status_code == 200
+            backend.release(hold)
+            assert xc(first.result()) == "MISS"
+        return url, requests.get(url)
+
+    # other tags purged meanwhile: stored
+    others = ["other-%d" % i for i in range(8)]
+    url_a, r = fetch_while("/app/ring-a", others)
+    assert hit(r)
+    assert backend.hits("/ring-a") == 1
+    # one of its own among them: not stored, asked again
+    url_b, r = fetch_while("/app/ring-b",
+                           others[:4] + ["also-mine"] + others[4:])
+    assert xc(r) == "MISS"
+    assert backend.hits("/ring-b") == 2
+    # and the stored one still answers to its own tag
+    assert purge(a, data={"tag": "mine"}).status_code == 200
+    assert xc(requests.get(url_a)) == "MISS"
+    assert backend.hits("/ring-a") == 2
+    assert stats(a)["cache"]["purges"]["tag"] == 8 + 9 + 1

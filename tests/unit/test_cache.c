@@ -12,6 +12,7 @@
  * down, and generation parsing.
  */
 #include <string.h>
+#include <stdio.h>
 #include <strings.h>
 
 #include <apr_strings.h>
@@ -1340,7 +1341,10 @@ struct hook_store {
     const char *add_key;                /* before the first add of it ... */
     void (*before_add)(hook_store_t *h);    /* ... this runs, once */
     unsigned add_hooks;
-    /* for before_add */
+    const char *incr_key;               /* before the incr_nth (1-based) */
+    unsigned incr_nth, incrs;           /* incr of it ... */
+    void (*before_incr)(hook_store_t *h);   /* ... this runs */
+    /* for before_add and before_incr */
     fx_t *fx;
     const char *url;
     const char *tag;
@@ -1401,7 +1405,14 @@ static rp_st_rc_t hk_del(void *c, const char *k, size_t kl)
 static rp_st_rc_t hk_incr(void *c, const char *k, size_t kl, uint64_t d,
                           uint64_t *nv)
 {
-    return rp_store_incr(((hook_store_t *)c)->inner, k, kl, d, nv);
+    hook_store_t *h = c;
+
+    if (h->before_incr != NULL && h->incr_key != NULL
+        && kl == strlen(h->incr_key) && memcmp(k, h->incr_key, kl) == 0
+        && ++h->incrs == h->incr_nth) {
+        h->before_incr(h);
+    }
+    return rp_store_incr(h->inner, k, kl, d, nv);
 }
 
 static void hook_init(hook_store_t *h, rp_store_t *inner)
@@ -1751,13 +1762,20 @@ static void test_generation_created_during_purge(void **state)
     h.outcome = RP_STORE_FAILED;
     assert_int_equal(rp_cache_purge_tag(&h.outer, fx.p, NULL, "t2", fx.now_us), RP_ST_OK);
     assert_int_equal(h.add_hooks, 1);
-    /* the store itself saw no purge yet: it stored */
-    assert_int_equal(h.outcome, RP_STORE_STORED);
-    assert_int_equal(lookup(&fx, &lk, url, &NOHDR), RP_LOOKUP_MISS);
-    assert_int_equal(lk.miss_reason, RP_MISS_PURGED);
-    assert_null(lk.entry.body);
-    rp_cache_release(&lk);
-    expect_miss(&fx, url, &NOHDR, RP_MISS_PURGED);
+    /* the purge had moved the tag epoch on first and named t2 there: the
+     * store, which made the generation itself, still sees the purge */
+    assert_int_equal(h.outcome, RP_STORE_PURGED_DURING_FETCH);
+    expect_miss(&fx, url, &NOHDR, RP_MISS_EXPIRED);
+    /* and the purge moved the generation the store made on */
+    {
+        const char *v;
+        size_t vl;
+        uint64_t g;
+
+        assert_int_equal(rp_store_get(fx.store, fx.p, K(tk), &v, &vl), RP_ST_OK);
+        assert_int_equal(rp_cache_parse_gen(v, vl, &g), 0);
+        assert_int_equal(g, (uint64_t)fx.now_us + 1);
+    }
 
     /* (B) for a URL generation: evicted, so the purge finds nothing; a
      * lookup re-creates it before the purge's add, and its fetch must not
@@ -1781,6 +1799,146 @@ static void test_generation_created_during_purge(void **state)
     expect_miss(&fx, url, &NOHDR, RP_MISS_PURGED);
     assert_int_equal(outcome, RP_STORE_PURGED_DURING_FETCH);
     assert_string_equal(why, "url purged during fetch");
+}
+
+/* A tag purge names its tag in a ring under each epoch it moves the tag
+ * epoch to, so a store in flight is refused only for a purge of one of
+ * its own tags (or when the ring cannot tell), not for the purges of
+ * other tags a busy site makes all the time; and the purge moves the
+ * epoch before and after the tag's generation, so no order of a store or
+ * a hit against its steps keeps the page it purged. */
+static void purge_other_tags(fx_t *fx, int n, const char *mine_at)
+{
+    char name[32];
+    int i;
+
+    for (i = 0; i < n; i++) {
+        snprintf(name, sizeof(name), "other-%d", i);
+        assert_int_equal(rp_cache_purge_tag(fx->store, fx->p, NULL,
+                                            mine_at != NULL && i == n / 2
+                                            ? mine_at : name, fx->now_us),
+                         RP_ST_OK);
+    }
+}
+
+static void test_tag_purge_ring(void **state)
+{
+    fx_t fx;
+    rp_lookup_t lk, lk2;
+    rp_cache_response_t r;
+    hook_store_t h;
+    const char *url, *why, *v;
+    size_t vl;
+    uint64_t epoch;
+    char rkey[40], tk[RP_KEY_HASH_MAX];
+
+    fx_init(&fx, *state);
+    url = url_of(fx.p, "/ring", NULL);
+    rp_key_hash("rp:t:", "mine", 4, tk);
+    r = page("v1", "max-age=300");
+    r.tags = "mine also-mine";
+    fill(&fx, url, &NOHDR, &r);
+    expect_hit(&fx, url, &NOHDR, "v1");
+
+    /* purges of other tags while the backend renders: stored all the same */
+    advance(&fx, 301);
+    r = page("v2", "max-age=300");
+    r.tags = "mine also-mine";
+    assert_int_equal(lookup(&fx, &lk, url, &NOHDR), RP_LOOKUP_MISS);
+    purge_other_tags(&fx, 10, NULL);
+    assert_int_equal(rp_cache_store(&lk, &r, &why, NULL), RP_STORE_STORED);
+    expect_hit(&fx, url, &NOHDR, "v2");
+
+    /* ... but not when one of them was the page's own (its second tag) */
+    advance(&fx, 301);
+    r = page("v3", "max-age=300");
+    r.tags = "mine also-mine";
+    assert_int_equal(lookup(&fx, &lk, url, &NOHDR), RP_LOOKUP_MISS);
+    purge_other_tags(&fx, 11, "also-mine");
+    assert_int_equal(rp_cache_store(&lk, &r, &why, NULL),
+                     RP_STORE_PURGED_DURING_FETCH);
+    assert_string_equal(why, "tag purged during fetch");
+    assert_int_equal(lk.holds_lock, 0);
+
+    /* more purges than the ring spans (each moves the epoch twice): it
+     * cannot tell, so it refuses */
+    r = page("v4", "max-age=300");
+    r.tags = "mine";
+    assert_int_equal(lookup(&fx, &lk, url, &NOHDR), RP_LOOKUP_MISS);
+    purge_other_tags(&fx, RP_TAG_RING_SPAN / 2 + 1, NULL);
+    assert_int_equal(rp_cache_store(&lk, &r, &why, NULL),
+                     RP_STORE_PURGED_DURING_FETCH);
+    /* exactly as many as it spans: read, and stored */
+    assert_int_equal(lookup(&fx, &lk, url, &NOHDR), RP_LOOKUP_MISS);
+    purge_other_tags(&fx, RP_TAG_RING_SPAN / 2, NULL);
+    assert_int_equal(rp_cache_store(&lk, &r, &why, NULL), RP_STORE_STORED);
+    expect_hit(&fx, url, &NOHDR, "v4");
+
+    /* a record gone (evicted) or overwritten: it cannot tell, refused */
+    advance(&fx, 301);
+    assert_int_equal(lookup(&fx, &lk, url, &NOHDR), RP_LOOKUP_MISS);
+    purge_other_tags(&fx, 1, NULL);
+    assert_int_equal(rp_store_get(fx.store, fx.p, K(RP_CACHE_TAG_EPOCH_KEY),
+                                  &v, &vl), RP_ST_OK);
+    assert_int_equal(rp_cache_parse_gen(v, vl, &epoch), 0);
+    snprintf(rkey, sizeof(rkey), "rp:g:tp:%u", (unsigned)((epoch - 1) % 1024));
+    assert_int_equal(rp_store_del(fx.store, K(rkey)), RP_ST_OK);
+    assert_int_equal(rp_cache_store(&lk, &r, &why, NULL),
+                     RP_STORE_PURGED_DURING_FETCH);
+    assert_int_equal(lookup(&fx, &lk, url, &NOHDR), RP_LOOKUP_MISS);
+    purge_other_tags(&fx, 1, NULL);
+    snprintf(rkey, sizeof(rkey), "rp:g:tp:%u", (unsigned)((epoch + 1) % 1024));
+    assert_int_equal(rp_store_set(fx.store, K(rkey), "7 rp:t:00", 10, 0), RP_ST_OK);
+    assert_int_equal(rp_cache_store(&lk, &r, &why, NULL),
+                     RP_STORE_PURGED_DURING_FETCH);
+    /* the epoch gone: cannot tell either */
+    assert_int_equal(lookup(&fx, &lk, url, &NOHDR), RP_LOOKUP_MISS);
+    assert_int_equal(rp_store_del(fx.store, K(RP_CACHE_TAG_EPOCH_KEY)), RP_ST_OK);
+    assert_int_equal(rp_cache_store(&lk, &r, &why, NULL),
+                     RP_STORE_PURGED_DURING_FETCH);
+    expect_miss(&fx, url, &NOHDR, RP_MISS_EXPIRED);
+
+    /* the store runs inside the purge of its tag: after the epoch moved
+     * and before the generation did (it reads the old generation, which
+     * the purge then kills), and after the generation moved but before
+     * the epoch moved again (it reads the new one: the ring names it).
+     * Either way the page rendered before the purge is no HIT after it. */
+    r = page("rendered before the purge", "max-age=300");
+    r.tags = "mine";
+    for (unsigned step = 0; step < 2; step++) {
+        assert_int_equal(lookup(&fx, &lk2, url, &NOHDR), RP_LOOKUP_MISS);
+        hook_init(&h, fx.store);
+        h.fx = &fx;
+        h.lk = &lk2;
+        h.resp = r;
+        h.outcome = RP_STORE_FAILED;
+        h.before_incr = store_now;
+        if (step == 0) {
+            h.incr_key = tk;                        /* the generation's */
+            h.incr_nth = 1;
+        }
+        else {
+            h.incr_key = RP_CACHE_TAG_EPOCH_KEY;    /* the second move */
+            h.incr_nth = 2;
+        }
+        assert_int_equal(rp_cache_purge_tag(&h.outer, fx.p, NULL, "mine",
+                                            fx.now_us), RP_ST_OK);
+        assert_int_equal(h.incrs, h.incr_nth);      /* the store did run */
+        if (step == 1) {
+            assert_int_equal(h.outcome, RP_STORE_PURGED_DURING_FETCH);
+        }
+        else {
+            assert_int_not_equal(h.outcome, RP_STORE_FAILED);
+        }
+        assert_int_equal(lookup(&fx, &lk, url, &NOHDR), RP_LOOKUP_MISS);
+        assert_null(lk.entry.body);
+        rp_cache_release(&lk);
+    }
+    /* and one rendered after it is stored and served */
+    r.body = "after";
+    r.body_len = strlen(r.body);
+    fill(&fx, url, &NOHDR, &r);
+    expect_hit(&fx, url, &NOHDR, "after");
 }
 
 /* ---- 8. evicted generations --------------------------------------------- */
@@ -2536,6 +2694,7 @@ int main(void)
         RP_TEST(test_purge_tag_varied_round_trips),
         RP_TEST(test_tag_generations_unreadable_is_down),
         RP_TEST(test_purge_during_fetch),
+        RP_TEST(test_tag_purge_ring),
         RP_TEST(test_generation_created_during_purge),
         RP_TEST(test_generation_eviction),
         RP_TEST(test_new_url_gets_generation_before_fetch),
