@@ -133,6 +133,10 @@ static rp_eval_t follow_index(rp_lookup_t *lk, rp_entry_t *e,
     }
     rp_key_hash("rp:e:", *want, strlen(*want), vkey);
     rp_key_hash("rp:v:", *want, strlen(*want), lk->variant_valid_key);
+    if (lk->variant_full == NULL) {    /* the first index read decides */
+        lk->variant_full = *want;
+        memcpy(lk->variant_base_key, vkey, sizeof(vkey));
+    }
     memset(lk->variant_items, 0, sizeof(lk->variant_items));
     vi[0].key = vkey;
     vi[0].key_len = strlen(vkey);
@@ -150,8 +154,16 @@ static rp_eval_t follow_index(rp_lookup_t *lk, rp_entry_t *e,
     memcpy(lk->variant_key, vkey, sizeof(lk->variant_key));
     lk->variant_raw = vi[0].value;
     lk->variant_raw_len = vi[0].value_len;
-    return rp_cache_decode_for(lk, lk->variant_raw, lk->variant_raw_len,
-                               *want, 1, e) ? RP_EV_FRESH : RP_EV_NONE;
+    /* a page, or the pass marker of this variant alone */
+    if (!rp_cache_decode_for(lk, lk->variant_raw, lk->variant_raw_len,
+                             *want, 0, e)) {
+        return RP_EV_NONE;
+    }
+    if (e->kind == RP_ENTRY_VARY_INDEX) {
+        lk->invalid_entries++;
+        return RP_EV_NONE;
+    }
+    return RP_EV_FRESH;
 }
 
 /* Whether the tag generations the page e (stored under want) was stored
@@ -216,6 +228,7 @@ static rp_eval_t evaluate(rp_lookup_t *lk, const rp_store_item_t *it,
     const char *want = lk->base_full;
     rp_eval_t ev;
 
+    lk->base_is_index = 0;
     if (it->rc == RP_ST_DOWN) {
         return RP_EV_DOWN;
     }
@@ -228,20 +241,21 @@ static rp_eval_t evaluate(rp_lookup_t *lk, const rp_store_item_t *it,
     if (!rp_cache_decode_for(lk, it->value, it->value_len, want, 0, &e)) {
         return RP_EV_NONE;
     }
+    if (e.kind == RP_ENTRY_PAGE && lk->n_extra > 0) {
+        return RP_EV_NONE;  /* it did not vary on what the server now does */
+    }
+    lk->base_is_index = e.kind == RP_ENTRY_VARY_INDEX;
+    if (e.kind == RP_ENTRY_VARY_INDEX
+        && (ev = follow_index(lk, &e, &want, &validated)) != RP_EV_FRESH) {
+        return ev;
+    }
     if (e.kind == RP_ENTRY_PASS) {
-        /* a purge of the URL also ends a pass */
+        /* the page's, or its variant's; a purge of the URL ends it too */
         if (lk->url_gen != 0 && e.url_gen == lk->url_gen
             && now_us < e.fresh_until_us) {
             return RP_EV_PASS;
         }
         return RP_EV_NONE;
-    }
-    if (e.kind == RP_ENTRY_PAGE && lk->n_extra > 0) {
-        return RP_EV_NONE;  /* it did not vary on what the server now does */
-    }
-    if (e.kind == RP_ENTRY_VARY_INDEX
-        && (ev = follow_index(lk, &e, &want, &validated)) != RP_EV_FRESH) {
-        return ev;
     }
     if (e.kind != RP_ENTRY_PAGE) {
         lk->invalid_entries++;
@@ -289,11 +303,16 @@ int rp_cache_fallback_applies(const rp_lookup_t *lk, int status)
     return lk->has_fallback && status >= 500;
 }
 
+/* The fill lock: the variant's when a vary index named it (a miss of one
+ * variant, an attacker's made-up one included, holds up no other's
+ * fill), else the page's.  Fixed by its first use. */
 static const char *lock_key(rp_lookup_t *lk)
 {
     if (lk->lock_key[0] == '\0') {
-        rp_key_hash("rp:l:", lk->base_full, strlen(lk->base_full),
-                    lk->lock_key);
+        const char *full = lk->variant_full != NULL ? lk->variant_full
+                                                    : lk->base_full;
+
+        rp_key_hash("rp:l:", full, strlen(full), lk->lock_key);
     }
     return lk->lock_key;
 }

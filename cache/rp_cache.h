@@ -49,8 +49,10 @@
  * copies are revalidated by one request through the memcached path
  * below, whose answers (hits, pass markers, stores) fill the tier.
  *
- * Stampede lock: on a miss one request adds rp:l:<key> (short TTL) and
- * goes to the backend; the others poll for the entry for a bounded time,
+ * Stampede lock: on a miss one request adds rp:l:<key> (short TTL; the
+ * variant's key once a vary index names it, so one variant's miss holds
+ * up no other's; a pass marker is the variant's too) and goes to the
+ * backend; the others poll for the entry for a bounded time,
  * or take the stale copy at once while it is within grace; when the wait
  * runs out (the filler is slow, or died) they take the copy that may
  * stand in for a failed backend if there is one, else go to the backend.
@@ -179,6 +181,12 @@ typedef struct {
     const char *base_raw, *variant_raw, *index_raw;
     size_t base_raw_len, variant_raw_len, index_raw_len;
     char variant_key[RP_KEY_HASH_MAX];
+    /* the variant a vary index names for this request (found or not):
+     * its fill lock and its pass marker are its own, so one variant's
+     * miss or failure holds up no other */
+    const char *variant_full;
+    char variant_base_key[RP_KEY_HASH_MAX];
+    int base_is_index;                 /* memcached's base bytes: an index */
     const char **extra_names;          /* extra_vary, parsed */
     int n_extra;
     const char *index_vary;            /* names of the vary index seen */

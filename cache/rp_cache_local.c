@@ -35,7 +35,16 @@ void rp_cache_local_fill(rp_lookup_t *lk, rp_eval_t ev, int64_t now_us)
         }
     }
     else if (lk->local_seen) {
-        rp_local_drop(lk->local, lk->base_key);
+        /* the variant is what is missing or old: the index memcached
+         * holds stays (a client asking for made-up variants would drop
+         * it for every other variant's local hits) */
+        if (lk->base_is_index) {
+            rp_cache_local_put(lk, lk->base_key, lk->base_raw,
+                               lk->base_raw_len, now_us);
+        }
+        else {
+            rp_local_drop(lk->local, lk->base_key);
+        }
         if (lk->variant_key[0] != '\0') {
             rp_local_drop(lk->local, lk->variant_key);
         }
@@ -56,6 +65,25 @@ static int local_purged(rp_lookup_t *lk, const rp_entry_t *e, uint64_t since)
     return rp_local_purged_since(lk->local, since, h, (int)(k + 1));
 }
 
+/* A pass marker in the tier, the page's or its variant's. */
+static rp_local_found_t local_pass(rp_lookup_t *lk, const rp_entry_t *e,
+                                   rp_local_meta_t *meta, int64_t now_us)
+{
+    if (now_us >= e->fresh_until_us || local_purged(lk, e, meta->epoch)) {
+        return RP_LOCAL_FOUND_NONE;
+    }
+    /* a purge elsewhere ends a pass too: recheck it like a page */
+    if (now_us - meta->filled_us >= lk->local_ttl_us
+        && rp_local_try_revalidate(lk->local, meta, now_us)) {
+        lk->local_revalidating = 1;
+        return RP_LOCAL_FOUND_NONE;
+    }
+    /* the generation it was marked under: what a store after this miss
+     * is checked against (a purge since then refuses it) */
+    lk->url_gen = e->url_gen;
+    return RP_LOCAL_FOUND_PASS;
+}
+
 rp_local_found_t rp_cache_local_lookup(rp_lookup_t *lk, int64_t now_us)
 {
     rp_local_meta_t meta;
@@ -72,19 +100,7 @@ rp_local_found_t rp_cache_local_lookup(rp_lookup_t *lk, int64_t now_us)
         return RP_LOCAL_FOUND_NONE;
     }
     if (e.kind == RP_ENTRY_PASS) {
-        if (now_us >= e.fresh_until_us || local_purged(lk, &e, meta.epoch)) {
-            return RP_LOCAL_FOUND_NONE;
-        }
-        /* a purge elsewhere ends a pass too: recheck it like a page */
-        if (now_us - meta.filled_us >= lk->local_ttl_us
-            && rp_local_try_revalidate(lk->local, &meta, now_us)) {
-            lk->local_revalidating = 1;
-            return RP_LOCAL_FOUND_NONE;
-        }
-        /* the generation it was marked under: what a store after this
-         * miss is checked against (a purge since then refuses it) */
-        lk->url_gen = e.url_gen;
-        return RP_LOCAL_FOUND_PASS;
+        return local_pass(lk, &e, &meta, now_us);
     }
     if (e.kind == RP_ENTRY_PAGE && lk->n_extra > 0) {
         return RP_LOCAL_FOUND_NONE;
@@ -106,10 +122,17 @@ rp_local_found_t rp_cache_local_lookup(rp_lookup_t *lk, int64_t now_us)
         if (!rp_local_get_entry(lk->local, vkey, lk->pool, &val, &len, &meta)) {
             return RP_LOCAL_FOUND_NONE;
         }
-        if (!rp_cache_decode_copy(lk, val, len, want, 1, meta.exact, &e)) {
+        if (!rp_cache_decode_copy(lk, val, len, want, 0, meta.exact, &e)) {
+            return RP_LOCAL_FOUND_NONE;
+        }
+        if (e.kind == RP_ENTRY_VARY_INDEX) {
+            lk->invalid_entries++;             /* an index under a variant */
             return RP_LOCAL_FOUND_NONE;
         }
         memcpy(lk->variant_key, vkey, sizeof(vkey));
+        if (e.kind == RP_ENTRY_PASS) {
+            return local_pass(lk, &e, &meta, now_us);
+        }
     }
     if (e.kind != RP_ENTRY_PAGE || now_us >= e.fresh_until_us
         || local_purged(lk, &e, meta.epoch)) {

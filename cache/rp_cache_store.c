@@ -44,18 +44,26 @@ void rp_cache_mark_pass(rp_lookup_t *lk, int status)
     /* a failing backend must not wipe out the stale copy grace keeps
      * for exactly this: the others go on getting it */
     if (lk->url_gen != 0 && !rp_cache_fallback_applies(lk, status)) {
+        /* under the variant a vary index named, so the index and the
+         * other variants stay: one variant's failure (a made-up
+         * Accept-Language the application chokes on) passes only it */
+        const char *full = lk->variant_full != NULL ? lk->variant_full
+                                                    : lk->base_full;
+        const char *key = lk->variant_full != NULL ? lk->variant_base_key
+                                                   : lk->base_key;
+
         memset(&e, 0, sizeof(e));
         e.kind = RP_ENTRY_PASS;
-        e.key = lk->base_full;
-        e.key_len = strlen(lk->base_full);
+        e.key = full;
+        e.key_len = strlen(full);
         e.stored_us = now;
         e.fresh_until_us = now + ttl * 1000000;
         e.url_gen = lk->url_gen;
         bytes = rp_entry_encode_pool(&e, lk->pool, &len, &est);
         if (bytes != NULL
-            && rp_store_set(lk->store, lk->base_key, strlen(lk->base_key),
-                            bytes, len, (uint32_t)ttl) == RP_ST_OK) {
-            rp_cache_local_put(lk, lk->base_key, bytes, len, now);
+            && rp_store_set(lk->store, key, strlen(key), bytes, len,
+                            (uint32_t)ttl) == RP_ST_OK) {
+            rp_cache_local_put(lk, key, bytes, len, now);
         }
     }
     rp_cache_release(lk);

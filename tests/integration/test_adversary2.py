@@ -225,3 +225,66 @@ ErrorDocument 503 /errors/503.html
     assert r.status_code == 200 and xc(r) == "STALE error", \
         (r.status_code, xc(r), r.text[:40])
     assert r.json()["path"] == "/sie/page"
+
+
+# ------------------------------------------------- one variant holds up no other
+
+@mpms
+@both
+def test_made_up_variants_hold_up_no_other(apache_factory, memcached,
+                                           backend, mpm, mode):
+    """The fill lock was the page's, whatever variant a miss was for: a
+    client sending a new Accept-Language each time (each a variant nobody
+    stored) held every other variant's fill behind its own, at a slow
+    backend for as long as it took.  Now the lock is the variant's once a
+    vary index names it."""
+    import uuid
+    from test_route_page import until
+    a = site(apache_factory, memcached, mpm, mode,
+             server_extra="ReqPerfCacheLocal 0")
+    hold = uuid.uuid4().hex
+    page = a.url("/app/variants?header=Vary:Accept-Language&hold=%s" % hold)
+    backend.release(hold)
+    assert xc(requests.get(page, headers={"Accept-Language": "en"})) == "MISS"
+    assert hit(requests.get(page, headers={"Accept-Language": "en"}))
+    requests.post(backend.url("/__reset"), timeout=5)     # hold again
+    with concurrent.futures.ThreadPoolExecutor(2) as ex:
+        made_up = ex.submit(requests.get, page, timeout=60,
+                            headers={"Accept-Language": "zz-%s" % hold})
+        until("the made-up variant at the backend",
+              lambda: backend.held(hold) == 1)
+        fr = ex.submit(requests.get, page, timeout=60,
+                       headers={"Accept-Language": "fr"})
+        until("the other variant at the backend",
+              lambda: backend.held(hold) == 2)
+        backend.release(hold)
+        assert xc(made_up.result()) == "MISS"
+        assert xc(fr.result()) == "MISS"      # not "MISS wait"
+    assert stats(a)["cache"]["lock_waits"] == 0
+    assert hit(requests.get(page, headers={"Accept-Language": "fr"}))
+
+
+@mpms
+@both
+def test_one_variant_failing_passes_only_it(apache_factory, memcached,
+                                            backend, mpm, mode):
+    """A variant the application failed on (a made-up Accept-Language it
+    chokes on: 503) left its pass marker under the page's key, over the
+    vary index: every variant was then a miss, with no fill lock, all of
+    them at the backend at once, for as long as a client kept it up.  Now
+    the marker is the variant's own."""
+    a = site(apache_factory, memcached, mpm, mode)
+    page = a.url("/app/vfail?header=Vary:Accept-Language")
+    en = {"Accept-Language": "en"}
+    assert xc(requests.get(page, headers=en)) == "MISS"
+    assert hit(requests.get(page, headers=en))
+    backend.fail("/vfail", 503)
+    bad = {"Accept-Language": "zz-bad"}
+    assert requests.get(page, headers=bad).status_code == 503
+    backend.fail("/vfail", 0)
+    for _ in range(3):
+        assert hit(requests.get(page, headers=en))
+    assert backend.hits("/vfail") == 2
+    # the failed variant itself is a pass, then stored once it answers
+    assert xc(requests.get(page, headers=bad)) == "MISS uncacheable"
+    assert hit(requests.get(page, headers=bad))

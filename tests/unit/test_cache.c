@@ -1100,6 +1100,82 @@ static void test_purge_url(void **state)
     expect_hit(&fx, u_q1, &NOHDR, "q2");
 }
 
+/* A variant's miss takes its own fill lock and a variant's failure leaves
+ * its own pass marker: a client making up variant after variant (a new
+ * Accept-Encoding each time) neither queues the known variants' fills
+ * behind its own nor turns the whole page into a pass by getting one of
+ * them refused.  With no index yet, the page's lock and marker it is. */
+static void test_variant_lock_and_pass(void **state)
+{
+    fx_t fx;
+    rp_lookup_t lk, lk2;
+    rp_cache_response_t r, fail;
+    const char *url;
+
+    fx_init(&fx, *state);
+    url = url_of(fx.p, "/variants", NULL);
+    r = page("gzip body", "max-age=60");
+    r.vary = "Accept-Encoding";
+    fill(&fx, url, &AE_GZIP, &r);
+
+    /* a made-up variant fills (its lock held) while the known one
+     * expires: the known one's refresh does not wait for it */
+    advance(&fx, 61);
+    assert_int_equal(lookup(&fx, &lk, url, &AE_DEFLATE), RP_LOOKUP_MISS);
+    assert_int_equal(lk.holds_lock, 1);
+    assert_int_equal(lookup(&fx, &lk2, url, &AE_GZIP), RP_LOOKUP_MISS);
+    assert_int_equal(lk2.miss_reason, RP_MISS_EXPIRED);
+    assert_int_equal(lk2.waited, 0);
+    assert_int_equal(lk2.holds_lock, 1);
+    /* ... but a second request for the made-up one does wait on it */
+    {
+        rp_lookup_t lk3;
+
+        assert_int_equal(lookup(&fx, &lk3, url, &AE_DEFLATE), RP_LOOKUP_MISS);
+        assert_int_equal(lk3.waited, 1);
+        rp_cache_release(&lk3);
+    }
+    r = page("gzip body 2", "max-age=60");
+    r.vary = "Accept-Encoding";
+    assert_int_equal(store(&lk2, &r), RP_STORE_STORED);
+
+    /* the made-up variant fails (a 503): a pass marker for it alone */
+    fail = page("unavailable", NULL);
+    fail.status = 503;
+    assert_int_equal(store(&lk, &fail), RP_STORE_NOT_CACHEABLE);
+    expect_hit(&fx, url, &AE_GZIP, "gzip body 2");
+    expect_miss(&fx, url, &AE_DEFLATE, RP_MISS_PASS);
+    /* a pass of one variant neither locks it nor keeps a good answer out */
+    assert_int_equal(lookup(&fx, &lk, url, &AE_DEFLATE), RP_LOOKUP_MISS);
+    assert_int_equal(lk.miss_reason, RP_MISS_PASS);
+    assert_int_equal(lk.holds_lock, 0);
+    r = page("deflate body", "max-age=60");
+    r.vary = "Accept-Encoding";
+    assert_int_equal(store(&lk, &r), RP_STORE_STORED);
+    expect_hit(&fx, url, &AE_DEFLATE, "deflate body");
+    expect_hit(&fx, url, &AE_GZIP, "gzip body 2");
+    assert_int_equal(lk.invalid_entries, 0);
+
+    /* a URL purge ends a variant's pass as it does the page's */
+    assert_int_equal(lookup(&fx, &lk, url, &AE_BR), RP_LOOKUP_MISS);
+    assert_int_equal(store(&lk, &fail), RP_STORE_NOT_CACHEABLE);
+    expect_miss(&fx, url, &AE_BR, RP_MISS_PASS);
+    assert_int_equal(rp_cache_purge_url(fx.store, fx.p, NULL, url, fx.now_us),
+                     RP_ST_OK);
+    expect_miss(&fx, url, &AE_BR, RP_MISS_ABSENT);
+    expect_miss(&fx, url, &AE_GZIP, RP_MISS_PURGED);
+
+    /* no index yet: one lock and one marker for the page */
+    url = url_of(fx.p, "/variants-new", NULL);
+    assert_int_equal(lookup(&fx, &lk, url, &AE_GZIP), RP_LOOKUP_MISS);
+    assert_int_equal(lk.holds_lock, 1);
+    assert_int_equal(lookup(&fx, &lk2, url, &AE_BR), RP_LOOKUP_MISS);
+    assert_int_equal(lk2.waited, 1);
+    rp_cache_release(&lk2);
+    assert_int_equal(store(&lk, &fail), RP_STORE_NOT_CACHEABLE);
+    expect_miss(&fx, url, &AE_BR, RP_MISS_PASS);
+}
+
 /* ---- 6. tag purge ------------------------------------------------------- */
 
 static void test_purge_tag(void **state)
@@ -2687,6 +2763,7 @@ int main(void)
         RP_TEST(test_grace_survives_refresher_5xx),
         RP_TEST(test_not_storable),
         RP_TEST(test_vary),
+        RP_TEST(test_variant_lock_and_pass),
         RP_TEST(test_judge),
         RP_TEST(test_purge_url),
         RP_TEST(test_purge_tag),

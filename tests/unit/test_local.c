@@ -1561,6 +1561,42 @@ static void test_cache_local_pass(void **state)
     rp_cache_release(&lk);
 }
 
+/* One variant's pass marker is kept in the tier as its own: that variant
+ * is a pass from memory, the others stay local hits. */
+static void test_cache_local_variant_pass(void **state)
+{
+    fx_t fx;
+    rp_lookup_t lk;
+    rp_cache_response_t r;
+    const char *why;
+    unsigned long calls;
+
+    fx_init(&fx, *state);
+    fx.accept_encoding = "gzip";
+    assert_int_equal(lookup(&fx, &lk), RP_LOOKUP_MISS);
+    r = page("gzip body", NULL);
+    r.vary = "Accept-Encoding";
+    assert_int_equal(rp_cache_store(&lk, &r, &why, NULL), RP_STORE_STORED);
+
+    fx.accept_encoding = "made-up";
+    assert_int_equal(lookup(&fx, &lk), RP_LOOKUP_MISS);
+    assert_int_equal(lk.holds_lock, 1);
+    r = page("for one user", NULL);
+    r.has_set_cookie = 1;
+    assert_int_equal(rp_cache_store(&lk, &r, &why, NULL),
+                     RP_STORE_NOT_CACHEABLE);
+    advance_us(&fx, 1000);
+    calls = store_calls(&fx);
+    assert_int_equal(lookup(&fx, &lk), RP_LOOKUP_MISS);
+    assert_int_equal(lk.miss_reason, RP_MISS_PASS);
+    assert_int_equal(lk.holds_lock, 0);
+    assert_int_equal(lk.round_trips, 0);       /* from the tier */
+    assert_int_equal(lk.invalid_entries, 0);
+    assert_int_equal(store_calls(&fx), calls);
+    fx.accept_encoding = "gzip";
+    expect_local_hit(&fx, "gzip body");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1581,6 +1617,7 @@ int main(void)
         RP_TEST(test_cache_local_purges),
         RP_TEST(test_cache_remote_purge),
         RP_TEST(test_cache_local_vary),
+        RP_TEST(test_cache_local_variant_pass),
         RP_TEST(test_cache_local_pass),
     };
     int rc;
