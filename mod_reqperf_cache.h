@@ -47,6 +47,9 @@ typedef struct {
     /* headers_in again once every post_read_request hook ran (mod_headers'
      * "early" edits, which the backend sees, and so does the key) */
     apr_table_t *keyed;
+    const char *client;                /* r->useragent_ip then (after
+                                          mod_remoteip): what mod_proxy
+                                          appends to X-Forwarded-For */
     request_rec *live;                 /* set while the lookup may compare */
 } reqperf_sent_t;
 
@@ -83,6 +86,8 @@ typedef struct reqperf_cache_req_t {
     rp_nostore_t sub_nostore;          /* an included part says: not stored */
     const request_rec *died;           /* answered by ap_die (an error, a
                                           Redirect), not by its handler */
+    int ignored_query;                 /* an ignored parameter came: never
+                                          stored (reqperf_cache_query_ignored) */
     int ssi_read;                      /* REQPERF_SSI read the page's SSI */
     int ssi_personal;                  /* ... and it reads who is asking */
     apr_array_header_t *parts;         /* subrequests made while stored
@@ -130,6 +135,13 @@ reqperf_decided_t reqperf_cache_decide(request_rec *r,
                                        const reqperf_dir_conf_t *d,
                                        reqperf_cache_req_t *cr,
                                        reqperf_decision_t *out);
+/* Whether the request's query holds a ReqPerfCacheIgnoreQuery parameter:
+ * its key leaves it out, the backend does not, so its answer is served
+ * from the key's entry but never stored (an application that writes its
+ * URL into the page would write the parameter there for everyone). */
+int reqperf_cache_query_ignored(const reqperf_cache_req_t *cr,
+                                const reqperf_dir_conf_t *d);
+
 void reqperf_cache_setup(request_rec *r, const reqperf_dir_conf_t *d,
                          reqperf_cache_req_t *cr, const char *resource,
                          const char *full);

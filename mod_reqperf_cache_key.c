@@ -107,12 +107,14 @@ void reqperf_cache_snapshot(request_rec *r, reqperf_cache_req_t *cr)
     }
     s->headers = apr_table_copy(r->pool, r->headers_in);
     s->keyed = s->headers;
+    s->client = r->useragent_ip;
     s->pool = r->pool;
 }
 
 void reqperf_cache_snapshot_keyed(request_rec *r, reqperf_cache_req_t *cr)
 {
     cr->sent.keyed = apr_table_copy(r->pool, r->headers_in);
+    cr->sent.client = r->useragent_ip;
 }
 
 /* The value the key holds for a header: as the backend is sent it after
@@ -131,6 +133,17 @@ static const char *keyed_header(void *baton, const char *name)
         if ((v == NULL) != (now == NULL) || (v && strcmp(v, now) != 0)) {
             return "\x02";
         }
+    }
+    if (strcasecmp(name, "X-Forwarded-For") == 0) {
+        /* mod_proxy appends the client's address before the backend
+         * sees it (ProxyAddHeaders, on by default): keyed as sent, so a
+         * page that varies on it is one client's, never every client's
+         * that sent none (keyed so whether proxied or not: the quick
+         * mode cannot tell yet, and a finer key is never a wrong one) */
+        const char *ip = cr->sent.client ? cr->sent.client : "";
+
+        return v != NULL ? apr_pstrcat(cr->sent.pool, v, ", ", ip, NULL)
+                         : ip;
     }
     return v;
 }
@@ -275,6 +288,15 @@ const char *reqperf_cache_resource(request_rec *r, const char *path,
         return NULL;
     }
     return rp_key_resource(r->pool, path, query, ignore, n);
+}
+
+int reqperf_cache_query_ignored(const reqperf_cache_req_t *cr,
+                                const reqperf_dir_conf_t *d)
+{
+    int n;
+    const char **ignore = list_of(d->cache_ignore_query, &n);
+
+    return rp_key_query_ignores(cr->sent.args, ignore, n);
 }
 
 /* ---------------------------------------------------------------- */

@@ -642,7 +642,25 @@ static apr_status_t cache_out_filter(ap_filter_t *f, apr_bucket_brigade *bb)
     if (!eos) {
         /* held; or, streaming, on its way (it was lost here: the client
          * got a 200 with no body once the response ran past the hold) */
-        return cr->streaming ? ap_pass_brigade(f->next, bb) : APR_SUCCESS;
+        apr_status_t rv;
+
+        if (!cr->streaming) {
+            return APR_SUCCESS;
+        }
+        rv = ap_pass_brigade(f->next, bb);
+        if (rv != APR_SUCCESS || f->c->aborted) {
+            /* the client went away: mod_proxy stops reading the backend
+             * and Apache ends the response with an EOS all the same, so
+             * what would be stored is the page cut short */
+            give_up(cr, r, RP_NOSTORE_NONE, "the client went away");
+        }
+        return rv;
+    }
+    if (f->c->aborted) {
+        give_up(cr, r, RP_NOSTORE_NONE, "the client went away");
+        unhold(f, cr, bb);
+        ap_remove_output_filter(f);
+        return ap_pass_brigade(f->next, bb);
     }
     store_response(r, cr);              /* and the lock is released */
     cr->gave_up = 1;                    /* done either way */

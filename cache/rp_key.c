@@ -75,15 +75,39 @@ static int host_ok(const char *h)
     return 1;
 }
 
+/* The next byte of a parameter name as a backend reads it: "%61" is 'a',
+ * '+' a space (form encoding); *i moves past what it took. */
+static int name_byte(const char *s, size_t len, size_t *i)
+{
+    unsigned char c = (unsigned char)s[*i];
+    int hi, lo;
+
+    if (c == '%' && *i + 2 < len
+        && (hi = rp_hexval((unsigned char)s[*i + 1])) >= 0
+        && (lo = rp_hexval((unsigned char)s[*i + 2])) >= 0) {
+        *i += 3;
+        return hi * 16 + lo;
+    }
+    *i += 1;
+    return c == '+' ? ' ' : c;
+}
+
+/* Names compared as the backend decodes them, so that "?a=1&%61=2" and
+ * "?%61=2&a=1" (one parameter "a" to the backend, whose first value
+ * differs) are not sorted into one key: equal names keep their order. */
 static int param_name_cmp(const rp_param_t *a, const rp_param_t *b)
 {
-    size_t n = a->name_len < b->name_len ? a->name_len : b->name_len;
-    int c = memcmp(a->s, b->s, n);
+    size_t i = 0, j = 0;
 
-    if (c != 0) {
-        return c;
+    while (i < a->name_len && j < b->name_len) {
+        int x = name_byte(a->s, a->name_len, &i);
+        int y = name_byte(b->s, b->name_len, &j);
+
+        if (x != y) {
+            return x - y;
+        }
     }
-    return (a->name_len > b->name_len) - (a->name_len < b->name_len);
+    return (i < a->name_len) - (j < b->name_len);
 }
 
 static int param_ignored(const rp_param_t *pa, const char *const *ignore, int n_ignore)
@@ -147,6 +171,35 @@ static int query_params(const char *q, const char *const *ignore, int n_ignore, 
         params[j] = cur;
     }
     return kept;
+}
+
+int rp_key_query_ignores(const char *q, const char *const *ignore,
+                         int n_ignore)
+{
+    if (q == NULL || n_ignore <= 0 || ignore == NULL) {
+        return 0;
+    }
+    while (*q != '\0') {
+        const char *amp = strchr(q, '&');
+        size_t len = amp ? (size_t)(amp - q) : strlen(q);
+
+        if (len > 0) {
+            rp_param_t pa;
+            const char *eq = memchr(q, '=', len);
+
+            pa.s = q;
+            pa.len = len;
+            pa.name_len = eq ? (size_t)(eq - q) : len;
+            if (param_ignored(&pa, ignore, n_ignore)) {
+                return 1;
+            }
+        }
+        q += len;
+        if (*q == '&') {
+            q++;
+        }
+    }
+    return 0;
 }
 
 /* Filters and sorts query into *params; adds the bytes "?a&b" take to

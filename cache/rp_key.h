@@ -50,6 +50,15 @@ typedef struct {
 char *rp_key_url(apr_pool_t *p, const rp_url_t *u);
 
 /*
+ * Whether the query holds a piece an ignore pattern drops from the key
+ * (rp_key_url's rule, ';' pieces kept): the backend still sees it, so an
+ * answer to such a request is served from the key's entry but never
+ * stored there.
+ */
+int rp_key_query_ignores(const char *query, const char *const *ignore_query,
+                         int n_ignore_query);
+
+/*
  * The resource a purge names: "/path" plus "?query" when any parameter
  * remains, whatever host, port or scheme it was asked under. path comes
  * normalised by the caller; in the query, escapes of unreserved bytes are

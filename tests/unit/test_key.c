@@ -125,6 +125,35 @@ static void test_url_stable_sort(void **state)
                         "http://example.com:80/p?B=0&a=2&a=1&a-b=1");
     assert_string_equal(key_of(p, "a=&a", NULL, 0), "http://example.com:80/p?a=&a");
     assert_string_equal(key_of(p, "a&a=", NULL, 0), "http://example.com:80/p?a&a=");
+    /* names compare as the backend decodes them: "%61" is "a" and "+" a
+     * space, so one parameter's values keep their order whatever its
+     * spelling (a backend taking the first value sees 1, then 2) */
+    assert_string_not_equal(key_of(p, "a=1&%61=2", NULL, 0),
+                            key_of(p, "%61=2&a=1", NULL, 0));
+    assert_string_equal(key_of(p, "b=0&%61=2&a=1", NULL, 0),
+                        "http://example.com:80/p?%61=2&a=1&b=0");
+    assert_string_not_equal(key_of(p, "x+y=1&x%20y=2", NULL, 0),
+                            key_of(p, "x%20y=2&x+y=1", NULL, 0));
+    /* a bad escape is its bytes */
+    assert_string_equal(key_of(p, "%zz=1&%=2&a=3", NULL, 0),
+                        "http://example.com:80/p?%=2&%zz=1&a=3");
+}
+
+/* Whether a query holds a piece the key leaves out: the backend sees it,
+ * so the answer is not stored (rp_key_query_ignores). */
+static void test_query_ignores(void **state)
+{
+    (void)state;
+    assert_int_equal(rp_key_query_ignores("id=7&utm_source=x", UTM, 2), 1);
+    assert_int_equal(rp_key_query_ignores("utm_campaign", UTM, 2), 1);
+    assert_int_equal(rp_key_query_ignores("id=7&x=utm_a", UTM, 2), 0);
+    /* kept in the key, so nothing the key lacks */
+    assert_int_equal(rp_key_query_ignores("utm_source=1;id=2", UTM, 2), 0);
+    assert_int_equal(rp_key_query_ignores("utm%5Fsource=1", UTM, 2), 0);
+    assert_int_equal(rp_key_query_ignores("&&id=1&", UTM, 2), 0);
+    assert_int_equal(rp_key_query_ignores("", UTM, 2), 0);
+    assert_int_equal(rp_key_query_ignores(NULL, UTM, 2), 0);
+    assert_int_equal(rp_key_query_ignores("utm_source=1", NULL, 0), 0);
 }
 
 static void test_url_limits(void **state)
@@ -413,6 +442,7 @@ int main(void)
         RP_TEST(test_url_basic),
         RP_TEST(test_url_ignore_query),
         RP_TEST(test_url_stable_sort),
+        RP_TEST(test_query_ignores),
         RP_TEST(test_url_limits),
         RP_TEST(test_url_refused),
         RP_TEST(test_url_context),
