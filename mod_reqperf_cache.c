@@ -446,7 +446,7 @@ static void send_miss_on(request_rec *r, reqperf_cache_req_t *cr)
     if (cr->lk.holds_lock) {
         reqperf_cache_release_at_end(r, cr);
     }
-    if (!r->header_only && !cr->ignored_query) {
+    if (!r->header_only && !cr->no_fill) {
         cr->capture = 1;
         drop_conditionals(r);
         reqperf_cache_add_filter(r, cr);
@@ -478,8 +478,9 @@ static int cache_lookup(request_rec *r, const reqperf_dir_conf_t *d,
     /* a HEAD's answer, or one to a query with an ignored parameter, is
      * not stored: it takes no fill lock, which would hold the others up
      * for nothing */
-    cr->ignored_query = reqperf_cache_query_ignored(cr, d);
-    cr->lk.no_lock = r->header_only || cr->ignored_query;
+    cr->no_fill = reqperf_cache_query_ignored(cr, d)
+                  | reqperf_cache_strip_cookies(r, d);
+    cr->lk.no_lock = r->header_only || cr->no_fill;
     cr->lk.refresh = dec.refresh;
     cr->lk.local = reqperf_cache_child.local;
     cr->lk.local_ttl_us = reqperf_cache_child.local_ttl;

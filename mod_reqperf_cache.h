@@ -86,8 +86,10 @@ typedef struct reqperf_cache_req_t {
     rp_nostore_t sub_nostore;          /* an included part says: not stored */
     const request_rec *died;           /* answered by ap_die (an error, a
                                           Redirect), not by its handler */
-    int ignored_query;                 /* an ignored parameter came: never
-                                          stored (reqperf_cache_query_ignored) */
+    int no_fill;                       /* served from the key's entry, never
+                                          stored under it: an ignored query
+                                          parameter came, or a cookie set
+                                          since the request was read */
     int ssi_read;                      /* REQPERF_SSI read the page's SSI */
     int ssi_personal;                  /* ... and it reads who is asking */
     apr_array_header_t *parts;         /* subrequests made while stored
@@ -141,6 +143,14 @@ reqperf_decided_t reqperf_cache_decide(request_rec *r,
  * URL into the page would write the parameter there for everyone). */
 int reqperf_cache_query_ignored(const reqperf_cache_req_t *cr,
                                 const reqperf_dir_conf_t *d);
+
+/* A request the cache handles carries only cookies ReqPerfCacheIgnoreCookie
+ * lists (any other is BYPASS cookie): they go no further, so no page the
+ * backend makes for it can depend on one (a consent banner, an analytics
+ * id written into the page).  Non-zero when the Cookie header now holds a
+ * cookie that is not listed (the configuration set it since the request
+ * was read): then it stays, and the answer is not stored. */
+int reqperf_cache_strip_cookies(request_rec *r, const reqperf_dir_conf_t *d);
 
 void reqperf_cache_setup(request_rec *r, const reqperf_dir_conf_t *d,
                          reqperf_cache_req_t *cr, const char *resource,

@@ -290,6 +290,22 @@ const char *reqperf_cache_resource(request_rec *r, const char *path,
     return rp_key_resource(r->pool, path, query, ignore, n);
 }
 
+int reqperf_cache_strip_cookies(request_rec *r, const reqperf_dir_conf_t *d)
+{
+    int n;
+    const char **ignore = list_of(d->cache_ignore_cookie, &n);
+    const char *live = apr_table_getm(r->pool, r->headers_in, "Cookie");
+
+    if (live == NULL) {
+        return 0;
+    }
+    if (rp_cookie_is_personal(live, ignore, n)) {
+        return 1;                      /* set since the request was read */
+    }
+    apr_table_unset(r->headers_in, "Cookie");
+    return 0;
+}
+
 int reqperf_cache_query_ignored(const reqperf_cache_req_t *cr,
                                 const reqperf_dir_conf_t *d)
 {

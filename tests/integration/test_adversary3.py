@@ -234,3 +234,35 @@ def test_client_gone_mid_stream_never_stores_a_cut_page(apache_factory,
     for _ in range(2):
         r = requests.get(a.url(page), timeout=20)
         assert len(r.content) == 300000, (xc(r), len(r.content))
+
+
+# ------------------------------------------------- ignored cookies reach the backend
+
+@mpms
+@both
+def test_ignored_cookie_never_reaches_the_page(apache_factory, memcached,
+                                               backend, mpm, mode):
+    """The query parameter's twin: ``ReqPerfCacheIgnoreCookie _ga*
+    consent`` (the README's own example) lets a request with those
+    cookies use the cache, and the backend used to get them: a page that
+    hides its consent banner for a visitor who consented, or writes the
+    analytics id into the page, was stored for every visitor.  The cookies
+    the cache ignores no longer reach the backend on a request it
+    handles (as Varnish setups strip them), so no stored page can depend
+    on one; a request with any other cookie still bypasses, with its
+    cookies intact."""
+    a = site(apache_factory, memcached, mpm, mode,
+             location_extra="ReqPerfCacheIgnoreCookie _ga* consent")
+    page = a.url("/app/banner")
+    first = requests.get(page, headers={
+        "Cookie": "consent=yes; _ga=GA1.2.%s" % mode})
+    assert xc(first) == "MISS"
+    assert first.json()["cookie"] in (None, {}), first.json()["cookie"]
+    assert "GA1.2" not in first.text
+    for _ in range(2):
+        r = requests.get(page)
+        assert hit(r) and "consent" not in r.text and "GA1.2" not in r.text
+    # another cookie: the request is not the cache's, its cookies go on
+    own = requests.get(page, headers={"Cookie": "consent=yes; sessionid=abc"})
+    assert xc(own) == "BYPASS cookie"
+    assert own.json()["cookie"] == "consent=yes; sessionid=abc"
