@@ -22,7 +22,8 @@
  *                              a stale copy standing in for a failure
  *   mod_reqperf_cache_ssi.c    what a stored page's SSI reads
  *   mod_reqperf_purge.c        X-ReqPerf-Tags/-Purge, unsafe methods,
- *                              the reqperf-purge handler
+ *                              the reqperf-purge handler, the purges
+ *                              memcached missed made when it answers
  *   mod_reqperf_cache_child.c  memcached and shared memory per process
  *   mod_reqperf_advice.c       ReqPerfCache Observe, the advisor
  *   mod_reqperf_status.c       /reqperf-status, the mod_status section

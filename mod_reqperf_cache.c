@@ -474,6 +474,7 @@ static int cache_lookup(request_rec *r, const reqperf_dir_conf_t *d,
         return bypass_down(r);
     }
     cr->have_store = 1;
+    reqperf_purges_flush(r, &cr->store);    /* before any page is read */
     reqperf_cache_setup(r, d, cr, dec.resource, dec.full);
     /* a HEAD's answer, or one to a query with an ignored parameter, is
      * not stored: it takes no fill lock, which would hold the others up

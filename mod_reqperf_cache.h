@@ -264,6 +264,10 @@ void reqperf_purge_register_hooks(apr_pool_t *p);
 void reqperf_cache_response_headers(request_rec *r, reqperf_cache_req_t *cr);
 void reqperf_cache_interim_reset(conn_rec *c);
 void reqperf_cache_interim_done(request_rec *r);
+/* Make the purges memcached did not take when they were asked
+ * (cache/rp_pending.h), a few at a time, before this request's own
+ * lookup or purges: one atomic load when none waits. */
+void reqperf_purges_flush(request_rec *r, rp_store_t *store);
 
 /* mod_reqperf_cache_child.c: what post_config made (the same in every
  * child) and child_init connected. */
@@ -271,6 +275,8 @@ typedef struct {
     int n_servers;                     /* ReqPerfCacheServers; 0: none */
     const char **server_names;
     rp_breaker_t *breakers;            /* shared memory, one per server */
+    struct rp_pending_t *pending;      /* purges to make once memcached
+                                          answers (shared, with them) */
     rp_local_t *local;                 /* the local tier, or NULL */
     apr_interval_time_t local_ttl;
     rp_mc_t *mc;                       /* this child's connections */

@@ -20,6 +20,7 @@
 #include "stats/rp_report.h"
 #include "cache/rp_mc.h"
 #include "cache/rp_local.h"
+#include "cache/rp_pending.h"
 
 APLOG_USE_MODULE(reqperf);
 
@@ -78,6 +79,7 @@ static int cache_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     (void)ptemp;
     cc->n_servers = 0;
     cc->breakers = NULL;
+    cc->pending = NULL;
     reqperf_cache_config_reads(pconf, s);
     reqperf_cache_ssi_config(pconf);
     if (sc->cache_servers == NULL || sc->cache_servers->nelts == 0) {
@@ -99,8 +101,9 @@ static int cache_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) {
         return OK;
     }
-    rv = apr_shm_create(&shm, sizeof(rp_breaker_t) * (apr_size_t)cc->n_servers,
-                        NULL, pconf);
+    /* the breakers, then the purges that wait for memcached */
+    rv = apr_shm_create(&shm, sizeof(rp_breaker_t) * (apr_size_t)cc->n_servers
+                              + rp_pending_size(), NULL, pconf);
     if (rv != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_ERR, rv, s, APLOGNO(10514)
                      "mod_reqperf: cannot create shared memory for the "
@@ -109,6 +112,7 @@ static int cache_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     }
     cc->breakers = apr_shm_baseaddr_get(shm);
     memset(cc->breakers, 0, sizeof(rp_breaker_t) * (apr_size_t)cc->n_servers);
+    cc->pending = rp_pending_init(cc->breakers + cc->n_servers);
 
     cc->local = NULL;
     cc->local_ttl = scc.local_ttl;

@@ -27,6 +27,8 @@
 #include "cache/rp_mc.h"
 #include "stats/rp_report.h"
 #include "cache/rp_purge.h"
+#include "cache/rp_pending.h"
+#include "cache/rp_local.h"
 
 APLOG_USE_MODULE(reqperf);
 
@@ -69,19 +71,45 @@ typedef struct {
     int failed;
 } purge_result_t;
 
-/* One purge's outcome, counted under done or as failed. */
-static int purged(rp_st_rc_t rc, rp_counter_t done, purge_result_t *out)
+/* One purge made; or, when memcached did not take it (or could not be
+ * asked: store NULL), this server's copies gone at once and the purge
+ * queued, to be made as soon as memcached answers (rp_pending.h):
+ * otherwise the same memcached, back with its data, would serve the page
+ * again.  Counted under done, or as failed. */
+static int purge_one(request_rec *r, rp_store_t *store,
+                     rp_pending_kind_t kind, const char *name,
+                     rp_counter_t done, purge_result_t *out)
 {
+    rp_local_t *local = reqperf_cache_child.local;
+    rp_st_rc_t rc = RP_ST_DOWN;
+
+    if (store == NULL) {
+        if (local != NULL) {
+            rp_local_record_purge(local, rp_local_hash(
+                kind == RP_PENDING_URL ? "u:" : "t:", name));
+        }
+    }
+    else if (kind == RP_PENDING_URL) {
+        rc = rp_cache_purge_url(store, r->pool, local, name, apr_time_now());
+    }
+    else {
+        rc = rp_cache_purge_tag(store, r->pool, local, name, apr_time_now());
+    }
     if (rc != RP_ST_OK) {
         out->failed++;
         reqperf_count(RP_CTR_PURGE_FAILED);
+        if (rp_pending_add(reqperf_cache_child.pending, kind, name) != 0) {
+            reqperf_count(RP_CTR_PURGE_DROPPED);
+        }
         return 0;
     }
     reqperf_count(done);
     return 1;
 }
 
-static void do_purges(request_rec *r, rp_store_t *store,
+/* store NULL with check_only: the URLs' targets only (res->bad), nothing
+ * purged; without: memcached could not be asked (purge_one). */
+static void do_purges(request_rec *r, rp_store_t *store, int check_only,
                       const rp_purge_req_t *req, purge_result_t *out)
 {
     int i;
@@ -97,24 +125,60 @@ static void do_purges(request_rec *r, rp_store_t *store,
             APR_ARRAY_PUSH(out->bad, const char *) = given;
             continue;
         }
-        if (store == NULL) {
-            continue;
-        }
-        if (purged(rp_cache_purge_url(store, r->pool,
-                                      reqperf_cache_child.local, url,
-                                      apr_time_now()),
-                   RP_CTR_PURGE_URL, out)) {
+        if (!check_only
+            && purge_one(r, store, RP_PENDING_URL, url, RP_CTR_PURGE_URL,
+                         out)) {
             APR_ARRAY_PUSH(out->urls, const char *) = url;
         }
     }
-    for (i = 0; store != NULL && req->tags && i < req->tags->nelts; i++) {
+    for (i = 0; !check_only && req->tags && i < req->tags->nelts; i++) {
         const char *tag = APR_ARRAY_IDX(req->tags, i, const char *);
-        if (purged(rp_cache_purge_tag(store, r->pool,
-                                      reqperf_cache_child.local, tag,
-                                      apr_time_now()),
-                   RP_CTR_PURGE_TAG, out)) {
+        if (purge_one(r, store, RP_PENDING_TAG, tag, RP_CTR_PURGE_TAG, out)) {
             APR_ARRAY_PUSH(out->tags, const char *) = tag;
         }
+    }
+}
+
+/* At most this many queued purges are made before one request's own
+ * work: each is a few memcached round trips, each bounded. */
+#define FLUSH_MAX 8
+
+void reqperf_purges_flush(request_rec *r, rp_store_t *store)
+{
+    static apr_time_t last;
+    rp_pending_t *q = reqperf_cache_child.pending;
+    rp_pending_kind_t kind;
+    char *name;
+    int k, h, made = 0;
+
+    if (rp_pending_count(q) == 0) {
+        return;
+    }
+    name = apr_palloc(r->pool, RP_PENDING_NAME_MAX + 1);
+    for (k = 0; k < FLUSH_MAX; k++) {
+        apr_time_t now = apr_time_now();
+        rp_st_rc_t rc;
+
+        if ((h = rp_pending_take(q, now, &kind, name)) < 0) {
+            break;
+        }
+        rc = kind == RP_PENDING_URL
+             ? rp_cache_purge_url(store, r->pool, reqperf_cache_child.local,
+                                  name, now)
+             : rp_cache_purge_tag(store, r->pool, reqperf_cache_child.local,
+                                  name, now);
+        if (rc != RP_ST_OK) {
+            rp_pending_retry(q, h, now);
+            break;
+        }
+        rp_pending_done(q, h);
+        reqperf_count(RP_CTR_PURGE_LATE);
+        made++;
+    }
+    if (made > 0 && reqperf_log_due(&last)) {
+        ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, r, APLOGNO(10524)
+                      "mod_reqperf: made %d purge(s) memcached could not "
+                      "take when they were asked", made);
     }
 }
 
@@ -125,8 +189,9 @@ static void log_purge_failure(request_rec *r, const char *what)
 
     if (reqperf_log_due(&last)) {
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, APLOGNO(10511)
-                      "mod_reqperf: %s could not reach memcached; the "
-                      "pages it names may be served until they expire",
+                      "mod_reqperf: %s could not reach memcached; "
+                      "this server's copies are gone, and the purge is "
+                      "made as soon as memcached answers again",
                       what);
     }
 }
@@ -160,10 +225,16 @@ static void response_purges(request_rec *r, const char *purge_header)
     }
     if (!reqperf_cache_acquire_store(r, &store)) {
         log_purge_failure(r, "a purge");
-        reqperf_count(RP_CTR_PURGE_FAILED);
+        do_purges(r, NULL, 0, &req, &res);     /* queued, all of them */
+        if (unsafe && cr != NULL
+            && (url = reqperf_cache_request_resource(r, cr, d)) != NULL) {
+            purge_one(r, NULL, RP_PENDING_URL, url, RP_CTR_PURGE_UNSAFE,
+                      &res);
+        }
         return;
     }
-    do_purges(r, &store, &req, &res);
+    reqperf_purges_flush(r, &store);
+    do_purges(r, &store, 0, &req, &res);
     if (res.bad->nelts > 0) {
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, APLOGNO(10520)
                       "mod_reqperf: X-ReqPerf-Purge from the backend names "
@@ -172,9 +243,7 @@ static void response_purges(request_rec *r, const char *purge_header)
     }
     if (unsafe && cr != NULL
         && (url = reqperf_cache_request_resource(r, cr, d)) != NULL) {
-        purged(rp_cache_purge_url(&store, r->pool, reqperf_cache_child.local,
-                                  url, apr_time_now()),
-               RP_CTR_PURGE_UNSAFE, &res);
+        purge_one(r, &store, RP_PENDING_URL, url, RP_CTR_PURGE_UNSAFE, &res);
     }
     rp_mc_release(&store);
     if (res.failed) {
@@ -472,7 +541,7 @@ static int purge_handler(request_rec *r)
     }
     /* all or nothing: a URL that names no page is an error, not a
      * purge that quietly matched nothing */
-    do_purges(r, NULL, &req, &res);
+    do_purges(r, NULL, 1, &req, &res);
     if (res.bad->nelts > 0) {
         const char *u = APR_ARRAY_IDX(res.bad, 0, const char *);
         return json_error(r, HTTP_BAD_REQUEST,
@@ -480,11 +549,13 @@ static int purge_handler(request_rec *r)
                                        u));
     }
     if (!reqperf_cache_acquire_store(r, &store)) {
-        reqperf_count(RP_CTR_PURGE_FAILED);
+        do_purges(r, NULL, 0, &req, &res);     /* queued, all of them */
         return json_error(r, HTTP_SERVICE_UNAVAILABLE,
-                          "memcached is not reachable; nothing was purged");
+                          "memcached is not reachable; nothing was purged "
+                          "yet (the purge is made when it answers again)");
     }
-    do_purges(r, &store, &req, &res);
+    reqperf_purges_flush(r, &store);
+    do_purges(r, &store, 0, &req, &res);
     rp_mc_release(&store);
     return purge_reply(r, &res);
 }

@@ -90,7 +90,11 @@
     X(PURGE_UNSAFE, PURGE, "unsafe_method", "reqperf_cache_purges_total", "kind=\"unsafe_method\"", NULL, \
       "URLs purged by a successful POST/PUT/PATCH/DELETE") \
     X(PURGE_FAILED, PURGE, "failed", "reqperf_cache_purge_failures_total", NULL, NULL, \
-      "Purges that could not reach memcached") \
+      "Purges that could not reach memcached (each is queued and made when it answers)") \
+    X(PURGE_LATE, PURGE, "late", "reqperf_cache_purges_late_total", NULL, NULL, \
+      "Purges made late: queued while memcached could not be reached, made once it answered") \
+    X(PURGE_DROPPED, PURGE, "dropped", "reqperf_cache_purges_dropped_total", NULL, NULL, \
+      "Failed purges that could not be queued (64 waiting already, or a name over 2048 bytes)") \
     X(LOCAL_HIT, LOCAL, "hit", "reqperf_cache_local_requests_total", "tier=\"local\"", NULL, \
       "Hits served from the shared-memory tier") \
     X(LOCAL_MC_HIT, LOCAL, "memcached_hit", "reqperf_cache_local_requests_total", "tier=\"memcached\"", NULL, \

@@ -414,3 +414,57 @@ def test_purges_of_other_tags_during_a_fetch(apache_factory, memcached,
     assert xc(requests.get(url_a)) == "MISS"
     assert backend.hits("/ring-a") == 2
     assert stats(a)["cache"]["purges"]["tag"] == 8 + 9 + 1
+
+
+@pytest.mark.parametrize("mpm", MPMS)
+@pytest.mark.parametrize("local", ["0", "1M"])
+def test_purge_memcached_missed_is_made_when_it_answers(apache_factory,
+                                                        memcached, backend,
+                                                        mpm, local):
+    """A purge made while memcached does not answer (stopped, or slower
+    than ReqPerfCacheTimeout) moved no generation: when the same memcached
+    answered again, with its data, the purged pages were served until they
+    expired.  Now such a purge is queued in shared memory and made by the
+    first request that reaches memcached again, before its own lookup."""
+    import time
+    a = apache_factory(mpm=mpm, conf="""
+ReqPerfCacheServers {mc}
+ReqPerfCacheTimeout 300ms
+ReqPerfCacheLocal {local}
+ProxyPass /app/ ${{BACKEND}}/
+<Location /app/>
+    ReqPerfCache On
+</Location>
+{purge}
+""".format(mc=memcached.address, local=local, purge=PURGE))
+    pages = ["/app/plain", "/app/tagged?header=X-ReqPerf-Tags:inv-1",
+             "/app/named"]
+    for p in pages:
+        assert xc(requests.get(a.url(p))) == "MISS"
+        assert hit(requests.get(a.url(p)))
+    memcached.pause()
+    try:
+        r = purge(a, data={"url": "/app/plain", "tag": "inv-1"})
+        assert r.status_code == 503, r.text
+        # the application's own purge header, memcached still away
+        r = requests.get(a.url("/app/pay?header=X-ReqPerf-Purge:url=/app/named"))
+        assert r.status_code == 200 and xc(r) == "BYPASS down"
+    finally:
+        memcached.resume()
+    # memcached is back with every entry: the breaker lets a request
+    # through within seconds, and it makes the purges first
+    deadline = time.monotonic() + 15
+    bypassed = 0
+    while xc(r := requests.get(a.url(pages[0]))) == "BYPASS down":
+        assert time.monotonic() < deadline, "memcached never seen again"
+        bypassed += 1
+        time.sleep(0.2)
+    assert xc(r) == "MISS", xc(r)
+    for p in pages[1:]:
+        assert xc(requests.get(a.url(p))) == "MISS", p
+    assert backend.hits("/plain") == 2 + bypassed
+    assert backend.hits("/tagged") == 2
+    assert backend.hits("/named") == 2
+    d = stats(a)["cache"]["purges"]
+    assert d["late"] == 3, d
+    assert d["failed"] >= 3 and d["dropped"] == 0, d
