@@ -177,6 +177,7 @@ static rp_eval_t check_tags(rp_lookup_t *lk, const rp_entry_t *e,
     rp_store_item_t *tags;
     char (*keys)[RP_KEY_HASH_MAX];
     unsigned k;
+    uint64_t sum;
 
     if (!lk->tag_epoch_asked) {
         /* the hint had it untagged: the epochs now, one round trip more
@@ -188,8 +189,12 @@ static rp_eval_t check_tags(rp_lookup_t *lk, const rp_entry_t *e,
         validated = rp_cache_read_tag_epoch(lk, vkey, ep) == 0 ? &ep[1]
                                                                 : NULL;
     }
-    if (validated != NULL && lk->tag_epoch != 0
-        && rp_cache_item_gen(validated) == lk->tag_epoch) {
+    /* the bytes of this entry: the record must name them, not an entry
+     * stored under this key before or since */
+    sum = want == lk->base_full ? rp_entry_sum(lk->base_raw, lk->base_raw_len)
+                                : rp_entry_sum(lk->variant_raw,
+                                               lk->variant_raw_len);
+    if (rp_cache_validated_holds(validated, lk->tag_epoch, sum)) {
         return RP_EV_FRESH;   /* no tag purge anywhere since last checked */
     }
     tags = apr_pcalloc(lk->pool, sizeof(*tags) * e->n_tags);
@@ -214,7 +219,7 @@ static rp_eval_t check_tags(rp_lookup_t *lk, const rp_entry_t *e,
      * purge, a hit needs no second round trip */
     if (lk->tag_epoch != 0) {
         lk->round_trips++;
-        rp_cache_note_validated(lk, want, (uint32_t)RP_CACHE_MAX_TTL_S);
+        rp_cache_note_validated(lk, want, (uint32_t)RP_CACHE_MAX_TTL_S, sum);
     }
     return RP_EV_FRESH;
 }

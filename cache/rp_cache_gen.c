@@ -8,6 +8,7 @@
 
 #include "rp_cache_int.h"
 #include "rp_local.h"
+#include "rp_util.h"
 
 int rp_cache_parse_gen(const char *v, size_t len, uint64_t *out)
 {
@@ -157,13 +158,43 @@ uint64_t rp_cache_item_gen(const rp_store_item_t *it)
     return g;
 }
 
-void rp_cache_note_validated(rp_lookup_t *lk, const char *full, uint32_t ttl)
+void rp_cache_note_validated(rp_lookup_t *lk, const char *full, uint32_t ttl,
+                             uint64_t entry_sum)
 {
-    char vkey[RP_KEY_HASH_MAX], ebuf[32];
-    int n = gen_text(ebuf, lk->tag_epoch);
+    char vkey[RP_KEY_HASH_MAX], ebuf[64];
+    int n = snprintf(ebuf, sizeof(ebuf), "%llu %016llx",
+                     (unsigned long long)lk->tag_epoch,
+                     (unsigned long long)entry_sum);
 
     rp_key_hash("rp:v:", full, strlen(full), vkey);
     rp_store_set(lk->store, vkey, strlen(vkey), ebuf, (size_t)n, ttl);
+}
+
+int rp_cache_validated_holds(const rp_store_item_t *it, uint64_t epoch,
+                             uint64_t entry_sum)
+{
+    const char *v, *sp;
+    uint64_t e, sum = 0;
+    size_t i, vl;
+
+    if (it == NULL || it->rc != RP_ST_OK || epoch == 0) {
+        return 0;
+    }
+    v = it->value;
+    vl = it->value_len;
+    sp = memchr(v, ' ', vl);
+    if (sp == NULL || rp_cache_parse_gen(v, (size_t)(sp - v), &e) != 0
+        || e != epoch || vl - (size_t)(sp + 1 - v) != 16) {
+        return 0;
+    }
+    for (i = (size_t)(sp + 1 - v); i < vl; i++) {
+        int d = rp_hexval((unsigned char)v[i]);
+        if (d < 0) {
+            return 0;
+        }
+        sum = sum << 4 | (uint64_t)d;
+    }
+    return sum == entry_sum;
 }
 
 /* ---- which pages carry no tags: a hint, per process ------------------

@@ -42,9 +42,16 @@ int rp_cache_read_tag_epoch(rp_lookup_t *lk, const char *vkey,
                             rp_store_item_t out[2]);
 
 /* Record (rp:v:<full>, for ttl seconds) that the tags of the entry under
- * full held at lk->tag_epoch: until the next tag purge a hit on it need
- * not read them. */
-void rp_cache_note_validated(rp_lookup_t *lk, const char *full, uint32_t ttl);
+ * full whose bytes end with entry_sum (rp_entry_sum) held at
+ * lk->tag_epoch: until the next tag purge a hit on that very entry need
+ * not read them (one stored after the check, under tags read before a
+ * purge, is not vouched for). */
+void rp_cache_note_validated(rp_lookup_t *lk, const char *full, uint32_t ttl,
+                             uint64_t entry_sum);
+/* Whether such a record says so for the entry ending with entry_sum at
+ * epoch (not 0). */
+int rp_cache_validated_holds(const rp_store_item_t *it, uint64_t epoch,
+                             uint64_t entry_sum);
 
 /* Create a generation under key with the value now_us (rp_store_add()'s
  * answer: RP_ST_EXISTS when someone else has made it). */

@@ -351,6 +351,111 @@ static rp_store_outcome_t store_index(rp_lookup_t *lk,
                           : write_failed(lk, why, rc, e->status);
 }
 
+/* The vary index memcached holds now, if any: its names, joined. */
+static const char *index_now(rp_lookup_t *lk, int *down)
+{
+    const char *v;
+    size_t vl;
+    rp_entry_t idx;
+    rp_st_rc_t rc = rp_store_get(lk->store, lk->pool, lk->base_key,
+                                 strlen(lk->base_key), &v, &vl);
+
+    lk->round_trips++;
+    *down = rc != RP_ST_OK && rc != RP_ST_NOTFOUND;
+    if (rc != RP_ST_OK || rp_entry_decode(v, vl, lk->pool, &idx)
+                          != RP_ENTRY_OK
+        || idx.kind != RP_ENTRY_VARY_INDEX || idx.key_len != strlen(lk->base_full)
+        || memcmp(idx.key, lk->base_full, idx.key_len) != 0) {
+        return NULL;
+    }
+    return rp_cache_index_vary(lk->pool, &idx);
+}
+
+/* Judged again against the index memcached holds now: another variant's
+ * fill (each has its own lock) may have grown it since the lookup, and
+ * Vary only grows. */
+static int judged_again(rp_lookup_t *lk, const rp_cache_response_t *resp,
+                        int64_t now, const char *vary_now, rp_judgement_t *j,
+                        rp_entry_t *e)
+{
+    if (vary_now == NULL || (lk->index_vary != NULL
+                             && strcmp(vary_now, lk->index_vary) == 0)) {
+        return 1;
+    }
+    lk->index_vary = lk->index_vary
+                     ? apr_pstrcat(lk->pool, vary_now, ", ", lk->index_vary,
+                                   NULL)
+                     : vary_now;
+    rp_cache_judge(lk, resp, now, j);
+    if (j->why != RP_NOSTORE_NONE || j->full == NULL) {
+        return 0;
+    }
+    e->key = j->full;
+    e->key_len = strlen(j->full);
+    return 1;
+}
+
+#define INDEX_LOCK_TRIES 10
+#define INDEX_LOCK_PAUSE_US 2000
+
+/* Where the page varies, its index is written under a short lock of its
+ * own, from the index memcached holds at that moment joined with this
+ * page's names: two variants filled side by side (each under its own
+ * fill lock) never write an index smaller than either.  An unvaried page
+ * still reads the index once: one that appeared since its lookup makes it
+ * a variant. */
+static rp_store_outcome_t vary_as_stored(rp_lookup_t *lk,
+                                         const rp_cache_response_t *resp,
+                                         int64_t now, rp_judgement_t *j,
+                                         rp_entry_t *e, int64_t ttl,
+                                         const char **why)
+{
+    char ikey[RP_KEY_HASH_MAX];
+    const char *vary_now;
+    rp_store_outcome_t out;
+    rp_st_rc_t rc = RP_ST_EXISTS;
+    int down, tries;
+
+    if (j->n_vary == 0) {
+        vary_now = index_now(lk, &down);
+        if (down) {
+            return give_up(lk, why, "memcached down", RP_STORE_DOWN);
+        }
+        if (vary_now == NULL) {
+            return RP_STORE_STORED;            /* no index: the page alone */
+        }
+        if (!judged_again(lk, resp, now, vary_now, j, e)) {
+            return give_up(lk, why, "vary key", RP_STORE_NOT_CACHEABLE);
+        }
+    }
+    rp_key_hash("rp:li:", lk->base_full, strlen(lk->base_full), ikey);
+    for (tries = 0; tries < INDEX_LOCK_TRIES; tries++) {
+        lk->round_trips++;
+        rc = rp_store_add(lk->store, ikey, strlen(ikey), "1", 1, 2);
+        if (rc != RP_ST_EXISTS) {
+            break;
+        }
+        lk->clock->sleep_us(lk->clock->baton, INDEX_LOCK_PAUSE_US);
+    }
+    if (rc != RP_ST_OK) {
+        return rc == RP_ST_EXISTS
+               ? give_up(lk, why, "vary index busy", RP_STORE_FAILED)
+               : give_up(lk, why, "memcached down", RP_STORE_DOWN);
+    }
+    vary_now = index_now(lk, &down);
+    if (down) {
+        out = give_up(lk, why, "memcached down", RP_STORE_DOWN);
+    }
+    else if (!judged_again(lk, resp, now, vary_now, j, e)) {
+        out = give_up(lk, why, "vary key", RP_STORE_NOT_CACHEABLE);
+    }
+    else {
+        out = store_index(lk, j, e, now, ttl, why);
+    }
+    rp_store_del(lk->store, ikey, strlen(ikey));
+    return out;
+}
+
 /* The page itself under its full key, then what the local tier, the
  * untagged hint and the validated epoch learn from it. */
 static rp_store_outcome_t store_page(rp_lookup_t *lk, const rp_judgement_t *j,
@@ -381,7 +486,8 @@ static rp_store_outcome_t store_page(rp_lookup_t *lk, const rp_judgement_t *j,
     }
     if (j->n_tags > 0 && lk->tag_epoch != 0) {
         /* the tag generations were read with this epoch */
-        rp_cache_note_validated(lk, j->full, (uint32_t)ttl);
+        rp_cache_note_validated(lk, j->full, (uint32_t)ttl,
+                                rp_entry_sum(bytes, len));
     }
     rp_cache_release(lk);
     return RP_STORE_STORED;
@@ -428,8 +534,8 @@ rp_store_outcome_t rp_cache_store(rp_lookup_t *lk,
                != RP_STORE_STORED)) {
         return out;
     }
-    if (j.n_vary > 0
-        && (out = store_index(lk, &j, &e, now, ttl, why)) != RP_STORE_STORED) {
+    if ((out = vary_as_stored(lk, resp, now, &j, &e, ttl, why))
+        != RP_STORE_STORED) {
         return out;
     }
     out = store_page(lk, &j, &e, now, ttl, why);

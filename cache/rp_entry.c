@@ -495,6 +495,12 @@ static rp_entry_status_t decode(const char *buf, size_t len, apr_pool_t *p,
     return st;
 }
 
+uint64_t rp_entry_sum(const char *buf, size_t len)
+{
+    return buf != NULL && len >= 8
+           ? load_uint((const unsigned char *)buf + len - 8, 8) : 0;
+}
+
 rp_entry_status_t rp_entry_decode(const char *buf, size_t len, apr_pool_t *p,
                                   rp_entry_t *out)
 {

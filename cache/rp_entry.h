@@ -134,6 +134,10 @@ rp_entry_status_t rp_entry_decode(const char *buf, size_t len, apr_pool_t *p,
 rp_entry_status_t rp_entry_decode_trusted(const char *buf, size_t len,
                                           apr_pool_t *p, rp_entry_t *out);
 
+/* The checksum an encoded entry ends with (0 for fewer than 8 bytes): a
+ * name for these very bytes, which a "validated" record binds to. */
+uint64_t rp_entry_sum(const char *buf, size_t len);
+
 /* Short static text for a status, e.g. "checksum mismatch". */
 const char *rp_entry_strerror(rp_entry_status_t st);
 
