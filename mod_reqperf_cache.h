@@ -86,6 +86,9 @@ typedef struct reqperf_cache_req_t {
     rp_nostore_t sub_nostore;          /* an included part says: not stored */
     const request_rec *died;           /* answered by ap_die (an error, a
                                           Redirect), not by its handler */
+    apr_array_header_t *cookie_values; /* of the ignored cookies it carries:
+                                          an answer holding one is not
+                                          stored */
     int no_fill;                       /* served from the key's entry, never
                                           stored under it: an ignored query
                                           parameter came, or a cookie set
@@ -145,12 +148,14 @@ int reqperf_cache_query_ignored(const reqperf_cache_req_t *cr,
                                 const reqperf_dir_conf_t *d);
 
 /* A request the cache handles carries only cookies ReqPerfCacheIgnoreCookie
- * lists (any other is BYPASS cookie): they go no further, so no page the
- * backend makes for it can depend on one (a consent banner, an analytics
- * id written into the page).  Non-zero when the Cookie header now holds a
- * cookie that is not listed (the configuration set it since the request
- * was read): then it stays, and the answer is not stored. */
-int reqperf_cache_strip_cookies(request_rec *r, const reqperf_dir_conf_t *d);
+ * lists (any other is BYPASS cookie), and the backend gets them: their
+ * values (and decoded forms) go into cr->cookie_values, and an answer
+ * that holds one (an analytics id, an echo) is not stored, since the key
+ * does not hold them.  Non-zero when the Cookie header now holds a cookie
+ * that is not listed (the configuration set it since the request was
+ * read): then the answer is not stored at all. */
+int reqperf_cache_cookie_values(request_rec *r, const reqperf_dir_conf_t *d,
+                                reqperf_cache_req_t *cr);
 
 void reqperf_cache_setup(request_rec *r, const reqperf_dir_conf_t *d,
                          reqperf_cache_req_t *cr, const char *resource,

@@ -290,19 +290,46 @@ const char *reqperf_cache_resource(request_rec *r, const char *path,
     return rp_key_resource(r->pool, path, query, ignore, n);
 }
 
-int reqperf_cache_strip_cookies(request_rec *r, const reqperf_dir_conf_t *d)
+/* Shorter values are not looked for: they would be found by chance in
+ * most pages ("1", "yes"), and carry no payload worth the name. */
+#define COOKIE_VALUE_MIN 3
+
+int reqperf_cache_cookie_values(request_rec *r, const reqperf_dir_conf_t *d,
+                                reqperf_cache_req_t *cr)
 {
-    int n;
+    int n, k, m;
     const char **ignore = list_of(d->cache_ignore_cookie, &n);
     const char *live = apr_table_getm(r->pool, r->headers_in, "Cookie");
+    rp_substr_t vals[RP_COOKIE_MAX_PIECES];
 
+    cr->cookie_values = NULL;
     if (live == NULL) {
         return 0;
     }
     if (rp_cookie_is_personal(live, ignore, n)) {
         return 1;                      /* set since the request was read */
     }
-    apr_table_unset(r->headers_in, "Cookie");
+    m = rp_cookie_values(live, vals, RP_COOKIE_MAX_PIECES);
+    for (k = 0; k < m; k++) {
+        char *v, *dec;
+
+        if (vals[k].len < COOKIE_VALUE_MIN) {
+            continue;
+        }
+        if (cr->cookie_values == NULL) {
+            cr->cookie_values = apr_array_make(r->pool, m, sizeof(char *));
+        }
+        v = apr_pstrmemdup(r->pool, vals[k].s, vals[k].len);
+        APR_ARRAY_PUSH(cr->cookie_values, const char *) = v;
+        /* as an application that decodes it would write it */
+        if (strchr(v, '%') != NULL) {
+            dec = apr_pstrdup(r->pool, v);
+            if (ap_unescape_urlencoded(dec) == OK && strcmp(dec, v) != 0
+                && strlen(dec) >= COOKIE_VALUE_MIN) {
+                APR_ARRAY_PUSH(cr->cookie_values, const char *) = dec;
+            }
+        }
+    }
     return 0;
 }
 

@@ -424,6 +424,51 @@ rp_nostore_t reqperf_cache_whole_facts(request_rec *r,
     return RP_NOSTORE_NONE;
 }
 
+typedef struct {
+    const char *needle;
+    int found;
+} find_t;
+
+static int header_holds(void *baton, const char *name, const char *value)
+{
+    find_t *f = baton;
+
+    (void)name;
+    if (value != NULL && strstr(value, f->needle) != NULL) {
+        f->found = 1;
+        return 0;
+    }
+    return 1;
+}
+
+/* Whether the answer holds the value of a cookie the request carried
+ * (ReqPerfCacheIgnoreCookie's, which the key leaves out and the backend
+ * still gets): written into the page, it would reach every visitor. */
+static int holds_a_cookie(request_rec *r, const reqperf_cache_req_t *cr)
+{
+    int i;
+
+    for (i = 0; cr->cookie_values != NULL && i < cr->cookie_values->nelts;
+         i++) {
+        find_t f;
+
+        f.needle = APR_ARRAY_IDX(cr->cookie_values, i, const char *);
+        f.found = 0;
+        if (cr->len > 0 && memmem(cr->buf, cr->len, f.needle,
+                                  strlen(f.needle)) != NULL) {
+            return 1;
+        }
+        apr_table_do(header_holds, &f, r->headers_out, NULL);
+        if (!f.found) {
+            apr_table_do(header_holds, &f, r->err_headers_out, NULL);
+        }
+        if (f.found) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static void store_response(request_rec *r, reqperf_cache_req_t *cr)
 {
     rp_cache_response_t resp;
@@ -435,6 +480,12 @@ static void store_response(request_rec *r, reqperf_cache_req_t *cr)
         give_up(cr, r, cr->sub_nostore,
                 cr->ssi_personal ? "its server-side includes read who asks"
                                  : "an included part");
+        return;
+    }
+    if (holds_a_cookie(r, cr)) {
+        /* this request's, not the page's: no pass marker */
+        give_up(cr, r, RP_NOSTORE_NONE,
+                "it holds the value of a cookie the request carried");
         return;
     }
     out = rp_cache_store(&cr->lk, &resp, &why, &dropped);

@@ -577,6 +577,47 @@ int rp_cookie_personal_names(const char *cookie_header, const char *const *ignor
     }
 }
 
+int rp_cookie_values(const char *cookie_header, rp_substr_t *vals, int max)
+{
+    const char *s = cookie_header;
+    int n = 0;
+
+    if (s == NULL || vals == NULL) {
+        return 0;
+    }
+    while (n < max) {
+        const char *start, *end, *eq;
+
+        while (rp_is_ows(*s) || *s == ';') {
+            s++;
+        }
+        if (*s == '\0') {
+            break;
+        }
+        start = s;
+        while (*s != '\0' && *s != ';') {
+            s++;
+        }
+        end = s;
+        while (end > start && rp_is_ows(end[-1])) {
+            end--;
+        }
+        eq = memchr(start, '=', (size_t)(end - start));
+        if (eq == NULL) {
+            continue;
+        }
+        start = eq + 1;
+        if (end - start >= 2 && start[0] == '"' && end[-1] == '"') {
+            start++;
+            end--;
+        }
+        vals[n].s = start;
+        vals[n].len = (size_t)(end - start);
+        n++;
+    }
+    return n;
+}
+
 int rp_cookie_is_personal(const char *cookie_header, const char *const *ignore, int n_ignore)
 {
     return rp_cookie_personal_names(cookie_header, ignore, n_ignore, NULL, 0) != 0;

@@ -139,6 +139,13 @@ int rp_cookie_personal_names(const char *cookie_header, const char *const *ignor
                              int n_ignore, rp_substr_t *names, int max);
 
 /*
+ * The values of the cookies in a Cookie header (quotes around one taken
+ * off), at most max of them, in order, into vals (pointing into the
+ * header); pieces without '=' are skipped.  Returns how many.
+ */
+int rp_cookie_values(const char *cookie_header, rp_substr_t *vals, int max);
+
+/*
  * X-ReqPerf-Tags value to tags: separated by spaces, tabs and/or commas. Keeps at
  * most RP_ENTRY_MAX_TAGS distinct tags of 1..RP_ENTRY_MAX_TAG_LEN bytes in
  * 0x21..0x7e, in order of first appearance, as a NULL-terminated array from p in

@@ -381,6 +381,26 @@ static void test_cookie_names(void **state)
 }
 
 
+/* The values an answer must not hold (rp_cookie_values). */
+static void test_cookie_values(void **state)
+{
+    rp_substr_t v[4];
+    int n;
+
+    (void)state;
+    n = rp_cookie_values(" _ga=GA1.2.3 ; _gid=\"q v\";flag; x=", v, 4);
+    assert_int_equal(n, 3);
+    assert_int_equal(v[0].len, 7);
+    assert_memory_equal(v[0].s, "GA1.2.3", 7);
+    assert_int_equal(v[1].len, 3);             /* quotes taken off */
+    assert_memory_equal(v[1].s, "q v", 3);
+    assert_int_equal(v[2].len, 0);
+    assert_int_equal(rp_cookie_values("a=1;b=2;c=3", v, 2), 2);
+    assert_int_equal(rp_cookie_values(NULL, v, 4), 0);
+    assert_int_equal(rp_cookie_values("a=1", NULL, 4), 0);
+    assert_int_equal(rp_cookie_values(";;", v, 4), 0);
+}
+
 static void test_cookies(void **state)
 {
     apr_pool_t *p = *state;
@@ -518,6 +538,7 @@ int main(void)
         RP_TEST(test_vary_steps),
         RP_TEST(test_connection),
         RP_TEST(test_cookies),
+        RP_TEST(test_cookie_values),
         RP_TEST(test_cookie_names),
         RP_TEST(test_tags),
     };
