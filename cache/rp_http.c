@@ -527,10 +527,36 @@ static int cookie_value_ok(const char *v, size_t len)
     return 1;
 }
 
+/* The next ';' piece of a Cookie header at *s, without the white space
+ * around it, in [*start, *end); *s moves past it.  0 at the end. */
+static int next_cookie(const char **s, const char **start, const char **end)
+{
+    const char *p = *s, *e;
+
+    while (rp_is_ows(*p) || *p == ';') {
+        p++;
+    }
+    if (*p == '\0') {
+        *s = p;
+        return 0;
+    }
+    *start = p;
+    while (*p != '\0' && *p != ';') {
+        p++;
+    }
+    *s = p;
+    e = p;
+    while (e > *start && rp_is_ows(e[-1])) {
+        e--;
+    }
+    *end = e;
+    return 1;
+}
+
 int rp_cookie_personal_names(const char *cookie_header, const char *const *ignore,
                              int n_ignore, rp_substr_t *names, int max)
 {
-    const char *s = cookie_header;
+    const char *s = cookie_header, *start, *end, *eq;
     int pieces = 0, found = 0;
 
     if (s == NULL) {
@@ -539,25 +565,9 @@ int rp_cookie_personal_names(const char *cookie_header, const char *const *ignor
     if (ignore == NULL) {
         n_ignore = 0;
     }
-    for (;;) {
-        const char *start, *end, *eq;
-
-        while (rp_is_ows(*s) || *s == ';') {
-            s++;
-        }
-        if (*s == '\0') {
-            return found;
-        }
+    while (next_cookie(&s, &start, &end)) {
         if (++pieces > RP_COOKIE_MAX_PIECES) {
             return -1;
-        }
-        start = s;
-        while (*s != '\0' && *s != ';') {
-            s++;
-        }
-        end = s;
-        while (end > start && rp_is_ows(end[-1])) {
-            end--;
         }
         eq = memchr(start, '=', (size_t)(end - start));
         if (eq == NULL || !rp_is_token(start, (size_t)(eq - start))
@@ -575,33 +585,18 @@ int rp_cookie_personal_names(const char *cookie_header, const char *const *ignor
             }
         }
     }
+    return found;
 }
 
 int rp_cookie_values(const char *cookie_header, rp_substr_t *vals, int max)
 {
-    const char *s = cookie_header;
+    const char *s = cookie_header, *start, *end, *eq;
     int n = 0;
 
     if (s == NULL || vals == NULL) {
         return 0;
     }
-    while (n < max) {
-        const char *start, *end, *eq;
-
-        while (rp_is_ows(*s) || *s == ';') {
-            s++;
-        }
-        if (*s == '\0') {
-            break;
-        }
-        start = s;
-        while (*s != '\0' && *s != ';') {
-            s++;
-        }
-        end = s;
-        while (end > start && rp_is_ows(end[-1])) {
-            end--;
-        }
+    while (n < max && next_cookie(&s, &start, &end)) {
         eq = memchr(start, '=', (size_t)(end - start));
         if (eq == NULL) {
             continue;

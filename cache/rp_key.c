@@ -127,6 +127,26 @@ static int param_ignored(const rp_param_t *pa, const char *const *ignore, int n_
     return 0;
 }
 
+/* The next non-empty '&' piece of the query at *q, into *pa; *q moves
+ * past it.  0 at the end. */
+static int next_piece(const char **q, rp_param_t *pa)
+{
+    while (**q != '\0') {
+        const char *s = *q, *amp = strchr(s, '&'), *eq;
+        size_t len = amp ? (size_t)(amp - s) : strlen(s);
+
+        *q = s + len + (amp != NULL);
+        if (len > 0) {
+            eq = memchr(s, '=', len);
+            pa->s = s;
+            pa->len = len;
+            pa->name_len = eq ? (size_t)(eq - s) : len;
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /*
  * Splits, filters and sorts the query into params (at least RP_KEY_MAX_PARAMS
  * slots). Returns the number kept, or -1 when a limit is passed.
@@ -134,31 +154,17 @@ static int param_ignored(const rp_param_t *pa, const char *const *ignore, int n_
 static int query_params(const char *q, const char *const *ignore, int n_ignore, rp_param_t *params)
 {
     int kept = 0, seen = 0, i, j;
+    rp_param_t pa;
 
-    while (*q != '\0') {
-        const char *amp = strchr(q, '&');
-        size_t len = amp ? (size_t)(amp - q) : strlen(q);
-
-        if (len > 0) {
-            rp_param_t pa;
-            const char *eq = memchr(q, '=', len);
-
-            if (++seen > RP_KEY_MAX_QUERY_PIECES) {
+    while (next_piece(&q, &pa)) {
+        if (++seen > RP_KEY_MAX_QUERY_PIECES) {
+            return -1;
+        }
+        if (!param_ignored(&pa, ignore, n_ignore)) {
+            if (kept == RP_KEY_MAX_PARAMS) {
                 return -1;
             }
-            pa.s = q;
-            pa.len = len;
-            pa.name_len = eq ? (size_t)(eq - q) : len;
-            if (!param_ignored(&pa, ignore, n_ignore)) {
-                if (kept == RP_KEY_MAX_PARAMS) {
-                    return -1;
-                }
-                params[kept++] = pa;
-            }
-        }
-        q += len;
-        if (*q == '&') {
-            q++;
+            params[kept++] = pa;
         }
     }
     /* Insertion sort: stable (equal names keep their order), small n, no recursion. */
@@ -176,27 +182,14 @@ static int query_params(const char *q, const char *const *ignore, int n_ignore, 
 int rp_key_query_ignores(const char *q, const char *const *ignore,
                          int n_ignore)
 {
+    rp_param_t pa;
+
     if (q == NULL || n_ignore <= 0 || ignore == NULL) {
         return 0;
     }
-    while (*q != '\0') {
-        const char *amp = strchr(q, '&');
-        size_t len = amp ? (size_t)(amp - q) : strlen(q);
-
-        if (len > 0) {
-            rp_param_t pa;
-            const char *eq = memchr(q, '=', len);
-
-            pa.s = q;
-            pa.len = len;
-            pa.name_len = eq ? (size_t)(eq - q) : len;
-            if (param_ignored(&pa, ignore, n_ignore)) {
-                return 1;
-            }
-        }
-        q += len;
-        if (*q == '&') {
-            q++;
+    while (next_piece(&q, &pa)) {
+        if (param_ignored(&pa, ignore, n_ignore)) {
+            return 1;
         }
     }
     return 0;

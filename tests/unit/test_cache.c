@@ -21,6 +21,7 @@
 #include "rp_test.h"
 #include "cache/rp_cache.h"
 #include "fakes/rp_store_mem.h"
+#include "fakes/rp_req.h"
 
 #define T0_S 1700000000LL               /* the fake clock starts here */
 #define S_US 1000000LL
@@ -91,23 +92,7 @@ static void advance(fx_t *fx, int64_t s)
 
 /* ---- requests ---------------------------------------------------------- */
 
-typedef struct {
-    rp_header_t h[4];
-    int n;
-} req_t;
-
-static const char *req_get(void *baton, const char *name)
-{
-    const req_t *r = baton;
-    int i;
-
-    for (i = 0; r != NULL && i < r->n; i++) {
-        if (strcasecmp(r->h[i].name, name) == 0) {
-            return r->h[i].value;
-        }
-    }
-    return NULL;
-}
+/* req_t and req_get: fakes/rp_req.h */
 
 static req_t NOHDR = { { { NULL, NULL } }, 0 };
 static req_t AE_GZIP = { { { "Accept-Encoding", "gzip" } }, 1 };

@@ -22,6 +22,7 @@
 #include "rp_test.h"
 #include "cache/rp_cache.h"
 #include "fakes/rp_store_mem.h"
+#include "fakes/rp_req.h"
 
 #define T0_S 1700000000LL
 #define S_US 1000000LL
@@ -344,23 +345,7 @@ static void test_validated_epoch_vouches_for_a_replaced_entry(void **state)
 
 /* ---- requests with headers --------------------------------------------- */
 
-typedef struct {
-    rp_header_t h[4];
-    int n;
-} req_t;
-
-static const char *req_get(void *baton, const char *name)
-{
-    const req_t *r = baton;
-    int i;
-
-    for (i = 0; r != NULL && i < r->n; i++) {
-        if (strcasecmp(r->h[i].name, name) == 0) {
-            return r->h[i].value;
-        }
-    }
-    return NULL;
-}
+/* req_t and req_get: fakes/rp_req.h */
 
 static void lk_init_req(fx_t *fx, rp_lookup_t *lk, const char *url, req_t *rq)
 {
