@@ -75,8 +75,9 @@ static int host_ok(const char *h)
     return 1;
 }
 
-/* The next byte of a parameter name as a backend reads it: "%61" is 'a',
- * '+' a space (form encoding); *i moves past what it took. */
+/* The next byte of a parameter name as some backend reads it: "%61" is
+ * 'a', '+' a space (form encoding), and a space or '.' is '_' to PHP,
+ * upper case lower case to ASP.NET; *i moves past what it took. */
 static int name_byte(const char *s, size_t len, size_t *i)
 {
     unsigned char c = (unsigned char)s[*i];
@@ -86,15 +87,22 @@ static int name_byte(const char *s, size_t len, size_t *i)
         && (hi = rp_hexval((unsigned char)s[*i + 1])) >= 0
         && (lo = rp_hexval((unsigned char)s[*i + 2])) >= 0) {
         *i += 3;
-        return hi * 16 + lo;
+        c = (unsigned char)(hi * 16 + lo);
     }
-    *i += 1;
-    return c == '+' ? ' ' : c;
+    else {
+        *i += 1;
+    }
+    if (c == '+' || c == ' ' || c == '.') {
+        return '_';
+    }
+    return rp_ascii_lower(c);
 }
 
-/* Names compared as the backend decodes them, so that "?a=1&%61=2" and
+/* Names compared as backends decode them, so that "?a=1&%61=2" and
  * "?%61=2&a=1" (one parameter "a" to the backend, whose first value
- * differs) are not sorted into one key: equal names keep their order. */
+ * differs) are not sorted into one key: names one backend or another
+ * reads as equal keep their order.  (Comparing more names as equal only
+ * sorts less: the key still holds the bytes as sent.) */
 static int param_name_cmp(const rp_param_t *a, const rp_param_t *b)
 {
     size_t i = 0, j = 0;

@@ -120,9 +120,15 @@ static void test_url_stable_sort(void **state)
     /* pieces without '=' sort by the whole piece */
     assert_string_equal(key_of(p, "z=1&flag&a", NULL, 0),
                         "http://example.com:80/p?a&flag&z=1");
-    /* only the name is the sort key, bytewise: shorter prefix first, uppercase first */
+    /* only the name is the sort key, without case: shorter prefix first */
     assert_string_equal(key_of(p, "a=2&a-b=1&a=1&B=0", NULL, 0),
-                        "http://example.com:80/p?B=0&a=2&a=1&a-b=1");
+                        "http://example.com:80/p?a=2&a=1&a-b=1&B=0");
+    /* names PHP or ASP.NET read as one keep their order: "a.b" is "a_b"
+     * to PHP, "A" is "a" to ASP.NET */
+    assert_string_not_equal(key_of(p, "a_b=1&a.b=2", NULL, 0),
+                            key_of(p, "a.b=2&a_b=1", NULL, 0));
+    assert_string_not_equal(key_of(p, "a=1&A=2", NULL, 0),
+                            key_of(p, "A=2&a=1", NULL, 0));
     assert_string_equal(key_of(p, "a=&a", NULL, 0), "http://example.com:80/p?a=&a");
     assert_string_equal(key_of(p, "a&a=", NULL, 0), "http://example.com:80/p?a&a=");
     /* names compare as the backend decodes them: "%61" is "a" and "+" a
