@@ -427,6 +427,9 @@ static rp_store_outcome_t vary_as_stored(rp_lookup_t *lk,
         if (!judged_again(lk, resp, now, vary_now, j, e)) {
             return give_up(lk, why, "vary key", RP_STORE_NOT_CACHEABLE);
         }
+        if (j->n_vary == 0) {
+            return RP_STORE_STORED;            /* an index naming nothing */
+        }
     }
     rp_key_hash("rp:li:", lk->base_full, strlen(lk->base_full), ikey);
     for (tries = 0; tries < INDEX_LOCK_TRIES; tries++) {

@@ -1161,6 +1161,33 @@ static void test_variant_lock_and_pass(void **state)
     expect_miss(&fx, url, &AE_BR, RP_MISS_PASS);
 }
 
+/* A page filled without Vary while another fill (its lock had run out)
+ * stored a variant and the index: it becomes a variant too, instead of
+ * writing a plain page over the index that every variant would then get. */
+static void test_unvaried_store_meets_an_index(void **state)
+{
+    fx_t fx;
+    rp_lookup_t lk1, lk2;
+    rp_cache_response_t r;
+    const char *url;
+
+    fx_init(&fx, *state);
+    url = url_of(fx.p, "/late-plain", NULL);
+    assert_int_equal(lookup(&fx, &lk1, url, &AE_GZIP), RP_LOOKUP_MISS);
+    assert_int_equal(lk1.holds_lock, 1);
+    advance(&fx, 11);                           /* its lock runs out */
+    assert_int_equal(lookup(&fx, &lk2, url, &AE_BR), RP_LOOKUP_MISS);
+    assert_int_equal(lk2.holds_lock, 1);
+    r = page("brotli body", "max-age=60");
+    r.vary = "Accept-Encoding";
+    assert_int_equal(store(&lk2, &r), RP_STORE_STORED);
+    r = page("plain body", "max-age=60");
+    assert_int_equal(store(&lk1, &r), RP_STORE_STORED);
+    expect_hit(&fx, url, &AE_BR, "brotli body");
+    expect_hit(&fx, url, &AE_GZIP, "plain body");
+    expect_miss(&fx, url, &AE_DEFLATE, RP_MISS_ABSENT);
+}
+
 /* ---- 6. tag purge ------------------------------------------------------- */
 
 static void test_purge_tag(void **state)
@@ -2749,6 +2776,7 @@ int main(void)
         RP_TEST(test_not_storable),
         RP_TEST(test_vary),
         RP_TEST(test_variant_lock_and_pass),
+        RP_TEST(test_unvaried_store_meets_an_index),
         RP_TEST(test_judge),
         RP_TEST(test_purge_url),
         RP_TEST(test_purge_tag),
