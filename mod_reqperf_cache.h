@@ -86,9 +86,11 @@ typedef struct reqperf_cache_req_t {
     rp_nostore_t sub_nostore;          /* an included part says: not stored */
     const request_rec *died;           /* answered by ap_die (an error, a
                                           Redirect), not by its handler */
-    apr_array_header_t *cookie_values; /* of the ignored cookies it carries:
-                                          an answer holding one is not
-                                          stored */
+    apr_array_header_t *cookie_values; /* of the ignored cookies it carries
+                                          (and their pieces): an answer
+                                          holding one is not stored */
+    int carries_cookies;               /* ... and an encoded answer, which
+                                          cannot be searched, neither */
     int no_fill;                       /* served from the key's entry, never
                                           stored under it: an ignored query
                                           parameter came, or a cookie set

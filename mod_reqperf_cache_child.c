@@ -3,7 +3,8 @@
  *
  * post_config makes what every child shares: the memcached circuit
  * breakers and the local tier (shared memory, made afresh with each
- * configuration); child_init gives each child its own memcached
+ * configuration), and once for the parent's life the queue of purges
+ * that wait for memcached; child_init gives each child its own memcached
  * connections (one per thread, and one spare).  What the status page
  * shows of them is read here too.  The rest of the cache glue sees this
  * through reqperf_cache_child (mod_reqperf_cache.h).
@@ -27,6 +28,12 @@ APLOG_USE_MODULE(reqperf);
 /* what post_config made (the same in every child) and child_init
  * connected: mod_reqperf_cache.h */
 reqperf_cache_child_t reqperf_cache_child;
+
+/* The queue of purges to make once memcached answers (cache/rp_pending.h):
+ * one for the life of the parent process, found again after a restart in
+ * the process pool's userdata (a restart reloads this module, statics
+ * and all). */
+#define PENDING_KEY "reqperf_pending_purges"
 
 /* What this process said of memcached in the error log: 'down' at most
  * once a minute, and 'answers again' only after a 'down' it said, at most
@@ -101,9 +108,8 @@ static int cache_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) {
         return OK;
     }
-    /* the breakers, then the purges that wait for memcached */
-    rv = apr_shm_create(&shm, sizeof(rp_breaker_t) * (apr_size_t)cc->n_servers
-                              + rp_pending_size(), NULL, pconf);
+    rv = apr_shm_create(&shm, sizeof(rp_breaker_t) * (apr_size_t)cc->n_servers,
+                        NULL, pconf);
     if (rv != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_ERR, rv, s, APLOGNO(10514)
                      "mod_reqperf: cannot create shared memory for the "
@@ -112,7 +118,28 @@ static int cache_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     }
     cc->breakers = apr_shm_baseaddr_get(shm);
     memset(cc->breakers, 0, sizeof(rp_breaker_t) * (apr_size_t)cc->n_servers);
-    cc->pending = rp_pending_init(cc->breakers + cc->n_servers);
+    /* the purges that wait for memcached outlive a graceful restart (a
+     * reload in the middle of an incident must not lose them): made
+     * once, in the process pool, which every generation shares */
+    {
+        void *kept = NULL;
+
+        apr_pool_userdata_get(&kept, PENDING_KEY, s->process->pool);
+        if (kept == NULL) {
+            rv = apr_shm_create(&shm, rp_pending_size(), NULL,
+                                s->process->pool);
+            if (rv != APR_SUCCESS) {
+                ap_log_error(APLOG_MARK, APLOG_ERR, rv, s, APLOGNO(10514)
+                             "mod_reqperf: cannot create shared memory for "
+                             "the purges that wait for memcached");
+                return HTTP_INTERNAL_SERVER_ERROR;
+            }
+            kept = rp_pending_init(apr_shm_baseaddr_get(shm));
+            apr_pool_userdata_set(kept, PENDING_KEY, apr_pool_cleanup_null,
+                                  s->process->pool);
+        }
+        cc->pending = kept;
+    }
 
     cc->local = NULL;
     cc->local_ttl = scc.local_ttl;

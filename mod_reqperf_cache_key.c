@@ -291,8 +291,47 @@ const char *reqperf_cache_resource(request_rec *r, const char *path,
 }
 
 /* Shorter values are not looked for: they would be found by chance in
- * most pages ("1", "yes"), and carry no payload worth the name. */
+ * most pages ("1", "yes"), and carry no payload worth the name.  Pieces
+ * of a value (an application writes the client id out of "GA1.2.<id>")
+ * are looked for from a little longer. */
 #define COOKIE_VALUE_MIN 3
+#define COOKIE_PIECE_MIN 6
+
+static void look_for(request_rec *r, reqperf_cache_req_t *cr, const char *s,
+                     size_t len, size_t min)
+{
+    if (len < min) {
+        return;
+    }
+    if (cr->cookie_values == NULL) {
+        cr->cookie_values = apr_array_make(r->pool, 8, sizeof(char *));
+    }
+    APR_ARRAY_PUSH(cr->cookie_values, const char *)
+        = apr_pstrmemdup(r->pool, s, len);
+}
+
+/* A value as an application may write it: whole, its runs of letters and
+ * digits, and HTML-escaped. */
+static void look_for_value(request_rec *r, reqperf_cache_req_t *cr,
+                           const char *v)
+{
+    size_t n = strlen(v), i, start = 0;
+    const char *esc;
+
+    look_for(r, cr, v, n, COOKIE_VALUE_MIN);
+    for (i = 0; i <= n; i++) {
+        if (i == n || !apr_isalnum(v[i])) {
+            if (i > start && i - start < n) {
+                look_for(r, cr, v + start, i - start, COOKIE_PIECE_MIN);
+            }
+            start = i + 1;
+        }
+    }
+    esc = ap_escape_html2(r->pool, v, 1);
+    if (strcmp(esc, v) != 0) {
+        look_for(r, cr, esc, strlen(esc), COOKIE_VALUE_MIN);
+    }
+}
 
 int reqperf_cache_cookie_values(request_rec *r, const reqperf_dir_conf_t *d,
                                 reqperf_cache_req_t *cr)
@@ -303,6 +342,7 @@ int reqperf_cache_cookie_values(request_rec *r, const reqperf_dir_conf_t *d,
     rp_substr_t vals[RP_COOKIE_MAX_PIECES];
 
     cr->cookie_values = NULL;
+    cr->carries_cookies = 0;
     if (live == NULL) {
         return 0;
     }
@@ -310,23 +350,16 @@ int reqperf_cache_cookie_values(request_rec *r, const reqperf_dir_conf_t *d,
         return 1;                      /* set since the request was read */
     }
     m = rp_cookie_values(live, vals, RP_COOKIE_MAX_PIECES);
+    cr->carries_cookies = m > 0;
     for (k = 0; k < m; k++) {
-        char *v, *dec;
+        char *v = apr_pstrmemdup(r->pool, vals[k].s, vals[k].len), *dec;
 
-        if (vals[k].len < COOKIE_VALUE_MIN) {
-            continue;
-        }
-        if (cr->cookie_values == NULL) {
-            cr->cookie_values = apr_array_make(r->pool, m, sizeof(char *));
-        }
-        v = apr_pstrmemdup(r->pool, vals[k].s, vals[k].len);
-        APR_ARRAY_PUSH(cr->cookie_values, const char *) = v;
+        look_for_value(r, cr, v);
         /* as an application that decodes it would write it */
-        if (strchr(v, '%') != NULL) {
+        if (strchr(v, '%') != NULL || strchr(v, '+') != NULL) {
             dec = apr_pstrdup(r->pool, v);
-            if (ap_unescape_urlencoded(dec) == OK && strcmp(dec, v) != 0
-                && strlen(dec) >= COOKIE_VALUE_MIN) {
-                APR_ARRAY_PUSH(cr->cookie_values, const char *) = dec;
+            if (ap_unescape_urlencoded(dec) == OK && strcmp(dec, v) != 0) {
+                look_for_value(r, cr, dec);
             }
         }
     }

@@ -446,7 +446,14 @@ static int header_holds(void *baton, const char *name, const char *value)
  * still gets): written into the page, it would reach every visitor. */
 static int holds_a_cookie(request_rec *r, const reqperf_cache_req_t *cr)
 {
+    const char *ce = either(r, "Content-Encoding");
     int i;
+
+    if (cr->carries_cookies && ce != NULL && strcasecmp(ce, "identity") != 0) {
+        /* compressed (mod_deflate runs before this filter, or the
+         * backend did it): the bytes cannot be searched */
+        return 1;
+    }
 
     for (i = 0; cr->cookie_values != NULL && i < cr->cookie_values->nelts;
          i++) {

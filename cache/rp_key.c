@@ -103,9 +103,41 @@ static int name_byte(const char *s, size_t len, size_t *i)
  * differs) are not sorted into one key: names one backend or another
  * reads as equal keep their order.  (Comparing more names as equal only
  * sorts less: the key still holds the bytes as sent.) */
+/* A name PHP reads otherwise than its bytes: leading spaces dropped, a
+ * '[' making an array (or, unclosed, a '_'). */
+static int name_is_odd(const rp_param_t *pa)
+{
+    size_t i = 0;
+    int first = 1;
+
+    while (i < pa->name_len) {
+        unsigned char c = (unsigned char)pa->s[i];
+        int hi, lo;
+
+        if (c == '%' && i + 2 < pa->name_len
+            && (hi = rp_hexval((unsigned char)pa->s[i + 1])) >= 0
+            && (lo = rp_hexval((unsigned char)pa->s[i + 2])) >= 0) {
+            c = (unsigned char)(hi * 16 + lo);
+            i += 3;
+        }
+        else {
+            i++;
+        }
+        if ((first && (c == ' ' || c == '+')) || c == '[' || c == ']') {
+            return 1;
+        }
+        first = 0;
+    }
+    return 0;
+}
+
 static int param_name_cmp(const rp_param_t *a, const rp_param_t *b)
 {
     size_t i = 0, j = 0;
+
+    if (name_is_odd(a) || name_is_odd(b)) {
+        return 0;                      /* stays where it was sent */
+    }
 
     while (i < a->name_len && j < b->name_len) {
         int x = name_byte(a->s, a->name_len, &i);

@@ -14,8 +14,9 @@
  * one request at a time; a taker that died (a crashed child) is taken
  * over after RP_PENDING_TAKEN_STALE_US.  The same purge queued twice is
  * kept once.  A full table, or a name too long to keep, is counted as
- * dropped (the status page shows it; the error log says so).  Made
- * afresh with each configuration, as the breakers are.
+ * dropped (the status page shows it; the error log says so).  Made once
+ * for the life of the parent process, so a graceful restart in the middle
+ * of an incident keeps what waits (mod_reqperf_cache_child.c).
  */
 #ifndef RP_PENDING_H
 #define RP_PENDING_H

@@ -129,6 +129,16 @@ static void test_url_stable_sort(void **state)
                             key_of(p, "a.b=2&a_b=1", NULL, 0));
     assert_string_not_equal(key_of(p, "a=1&A=2", NULL, 0),
                             key_of(p, "A=2&a=1", NULL, 0));
+    /* and names PHP reads otherwise than their bytes stay where they were
+     * sent: leading spaces dropped, '[' an array (or, unclosed, '_') */
+    assert_string_not_equal(key_of(p, "%20a=1&a=2", NULL, 0),
+                            key_of(p, "a=2&%20a=1", NULL, 0));
+    assert_string_not_equal(key_of(p, "a[b=1&a_b=2", NULL, 0),
+                            key_of(p, "a_b=2&a[b=1", NULL, 0));
+    assert_string_not_equal(key_of(p, "a[x]=1&a=2", NULL, 0),
+                            key_of(p, "a=2&a[x]=1", NULL, 0));
+    assert_string_equal(key_of(p, "b=1&a%5Bx%5D=2&a=3", NULL, 0),
+                        "http://example.com:80/p?b=1&a%5Bx%5D=2&a=3");
     assert_string_equal(key_of(p, "a=&a", NULL, 0), "http://example.com:80/p?a=&a");
     assert_string_equal(key_of(p, "a&a=", NULL, 0), "http://example.com:80/p?a&a=");
     /* names compare as the backend decodes them: "%61" is "a" and "+" a
