@@ -91,6 +91,8 @@ typedef struct reqperf_cache_req_t {
                                           holding one is not stored */
     int carries_cookies;               /* ... and an encoded answer, which
                                           cannot be searched, neither */
+    int cookie_needles_over;           /* too many to search for: not
+                                          stored */
     int no_fill;                       /* served from the key's entry, never
                                           stored under it: an ignored query
                                           parameter came, or a cookie set

@@ -296,6 +296,10 @@ const char *reqperf_cache_resource(request_rec *r, const char *path,
  * are looked for from a little longer. */
 #define COOKIE_VALUE_MIN 3
 #define COOKIE_PIECE_MIN 6
+/* Each is searched for in the whole answer: more, and the answer is not
+ * stored at all (a Cookie header of a thousand pieces must not cost a
+ * miss a thousand passes over a megabyte). */
+#define COOKIE_NEEDLES_MAX 64
 
 static void look_for(request_rec *r, reqperf_cache_req_t *cr, const char *s,
                      size_t len, size_t min)
@@ -305,6 +309,10 @@ static void look_for(request_rec *r, reqperf_cache_req_t *cr, const char *s,
     }
     if (cr->cookie_values == NULL) {
         cr->cookie_values = apr_array_make(r->pool, 8, sizeof(char *));
+    }
+    if (cr->cookie_values->nelts >= COOKIE_NEEDLES_MAX) {
+        cr->cookie_needles_over = 1;
+        return;
     }
     APR_ARRAY_PUSH(cr->cookie_values, const char *)
         = apr_pstrmemdup(r->pool, s, len);
@@ -343,6 +351,7 @@ int reqperf_cache_cookie_values(request_rec *r, const reqperf_dir_conf_t *d,
 
     cr->cookie_values = NULL;
     cr->carries_cookies = 0;
+    cr->cookie_needles_over = 0;
     if (live == NULL) {
         return 0;
     }

@@ -449,9 +449,12 @@ static int holds_a_cookie(request_rec *r, const reqperf_cache_req_t *cr)
     const char *ce = either(r, "Content-Encoding");
     int i;
 
-    if (cr->carries_cookies && ce != NULL && strcasecmp(ce, "identity") != 0) {
-        /* compressed (mod_deflate runs before this filter, or the
-         * backend did it): the bytes cannot be searched */
+    if (cr->cookie_needles_over
+        || (cr->carries_cookies && ce != NULL
+            && strcasecmp(ce, "identity") != 0)) {
+        /* too many values to look for; or compressed (mod_deflate runs
+         * before this filter, or the backend did it): the bytes cannot
+         * be searched */
         return 1;
     }
 

@@ -102,3 +102,20 @@ ProxyPass /app/ ${{BACKEND}}/
         assert time.monotonic() < deadline
         time.sleep(0.2)
     assert xc(r) == "MISS", (xc(r), "the purged page was served")
+
+
+def test_cookie_header_of_many_values_is_not_searched(apache_factory,
+                                                      memcached, backend):
+    """Each value of an ignored cookie (and each piece of one) is looked
+    for in the whole answer: a Cookie header of a thousand pieces would
+    cost a miss a thousand passes over a page of up to a megabyte.  Past
+    64 values and pieces the answer is not searched, and not stored."""
+    a = site(apache_factory, memcached, "event", "handler",
+             location_extra="ReqPerfCacheIgnoreCookie _ga*")
+    page = "/app/many-cookies?static=1"     # a body that echoes nothing
+    many = "; ".join("_ga%d=v%05dxyz" % (i, i) for i in range(70))
+    assert xc(requests.get(a.url(page), headers={"Cookie": many})) == "MISS"
+    assert xc(requests.get(a.url(page))) == "MISS"      # nothing stored
+    assert hit(requests.get(a.url(page)))
+    few = "; ".join("_ga%d=v%05dxyz" % (i, i) for i in range(5))
+    assert hit(requests.get(a.url(page), headers={"Cookie": few}))
