@@ -129,6 +129,7 @@ int rp_pending_take(rp_pending_t *q, int64_t now_us, rp_pending_kind_t *kind,
     }
     for (i = 0; i < RP_PENDING_SLOTS; i++) {
         slot_t *s = &q->slots[i];
+        uint32_t seq = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
         uint32_t st = __atomic_load_n(&s->state, __ATOMIC_ACQUIRE);
         int64_t t;
 
@@ -140,15 +141,21 @@ int rp_pending_take(rp_pending_t *q, int64_t now_us, rp_pending_kind_t *kind,
                 continue;
             }
             __atomic_store_n(&s->taken_us, now_us, __ATOMIC_RELAXED);
+            /* taken: nobody writes the slot again until it is freed */
+            seq = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
         }
         else if (st == TAKEN
                  && now_us - (t = __atomic_load_n(&s->taken_us,
                                                   __ATOMIC_RELAXED))
                     > RP_PENDING_TAKEN_STALE_US) {
-            /* its taker died: taken over */
+            /* its taker died: taken over, if the slot is still that
+             * write, taken (it may have been freed and written again
+             * between the two reads) */
             if (!__atomic_compare_exchange_n(&s->taken_us, &t, now_us, 0,
                                              __ATOMIC_ACQUIRE,
-                                             __ATOMIC_RELAXED)) {
+                                             __ATOMIC_RELAXED)
+                || __atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != TAKEN
+                || __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE) != seq) {
                 continue;
             }
         }
@@ -158,7 +165,7 @@ int rp_pending_take(rp_pending_t *q, int64_t now_us, rp_pending_kind_t *kind,
         *kind = (rp_pending_kind_t)s->kind;
         memcpy(name, s->name, s->len);
         name[s->len] = '\0';
-        return handle_of(i, __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE));
+        return handle_of(i, seq);
     }
     return -1;
 }
