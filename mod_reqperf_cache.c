@@ -480,7 +480,7 @@ static int cache_lookup(request_rec *r, const reqperf_dir_conf_t *d,
      * not stored: it takes no fill lock, which would hold the others up
      * for nothing */
     cr->no_fill = reqperf_cache_query_ignored(cr, d)
-                  | reqperf_cache_cookie_values(r, d, cr);
+                  | reqperf_cache_cookies_sent(r, d, cr);
     cr->lk.no_lock = r->header_only || cr->no_fill;
     cr->lk.refresh = dec.refresh;
     cr->lk.local = reqperf_cache_child.local;

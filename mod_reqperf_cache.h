@@ -86,13 +86,9 @@ typedef struct reqperf_cache_req_t {
     rp_nostore_t sub_nostore;          /* an included part says: not stored */
     const request_rec *died;           /* answered by ap_die (an error, a
                                           Redirect), not by its handler */
-    apr_array_header_t *cookie_values; /* of the ignored cookies it carries
-                                          (and their pieces): an answer
-                                          holding one is not stored */
-    int carries_cookies;               /* ... and an encoded answer, which
-                                          cannot be searched, neither */
-    int cookie_needles_over;           /* too many to search for: not
-                                          stored */
+    const char *cookies_sent;          /* the (ignored) cookies the backend
+                                          is sent: an answer holding one
+                                          is not stored */
     int no_fill;                       /* served from the key's entry, never
                                           stored under it: an ignored query
                                           parameter came, or a cookie set
@@ -152,14 +148,23 @@ int reqperf_cache_query_ignored(const reqperf_cache_req_t *cr,
                                 const reqperf_dir_conf_t *d);
 
 /* A request the cache handles carries only cookies ReqPerfCacheIgnoreCookie
- * lists (any other is BYPASS cookie), and the backend gets them: their
- * values (and decoded forms) go into cr->cookie_values, and an answer
- * that holds one (an analytics id, an echo) is not stored, since the key
- * does not hold them.  Non-zero when the Cookie header now holds a cookie
- * that is not listed (the configuration set it since the request was
- * read): then the answer is not stored at all. */
-int reqperf_cache_cookie_values(request_rec *r, const reqperf_dir_conf_t *d,
-                                reqperf_cache_req_t *cr);
+ * lists (any other is BYPASS cookie), and the backend gets them: the
+ * Cookie header it is sent is kept in cr->cookies_sent, and an answer
+ * that holds one of their values is not stored, since the key does not
+ * hold them.  Non-zero when the header now holds a cookie that is not
+ * listed (the configuration set it since the request was read): then the
+ * answer is not stored at all. */
+int reqperf_cache_cookies_sent(request_rec *r, const reqperf_dir_conf_t *d,
+                               reqperf_cache_req_t *cr);
+
+/* What an answer to a request sent these cookies must not hold: each
+ * value (3 bytes or more) as sent, percent-decoded and HTML-escaped, and
+ * its runs of 6 or more letters and digits; NULL when it sent none.  *over
+ * when there are more than 64 (the answer is then not searched: not
+ * stored). */
+apr_array_header_t *reqperf_cache_cookie_needles(request_rec *r,
+                                                 const char *cookies,
+                                                 int *over);
 
 void reqperf_cache_setup(request_rec *r, const reqperf_dir_conf_t *d,
                          reqperf_cache_req_t *cr, const char *resource,

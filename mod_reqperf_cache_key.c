@@ -301,78 +301,84 @@ const char *reqperf_cache_resource(request_rec *r, const char *path,
  * miss a thousand passes over a megabyte). */
 #define COOKIE_NEEDLES_MAX 64
 
-static void look_for(request_rec *r, reqperf_cache_req_t *cr, const char *s,
-                     size_t len, size_t min)
+typedef struct {
+    apr_pool_t *p;
+    apr_array_header_t *out;
+    int over;
+} needles_t;
+
+static void look_for(needles_t *nd, const char *s, size_t len, size_t min)
 {
     if (len < min) {
         return;
     }
-    if (cr->cookie_values == NULL) {
-        cr->cookie_values = apr_array_make(r->pool, 8, sizeof(char *));
-    }
-    if (cr->cookie_values->nelts >= COOKIE_NEEDLES_MAX) {
-        cr->cookie_needles_over = 1;
+    if (nd->out->nelts >= COOKIE_NEEDLES_MAX) {
+        nd->over = 1;
         return;
     }
-    APR_ARRAY_PUSH(cr->cookie_values, const char *)
-        = apr_pstrmemdup(r->pool, s, len);
+    APR_ARRAY_PUSH(nd->out, const char *) = apr_pstrmemdup(nd->p, s, len);
 }
 
 /* A value as an application may write it: whole, its runs of letters and
  * digits, and HTML-escaped. */
-static void look_for_value(request_rec *r, reqperf_cache_req_t *cr,
-                           const char *v)
+static void look_for_value(needles_t *nd, const char *v)
 {
     size_t n = strlen(v), i, start = 0;
     const char *esc;
 
-    look_for(r, cr, v, n, COOKIE_VALUE_MIN);
+    look_for(nd, v, n, COOKIE_VALUE_MIN);
     for (i = 0; i <= n; i++) {
         if (i == n || !apr_isalnum(v[i])) {
             if (i > start && i - start < n) {
-                look_for(r, cr, v + start, i - start, COOKIE_PIECE_MIN);
+                look_for(nd, v + start, i - start, COOKIE_PIECE_MIN);
             }
             start = i + 1;
         }
     }
-    esc = ap_escape_html2(r->pool, v, 1);
+    esc = ap_escape_html2(nd->p, v, 1);
     if (strcmp(esc, v) != 0) {
-        look_for(r, cr, esc, strlen(esc), COOKIE_VALUE_MIN);
+        look_for(nd, esc, strlen(esc), COOKIE_VALUE_MIN);
     }
 }
 
-int reqperf_cache_cookie_values(request_rec *r, const reqperf_dir_conf_t *d,
-                                reqperf_cache_req_t *cr)
+int reqperf_cache_cookies_sent(request_rec *r, const reqperf_dir_conf_t *d,
+                               reqperf_cache_req_t *cr)
 {
-    int n, k, m;
+    int n;
     const char **ignore = list_of(d->cache_ignore_cookie, &n);
     const char *live = apr_table_getm(r->pool, r->headers_in, "Cookie");
-    rp_substr_t vals[RP_COOKIE_MAX_PIECES];
 
-    cr->cookie_values = NULL;
-    cr->carries_cookies = 0;
-    cr->cookie_needles_over = 0;
-    if (live == NULL) {
-        return 0;
-    }
-    if (rp_cookie_is_personal(live, ignore, n)) {
-        return 1;                      /* set since the request was read */
-    }
-    m = rp_cookie_values(live, vals, RP_COOKIE_MAX_PIECES);
-    cr->carries_cookies = m > 0;
-    for (k = 0; k < m; k++) {
+    cr->cookies_sent = live;
+    return live != NULL && rp_cookie_is_personal(live, ignore, n);
+}
+
+apr_array_header_t *reqperf_cache_cookie_needles(request_rec *r,
+                                                 const char *cookies,
+                                                 int *over)
+{
+    rp_substr_t *vals = apr_palloc(r->pool,
+                                   sizeof(*vals) * RP_COOKIE_MAX_PIECES);
+    needles_t nd;
+    int k, m;
+
+    nd.p = r->pool;
+    nd.out = apr_array_make(r->pool, 8, sizeof(char *));
+    nd.over = 0;
+    m = rp_cookie_values(cookies, vals, RP_COOKIE_MAX_PIECES);
+    for (k = 0; k < m && !nd.over; k++) {
         char *v = apr_pstrmemdup(r->pool, vals[k].s, vals[k].len), *dec;
 
-        look_for_value(r, cr, v);
+        look_for_value(&nd, v);
         /* as an application that decodes it would write it */
         if (strchr(v, '%') != NULL || strchr(v, '+') != NULL) {
             dec = apr_pstrdup(r->pool, v);
             if (ap_unescape_urlencoded(dec) == OK && strcmp(dec, v) != 0) {
-                look_for_value(r, cr, dec);
+                look_for_value(&nd, dec);
             }
         }
     }
-    return 0;
+    *over = nd.over;
+    return m > 0 ? nd.out : NULL;
 }
 
 int reqperf_cache_query_ignored(const reqperf_cache_req_t *cr,

@@ -444,25 +444,37 @@ static int header_holds(void *baton, const char *name, const char *value)
 /* Whether the answer holds the value of a cookie the request carried
  * (ReqPerfCacheIgnoreCookie's, which the key leaves out and the backend
  * still gets): written into the page, it would reach every visitor. */
-static int holds_a_cookie(request_rec *r, const reqperf_cache_req_t *cr)
+static int holds_a_cookie(request_rec *r, reqperf_cache_req_t *cr)
 {
     const char *ce = either(r, "Content-Encoding");
-    int i;
+    apr_array_header_t *needles;
+    int i, over;
 
-    if (cr->cookie_needles_over
-        || (cr->carries_cookies && ce != NULL
-            && strcasecmp(ce, "identity") != 0)) {
+    /* the cookies as the backend got them (a RequestHeader in a directory
+     * may have set one since a quick-mode lookup): one the key cannot
+     * leave out keeps the answer out */
+    if (reqperf_cache_cookies_sent(r, reqperf_dconf(r), cr)) {
+        return 1;
+    }
+    if (cr->cookies_sent == NULL) {
+        return 0;
+    }
+    /* what to look for: built here, on a miss being stored, not on the
+     * hits that carry the same cookies */
+    needles = reqperf_cache_cookie_needles(r, cr->cookies_sent, &over);
+    if (needles == NULL) {
+        return 0;
+    }
+    if (over || (ce != NULL && strcasecmp(ce, "identity") != 0)) {
         /* too many values to look for; or compressed (mod_deflate runs
          * before this filter, or the backend did it): the bytes cannot
          * be searched */
         return 1;
     }
-
-    for (i = 0; cr->cookie_values != NULL && i < cr->cookie_values->nelts;
-         i++) {
+    for (i = 0; i < needles->nelts; i++) {
         find_t f;
 
-        f.needle = APR_ARRAY_IDX(cr->cookie_values, i, const char *);
+        f.needle = APR_ARRAY_IDX(needles, i, const char *);
         f.found = 0;
         if (cr->len > 0 && memmem(cr->buf, cr->len, f.needle,
                                   strlen(f.needle)) != NULL) {

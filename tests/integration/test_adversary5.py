@@ -119,3 +119,20 @@ def test_cookie_header_of_many_values_is_not_searched(apache_factory,
     assert hit(requests.get(a.url(page)))
     few = "; ".join("_ga%d=v%05dxyz" % (i, i) for i in range(5))
     assert hit(requests.get(a.url(page), headers={"Cookie": few}))
+
+
+@pytest.mark.parametrize("mode", ["handler", "quick"])
+def test_cookie_the_configuration_sets_keeps_the_answer_out(apache_factory,
+                                                            memcached,
+                                                            backend, mode):
+    """A cookie the key cannot leave out, set by the configuration after a
+    quick-mode lookup (RequestHeader in a section, run at fixups), reaches
+    the backend: the cookies are judged again as the backend got them, and
+    its answer is not stored."""
+    a = site(apache_factory, memcached, "event", mode,
+             location_extra='RequestHeader set Cookie "sessionid=%{REMOTE_PORT}e"')
+    page = "/app/config-cookie"
+    for _ in range(3):
+        r = requests.get(a.url(page))
+        assert not hit(r), xc(r)
+        assert "sessionid" in r.text
