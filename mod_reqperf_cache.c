@@ -474,6 +474,10 @@ static int cache_lookup(request_rec *r, const reqperf_dir_conf_t *d,
         return bypass_down(r);
     }
     cr->have_store = 1;
+    /* the lookup's calls, and the store's later, each a run bounded by
+     * ReqPerfCacheTimeout in all (a slow memcached costs a request about
+     * twice the timeout, not the timeout per call) */
+    rp_mc_limit(&cr->store);
     reqperf_purges_flush(r, &cr->store);    /* before any page is read */
     reqperf_cache_setup(r, d, cr, dec.resource, dec.full);
     /* a HEAD's answer, or one to a query with an ignored parameter, is
@@ -491,8 +495,15 @@ static int cache_lookup(request_rec *r, const reqperf_dir_conf_t *d,
      * store borrows a connection again if it needs one */
     rp_mc_park(&cr->store);
     count_lookup(r, cr);
+    if (rp_mc_over(&cr->store)) {
+        reqperf_memcached_slow(r);
+    }
     if (result == RP_LOOKUP_DOWN) {
         reqperf_count(RP_CTR_CACHE_ERRORS);
+        if (rp_mc_over(&cr->store)) {
+            bypass(r, RP_CTR_CACHE_BYPASS_DOWN, "down");
+            return DECLINED;
+        }
         return bypass_down(r);
     }
     if (!cr->lk.from_local) {

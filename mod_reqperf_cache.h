@@ -299,6 +299,7 @@ extern reqperf_cache_child_t reqperf_cache_child;
 void reqperf_cache_child_register_hooks(apr_pool_t *p);
 void reqperf_memcached_down(request_rec *r);
 void reqperf_memcached_up(request_rec *r);
+void reqperf_memcached_slow(request_rec *r);
 int reqperf_cache_acquire_store(request_rec *r, rp_store_t *out);
 
 #endif

@@ -54,6 +54,21 @@ void reqperf_memcached_down(request_rec *r)
     }
 }
 
+/* A request's memcached calls were cut short: each answered, but together
+ * they took longer than the timeout (rp_mc_limit). */
+void reqperf_memcached_slow(request_rec *r)
+{
+    static apr_time_t last;
+
+    if (reqperf_log_due(&last)) {
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, APLOGNO(10525)
+                      "mod_reqperf: memcached is slow: a request's calls "
+                      "to it took longer than ReqPerfCacheTimeout in all, "
+                      "and it made no more (the lookup goes to the "
+                      "backend, the store is dropped)");
+    }
+}
+
 void reqperf_memcached_up(request_rec *r)
 {
     if (mc_down_said && reqperf_log_due(&mc_up_logged)) {

@@ -512,6 +512,9 @@ static void store_response(request_rec *r, reqperf_cache_req_t *cr)
     }
     out = rp_cache_store(&cr->lk, &resp, &why, &dropped);
     reqperf_advice_stored(r, cr, out);
+    if (rp_mc_over(&cr->store)) {
+        reqperf_memcached_slow(r);
+    }
     rp_mc_park(&cr->store);
     reqperf_count_local_evictions(cr);
     if (dropped > 0) {

@@ -518,6 +518,9 @@ static rp_lookup_result_t wait_for_fill(rp_lookup_t *lk,
         rp_store_item_t poll[2];
 
         lk->clock->sleep_us(lk->clock->baton, pause);
+        /* each poll is a run of its own (rp_mc_limit): the wait is
+         * bounded by ReqPerfCacheLock, not by memcached's budget */
+        rp_store_rest(lk->store);
         now = lk->clock->now_us(lk->clock->baton);
         lk->waited_us = now - wait_start;  /* every way out is below */
         pause = pause * 2 > POLL_MAX_US ? POLL_MAX_US : pause * 2;

@@ -439,6 +439,7 @@ static rp_store_outcome_t vary_as_stored(rp_lookup_t *lk,
             break;
         }
         lk->clock->sleep_us(lk->clock->baton, INDEX_LOCK_PAUSE_US);
+        rp_store_rest(lk->store);      /* a pause, not memcached's time */
     }
     if (rc != RP_ST_OK) {
         return rc == RP_ST_EXISTS

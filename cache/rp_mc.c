@@ -16,6 +16,7 @@ struct rp_mc_t {
     int n;
     const char **names;
     rp_breaker_t *breakers;
+    int64_t timeout_us;
     int out;                       /* connections borrowed (atomic) */
     int closed;                    /* the owning pool is being destroyed */
 };
@@ -31,6 +32,9 @@ typedef struct {
     int cleanup_set;               /* release_cleanup registered on p */
     memcached_result_st result;
     int result_ready;
+    int64_t budget_us;             /* rp_mc_limit(): a run's time (0: none) */
+    int64_t deadline_us;           /* the run's end; 0 until its first call */
+    int over;                      /* a call was not made: past the budget */
 } rp_mc_conn_t;
 
 static int64_t mono_us(void)
@@ -153,6 +157,7 @@ rp_mc_t *rp_mc_create(apr_pool_t *p, const char *const *servers, int n,
     }
     apr_pool_cleanup_register(p, mc, destroy_mc, apr_pool_cleanup_null);
     mc->n = n;
+    mc->timeout_us = timeout_us;
     mc->names = apr_pcalloc(p, sizeof(char *) * (size_t)n);
     mc->breakers = breakers;
     for (i = 0; i < n; i++) {
@@ -268,7 +273,7 @@ static memcached_st *conn_memc(rp_mc_conn_t *c)
 }
 
 static int gate_open(rp_mc_conn_t *c, const char *key, size_t klen,
-                     gate_t *g)
+                     gate_t *g, int64_t now)
 {
     g->server = -1;
     g->probe = 0;
@@ -280,8 +285,28 @@ static int gate_open(rp_mc_conn_t *c, const char *key, size_t klen,
     if (c->mc->breakers == NULL || g->server < 0 || g->server >= c->mc->n) {
         return 1;
     }
-    return rp_breaker_allow(&c->mc->breakers[g->server], mono_us(),
-                            &g->probe);
+    return rp_breaker_allow(&c->mc->breakers[g->server], now, &g->probe);
+}
+
+/* Whether a call starting now may be made: a run of calls made back to
+ * back (a lookup; a store) ends once it has taken the budget, so that a
+ * memcached answering each call just under the timeout costs a request
+ * about twice the timeout, not the timeout times its calls.  The run
+ * starts at its first call, after rp_mc_limit(), a park or a rest. */
+static int within_budget(rp_mc_conn_t *c, int64_t now)
+{
+    if (c->budget_us <= 0) {
+        return 1;
+    }
+    if (c->deadline_us == 0) {
+        c->deadline_us = now + c->budget_us;
+        return 1;
+    }
+    if (now < c->deadline_us) {
+        return 1;
+    }
+    c->over = 1;
+    return 0;
 }
 
 static void gate_close(rp_mc_conn_t *c, gate_t *g, memcached_return_t rc)
@@ -418,6 +443,7 @@ static rp_st_rc_t mc_mget(void *ctx, apr_pool_t *p, rp_store_item_t *items,
     size_t i, k, g, m = 0;
     memcached_return_t rc;
     rp_st_rc_t out = RP_ST_OK;
+    int64_t now = mono_us();
 
     if (n > MGET_MAX) {
         for (i = 0; i < n; i++) {
@@ -427,7 +453,7 @@ static rp_st_rc_t mc_mget(void *ctx, apr_pool_t *p, rp_store_item_t *items,
         }
         return RP_ST_ERROR;
     }
-    if (conn_memc(c) == NULL) {
+    if (!within_budget(c, now) || conn_memc(c) == NULL) {
         for (i = 0; i < n; i++) {
             items[i].value = NULL;
             items[i].value_len = 0;
@@ -438,7 +464,8 @@ static rp_st_rc_t mc_mget(void *ctx, apr_pool_t *p, rp_store_item_t *items,
     for (i = 0; i < n; i++) {
         items[i].value = NULL;
         items[i].value_len = 0;
-        if (!gate_open(c, items[i].key, items[i].key_len, &gates[i])) {
+        if (!gate_open(c, items[i].key, items[i].key_len, &gates[i],
+                       now)) {
             items[i].rc = RP_ST_DOWN;
             out = RP_ST_DOWN;
             continue;
@@ -450,6 +477,24 @@ static rp_st_rc_t mc_mget(void *ctx, apr_pool_t *p, rp_store_item_t *items,
     for (k = 0; k < m; k++) {
         if (done[k]) {
             continue;
+        }
+        if (k > 0 && !within_budget(c, mono_us())) {
+            /* one server's share after another: the run may be over */
+            for (i = k; i < m; i++) {
+                if (!done[i]) {
+                    gate_t *gt = &gates[idx[i]];
+                    items[idx[i]].rc = RP_ST_DOWN;
+                    done[i] = 1;
+                    if (gt->probe) {
+                        /* the probe it took, handed back untried */
+                        gt->probe = 0;
+                        rp_breaker_set(&c->mc->breakers[gt->server],
+                                       RP_BRK_DOWN, now);
+                    }
+                }
+            }
+            out = RP_ST_DOWN;
+            break;
         }
         /* the keys of the server holding idx[k] */
         g = 0;
@@ -498,8 +543,9 @@ static rp_st_rc_t store_cmd(void *ctx, const char *key, size_t klen,
     rp_mc_conn_t *c = ctx;
     gate_t g;
     memcached_return_t rc;
+    int64_t now = mono_us();
 
-    if (!gate_open(c, key, klen, &g)) {
+    if (!within_budget(c, now) || !gate_open(c, key, klen, &g, now)) {
         return RP_ST_DOWN;
     }
     rc = add ? memcached_add(c->memc, key, klen, val, vlen, (time_t)ttl_s, 0)
@@ -526,7 +572,9 @@ static rp_st_rc_t mc_del(void *ctx, const char *key, size_t klen)
     gate_t g;
     memcached_return_t rc;
 
-    if (!gate_open(c, key, klen, &g)) {
+    /* not held to the budget: a delete gives back a lock this request
+     * took, which the others would otherwise wait out */
+    if (!gate_open(c, key, klen, &g, mono_us())) {
         return RP_ST_DOWN;
     }
     rc = memcached_delete(c->memc, key, klen, 0);
@@ -540,8 +588,9 @@ static rp_st_rc_t mc_incr(void *ctx, const char *key, size_t klen,
     rp_mc_conn_t *c = ctx;
     gate_t g;
     memcached_return_t rc;
+    int64_t now = mono_us();
 
-    if (!gate_open(c, key, klen, &g)) {
+    if (!within_budget(c, now) || !gate_open(c, key, klen, &g, now)) {
         return RP_ST_DOWN;
     }
     rc = memcached_increment(c->memc, key, klen, (uint32_t)delta, newval);
@@ -549,8 +598,13 @@ static rp_st_rc_t mc_incr(void *ctx, const char *key, size_t klen,
     return map_rc(rc);
 }
 
+static void mc_rest(void *ctx)
+{
+    ((rp_mc_conn_t *)ctx)->deadline_us = 0;
+}
+
 static const rp_store_ops_t mc_ops = {
-    "memcached", mc_get, mc_mget, mc_set, mc_add, mc_del, mc_incr
+    "memcached", mc_get, mc_mget, mc_set, mc_add, mc_del, mc_incr, mc_rest
 };
 
 /* Give the connection back to the pool; done: for good (otherwise the
@@ -560,6 +614,7 @@ static void put_back(rp_mc_conn_t *c, int done)
     if (done) {
         c->done = 1;
     }
+    c->deadline_us = 0;                /* the next call starts a new run */
     if (c->memc == NULL) {
         return;
     }
@@ -594,6 +649,21 @@ void rp_mc_park(rp_store_t *s)
     if (s != NULL && s->ops == &mc_ops && s->ctx != NULL) {
         put_back(s->ctx, 0);
     }
+}
+
+void rp_mc_limit(rp_store_t *s)
+{
+    if (s != NULL && s->ops == &mc_ops && s->ctx != NULL) {
+        rp_mc_conn_t *c = s->ctx;
+        c->budget_us = c->mc->timeout_us;
+        c->deadline_us = 0;
+    }
+}
+
+int rp_mc_over(const rp_store_t *s)
+{
+    return s != NULL && s->ops == &mc_ops && s->ctx != NULL
+           && ((const rp_mc_conn_t *)s->ctx)->over;
 }
 
 void rp_mc_release(rp_store_t *s)

@@ -38,6 +38,15 @@ int rp_mc_acquire(rp_mc_t *mc, apr_pool_t *p, rp_store_t *out);
  * is only out during memcached calls (the event MPM finishes writing a
  * response after its worker thread has moved on to another request). */
 void rp_mc_park(rp_store_t *s);
+/* Hold the calls of s to the timeout per run: calls made back to back
+ * (from the first after this, a park or a rest, to the next park or
+ * rest) stop once the run has lasted the timeout; a later call is not
+ * made and reports RP_ST_DOWN without counting against the server's
+ * breaker.  A delete is always made (it gives back a lock).  For a
+ * request's lookup and store; purges are not limited. */
+void rp_mc_limit(rp_store_t *s);
+/* Whether a call of s was not made for the limit. */
+int rp_mc_over(const rp_store_t *s);
 /* Give it back for good (also done by a cleanup of the pool given to
  * acquire). */
 void rp_mc_release(rp_store_t *s);

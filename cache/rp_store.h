@@ -46,6 +46,9 @@ typedef struct rp_store_ops_t {
     /* NOTFOUND if absent; the value must be a decimal number, as in memcached */
     rp_st_rc_t (*incr)(void *ctx, const char *key, size_t klen, uint64_t delta,
                        uint64_t *newval);
+    /* optional (NULL): the calls so far were one run, the next starts
+     * another (between the polls of a wait); see rp_mc_limit() */
+    void (*rest)(void *ctx);
 } rp_store_ops_t;
 
 typedef struct {
@@ -84,6 +87,13 @@ static inline rp_st_rc_t rp_store_del(rp_store_t *s, const char *key, size_t kle
 static inline rp_st_rc_t rp_store_incr(rp_store_t *s, const char *key, size_t klen, uint64_t delta, uint64_t *newval)
 {
     return s->ops->incr(s->ctx, key, klen, delta, newval);
+}
+
+static inline void rp_store_rest(rp_store_t *s)
+{
+    if (s->ops->rest != NULL) {
+        s->ops->rest(s->ctx);
+    }
 }
 
 /* "ok", "notfound", "exists", "error", "down". */

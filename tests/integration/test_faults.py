@@ -500,3 +500,80 @@ ProxyPass /app/ ${{BACKEND}}/
         assert backend.hits("/slow/0") == 1
     finally:
         proxy.stop()
+
+
+@pytest.mark.parametrize("mpm", MPMS)
+def test_memcached_answering_just_under_the_timeout(apache_factory,
+                                                    memcached, backend, mpm):
+    """Each call answers in time, so the breaker never trips: without a
+    bound on a request's calls together, a miss would make seven of them,
+    each waiting most of the timeout.  The lookup's calls and the store's
+    are each cut once they have taken the timeout."""
+    proxy = SlowProxy(memcached.port, 0.6)
+    try:
+        a = apache_factory(mpm=mpm, conf="""
+ReqPerfCacheServers 127.0.0.1:{port}
+ReqPerfCacheTimeout 1s
+ReqPerfCacheLocal 0
+ProxyPass /app/ ${{BACKEND}}/
+<Location /app/>
+    ReqPerfCache On
+</Location>
+{status}
+""".format(port=proxy.port, status=STATUS))
+        pages = 3
+        before = proxy.requests
+        for i in range(pages):
+            r = requests.get(a.url("/app/budget/%d" % i), timeout=30)
+            assert r.status_code == 200
+            assert backend.hits("/budget/%d" % i) == 1
+        calls = proxy.requests - before
+        # a lookup run: the multi-get, then the lock (started within the
+        # run's first second); a store run: its first call or two; the
+        # lock given back: 4 here.  Unbounded, a miss makes 7 or more.
+        assert calls <= 5 * pages, calls
+        assert "AH10525" in a.read_error_log()
+        d = stats(a)
+        # no call timed out: it was the bound, not the breaker
+        assert d["cache"]["servers"][0]["state"] == "up", d["cache"]
+    finally:
+        proxy.stop()
+
+
+def test_slow_memcached_still_holds_a_stampede(apache_factory, memcached,
+                                               backend):
+    """The bound on a request's memcached calls is per run: a request
+    waiting for another's fill polls memcached for as long as
+    ReqPerfCacheLock allows, each poll a run of its own, rather than
+    going to the backend once its polls have taken the timeout in all."""
+    proxy = SlowProxy(memcached.port, 0.15)
+    try:
+        a = apache_factory(conf="""
+ReqPerfCacheServers 127.0.0.1:{port}
+ReqPerfCacheTimeout 1s
+ReqPerfCacheLocal 0
+ProxyPass /app/ ${{BACKEND}}/
+<Location /app/>
+    ReqPerfCache On
+</Location>
+{status}
+""".format(port=proxy.port, status=STATUS))
+        url = a.url("/app/herd?sleep_ms=4000")
+        out = []
+
+        def get():
+            r = requests.get(url, timeout=60)
+            out.append((r.status_code, xc(r)))
+
+        ts = [threading.Thread(target=get) for _ in range(2)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(60)
+        assert [s for s, _ in out] == [200, 200], out
+        # one filled it; the other waited through more than a second of
+        # polls and was answered from the fill
+        assert backend.hits("/herd") == 1, out
+        assert sorted(x.split()[0] for _, x in out) == ["HIT", "MISS"], out
+    finally:
+        proxy.stop()

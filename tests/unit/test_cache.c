@@ -1506,7 +1506,7 @@ static rp_st_rc_t hk_incr(void *c, const char *k, size_t kl, uint64_t d,
 static void hook_init(hook_store_t *h, rp_store_t *inner)
 {
     static const rp_store_ops_t ops = {
-        "hook", hk_get, hk_mget, hk_set, hk_add, hk_del, hk_incr
+        "hook", hk_get, hk_mget, hk_set, hk_add, hk_del, hk_incr, NULL
     };
 
     memset(h, 0, sizeof(*h));

@@ -1020,7 +1020,7 @@ static rp_st_rc_t h_incr(void *ctx, const char *key, size_t klen,
 }
 
 static const rp_store_ops_t HOOKED_OPS = {
-    "hooked", h_get, h_mget, h_set, h_add, h_del, h_incr
+    "hooked", h_get, h_mget, h_set, h_add, h_del, h_incr, NULL
 };
 
 static int64_t fake_now(void *baton)

@@ -169,7 +169,7 @@ static rp_st_rc_t ps_incr(void *c, const char *k, size_t kl, uint64_t d,
 static void ps_init(pause_store_t *ps, rp_store_t *inner)
 {
     static const rp_store_ops_t ops = {
-        "pause", ps_get, ps_mget, ps_set, ps_add, ps_del, ps_incr
+        "pause", ps_get, ps_mget, ps_set, ps_add, ps_del, ps_incr, NULL
     };
 
     memset(ps, 0, sizeof(*ps));

@@ -267,7 +267,7 @@ static rp_st_rc_t mem_incr(void *ctx, const char *key, size_t klen, uint64_t del
 }
 
 static const rp_store_ops_t rp_store_mem_ops = {
-    "mem", mem_get, mem_mget, mem_set, mem_add, mem_del, mem_incr
+    "mem", mem_get, mem_mget, mem_set, mem_add, mem_del, mem_incr, NULL
 };
 
 rp_store_t *rp_store_mem_create(apr_pool_t *p)
