@@ -44,6 +44,7 @@
 
 #include "mod_reqperf_cache.h"
 #include "cache/rp_mc.h"
+#include "cache/rp_pending.h"
 
 APLOG_USE_MODULE(reqperf);
 
@@ -489,6 +490,11 @@ static int cache_lookup(request_rec *r, const reqperf_dir_conf_t *d,
     cr->lk.refresh = dec.refresh;
     cr->lk.local = reqperf_cache_child.local;
     cr->lk.local_ttl_us = reqperf_cache_child.local_ttl;
+    if (rp_pending_count(reqperf_cache_child.pending) > 0) {
+        /* purges wait that this request could not make: whatever page
+         * they name, the copy memcached holds is not served */
+        cr->lk.pending = reqperf_cache_child.pending;
+    }
 
     result = rp_cache_lookup(&cr->lk);
     /* not held while the backend works or the response is written: the

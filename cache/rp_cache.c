@@ -11,6 +11,7 @@
 
 #include "rp_cache_int.h"
 #include "rp_local.h"
+#include "rp_pending.h"
 #include "rp_util.h"
 
 #define POLL_FIRST_US 10000
@@ -180,14 +181,19 @@ static rp_eval_t check_tags(rp_lookup_t *lk, const rp_entry_t *e,
     uint64_t sum;
 
     if (!lk->tag_epoch_asked) {
-        /* the hint had it untagged: the epochs now, one round trip more
-         * (if memcached cannot say, the tags themselves are read below) */
+        /* the hint had it untagged: the epochs now, one round trip more */
         rp_store_item_t *ep = apr_palloc(lk->pool, 2 * sizeof(*ep));
         const char *vkey = validated == &lk->variant_items[1]
                            ? lk->variant_valid_key : lk->valid_key;
 
         validated = rp_cache_read_tag_epoch(lk, vkey, ep) == 0 ? &ep[1]
                                                                 : NULL;
+    }
+    if (!lk->tag_epoch_read) {
+        /* the server of the tag epoch does not answer: a tag purge made
+         * meanwhile stopped at its first step (moving the epoch), before
+         * the tag's generation, so the generations cannot tell either */
+        return RP_EV_DOWN;
     }
     /* the bytes of this entry: the record must name them, not an entry
      * stored under this key before or since */
@@ -222,6 +228,45 @@ static rp_eval_t check_tags(rp_lookup_t *lk, const rp_entry_t *e,
         rp_cache_note_validated(lk, want, (uint32_t)RP_CACHE_MAX_TTL_S, sum);
     }
     return RP_EV_FRESH;
+}
+
+typedef struct {
+    const rp_lookup_t *lk;
+    const rp_entry_t *e;
+} waits_t;
+
+static int names_this_page(void *baton, rp_pending_kind_t kind,
+                           const char *name, size_t len)
+{
+    const waits_t *w = baton;
+    char key[RP_KEY_HASH_MAX];
+    uint32_t k;
+
+    if (kind == RP_PENDING_URL) {
+        /* as rp_cache_purge_url names it: by its generation's key */
+        char *u = apr_pstrmemdup(w->lk->pool, name, len);
+        rp_cache_gen_key(key, "rp:u:", u);
+        return strcmp(key, w->lk->url_gen_key) == 0;
+    }
+    for (k = 0; k < w->e->n_tags; k++) {
+        if (strlen(w->e->tags[k]) == len
+            && memcmp(w->e->tags[k], name, len) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* A purge of this page's URL or of one of its tags waits in the queue
+ * (memcached did not take it, and this request could not make it): the
+ * copy memcached still holds is the one purged. */
+static int purge_waits(const rp_lookup_t *lk, const rp_entry_t *e)
+{
+    waits_t w;
+
+    w.lk = lk;
+    w.e = e;
+    return rp_pending_find(lk->pending, names_this_page, &w);
 }
 
 /* Decide about the bytes found under the base key (following a vary
@@ -268,6 +313,10 @@ static rp_eval_t evaluate(rp_lookup_t *lk, const rp_store_item_t *it,
     }
     /* generations: the URL's, then each tag's */
     if (lk->url_gen == 0 || e.url_gen != lk->url_gen) {
+        lk->stale_by_generation++;
+        return RP_EV_PURGED;
+    }
+    if (lk->pending != NULL && purge_waits(lk, &e)) {
         lk->stale_by_generation++;
         return RP_EV_PURGED;
     }
@@ -546,9 +595,17 @@ static rp_lookup_result_t wait_for_fill(rp_lookup_t *lk,
         if (poll[1].rc == RP_ST_OK && take_fill(lk, &poll[1], now)) {
             return lk->result;
         }
-        /* the filler gave up (error, not cacheable): our turn? */
-        if (poll[0].rc == RP_ST_NOTFOUND && try_lock(lk) != 0) {
-            return miss(lk, why, now);
+        /* the lock is gone without a page: the filler gave up (an
+         * error, a store refused) or its lock ran out while the backend
+         * hangs.  With a copy that may stand in for a failed backend, it
+         * does: never join a fill that is failing.  Else: our turn? */
+        if (poll[0].rc == RP_ST_NOTFOUND) {
+            if (lk->has_fallback) {
+                break;
+            }
+            if (try_lock(lk) != 0) {
+                return miss(lk, why, now);
+            }
         }
         if (now >= deadline) {
             break;

@@ -141,6 +141,10 @@ typedef struct {
                                           where no stored copy names it */
     rp_local_t *local;                 /* the shared-memory tier, or NULL */
     int64_t local_ttl_us;              /* ReqPerfCacheLocalTTL */
+    /* purges that wait for memcached to take them (rp_pending.h), when
+     * some wait after this request made what it could: a copy whose URL
+     * or one of whose tags they name is not served */
+    const struct rp_pending_t *pending;
 
     /* outputs */
     rp_lookup_result_t result;

@@ -103,27 +103,41 @@ static int name_byte(const char *s, size_t len, size_t *i)
  * differs) are not sorted into one key: names one backend or another
  * reads as equal keep their order.  (Comparing more names as equal only
  * sorts less: the key still holds the bytes as sent.) */
-/* A name PHP reads otherwise than its bytes: leading spaces dropped, a
- * '[' making an array (or, unclosed, a '_'). */
+/* A name some backend reads otherwise than its bytes, or otherwise than
+ * the others, keeps its place: PHP drops leading spaces, makes an array
+ * of '[' (or, unclosed, a '_') and reads a name up to a NUL; Django and
+ * Python's parse_qs read every byte that is not UTF-8 as U+FFFD (so
+ * "%FE" and "%FF" are one name there); CGI.pm, Plack and Rack 2 split
+ * on ';' as on '&'; a backend that decodes twice reads "%2561" as "a".
+ * So: a piece holding ';', and a name holding, once decoded, a control
+ * byte, a byte past ASCII, '%', '&', ';', '=', '[' or ']'. */
 static int name_is_odd(const rp_param_t *pa)
 {
     size_t i = 0;
     int first = 1;
 
+    /* a piece holding ';' is several parameters to a backend that also
+     * splits there: their places count */
+    if (memchr(pa->s, ';', pa->len) != NULL) {
+        return 1;
+    }
     while (i < pa->name_len) {
         unsigned char c = (unsigned char)pa->s[i];
-        int hi, lo;
+        int hi, lo, escaped = 0;
 
         if (c == '%' && i + 2 < pa->name_len
             && (hi = rp_hexval((unsigned char)pa->s[i + 1])) >= 0
             && (lo = rp_hexval((unsigned char)pa->s[i + 2])) >= 0) {
             c = (unsigned char)(hi * 16 + lo);
             i += 3;
+            escaped = 1;
         }
         else {
             i++;
         }
-        if ((first && (c == ' ' || c == '+')) || c == '[' || c == ']') {
+        if ((first && (c == ' ' || c == '+')) || c < 0x20 || c >= 0x7f
+            || (c != '\0' && strchr("&;=[]", c) != NULL)
+            || (escaped && c == '%')) {
             return 1;
         }
         first = 0;

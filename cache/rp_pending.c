@@ -111,6 +111,49 @@ int rp_pending_add(rp_pending_t *q, rp_pending_kind_t kind, const char *name)
     return -1;
 }
 
+int rp_pending_find(const rp_pending_t *q,
+                    int (*match)(void *baton, rp_pending_kind_t kind,
+                                 const char *name, size_t len),
+                    void *baton)
+{
+    char name[RP_PENDING_NAME_MAX];
+    int i;
+
+    if (rp_pending_count(q) == 0) {
+        return 0;
+    }
+    for (i = 0; i < RP_PENDING_SLOTS; i++) {
+        const slot_t *s = &q->slots[i];
+        uint32_t seq = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
+        uint32_t st = __atomic_load_n(&s->state, __ATOMIC_ACQUIRE);
+        uint32_t kind, len;
+
+        if (st == FREE) {
+            continue;
+        }
+        if (st == WRITING) {
+            return 1;                  /* a purge being queued right now */
+        }
+        kind = __atomic_load_n(&s->kind, __ATOMIC_RELAXED);
+        len = __atomic_load_n(&s->len, __ATOMIC_RELAXED);
+        if (len > RP_PENDING_NAME_MAX) {
+            return 1;
+        }
+        memcpy(name, s->name, len);
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        if (__atomic_load_n(&s->seq, __ATOMIC_ACQUIRE) != seq) {
+            return 1;                  /* written again while copied */
+        }
+        /* freed meanwhile: made, so it matches nothing; else it is the
+         * purge whose name was copied */
+        if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != FREE
+            && match(baton, (rp_pending_kind_t)kind, name, len)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* A handle: the slot, and its write (so that a late done or retry of a
  * taker that was taken over touches nothing it does not own). */
 static int handle_of(int i, uint32_t seq)

@@ -20,6 +20,7 @@
 
 #include "rp_test.h"
 #include "cache/rp_cache.h"
+#include "cache/rp_pending.h"
 #include "fakes/rp_store_mem.h"
 #include "fakes/rp_req.h"
 
@@ -1426,6 +1427,7 @@ struct hook_store {
     unsigned mgets;
     unsigned long keys;                 /* keys asked by get and mget */
     unsigned fail_mget;                 /* this mget (1-based) fails; 0 = none */
+    const char *down_key;               /* this key's server is down */
     const char *add_key;                /* before the first add of it ... */
     void (*before_add)(hook_store_t *h);    /* ... this runs, once */
     unsigned add_hooks;
@@ -1449,10 +1451,17 @@ static rp_st_rc_t hk_get(void *c, apr_pool_t *p, const char *k, size_t kl,
     return rp_store_get(((hook_store_t *)c)->inner, p, k, kl, v, vl);
 }
 
+static int on_down_server(const hook_store_t *h, const char *k, size_t kl)
+{
+    return h->down_key != NULL && kl == strlen(h->down_key)
+           && memcmp(k, h->down_key, kl) == 0;
+}
+
 static rp_st_rc_t hk_mget(void *c, apr_pool_t *p, rp_store_item_t *it, size_t n)
 {
     hook_store_t *h = c;
     size_t i;
+    rp_st_rc_t rc;
 
     h->keys += n;
     if (++h->mgets == h->fail_mget) {
@@ -1463,12 +1472,24 @@ static rp_st_rc_t hk_mget(void *c, apr_pool_t *p, rp_store_item_t *it, size_t n)
         }
         return RP_ST_DOWN;
     }
-    return rp_store_mget(h->inner, p, it, n);
+    rc = rp_store_mget(h->inner, p, it, n);
+    for (i = 0; i < n; i++) {
+        if (on_down_server(h, it[i].key, it[i].key_len)) {
+            it[i].value = NULL;
+            it[i].value_len = 0;
+            it[i].rc = RP_ST_DOWN;
+            rc = RP_ST_DOWN;
+        }
+    }
+    return rc;
 }
 
 static rp_st_rc_t hk_set(void *c, const char *k, size_t kl, const char *v,
                          size_t vl, uint32_t t)
 {
+    if (on_down_server(c, k, kl)) {
+        return RP_ST_DOWN;
+    }
     return rp_store_set(((hook_store_t *)c)->inner, k, kl, v, vl, t);
 }
 
@@ -1477,6 +1498,9 @@ static rp_st_rc_t hk_add(void *c, const char *k, size_t kl, const char *v,
 {
     hook_store_t *h = c;
 
+    if (on_down_server(h, k, kl)) {
+        return RP_ST_DOWN;
+    }
     if (h->before_add != NULL && h->add_hooks == 0 && h->add_key != NULL
         && kl == strlen(h->add_key) && memcmp(k, h->add_key, kl) == 0) {
         h->add_hooks++;
@@ -1495,6 +1519,9 @@ static rp_st_rc_t hk_incr(void *c, const char *k, size_t kl, uint64_t d,
 {
     hook_store_t *h = c;
 
+    if (on_down_server(h, k, kl)) {
+        return RP_ST_DOWN;
+    }
     if (h->before_incr != NULL && h->incr_key != NULL
         && kl == strlen(h->incr_key) && memcmp(k, h->incr_key, kl) == 0
         && ++h->incrs == h->incr_nth) {
@@ -1545,6 +1572,95 @@ static void test_tag_generations_unreadable_is_down(void **state)
     expect_hit(&fx, url, &NOHDR, "tagged");
 }
 
+
+/* The server holding the tag epoch is down (one of several): a tag purge
+ * then stops at its first step, so a tagged page is not served on the
+ * strength of its tag generations alone (sixth review).  Untagged pages
+ * are served as ever. */
+static void test_tag_epoch_unreadable_is_down(void **state)
+{
+    fx_t fx;
+    rp_lookup_t lk;
+    rp_cache_response_t r;
+    hook_store_t h;
+    const char *url, *plain;
+    int round;
+
+    fx_init(&fx, *state);
+    url = url_of(fx.p, "/tagged-e", NULL);
+    plain = url_of(fx.p, "/plain-e", NULL);
+    r = page("tagged", "max-age=300");
+    r.tags = "t1";
+    fill(&fx, url, &NOHDR, &r);
+    r = page("plain", "max-age=300");
+    fill(&fx, plain, &NOHDR, &r);
+    expect_hit(&fx, url, &NOHDR, "tagged");
+    hook_init(&h, fx.store);
+    h.down_key = RP_CACHE_TAG_EPOCH_KEY;
+    /* the purge fails at the epoch: t1's generation does not move */
+    assert_int_equal(rp_cache_purge_tag(&h.outer, fx.p, NULL, "t1", fx.now_us),
+                     RP_ST_DOWN);
+    for (round = 0; round < 2; round++) {
+        /* the first lookup asks the epoch with the entry; the second, once
+         * the page is known tagged or not, too */
+        rp_cache_lookup_init(&lk, &h.outer, fx.p, &fx.conf, &fx.clock, url,
+                             base_of(fx.p, url), req_get, &NOHDR);
+        assert_int_equal(rp_cache_lookup(&lk), RP_LOOKUP_DOWN);
+        assert_null(lk.entry.body);
+        assert_int_equal(lk.holds_lock, 0);
+    }
+    /* known untagged, so the epoch is not asked: a hit */
+    rp_cache_lookup_init(&lk, &h.outer, fx.p, &fx.conf, &fx.clock, plain,
+                         base_of(fx.p, plain), req_get, &NOHDR);
+    assert_int_equal(rp_cache_lookup(&lk), RP_LOOKUP_HIT);
+    assert_body(&lk, "plain");
+}
+
+/* Purges memcached did not take wait in the queue; a lookup made while
+ * some still wait (more than one request makes) does not serve a copy
+ * whose URL or one of whose tags they name (sixth review). */
+static void test_waiting_purge_is_not_served(void **state)
+{
+    fx_t fx;
+    rp_lookup_t lk;
+    rp_cache_response_t r;
+    const char *purged, *tagged, *other;
+    void *mem = apr_palloc((apr_pool_t *)*state, rp_pending_size());
+    rp_pending_t *q = rp_pending_init(mem);
+
+    fx_init(&fx, *state);
+    purged = url_of(fx.p, "/w/purged", NULL);
+    tagged = url_of(fx.p, "/w/tagged", NULL);
+    other = url_of(fx.p, "/w/other", NULL);
+    r = page("purged", "max-age=300");
+    fill(&fx, purged, &NOHDR, &r);
+    r = page("tagged", "max-age=300");
+    r.tags = "t9 t10";
+    fill(&fx, tagged, &NOHDR, &r);
+    r = page("other", "max-age=300");
+    r.tags = "t1";
+    fill(&fx, other, &NOHDR, &r);
+    assert_int_equal(rp_pending_add(q, RP_PENDING_URL, purged), 0);
+    assert_int_equal(rp_pending_add(q, RP_PENDING_TAG, "t10"), 0);
+
+    init(&fx, &lk, purged, &NOHDR);
+    lk.pending = q;
+    assert_int_equal(rp_cache_lookup(&lk), RP_LOOKUP_MISS);
+    assert_int_equal(lk.miss_reason, RP_MISS_PURGED);
+    rp_cache_release(&lk);
+    init(&fx, &lk, tagged, &NOHDR);
+    lk.pending = q;
+    assert_int_equal(rp_cache_lookup(&lk), RP_LOOKUP_MISS);
+    assert_int_equal(lk.miss_reason, RP_MISS_PURGED);
+    rp_cache_release(&lk);
+    init(&fx, &lk, other, &NOHDR);
+    lk.pending = q;
+    assert_int_equal(rp_cache_lookup(&lk), RP_LOOKUP_HIT);
+    assert_body(&lk, "other");
+    /* without the queue (or once it is made), they are served */
+    expect_hit(&fx, purged, &NOHDR, "purged");
+    expect_hit(&fx, tagged, &NOHDR, "tagged");
+}
 
 /* What a hit asks memcached for: an untagged page two keys (entry, URL
  * generation), a page that may be tagged four (and the tag epoch and its
@@ -2418,6 +2534,36 @@ static void test_lock_released_without_store(void **state)
     expect_hit(&fx, url, &NOHDR, "second try");
 }
 
+/* The filler's lock is gone without a page (its backend hangs past the
+ * lock's life, or it failed): a waiter holding a copy that may stand in
+ * for a failed backend serves it, and never takes the lock to join a
+ * failing fill (sixth review). */
+static void test_lock_gone_serves_the_stand_in(void **state)
+{
+    fx_t fx;
+    rp_lookup_t lk1, lk2;
+    rp_cache_response_t r;
+    const char *url;
+
+    fx_init(&fx, *state);
+    fx.conf.stale_if_error_s = 300;
+    url = url_of(fx.p, "/hangs", NULL);
+    r = page("old", "max-age=10");
+    fill(&fx, url, &NOHDR, &r);
+    advance(&fx, 20);
+    assert_int_equal(lookup(&fx, &lk1, url, &NOHDR), RP_LOOKUP_MISS);
+    assert_int_equal(lk1.holds_lock, 1);
+    fx.other = &lk1;
+    fx.on_sleep = release_other_once;
+    assert_int_equal(lookup(&fx, &lk2, url, &NOHDR), RP_LOOKUP_STALE);
+    assert_int_equal(lk2.holds_lock, 0);
+    assert_int_equal(lk2.waited, 1);
+    assert_int_equal(lk2.stale_reason, RP_STALE_TIMEOUT);
+    assert_body(&lk2, "old");
+    assert_int_equal(fx.sleeps, 1);             /* at once, not at the end */
+    fx.on_sleep = NULL;
+}
+
 /* The filler finds the response uncacheable: the waiter stops waiting and
  * goes to the backend without the lock (the pass marker says why). */
 static void test_lock_waiter_sees_pass(void **state)
@@ -2771,6 +2917,9 @@ int main(void)
         RP_TEST(test_grace_stores_max_age_zero),
         RP_TEST(test_grace_forbidden_by_response),
         RP_TEST(test_stale_if_error),
+        RP_TEST(test_lock_gone_serves_the_stand_in),
+        RP_TEST(test_tag_epoch_unreadable_is_down),
+        RP_TEST(test_waiting_purge_is_not_served),
         RP_TEST(test_lock_timeout_serves_the_stand_in),
         RP_TEST(test_grace_survives_refresher_5xx),
         RP_TEST(test_not_storable),

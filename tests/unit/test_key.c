@@ -150,6 +150,25 @@ static void test_url_stable_sort(void **state)
                         "http://example.com:80/p?%61=2&a=1&b=0");
     assert_string_not_equal(key_of(p, "x+y=1&x%20y=2", NULL, 0),
                             key_of(p, "x%20y=2&x+y=1", NULL, 0));
+    /* and so do names other backends read otherwise than their bytes: PHP
+     * up to a NUL; Django and parse_qs every byte that is not UTF-8 as
+     * U+FFFD; a double decoder "%2561" as "a"; and a piece holding ';',
+     * two parameters to CGI.pm, Plack and Rack 2 (sixth review) */
+    assert_string_not_equal(key_of(p, "a%00x=1&a=2", NULL, 0),
+                            key_of(p, "a=2&a%00x=1", NULL, 0));
+    assert_string_not_equal(key_of(p, "%FE=1&%FF=2", NULL, 0),
+                            key_of(p, "%FF=2&%FE=1", NULL, 0));
+    assert_string_not_equal(key_of(p, "%C3%A9=1&%E9=2", NULL, 0),
+                            key_of(p, "%E9=2&%C3%A9=1", NULL, 0));
+    assert_string_not_equal(key_of(p, "%2561=1&a=2", NULL, 0),
+                            key_of(p, "a=2&%2561=1", NULL, 0));
+    assert_string_not_equal(key_of(p, "a=1;lang=en&lang=de", NULL, 0),
+                            key_of(p, "lang=de&a=1;lang=en", NULL, 0));
+    assert_string_not_equal(key_of(p, "x%01=1&x=2", NULL, 0),
+                            key_of(p, "x=2&x%01=1", NULL, 0));
+    /* plain names still sort */
+    assert_string_equal(key_of(p, "b=1&a=2", NULL, 0),
+                        "http://example.com:80/p?a=2&b=1");
     /* a bad escape is its bytes */
     assert_string_equal(key_of(p, "%zz=1&%=2&a=3", NULL, 0),
                         "http://example.com:80/p?%=2&%zz=1&a=3");

@@ -214,6 +214,56 @@ static void test_threads(void **state)
     assert_int_equal(rp_pending_made(shared_q), THREADS * PER_THREAD);
 }
 
+typedef struct {
+    const char *want;
+    rp_pending_kind_t kind;
+    int asked;
+} want_t;
+
+static int match_name(void *baton, rp_pending_kind_t kind, const char *name,
+                      size_t len)
+{
+    want_t *w = baton;
+
+    w->asked++;
+    return kind == w->kind && strlen(w->want) == len
+           && memcmp(w->want, name, len) == 0;
+}
+
+/* A lookup made while purges wait asks whether one names its page: queued
+ * and taken purges count, made ones not, and a slot being written cannot
+ * tell, so it says yes. */
+static void test_find(void **state)
+{
+    rp_pending_t *q = fresh();
+    char name[RP_PENDING_NAME_MAX + 1];
+    rp_pending_kind_t kind;
+    want_t w = { "http://a/p", RP_PENDING_URL, 0 };
+    int h;
+
+    (void)state;
+    assert_int_equal(rp_pending_find(q, match_name, &w), 0);
+    assert_int_equal(w.asked, 0);               /* empty: nothing read */
+    assert_int_equal(rp_pending_add(q, RP_PENDING_TAG, "http://a/p"), 0);
+    assert_int_equal(rp_pending_add(q, RP_PENDING_URL, "http://a/other"), 0);
+    assert_int_equal(rp_pending_find(q, match_name, &w), 0);   /* a tag */
+    assert_int_equal(rp_pending_add(q, RP_PENDING_URL, "http://a/p"), 0);
+    assert_int_equal(rp_pending_find(q, match_name, &w), 1);
+    /* taken, being made: still waits */
+    assert_true(rp_pending_take(q, T0, &kind, name) >= 0);  /* the tag */
+    assert_true(rp_pending_take(q, T0, &kind, name) >= 0);  /* /other */
+    h = rp_pending_take(q, T0, &kind, name);
+    assert_true(h >= 0);
+    assert_int_equal(kind, RP_PENDING_URL);
+    assert_string_equal(name, "http://a/p");
+    assert_int_equal(rp_pending_find(q, match_name, &w), 1);
+    rp_pending_done(q, h);                      /* made */
+    assert_int_equal(rp_pending_find(q, match_name, &w), 0);
+    w.want = "http://a/p";
+    w.kind = RP_PENDING_TAG;
+    assert_int_equal(rp_pending_find(q, match_name, &w), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -222,6 +272,7 @@ int main(void)
         cmocka_unit_test(test_dead_taker_is_taken_over),
         cmocka_unit_test(test_full_and_too_long_are_dropped),
         cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_find),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
