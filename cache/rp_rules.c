@@ -203,7 +203,10 @@ static const char *const rp_override_headers[] = {
     "X-Forwarded-Protocol", "X-Host", "X-Original-Host", "X-Original-URI",
     "X-Original-Path", "X-Url-Scheme", "X-Scheme", "Front-End-Https",
     "X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override",
-    "X-Envoy-Original-Path", "X-ProxyUser-Ip"
+    "X-Envoy-Original-Path", "X-ProxyUser-Ip",
+    /* Jetty's, IIS ARR's, and the usual WSGI/Rack prefix */
+    "X-Proxied-Https", "Proxy-Ssl-Id", "X-Arr-Ssl", "X-Forwarded-Https",
+    "X-Script-Name"
 };
 #define RP_N_OVERRIDE (sizeof(rp_override_headers) / sizeof(rp_override_headers[0]))
 

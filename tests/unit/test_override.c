@@ -20,7 +20,9 @@ static const char *const ref[] = {
     "X-Forwarded-Protocol", "X-Host", "X-Original-Host", "X-Original-URI",
     "X-Original-Path", "X-Url-Scheme", "X-Scheme", "Front-End-Https",
     "X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override",
-    "X-Envoy-Original-Path", "X-ProxyUser-Ip"
+    "X-Envoy-Original-Path", "X-ProxyUser-Ip",
+    "X-Proxied-Https", "Proxy-Ssl-Id", "X-Arr-Ssl", "X-Forwarded-Https",
+    "X-Script-Name"
 };
 #define NREF (sizeof(ref) / sizeof(ref[0]))
 
