@@ -560,13 +560,14 @@ static rp_lookup_result_t wait_for_fill(rp_lookup_t *lk,
                                         rp_miss_reason_t why, int64_t now)
 {
     int64_t wait_start = now, deadline = now + lk->conf->lock_wait_us;
-    int64_t pause = POLL_FIRST_US;
+    int64_t pause = POLL_FIRST_US, slept = 0;
 
     lk->waited = 1;
     for (;;) {
         rp_store_item_t poll[2];
 
         lk->clock->sleep_us(lk->clock->baton, pause);
+        slept += pause;
         /* each poll is a run of its own (rp_mc_limit): the wait is
          * bounded by ReqPerfCacheLock, not by memcached's budget */
         rp_store_rest(lk->store);
@@ -607,7 +608,9 @@ static rp_lookup_result_t wait_for_fill(rp_lookup_t *lk,
                 return miss(lk, why, now);
             }
         }
-        if (now >= deadline) {
+        /* (the pauses alone bound it too: a wall clock set back while
+         * waiting would otherwise keep this request here that long) */
+        if (now >= deadline || slept >= lk->conf->lock_wait_us) {
             break;
         }
     }

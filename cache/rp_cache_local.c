@@ -65,6 +65,17 @@ static int local_purged(rp_lookup_t *lk, const rp_entry_t *e, uint64_t since)
     return rp_local_purged_since(lk->local, since, h, (int)(k + 1));
 }
 
+/* A copy old enough to be checked against memcached again; or filled
+ * "later" than now: the wall clock was set back, and its age is unknown
+ * (it would otherwise be served unchecked, a purge made on another server
+ * unseen, until the clock caught up). */
+static int due(const rp_lookup_t *lk, const rp_local_meta_t *meta,
+               int64_t now_us)
+{
+    return now_us - meta->filled_us >= lk->local_ttl_us
+           || now_us < meta->filled_us;
+}
+
 /* A pass marker in the tier, the page's or its variant's. */
 static rp_local_found_t local_pass(rp_lookup_t *lk, const rp_entry_t *e,
                                    rp_local_meta_t *meta, int64_t now_us)
@@ -73,7 +84,7 @@ static rp_local_found_t local_pass(rp_lookup_t *lk, const rp_entry_t *e,
         return RP_LOCAL_FOUND_NONE;
     }
     /* a purge elsewhere ends a pass too: recheck it like a page */
-    if (now_us - meta->filled_us >= lk->local_ttl_us
+    if (due(lk, meta, now_us)
         && rp_local_try_revalidate(lk->local, meta, now_us)) {
         lk->local_revalidating = 1;
         return RP_LOCAL_FOUND_NONE;
@@ -138,7 +149,7 @@ rp_local_found_t rp_cache_local_lookup(rp_lookup_t *lk, int64_t now_us)
         || local_purged(lk, &e, meta.epoch)) {
         return RP_LOCAL_FOUND_NONE;             /* memcached decides */
     }
-    if (now_us - meta.filled_us >= lk->local_ttl_us) {
+    if (due(lk, &meta, now_us)) {
         /* old copy: one request asks memcached, the others serve it */
         if (rp_local_try_revalidate(lk->local, &meta, now_us)) {
             lk->local_revalidating = 1;

@@ -479,8 +479,10 @@ int rp_local_try_revalidate(rp_local_t *l, const rp_local_meta_t *meta,
     if (__atomic_load_n(&s->seq, __ATOMIC_ACQUIRE) != meta->seq) {
         return 0;                      /* refilled meanwhile */
     }
-    if (cur != 0 && now_us - cur < RP_LOCAL_REVALIDATE_STALE_US) {
-        return 0;                      /* someone is on it */
+    if (cur != 0 && now_us >= cur
+        && now_us - cur < RP_LOCAL_REVALIDATE_STALE_US) {
+        return 0;                      /* someone is on it (a claim from
+                                          "later": the clock went back) */
     }
     return __atomic_compare_exchange_n(&s->reval_us, &cur, now_us, 0,
                                        __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);

@@ -2501,6 +2501,36 @@ static void test_lock_timeout(void **state)
     expect_hit(&fx, url, &NOHDR, "slow page");
 }
 
+/* on the first sleep, the wall clock is set back an hour */
+static void clock_back_once(fx_t *fx)
+{
+    if (fx->on_sleep_runs++ == 0) {
+        fx->now_us -= 3600 * S_US;
+    }
+}
+
+/* A wall clock set back while a request waits for another's fill does
+ * not keep it waiting until the clock catches up: the pauses bound the
+ * wait too. */
+static void test_lock_wait_with_the_clock_set_back(void **state)
+{
+    fx_t fx;
+    rp_lookup_t lk1, lk2;
+    const char *url;
+
+    fx_init(&fx, *state);
+    url = url_of(fx.p, "/slow-clock", NULL);
+    assert_int_equal(lookup(&fx, &lk1, url, &NOHDR), RP_LOOKUP_MISS);
+    assert_int_equal(lk1.holds_lock, 1);
+    fx.on_sleep = clock_back_once;
+    assert_int_equal(lookup(&fx, &lk2, url, &NOHDR), RP_LOOKUP_MISS);
+    assert_int_equal(lk2.miss_reason, RP_MISS_LOCK_TIMEOUT);
+    assert_true(fx.slept_us >= fx.conf.lock_wait_us);
+    assert_true(fx.slept_us <= fx.conf.lock_wait_us + 100000);
+    fx.on_sleep = NULL;
+    rp_cache_release(&lk1);
+}
+
 /* on the first sleep, the first request's backend fails: it lets go */
 static void release_other_once(fx_t *fx)
 {
@@ -2920,6 +2950,7 @@ int main(void)
         RP_TEST(test_lock_gone_serves_the_stand_in),
         RP_TEST(test_tag_epoch_unreadable_is_down),
         RP_TEST(test_waiting_purge_is_not_served),
+        RP_TEST(test_lock_wait_with_the_clock_set_back),
         RP_TEST(test_lock_timeout_serves_the_stand_in),
         RP_TEST(test_grace_survives_refresher_5xx),
         RP_TEST(test_not_storable),

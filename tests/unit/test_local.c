@@ -553,6 +553,10 @@ static void test_revalidate(void **state)
                      t + RP_LOCAL_REVALIDATE_STALE_US + 1), 0);
     assert_int_equal(rp_local_try_revalidate(l, &m,
                      t + 2 * RP_LOCAL_REVALIDATE_STALE_US - 1), 0);
+    /* a claim from "later" (the clock went back): not held for a while
+     * more, taken over at once */
+    assert_int_equal(rp_local_try_revalidate(l, &m, t - 10 * S_US), 1);
+    assert_int_equal(rp_local_try_revalidate(l, &m, t - 10 * S_US + 1), 0);
 
     /* the refill: the old meta names a copy that is gone, even much later;
      * the new copy can be revalidated afresh */
@@ -1387,6 +1391,17 @@ static void test_cache_local_revalidation(void **state)
     assert_int_equal(lk.from_local, 0);
     assert_int_equal(lk.local_revalidating, 0);
     assert_int_equal(lk.round_trips, 1);
+    expect_local_hit(&fx, "<p>v1</p>");
+
+    /* the wall clock set back: a copy filled "later" than now has no
+     * age to go by; it is checked at once, not once the clock has caught
+     * up (a purge made on another server would go unseen till then) */
+    advance_us(&fx, fx.local_ttl_us / 2);
+    expect_local_hit(&fx, "<p>v1</p>");
+    fx.now_us -= 10 * S_US;
+    assert_int_equal(lookup(&fx, &lk), RP_LOOKUP_HIT);
+    assert_int_equal(lk.local_revalidating, 1);
+    assert_int_equal(lk.from_local, 0);
     expect_local_hit(&fx, "<p>v1</p>");
 }
 
