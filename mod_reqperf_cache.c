@@ -177,9 +177,18 @@ static int serve_entry(request_rec *r, reqperf_cache_req_t *cr, int stale)
     reqperf_cache_entry_to_response(r, e, cr->lk.age_s);
     if (stale) {
         reqperf_count(RP_CTR_CACHE_STALE);
-        reqperf_cache_note(r, RP_CACHE_STALE,
-                    cr->lk.stale_reason == RP_STALE_TIMEOUT ? "STALE timeout"
-                                                            : "STALE grace");
+        if (cr->lk.stale_reason == RP_STALE_ERROR) {
+            /* the fill it waited for failed: the copy stands in for that
+             * failure, as the filler's own does */
+            reqperf_count(RP_CTR_CACHE_STALE_ERROR);
+            reqperf_cache_note(r, RP_CACHE_STALE, "STALE error");
+            reqperf_cache_flag(r, RP_CACHE_FLAG_STALE_ERROR, 0);
+        }
+        else {
+            reqperf_cache_note(r, RP_CACHE_STALE,
+                               cr->lk.stale_reason == RP_STALE_TIMEOUT
+                               ? "STALE timeout" : "STALE grace");
+        }
     }
     else if (cr->lk.from_local) {
         reqperf_count(RP_CTR_CACHE_HIT);

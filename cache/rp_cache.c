@@ -553,6 +553,17 @@ static int take_fill(rp_lookup_t *lk, const rp_store_item_t *entry,
     return 0;
 }
 
+/* The copy that may stand in for a failed backend, served: the fill it
+ * waited for failed (RP_STALE_ERROR) or did not come (RP_STALE_TIMEOUT). */
+static rp_lookup_result_t stand_in(rp_lookup_t *lk, rp_stale_reason_t why)
+{
+    lk->entry = lk->fallback;
+    lk->age_s = lk->fallback_age_s;
+    lk->stale_reason = why;
+    lk->result = RP_LOOKUP_STALE;
+    return lk->result;
+}
+
 /* Another request is filling the entry: poll for it a bounded time, take
  * the lock if the filler gives up, and when the wait runs out serve the
  * copy that may stand in for a failed backend, or go to the backend. */
@@ -602,7 +613,7 @@ static rp_lookup_result_t wait_for_fill(rp_lookup_t *lk,
          * does: never join a fill that is failing.  Else: our turn? */
         if (poll[0].rc == RP_ST_NOTFOUND) {
             if (lk->has_fallback) {
-                break;
+                return stand_in(lk, RP_STALE_ERROR);
             }
             if (try_lock(lk) != 0) {
                 return miss(lk, why, now);
@@ -617,11 +628,7 @@ static rp_lookup_result_t wait_for_fill(rp_lookup_t *lk,
     if (lk->has_fallback) {
         /* the filler is slow or gone: the copy that may stand in for a
          * failed backend does, rather than one more fetch */
-        lk->entry = lk->fallback;
-        lk->age_s = lk->fallback_age_s;
-        lk->stale_reason = RP_STALE_TIMEOUT;
-        lk->result = RP_LOOKUP_STALE;
-        return lk->result;
+        return stand_in(lk, RP_STALE_TIMEOUT);
     }
     return miss(lk, RP_MISS_LOCK_TIMEOUT, now);
 }

@@ -106,7 +106,9 @@ typedef enum {
 /* Why a STALE answer was stale. */
 typedef enum {
     RP_STALE_GRACE = 0,                /* within grace: one request refreshes */
-    RP_STALE_ERROR,                    /* the backend failed (the glue decides) */
+    RP_STALE_ERROR,                    /* the backend failed: the glue
+                                          decides, or the fill waited for
+                                          ended without a page */
     RP_STALE_TIMEOUT                   /* waited for another's fill in vain */
 } rp_stale_reason_t;
 

@@ -186,7 +186,8 @@ ProxyPass /hang/ http://127.0.0.1:{port}/ timeout=12
         for i in range(3):
             took, cache, text = results["waiter%d" % i]
             assert text == "page 1\n", results
-            assert cache == "STALE timeout", results
+            # the filler's lock ran out first: its fill failed
+            assert cache in ("STALE error", "STALE timeout"), results
         assert hb.hits == 2, (hb.hits, results)
     finally:
         hb.stop()

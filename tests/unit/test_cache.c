@@ -2588,7 +2588,7 @@ static void test_lock_gone_serves_the_stand_in(void **state)
     assert_int_equal(lookup(&fx, &lk2, url, &NOHDR), RP_LOOKUP_STALE);
     assert_int_equal(lk2.holds_lock, 0);
     assert_int_equal(lk2.waited, 1);
-    assert_int_equal(lk2.stale_reason, RP_STALE_TIMEOUT);
+    assert_int_equal(lk2.stale_reason, RP_STALE_ERROR);
     assert_body(&lk2, "old");
     assert_int_equal(fx.sleeps, 1);             /* at once, not at the end */
     fx.on_sleep = NULL;
