@@ -49,7 +49,7 @@ def test_query_pieces_holding_a_semicolon_keep_their_place(apache_factory,
 
 # ------------------------------------------- 2. a memcached just under the timeout
 
-from test_faults import SlowProxy
+from test_faults import SlowProxy, behind_slow_memcached
 
 
 def test_slow_memcached_costs_a_varied_tagged_miss_few_calls(apache_factory,
@@ -62,16 +62,7 @@ def test_slow_memcached_costs_a_varied_tagged_miss_few_calls(apache_factory,
     # the calls memcached was sent, not times)
     proxy = SlowProxy(memcached.port, 0.04)
     try:
-        a = apache_factory(mpm="event", conf="""
-ReqPerfCacheServers 127.0.0.1:{port}
-ReqPerfCacheTimeout 50ms
-ReqPerfCacheLocal 0
-ProxyPass /app/ ${{BACKEND}}/
-<Location /app/>
-    ReqPerfCache On
-</Location>
-{status}
-""".format(port=proxy.port, status=STATUS))
+        a = behind_slow_memcached(apache_factory, proxy, "50ms", mpm="event")
         calls = []
         for i in range(6):
             before = proxy.requests

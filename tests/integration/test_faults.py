@@ -502,6 +502,21 @@ ProxyPass /app/ ${{BACKEND}}/
         proxy.stop()
 
 
+def behind_slow_memcached(apache_factory, proxy, timeout, **kw):
+    """A cached site whose memcached is reached through proxy (SlowProxy),
+    without the local tier: every lookup asks memcached."""
+    return apache_factory(conf="""
+ReqPerfCacheServers 127.0.0.1:{port}
+ReqPerfCacheTimeout {timeout}
+ReqPerfCacheLocal 0
+ProxyPass /app/ ${{BACKEND}}/
+<Location /app/>
+    ReqPerfCache On
+</Location>
+{status}
+""".format(port=proxy.port, timeout=timeout, status=STATUS), **kw)
+
+
 @pytest.mark.parametrize("mpm", MPMS)
 def test_memcached_answering_just_under_the_timeout(apache_factory,
                                                     memcached, backend, mpm):
@@ -511,16 +526,7 @@ def test_memcached_answering_just_under_the_timeout(apache_factory,
     are each cut once they have taken the timeout."""
     proxy = SlowProxy(memcached.port, 0.6)
     try:
-        a = apache_factory(mpm=mpm, conf="""
-ReqPerfCacheServers 127.0.0.1:{port}
-ReqPerfCacheTimeout 1s
-ReqPerfCacheLocal 0
-ProxyPass /app/ ${{BACKEND}}/
-<Location /app/>
-    ReqPerfCache On
-</Location>
-{status}
-""".format(port=proxy.port, status=STATUS))
+        a = behind_slow_memcached(apache_factory, proxy, "1s", mpm=mpm)
         pages = 3
         before = proxy.requests
         for i in range(pages):
@@ -548,16 +554,7 @@ def test_slow_memcached_still_holds_a_stampede(apache_factory, memcached,
     going to the backend once its polls have taken the timeout in all."""
     proxy = SlowProxy(memcached.port, 0.15)
     try:
-        a = apache_factory(conf="""
-ReqPerfCacheServers 127.0.0.1:{port}
-ReqPerfCacheTimeout 1s
-ReqPerfCacheLocal 0
-ProxyPass /app/ ${{BACKEND}}/
-<Location /app/>
-    ReqPerfCache On
-</Location>
-{status}
-""".format(port=proxy.port, status=STATUS))
+        a = behind_slow_memcached(apache_factory, proxy, "1s")
         url = a.url("/app/herd?sleep_ms=4000")
         out = []
 
