@@ -487,8 +487,12 @@ static int cache_lookup(request_rec *r, const reqperf_dir_conf_t *d,
     /* the lookup's calls, and the store's later, each a run bounded by
      * ReqPerfCacheTimeout in all (a slow memcached costs a request about
      * twice the timeout, not the timeout per call) */
-    rp_mc_limit(&cr->store);
+    /* queued purges first, not held to the lookup's budget (a tag purge
+     * is five calls: under the budget a memcached answering in a third of
+     * the timeout never let a lookup make one); the flush stops itself
+     * once it has taken the timeout */
     reqperf_purges_flush(r, &cr->store);    /* before any page is read */
+    rp_mc_limit(&cr->store);
     reqperf_cache_setup(r, d, cr, dec.resource, dec.full);
     /* a HEAD's answer, or one to a query with an ignored parameter, is
      * not stored: it takes no fill lock, which would hold the others up
@@ -503,6 +507,8 @@ static int cache_lookup(request_rec *r, const reqperf_dir_conf_t *d,
         /* purges wait that this request could not make: whatever page
          * they name, the copy memcached holds is not served */
         cr->lk.pending = reqperf_cache_child.pending;
+        cr->lk.pending_changes =
+            rp_pending_changes(reqperf_cache_child.pending);
     }
 
     result = rp_cache_lookup(&cr->lk);

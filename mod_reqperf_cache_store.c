@@ -572,7 +572,9 @@ static apr_status_t serve_fallback(ap_filter_t *f, reqperf_cache_req_t *cr,
     cr->buf = NULL;
     cr->len = 0;
     cr->discarding = 1;
-    rp_cache_release(&cr->lk);          /* the next request tries again */
+    /* the next request tries again; those waiting on the lock let
+     * their copies stand in as this one does */
+    rp_cache_release_failed(&cr->lk);
     rp_mc_park(&cr->store);
     apr_brigade_cleanup(bb);
     apr_table_clear(r->err_headers_out);
@@ -662,6 +664,7 @@ static int hold_body(ap_filter_t *f, reqperf_cache_req_t *cr,
 static int stands_in(request_rec *r, reqperf_cache_req_t *cr)
 {
     request_rec *o = r;
+    int fails = 0;
 
     while (o->prev != NULL) {
         o = o->prev;
@@ -669,10 +672,14 @@ static int stands_in(request_rec *r, reqperf_cache_req_t *cr)
     if (o != r && ap_is_HTTP_ERROR(o->status)
         && rp_cache_fallback_applies(&cr->lk, o->status)
         && reqperf_cache_mode(reqperf_dconf(o)) == REQPERF_CACHE_ON) {
-        return 1;
+        fails = 1;
     }
-    return rp_cache_fallback_applies(&cr->lk, r->status)
-           && reqperf_cache_mode(reqperf_dconf(r)) == REQPERF_CACHE_ON;
+    else {
+        fails = rp_cache_fallback_applies(&cr->lk, r->status)
+                && reqperf_cache_mode(reqperf_dconf(r)) == REQPERF_CACHE_ON;
+    }
+    /* a copy purged while the backend failed stands in for nothing */
+    return fails && rp_cache_fallback_holds(&cr->lk);
 }
 
 static apr_status_t cache_out_filter(ap_filter_t *f, apr_bucket_brigade *bb)

@@ -150,6 +150,7 @@ void reqperf_purges_flush(request_rec *r, rp_store_t *store)
     rp_pending_kind_t kind;
     char *name;
     int k, h, made = 0;
+    apr_time_t start = apr_time_now();
 
     if (rp_pending_count(q) == 0) {
         return;
@@ -158,6 +159,13 @@ void reqperf_purges_flush(request_rec *r, rp_store_t *store)
     for (k = 0; k < FLUSH_MAX; k++) {
         apr_time_t now = apr_time_now();
         rp_st_rc_t rc;
+
+        /* a purge is made whole, but no more are begun once the flush has
+         * taken ReqPerfCacheTimeout: a slow memcached costs one purge */
+        if (k > 0 && now - start > reqperf_cache_srv(
+                         reqperf_sconf(r->server)).timeout) {
+            break;
+        }
 
         if ((h = rp_pending_take(q, now, &kind, name)) < 0) {
             break;

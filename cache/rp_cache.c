@@ -16,6 +16,7 @@
 
 #define POLL_FIRST_US 10000
 #define POLL_MAX_US 100000
+#define FAIL_MARK_TTL_S 2                /* rp_cache_release_failed() */
 
 const char *rp_miss_reason_name(rp_miss_reason_t r)
 {
@@ -266,6 +267,11 @@ static int purge_waits(const rp_lookup_t *lk, const rp_entry_t *e)
 
     w.lk = lk;
     w.e = e;
+    /* a queued purge made since the generations were read: they may be
+     * the ones it moved, and its slot no longer names it */
+    if (rp_pending_changes(lk->pending) != lk->pending_changes) {
+        return 1;
+    }
     return rp_pending_find(lk->pending, names_this_page, &w);
 }
 
@@ -351,6 +357,44 @@ static void keep_fallback(rp_lookup_t *lk, int64_t now_us)
     }
 }
 
+int rp_cache_fallback_holds(rp_lookup_t *lk)
+{
+    const rp_entry_t *e = &lk->fallback;
+    rp_store_item_t *items;
+    char (*keys)[RP_KEY_HASH_MAX];
+    uint32_t k;
+
+    if (!lk->has_fallback) {
+        return 0;
+    }
+    items = apr_pcalloc(lk->pool, sizeof(*items) * (e->n_tags + 1));
+    keys = apr_palloc(lk->pool, RP_KEY_HASH_MAX * (size_t)(e->n_tags + 1));
+    items[0].key = lk->url_gen_key;
+    items[0].key_len = strlen(lk->url_gen_key);
+    for (k = 0; k < e->n_tags; k++) {
+        rp_cache_gen_key(keys[k], "rp:t:", e->tags[k]);
+        items[k + 1].key = keys[k];
+        items[k + 1].key_len = strlen(keys[k]);
+    }
+    lk->round_trips++;
+    rp_store_mget(lk->store, lk->pool, items, e->n_tags + 1);
+    if (rp_cache_item_gen(&items[0]) != e->url_gen) {
+        lk->has_fallback = 0;          /* purged (or cannot tell) */
+        return 0;
+    }
+    for (k = 0; k < e->n_tags; k++) {
+        if (rp_cache_item_gen(&items[k + 1]) != e->tag_gens[k]) {
+            lk->has_fallback = 0;
+            return 0;
+        }
+    }
+    if (lk->pending != NULL && purge_waits(lk, e)) {
+        lk->has_fallback = 0;
+        return 0;
+    }
+    return 1;
+}
+
 int rp_cache_fallback_applies(const rp_lookup_t *lk, int status)
 {
     /* a refresh within grace keeps its copy too (keep_fallback) */
@@ -371,11 +415,31 @@ static const char *lock_key(rp_lookup_t *lk)
     return lk->lock_key;
 }
 
+/* Where a filler whose backend failed says so, for a moment: the
+ * others waiting on its lock let their copies stand in too. */
+static const char *fail_key(rp_lookup_t *lk)
+{
+    if (lk->fail_key[0] == '\0') {
+        const char *full = lk->variant_full != NULL ? lk->variant_full
+                                                    : lk->base_full;
+
+        rp_key_hash("rp:lf:", full, strlen(full), lk->fail_key);
+    }
+    return lk->fail_key;
+}
+
 static int try_lock(rp_lookup_t *lk)
 {
-    rp_st_rc_t rc = rp_store_add(lk->store, lock_key(lk),
-                                 strlen(lock_key(lk)), "1", 1,
-                                 lk->conf->lock_ttl_s);
+    char born[24];
+    int64_t now = lk->clock->now_us(lk->clock->baton);
+    int n = snprintf(born, sizeof(born), "%lld",
+                     (long long)(now > 0 ? now : 1));
+    rp_st_rc_t rc;
+
+    /* its value: when it was taken, so that a waiter can tell a lock that
+     * ran out from one given back */
+    rc = rp_store_add(lk->store, lock_key(lk), strlen(lock_key(lk)), born,
+                      (size_t)n, lk->conf->lock_ttl_s);
 
     lk->round_trips++;
     if (rc == RP_ST_OK) {
@@ -571,11 +635,11 @@ static rp_lookup_result_t wait_for_fill(rp_lookup_t *lk,
                                         rp_miss_reason_t why, int64_t now)
 {
     int64_t wait_start = now, deadline = now + lk->conf->lock_wait_us;
-    int64_t pause = POLL_FIRST_US, slept = 0;
+    int64_t pause = POLL_FIRST_US, slept = 0, lock_born = 0;
 
     lk->waited = 1;
     for (;;) {
-        rp_store_item_t poll[2];
+        rp_store_item_t poll[3];
 
         lk->clock->sleep_us(lk->clock->baton, pause);
         slept += pause;
@@ -593,8 +657,12 @@ static rp_lookup_result_t wait_for_fill(rp_lookup_t *lk,
         poll[0].key_len = strlen(lock_key(lk));
         poll[1].key = lk->base_key;
         poll[1].key_len = strlen(lk->base_key);
+        poll[2].key = fail_key(lk);
+        poll[2].key_len = strlen(fail_key(lk));
         lk->round_trips++;
-        rp_store_mget(lk->store, lk->pool, poll, 2);
+        /* the failure mark only matters to a copy that may stand in */
+        poll[2].rc = RP_ST_NOTFOUND;
+        rp_store_mget(lk->store, lk->pool, poll, lk->has_fallback ? 3 : 2);
         if (poll[1].rc == RP_ST_DOWN || poll[1].rc == RP_ST_ERROR) {
             lk->result = RP_LOOKUP_DOWN;
             return lk->result;
@@ -607,13 +675,31 @@ static rp_lookup_result_t wait_for_fill(rp_lookup_t *lk,
         if (poll[1].rc == RP_ST_OK && take_fill(lk, &poll[1], now)) {
             return lk->result;
         }
-        /* the lock is gone without a page: the filler gave up (an
-         * error, a store refused) or its lock ran out while the backend
-         * hangs.  With a copy that may stand in for a failed backend, it
-         * does: never join a fill that is failing.  Else: our turn? */
+        if (poll[0].rc == RP_ST_OK) {
+            /* the lock's value is when it was taken */
+            uint64_t t;
+            if (rp_cache_parse_gen(poll[0].value, poll[0].value_len, &t) == 0
+                && t > 0) {
+                lock_born = (int64_t)t;
+            }
+        }
+        /* the filler's backend failed and its copy stood in (it says so
+         * under rp:lf: for a moment): ours does too, rather than one more
+         * fetch from a failing backend; a copy purged meanwhile stands in
+         * for nothing */
+        if (poll[2].rc == RP_ST_OK && lk->has_fallback
+            && rp_cache_fallback_holds(lk)) {
+            return stand_in(lk, RP_STALE_ERROR);
+        }
         if (poll[0].rc == RP_ST_NOTFOUND) {
-            if (lk->has_fallback) {
-                return stand_in(lk, RP_STALE_ERROR);
+            /* the lock is gone without a page.  Run out while its backend
+             * hangs (a lock lives lock_ttl_s; memcached counts whole
+             * seconds): never join that fill when a copy may stand in.
+             * Given back (an answer not stored): our turn? */
+            if (lock_born > 0
+                && now - lock_born >= (lk->conf->lock_ttl_s - 1) * 1000000LL
+                && lk->has_fallback && rp_cache_fallback_holds(lk)) {
+                return stand_in(lk, RP_STALE_TIMEOUT);
             }
             if (try_lock(lk) != 0) {
                 return miss(lk, why, now);
@@ -625,7 +711,7 @@ static rp_lookup_result_t wait_for_fill(rp_lookup_t *lk,
             break;
         }
     }
-    if (lk->has_fallback) {
+    if (lk->has_fallback && rp_cache_fallback_holds(lk)) {
         /* the filler is slow or gone: the copy that may stand in for a
          * failed backend does, rather than one more fetch */
         return stand_in(lk, RP_STALE_TIMEOUT);
@@ -695,6 +781,15 @@ rp_lookup_result_t rp_cache_lookup(rp_lookup_t *lk)
     ev = evaluate(lk, &items[0], n_items == 4 ? &items[3] : NULL, now);
     rp_cache_local_fill(lk, ev, now);
     return act_on(lk, ev, now);
+}
+
+void rp_cache_release_failed(rp_lookup_t *lk)
+{
+    if (lk->holds_lock) {
+        (void)rp_store_set(lk->store, fail_key(lk), strlen(fail_key(lk)),
+                           "1", 1, FAIL_MARK_TTL_S);
+    }
+    rp_cache_release(lk);
 }
 
 void rp_cache_release(rp_lookup_t *lk)

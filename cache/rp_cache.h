@@ -147,6 +147,10 @@ typedef struct {
      * some wait after this request made what it could: a copy whose URL
      * or one of whose tags they name is not served */
     const struct rp_pending_t *pending;
+    const char *index_now_raw;         /* the store's last index read */
+    size_t index_now_raw_len;
+    uint64_t pending_changes;          /* rp_pending_changes() before the
+                                          lookup read any generation */
 
     /* outputs */
     rp_lookup_result_t result;
@@ -179,6 +183,7 @@ typedef struct {
     char base_key[RP_KEY_HASH_MAX];
     char url_gen_key[RP_KEY_HASH_MAX];
     char lock_key[RP_KEY_HASH_MAX];    /* "" until needed */
+    char fail_key[RP_KEY_HASH_MAX];    /* "" until needed */
     char valid_key[RP_KEY_HASH_MAX];
     char variant_valid_key[RP_KEY_HASH_MAX];
     rp_store_item_t variant_items[2];
@@ -289,9 +294,16 @@ rp_store_outcome_t rp_cache_store(rp_lookup_t *lk,
  * then serves it in place of the answer, and rp_cache_mark_pass() leaves
  * no pass marker over it, so the others go on getting it too. */
 int rp_cache_fallback_applies(const rp_lookup_t *lk, int status);
+/* Whether the fallback's URL and tag generations still hold (and no
+ * queued purge names it): asked before it stands in.  0 also drops it. */
+int rp_cache_fallback_holds(rp_lookup_t *lk);
 
 /* Let go of the stampede lock if this request holds it (idempotent). */
 void rp_cache_release(rp_lookup_t *lk);
+/* The same, when the backend failed and the fallback stood in: the
+ * requests waiting on the lock let their copies stand in too (a mark
+ * lives 2 s) rather than each try the failing backend again. */
+void rp_cache_release_failed(rp_lookup_t *lk);
 
 /* The response to a miss cannot be stored (too large, Set-Cookie, ...):
  * leave a "pass" marker under the key for a short while (5 s after a

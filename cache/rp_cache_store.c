@@ -362,6 +362,10 @@ static const char *index_now(rp_lookup_t *lk, int *down)
 
     lk->round_trips++;
     *down = rc != RP_ST_OK && rc != RP_ST_NOTFOUND;
+    if (rc == RP_ST_OK) {
+        lk->index_now_raw = v;
+        lk->index_now_raw_len = vl;
+    }
     if (rc != RP_ST_OK || rp_entry_decode(v, vl, lk->pool, &idx)
                           != RP_ENTRY_OK
         || idx.kind != RP_ENTRY_VARY_INDEX || idx.key_len != strlen(lk->base_full)
@@ -429,6 +433,32 @@ static rp_store_outcome_t vary_as_stored(rp_lookup_t *lk,
         }
         if (j->n_vary == 0) {
             return RP_STORE_STORED;            /* an index naming nothing */
+        }
+    }
+    else if (lk->index_vary != NULL) {
+        /* the index memcached holds may name exactly these headers
+         * already (every fill after the first): nothing to write, and
+         * neither the index lock nor the index's write is a call of the
+         * store's run (a store cut after the index, before the page,
+         * was every store of a varied page at a third of the timeout).
+         * Only where the lookup saw an index: a first fill writes it */
+        const char *mine = "";
+        int k;
+
+        for (k = 0; k < j->n_vary; k++) {
+            mine = apr_pstrcat(lk->pool, mine, k ? ", " : "", j->vary[k],
+                               NULL);
+        }
+        lk->index_now_raw = NULL;
+        vary_now = index_now(lk, &down);
+        if (down) {
+            return give_up(lk, why, "memcached down", RP_STORE_DOWN);
+        }
+        if (vary_now != NULL && strcmp(vary_now, mine) == 0
+            && lk->index_now_raw != NULL) {
+            lk->index_raw = lk->index_now_raw;
+            lk->index_raw_len = lk->index_now_raw_len;
+            return RP_STORE_STORED;
         }
     }
     rp_key_hash("rp:li:", lk->base_full, strlen(lk->base_full), ikey);

@@ -22,6 +22,7 @@ struct rp_pending_t {
     int64_t next_try_us;
     uint64_t made;
     uint64_t dropped;
+    uint64_t freeing;                  /* moved before a slot is freed */
     slot_t slots[RP_PENDING_SLOTS];
 };
 
@@ -44,6 +45,11 @@ uint64_t rp_pending_count(const rp_pending_t *q)
 uint64_t rp_pending_made(const rp_pending_t *q)
 {
     return q == NULL ? 0 : __atomic_load_n(&q->made, __ATOMIC_RELAXED);
+}
+
+uint64_t rp_pending_changes(const rp_pending_t *q)
+{
+    return q == NULL ? 0 : __atomic_load_n(&q->freeing, __ATOMIC_SEQ_CST);
 }
 
 uint64_t rp_pending_dropped(const rp_pending_t *q)
@@ -128,11 +134,10 @@ int rp_pending_find(const rp_pending_t *q,
         uint32_t st = __atomic_load_n(&s->state, __ATOMIC_ACQUIRE);
         uint32_t kind, len;
 
-        if (st == FREE) {
+        if (st == FREE || st == WRITING) {
+            /* (one being queued right now is no earlier than the lookup
+             * asking: as a purge made just after it) */
             continue;
-        }
-        if (st == WRITING) {
-            return 1;                  /* a purge being queued right now */
         }
         kind = __atomic_load_n(&s->kind, __ATOMIC_RELAXED);
         len = __atomic_load_n(&s->len, __ATOMIC_RELAXED);
@@ -234,6 +239,11 @@ void rp_pending_done(rp_pending_t *q, int handle)
     slot_t *s = slot_of(q, handle);
     uint32_t expect = TAKEN;
 
+    /* before the slot reads as free: a lookup that read generations
+     * before this purge was made sees the counter move (rp_pending.h) */
+    if (s != NULL) {
+        __atomic_add_fetch(&q->freeing, 1, __ATOMIC_SEQ_CST);
+    }
     if (s != NULL
         && __atomic_compare_exchange_n(&s->state, &expect, FREE, 0,
                                        __ATOMIC_RELEASE, __ATOMIC_RELAXED)) {

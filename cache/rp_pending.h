@@ -59,13 +59,19 @@ void rp_pending_retry(rp_pending_t *q, int slot, int64_t now_us);
 
 /* Whether a purge that waits matches: match(baton, kind, name, len) is
  * asked of each queued or taken purge; 1 as soon as one says 1, or when a
- * slot is being written or changed while it was read (it cannot tell, so
- * it says so).  For a lookup made while purges wait: a page one of them
+ * slot changed while it was read (it cannot tell, so it says so).  One
+ * being queued right now is not looked at: it comes no earlier than the
+ * lookup asking.  For a lookup made while purges wait: a page one of them
  * names is not served. */
 int rp_pending_find(const rp_pending_t *q,
                     int (*match)(void *baton, rp_pending_kind_t kind,
                                  const char *name, size_t len),
                     void *baton);
+
+/* Moves each time a purge is made (before its slot reads as free): a
+ * lookup that read generations before a queued purge was made cannot
+ * tell from rp_pending_find() (the slot is free), but sees this move. */
+uint64_t rp_pending_changes(const rp_pending_t *q);
 
 /* Purges made late, and dropped, since the start. */
 uint64_t rp_pending_made(const rp_pending_t *q);

@@ -2564,16 +2564,43 @@ static void test_lock_released_without_store(void **state)
     expect_hit(&fx, url, &NOHDR, "second try");
 }
 
-/* The filler's lock is gone without a page (its backend hangs past the
- * lock's life, or it failed): a waiter holding a copy that may stand in
- * for a failed backend serves it, and never takes the lock to join a
- * failing fill (sixth review). */
+static const char *purge_url_on_sleep;
+
+/* on the first sleep, the page is purged, then the filler's backend
+ * fails */
+static void purge_then_fail_once(fx_t *fx)
+{
+    if (fx->on_sleep_runs++ == 0) {
+        assert_int_equal(rp_cache_purge_url(fx->store, fx->p, NULL,
+                                            purge_url_on_sleep, fx->now_us),
+                         RP_ST_OK);
+        rp_cache_release_failed(fx->other);
+    }
+}
+
+/* on the first sleep, the filler's backend fails and its copy stands in */
+static void fail_other_once(fx_t *fx)
+{
+    if (fx->on_sleep_runs++ == 0) {
+        rp_cache_release_failed(fx->other);
+    }
+}
+
+/* A waiter holding a copy that may stand in for a failed backend: when
+ * the filler's backend failed (it says so as it lets go), the copy
+ * stands in at once, and the failing backend is not asked again; when
+ * the filler's lock ran out while its backend hangs, it stands in too,
+ * never joining that fill; when the filler let go of its lock with an
+ * answer that was just not stored, the waiter fetches (nothing failed:
+ * a stale copy is no answer then); and a copy purged meanwhile stands
+ * in for nothing (sixth and seventh reviews). */
 static void test_lock_gone_serves_the_stand_in(void **state)
 {
     fx_t fx;
     rp_lookup_t lk1, lk2;
     rp_cache_response_t r;
     const char *url;
+    int64_t slept;
 
     fx_init(&fx, *state);
     fx.conf.stale_if_error_s = 300;
@@ -2581,17 +2608,58 @@ static void test_lock_gone_serves_the_stand_in(void **state)
     r = page("old", "max-age=10");
     fill(&fx, url, &NOHDR, &r);
     advance(&fx, 20);
+
+    /* the filler's backend fails */
     assert_int_equal(lookup(&fx, &lk1, url, &NOHDR), RP_LOOKUP_MISS);
     assert_int_equal(lk1.holds_lock, 1);
     fx.other = &lk1;
-    fx.on_sleep = release_other_once;
+    fx.on_sleep = fail_other_once;
+    fx.on_sleep_runs = 0;
+    fx.sleeps = 0;
     assert_int_equal(lookup(&fx, &lk2, url, &NOHDR), RP_LOOKUP_STALE);
     assert_int_equal(lk2.holds_lock, 0);
-    assert_int_equal(lk2.waited, 1);
     assert_int_equal(lk2.stale_reason, RP_STALE_ERROR);
     assert_body(&lk2, "old");
     assert_int_equal(fx.sleeps, 1);             /* at once, not at the end */
+    advance(&fx, 3);                            /* the mark is gone */
+
+    /* the filler lets go without a page, nothing failed: the waiter's
+     * turn */
+    assert_int_equal(lookup(&fx, &lk1, url, &NOHDR), RP_LOOKUP_MISS);
+    assert_int_equal(lk1.holds_lock, 1);
+    fx.on_sleep = release_other_once;
+    fx.on_sleep_runs = 0;
+    assert_int_equal(lookup(&fx, &lk2, url, &NOHDR), RP_LOOKUP_MISS);
+    assert_int_equal(lk2.holds_lock, 1);
+    rp_cache_release(&lk2);
+
+    /* the filler's backend hangs past its lock's life (10 s here): the
+     * waiter comes late in it, and leaves when the lock runs out, before
+     * its own wait (0.5 s) is over */
     fx.on_sleep = NULL;
+    assert_int_equal(lookup(&fx, &lk1, url, &NOHDR), RP_LOOKUP_MISS);
+    assert_int_equal(lk1.holds_lock, 1);
+    advance_us(&fx, 9800000);
+    slept = fx.slept_us;
+    assert_int_equal(lookup(&fx, &lk2, url, &NOHDR), RP_LOOKUP_STALE);
+    assert_int_equal(lk2.holds_lock, 0);
+    assert_int_equal(lk2.stale_reason, RP_STALE_TIMEOUT);
+    assert_body(&lk2, "old");
+    assert_true(fx.slept_us - slept < fx.conf.lock_wait_us);
+    lk1.holds_lock = 0;                         /* (it ran out) */
+
+    /* the filler's backend fails, but the page is purged while the
+     * waiter waits: its copy stands in for nothing, it fetches */
+    assert_int_equal(lookup(&fx, &lk1, url, &NOHDR), RP_LOOKUP_MISS);
+    assert_int_equal(lk1.holds_lock, 1);
+    purge_url_on_sleep = url;
+    fx.on_sleep = purge_then_fail_once;
+    fx.on_sleep_runs = 0;
+    assert_int_equal(lookup(&fx, &lk2, url, &NOHDR), RP_LOOKUP_MISS);
+    assert_int_equal(lk2.has_fallback, 0);
+    assert_int_equal(lk2.holds_lock, 1);
+    fx.on_sleep = NULL;
+    rp_cache_release(&lk2);
 }
 
 /* The filler finds the response uncacheable: the waiter stops waiting and

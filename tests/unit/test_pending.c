@@ -231,14 +231,16 @@ static int match_name(void *baton, rp_pending_kind_t kind, const char *name,
 }
 
 /* A lookup made while purges wait asks whether one names its page: queued
- * and taken purges count, made ones not, and a slot being written cannot
- * tell, so it says yes. */
+ * and taken purges count, made ones not; and each one made moves
+ * rp_pending_changes (a lookup that read its generations before it was
+ * made cannot tell from its freed slot). */
 static void test_find(void **state)
 {
     rp_pending_t *q = fresh();
     char name[RP_PENDING_NAME_MAX + 1];
     rp_pending_kind_t kind;
     want_t w = { "http://a/p", RP_PENDING_URL, 0 };
+    uint64_t c;
     int h;
 
     (void)state;
@@ -257,7 +259,9 @@ static void test_find(void **state)
     assert_int_equal(kind, RP_PENDING_URL);
     assert_string_equal(name, "http://a/p");
     assert_int_equal(rp_pending_find(q, match_name, &w), 1);
+    c = rp_pending_changes(q);
     rp_pending_done(q, h);                      /* made */
+    assert_true(rp_pending_changes(q) != c);
     assert_int_equal(rp_pending_find(q, match_name, &w), 0);
     w.want = "http://a/p";
     w.kind = RP_PENDING_TAG;
