@@ -17,6 +17,9 @@
 #define POLL_FIRST_US 10000
 #define POLL_MAX_US 100000
 #define FAIL_MARK_TTL_S 2                /* rp_cache_release_failed() */
+/* A lock's value is when it was taken; an older module's "1" says
+ * nothing (a time before 2001 is none) */
+#define LOCK_BORN_MIN_US 1000000000000000ULL
 
 const char *rp_miss_reason_name(rp_miss_reason_t r)
 {
@@ -679,7 +682,7 @@ static rp_lookup_result_t wait_for_fill(rp_lookup_t *lk,
             /* the lock's value is when it was taken */
             uint64_t t;
             if (rp_cache_parse_gen(poll[0].value, poll[0].value_len, &t) == 0
-                && t > 0) {
+                && t > LOCK_BORN_MIN_US) {
                 lock_born = (int64_t)t;
             }
         }
