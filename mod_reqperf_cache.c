@@ -503,13 +503,12 @@ static int cache_lookup(request_rec *r, const reqperf_dir_conf_t *d,
     cr->lk.refresh = dec.refresh;
     cr->lk.local = reqperf_cache_child.local;
     cr->lk.local_ttl_us = reqperf_cache_child.local_ttl;
-    if (rp_pending_count(reqperf_cache_child.pending) > 0) {
-        /* purges wait that this request could not make: whatever page
-         * they name, the copy memcached holds is not served */
-        cr->lk.pending = reqperf_cache_child.pending;
-        cr->lk.pending_changes =
-            rp_pending_changes(reqperf_cache_child.pending);
-    }
+    /* purges wait that this request could not make, or come to wait
+     * before a copy stands in (a purge queued during the fetch): whatever
+     * page they name, the copy memcached holds is not served.  Always
+     * set: rp_pending_find() costs one load while the queue is empty */
+    cr->lk.pending = reqperf_cache_child.pending;
+    cr->lk.pending_changes = rp_pending_changes(reqperf_cache_child.pending);
 
     result = rp_cache_lookup(&cr->lk);
     /* not held while the backend works or the response is written: the

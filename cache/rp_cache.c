@@ -447,6 +447,8 @@ static int try_lock(rp_lookup_t *lk)
     lk->round_trips++;
     if (rc == RP_ST_OK) {
         lk->holds_lock = 1;
+        memcpy(lk->lock_value, born, (size_t)n);
+        lk->lock_value_len = (size_t)n;
         return 1;
     }
     /* EXISTS: somebody fills it; anything else: no lock to be had */
@@ -639,6 +641,8 @@ static rp_lookup_result_t wait_for_fill(rp_lookup_t *lk,
 {
     int64_t wait_start = now, deadline = now + lk->conf->lock_wait_us;
     int64_t pause = POLL_FIRST_US, slept = 0, lock_born = 0;
+    char seen[24];                     /* the lock value last seen */
+    size_t seen_len = 0;
 
     lk->waited = 1;
     for (;;) {
@@ -678,19 +682,42 @@ static rp_lookup_result_t wait_for_fill(rp_lookup_t *lk,
         if (poll[1].rc == RP_ST_OK && take_fill(lk, &poll[1], now)) {
             return lk->result;
         }
-        if (poll[0].rc == RP_ST_OK) {
-            /* the lock's value is when it was taken */
+        if (poll[0].rc == RP_ST_OK
+            && (poll[0].value_len != seen_len
+                || memcmp(poll[0].value, seen, seen_len) != 0)) {
+            /* a lock not seen before: its value is when it was taken, on
+             * the clock of the server that took it.  Believed only where
+             * this server's clock agrees (born no later than now, and no
+             * earlier than a lock lives); else it is at least as old as
+             * this sighting */
             uint64_t t;
+
+            lock_born = 0;
+            seen_len = 0;
             if (rp_cache_parse_gen(poll[0].value, poll[0].value_len, &t) == 0
-                && t > LOCK_BORN_MIN_US) {
+                && t > LOCK_BORN_MIN_US && t <= (uint64_t)INT64_MAX
+                && poll[0].value_len <= sizeof(seen)) {
                 lock_born = (int64_t)t;
+                if (lock_born > now
+                    || now - lock_born > (lk->conf->lock_ttl_s + 1)
+                                         * 1000000LL) {
+                    lock_born = now;
+                }
+                memcpy(seen, poll[0].value, poll[0].value_len);
+                seen_len = poll[0].value_len;
             }
         }
         /* the filler's backend failed and its copy stood in (it says so
-         * under rp:lf: for a moment): ours does too, rather than one more
-         * fetch from a failing backend; a copy purged meanwhile stands in
-         * for nothing */
+         * under rp:lf: for a moment, the mark holding its lock's value):
+         * ours does too, rather than one more fetch from a failing
+         * backend; a mark beside another lock is an earlier fill's; a
+         * copy purged meanwhile stands in for nothing */
         if (poll[2].rc == RP_ST_OK && lk->has_fallback
+            && (poll[0].rc == RP_ST_NOTFOUND
+                || (poll[0].rc == RP_ST_OK
+                    && poll[0].value_len == poll[2].value_len
+                    && memcmp(poll[0].value, poll[2].value,
+                              poll[2].value_len) == 0))
             && rp_cache_fallback_holds(lk)) {
             return stand_in(lk, RP_STALE_ERROR);
         }
@@ -789,8 +816,11 @@ rp_lookup_result_t rp_cache_lookup(rp_lookup_t *lk)
 void rp_cache_release_failed(rp_lookup_t *lk)
 {
     if (lk->holds_lock) {
+        /* the lock's value: a waiter tells this fill's mark from one an
+         * earlier fill left beside a newer lock */
         (void)rp_store_set(lk->store, fail_key(lk), strlen(fail_key(lk)),
-                           "1", 1, FAIL_MARK_TTL_S);
+                           lk->lock_value, lk->lock_value_len,
+                           FAIL_MARK_TTL_S);
     }
     rp_cache_release(lk);
 }

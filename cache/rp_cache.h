@@ -149,6 +149,7 @@ typedef struct {
     const struct rp_pending_t *pending;
     const char *index_now_raw;         /* the store's last index read */
     size_t index_now_raw_len;
+    int64_t index_now_kept_until_us;   /* when memcached drops that index */
     uint64_t pending_changes;          /* rp_pending_changes() before the
                                           lookup read any generation */
 
@@ -184,6 +185,9 @@ typedef struct {
     char url_gen_key[RP_KEY_HASH_MAX];
     char lock_key[RP_KEY_HASH_MAX];    /* "" until needed */
     char fail_key[RP_KEY_HASH_MAX];    /* "" until needed */
+    char lock_value[24];               /* the lock this request took: its
+                                          value (its fail mark's too) */
+    size_t lock_value_len;
     char valid_key[RP_KEY_HASH_MAX];
     char variant_valid_key[RP_KEY_HASH_MAX];
     rp_store_item_t variant_items[2];

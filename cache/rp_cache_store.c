@@ -351,6 +351,18 @@ static rp_store_outcome_t store_index(rp_lookup_t *lk,
                           : write_failed(lk, why, rc, e->status);
 }
 
+/* Until when memcached keeps an entry written at written_us (page_entry's
+ * TTL: its servable time and a minute, at most RP_CACHE_MAX_TTL_S). */
+static int64_t kept_until_us(const rp_entry_t *e, int64_t written_us)
+{
+    int64_t window = e->grace_us > e->stale_if_error_us ? e->grace_us
+                                                        : e->stale_if_error_us;
+    int64_t until = e->fresh_until_us + window + 60 * 1000000LL;
+    int64_t cap = written_us + (int64_t)RP_CACHE_MAX_TTL_S * 1000000LL;
+
+    return until < cap ? until : cap;
+}
+
 /* The vary index memcached holds now, if any: its names, joined. */
 static const char *index_now(rp_lookup_t *lk, int *down)
 {
@@ -372,6 +384,7 @@ static const char *index_now(rp_lookup_t *lk, int *down)
         || memcmp(idx.key, lk->base_full, idx.key_len) != 0) {
         return NULL;
     }
+    lk->index_now_kept_until_us = kept_until_us(&idx, idx.stored_us);
     return rp_cache_index_vary(lk->pool, &idx);
 }
 
@@ -454,8 +467,13 @@ static rp_store_outcome_t vary_as_stored(rp_lookup_t *lk,
         if (down) {
             return give_up(lk, why, "memcached down", RP_STORE_DOWN);
         }
+        /* and it lives as long as this page may be served (memcached
+         * drops it when the fill that wrote it runs out: the variants
+         * stored after it would be found by nothing) */
         if (vary_now != NULL && strcmp(vary_now, mine) == 0
-            && lk->index_now_raw != NULL) {
+            && lk->index_now_raw != NULL
+            && lk->index_now_kept_until_us
+               >= kept_until_us(e, now) - 60 * 1000000LL) {
             lk->index_raw = lk->index_now_raw;
             lk->index_raw_len = lk->index_now_raw_len;
             return RP_STORE_STORED;

@@ -2662,6 +2662,129 @@ static void test_lock_gone_serves_the_stand_in(void **state)
     rp_cache_release(&lk2);
 }
 
+
+/* ---- eighth review: the index a refill skips, fail marks, lock ages -- */
+
+/* A varied page's index is written by its first fill only: a refill that
+ * finds the index naming the same headers writes nothing (the new
+ * index-skip in vary_as_stored).  memcached still drops the index when the
+ * first fill's TTL runs out (its freshness + 60 s), though the variant a
+ * refill stored is fresh well beyond that: from then on the lookup finds
+ * no index, misses, and no variant can stand in for a failed backend. */
+static void test_index_outlives_its_refilled_variant(void **state)
+{
+    fx_t fx;
+    rp_lookup_t lk;
+    rp_cache_response_t r;
+    const char *url;
+
+    fx_init(&fx, *state);
+    url = url_of(fx.p, "/adv8-index", NULL);
+    r = page("gzip 1", "max-age=10");
+    r.vary = "Accept-Encoding";
+    fill(&fx, url, &AE_GZIP, &r);
+    advance(&fx, 65);                   /* expired; index lives 70 s */
+    assert_int_equal(lookup(&fx, &lk, url, &AE_GZIP), RP_LOOKUP_MISS);
+    r = page("gzip 2", "max-age=100");
+    r.vary = "Accept-Encoding";
+    assert_int_equal(store(&lk, &r), RP_STORE_STORED);
+    advance(&fx, 10);                   /* the refill is fresh to 165 s */
+    expect_hit(&fx, url, &AE_GZIP, "gzip 2");
+}
+
+
+/* on the second sleep, the (healthy) filler stores its new page */
+static void store_other_second(fx_t *fx)
+{
+    if (fx->on_sleep_runs++ == 1) {
+        fx->other_outcome = store(fx->other, &fx->other_resp);
+    }
+}
+
+/* A fill failed and its copy stood in (the 2 s mark).  The backend is
+ * well again: the next request takes the lock and fetches.  A waiter on
+ * that healthy fill sees the mark the earlier, finished fill left and
+ * serves its stale copy as "STALE error", though the fill it waits on
+ * has not failed (and stores a fresh page a moment later). */
+static void test_an_earlier_fail_mark_is_not_this_fills(void **state)
+{
+    fx_t fx;
+    rp_lookup_t lk1, lk2, lk3;
+    rp_cache_response_t r;
+    const char *url;
+
+    fx_init(&fx, *state);
+    fx.conf.stale_if_error_s = 300;
+    url = url_of(fx.p, "/adv8-mark", NULL);
+    r = page("old", "max-age=10");
+    fill(&fx, url, &NOHDR, &r);
+    advance(&fx, 20);
+
+    /* a fill fails: its copy stands in, the mark is left */
+    assert_int_equal(lookup(&fx, &lk1, url, &NOHDR), RP_LOOKUP_MISS);
+    assert_int_equal(lk1.holds_lock, 1);
+    rp_cache_release_failed(&lk1);
+    advance_us(&fx, 100000);
+
+    /* the next fill is healthy */
+    assert_int_equal(lookup(&fx, &lk3, url, &NOHDR), RP_LOOKUP_MISS);
+    assert_int_equal(lk3.holds_lock, 1);
+    fx.other = &lk3;
+    fx.other_resp = page("new", "max-age=60");
+    fx.on_sleep = store_other_second;
+    fx.on_sleep_runs = 0;
+    assert_int_equal(lookup(&fx, &lk2, url, &NOHDR), RP_LOOKUP_HIT);
+    assert_body(&lk2, "new");
+    fx.on_sleep = NULL;
+}
+
+/* on the second sleep, the filler lets go without a page (nothing failed) */
+static void release_other_second(fx_t *fx)
+{
+    if (fx->on_sleep_runs++ == 1) {
+        rp_cache_release(fx->other);
+    }
+}
+
+/* The lock's value is a wall time of the server that took it.  Another
+ * Apache server whose clock is 60 s behind takes the lock (or any foreign
+ * value that parses as a time after 2001): a waiter here reads the lock as
+ * a minute old, and when it is given back without a page (nothing
+ * failed: the answer was just not stored) serves its stale copy as
+ * "STALE timeout" instead of taking its turn. */
+static void test_lock_born_of_a_skewed_clock(void **state)
+{
+    fx_t fx;
+    rp_lookup_t lk1, lk2;
+    rp_cache_response_t r;
+    const char *url;
+    char born[24];
+    int n;
+
+    fx_init(&fx, *state);
+    fx.conf.stale_if_error_s = 300;
+    url = url_of(fx.p, "/adv8-skew", NULL);
+    r = page("old", "max-age=10");
+    fill(&fx, url, &NOHDR, &r);
+    advance(&fx, 20);
+
+    assert_int_equal(lookup(&fx, &lk1, url, &NOHDR), RP_LOOKUP_MISS);
+    assert_int_equal(lk1.holds_lock, 1);
+    /* as the other server wrote it: its clock 60 s behind ours */
+    n = snprintf(born, sizeof(born), "%lld",
+                 (long long)(fx.now_us - 60 * S_US));
+    assert_int_equal(rp_store_set(fx.store, lk1.lock_key,
+                                  strlen(lk1.lock_key), born, (size_t)n,
+                                  fx.conf.lock_ttl_s), RP_ST_OK);
+    fx.other = &lk1;
+    fx.on_sleep = release_other_second;
+    fx.on_sleep_runs = 0;
+    assert_int_equal(lookup(&fx, &lk2, url, &NOHDR), RP_LOOKUP_MISS);
+    assert_int_equal(lk2.holds_lock, 1);       /* its turn */
+    fx.on_sleep = NULL;
+    rp_cache_release(&lk2);
+}
+
 /* The filler finds the response uncacheable: the waiter stops waiting and
  * goes to the backend without the lock (the pass marker says why). */
 static void test_lock_waiter_sees_pass(void **state)
@@ -3016,6 +3139,9 @@ int main(void)
         RP_TEST(test_grace_forbidden_by_response),
         RP_TEST(test_stale_if_error),
         RP_TEST(test_lock_gone_serves_the_stand_in),
+        RP_TEST(test_an_earlier_fail_mark_is_not_this_fills),
+        RP_TEST(test_lock_born_of_a_skewed_clock),
+        RP_TEST(test_index_outlives_its_refilled_variant),
         RP_TEST(test_tag_epoch_unreadable_is_down),
         RP_TEST(test_waiting_purge_is_not_served),
         RP_TEST(test_lock_wait_with_the_clock_set_back),
