@@ -633,6 +633,11 @@ static rp_lookup_result_t stand_in(rp_lookup_t *lk, rp_stale_reason_t why)
     return lk->result;
 }
 
+static int same_value(const rp_store_item_t *it, const char *v, size_t len)
+{
+    return it->value_len == len && memcmp(it->value, v, len) == 0;
+}
+
 /* Another request is filling the entry: poll for it a bounded time, take
  * the lock if the filler gives up, and when the wait runs out serve the
  * copy that may stand in for a failed backend, or go to the backend. */
@@ -713,11 +718,12 @@ static rp_lookup_result_t wait_for_fill(rp_lookup_t *lk,
          * backend; a mark beside another lock is an earlier fill's; a
          * copy purged meanwhile stands in for nothing */
         if (poll[2].rc == RP_ST_OK && lk->has_fallback
-            && (poll[0].rc == RP_ST_NOTFOUND
-                || (poll[0].rc == RP_ST_OK
-                    && poll[0].value_len == poll[2].value_len
-                    && memcmp(poll[0].value, poll[2].value,
-                              poll[2].value_len) == 0))
+            && (poll[0].rc == RP_ST_OK
+                ? same_value(&poll[0], poll[2].value, poll[2].value_len)
+                /* the lock gone: the mark of the one last seen, if any */
+                : poll[0].rc == RP_ST_NOTFOUND
+                  && (seen_len == 0
+                      || same_value(&poll[2], seen, seen_len)))
             && rp_cache_fallback_holds(lk)) {
             return stand_in(lk, RP_STALE_ERROR);
         }

@@ -2785,6 +2785,37 @@ static void test_lock_born_of_a_skewed_clock(void **state)
     rp_cache_release(&lk2);
 }
 
+/* The same earlier mark, and the healthy fill gives its lock back
+ * without a page (its answer was only not stored): the mark is not the
+ * lock's the waiter saw, so the waiter takes its turn. */
+static void test_an_earlier_fail_mark_when_the_lock_is_given_back(
+    void **state)
+{
+    fx_t fx;
+    rp_lookup_t lk1, lk2, lk3;
+    rp_cache_response_t r;
+    const char *url;
+
+    fx_init(&fx, *state);
+    fx.conf.stale_if_error_s = 300;
+    url = url_of(fx.p, "/mark-given-back", NULL);
+    r = page("old", "max-age=10");
+    fill(&fx, url, &NOHDR, &r);
+    advance(&fx, 20);
+    assert_int_equal(lookup(&fx, &lk1, url, &NOHDR), RP_LOOKUP_MISS);
+    rp_cache_release_failed(&lk1);
+    advance_us(&fx, 100000);
+    assert_int_equal(lookup(&fx, &lk3, url, &NOHDR), RP_LOOKUP_MISS);
+    assert_int_equal(lk3.holds_lock, 1);
+    fx.other = &lk3;
+    fx.on_sleep = release_other_second;
+    fx.on_sleep_runs = 0;
+    assert_int_equal(lookup(&fx, &lk2, url, &NOHDR), RP_LOOKUP_MISS);
+    assert_int_equal(lk2.holds_lock, 1);        /* its turn */
+    fx.on_sleep = NULL;
+    rp_cache_release(&lk2);
+}
+
 /* The filler finds the response uncacheable: the waiter stops waiting and
  * goes to the backend without the lock (the pass marker says why). */
 static void test_lock_waiter_sees_pass(void **state)
@@ -3145,6 +3176,7 @@ int main(void)
         RP_TEST(test_tag_epoch_unreadable_is_down),
         RP_TEST(test_waiting_purge_is_not_served),
         RP_TEST(test_lock_wait_with_the_clock_set_back),
+        RP_TEST(test_an_earlier_fail_mark_when_the_lock_is_given_back),
         RP_TEST(test_lock_timeout_serves_the_stand_in),
         RP_TEST(test_grace_survives_refresher_5xx),
         RP_TEST(test_not_storable),
