@@ -2,37 +2,12 @@
 birth time, stand-ins checked against purges).  Each test fails on the
 code it was written against (4850f35).  Counts and states only; the
 sleeps order events, nothing is timed."""
-import json
-import threading
 import time
 
 import requests
 
 from test_safety import xc, STATUS
-
-
-def _nonce(r):
-    try:
-        return json.loads(r.text)["nonce"]
-    except ValueError:
-        return r.text
-
-
-def _wait_held(backend, name, n=1):
-    for _ in range(200):
-        if backend.held(name) >= n:
-            return
-        time.sleep(0.05)
-    raise AssertionError("the backend never held %s" % name)
-
-
-def _get_into(results, key, a, path):
-    def run():
-        r = requests.get(a.url(path), timeout=40)
-        results[key] = (r.status_code, xc(r), _nonce(r))
-    t = threading.Thread(target=run)
-    t.start()
-    return t
+from test_adversary7 import _nonce, _wait_held, _get_into
 
 
 SIE = """
