@@ -180,7 +180,6 @@ static rp_eval_t check_tags(rp_lookup_t *lk, const rp_entry_t *e,
                             const rp_store_item_t *validated)
 {
     rp_store_item_t *tags;
-    char (*keys)[RP_KEY_HASH_MAX];
     unsigned k;
     uint64_t sum;
 
@@ -207,13 +206,7 @@ static rp_eval_t check_tags(rp_lookup_t *lk, const rp_entry_t *e,
     if (rp_cache_validated_holds(validated, lk->tag_epoch, sum)) {
         return RP_EV_FRESH;   /* no tag purge anywhere since last checked */
     }
-    tags = apr_pcalloc(lk->pool, sizeof(*tags) * e->n_tags);
-    keys = apr_palloc(lk->pool, RP_KEY_HASH_MAX * (size_t)e->n_tags);
-    for (k = 0; k < e->n_tags; k++) {
-        rp_cache_gen_key(keys[k], "rp:t:", e->tags[k]);
-        tags[k].key = keys[k];
-        tags[k].key_len = strlen(keys[k]);
-    }
+    tags = rp_cache_gen_items(lk->pool, NULL, e->tags, e->n_tags, NULL);
     lk->round_trips++;
     rp_store_mget(lk->store, lk->pool, tags, e->n_tags);
     for (k = 0; k < e->n_tags; k++) {
@@ -364,21 +357,13 @@ int rp_cache_fallback_holds(rp_lookup_t *lk)
 {
     const rp_entry_t *e = &lk->fallback;
     rp_store_item_t *items;
-    char (*keys)[RP_KEY_HASH_MAX];
     uint32_t k;
 
     if (!lk->has_fallback) {
         return 0;
     }
-    items = apr_pcalloc(lk->pool, sizeof(*items) * (e->n_tags + 1));
-    keys = apr_palloc(lk->pool, RP_KEY_HASH_MAX * (size_t)(e->n_tags + 1));
-    items[0].key = lk->url_gen_key;
-    items[0].key_len = strlen(lk->url_gen_key);
-    for (k = 0; k < e->n_tags; k++) {
-        rp_cache_gen_key(keys[k], "rp:t:", e->tags[k]);
-        items[k + 1].key = keys[k];
-        items[k + 1].key_len = strlen(keys[k]);
-    }
+    items = rp_cache_gen_items(lk->pool, lk->url_gen_key, e->tags,
+                               e->n_tags, NULL);
     lk->round_trips++;
     rp_store_mget(lk->store, lk->pool, items, e->n_tags + 1);
     if (rp_cache_item_gen(&items[0]) != e->url_gen) {

@@ -44,6 +44,31 @@ void rp_cache_gen_key(char out[RP_KEY_HASH_MAX], const char *prefix,
     rp_key_hash(prefix, name, strlen(name), out);
 }
 
+rp_store_item_t *rp_cache_gen_items(apr_pool_t *p, const char *url_gen_key,
+                                    const char *const *tags, unsigned n_tags,
+                                    char (**keys)[RP_KEY_HASH_MAX])
+{
+    unsigned first = url_gen_key != NULL, k;
+    rp_store_item_t *items = apr_pcalloc(p, sizeof(*items)
+                                            * (size_t)(n_tags + first));
+    char (*tk)[RP_KEY_HASH_MAX] = apr_palloc(p, RP_KEY_HASH_MAX
+                                                * (size_t)(n_tags + 1));
+
+    if (first) {
+        items[0].key = url_gen_key;
+        items[0].key_len = strlen(url_gen_key);
+    }
+    for (k = 0; k < n_tags; k++) {
+        rp_cache_gen_key(tk[k], "rp:t:", tags[k]);
+        items[first + k].key = tk[k];
+        items[first + k].key_len = strlen(tk[k]);
+    }
+    if (keys != NULL) {
+        *keys = tk;
+    }
+    return items;
+}
+
 /* A generation or epoch as memcached holds it: decimal digits. */
 static int gen_text(char buf[32], uint64_t g)
 {

@@ -23,6 +23,13 @@
 void rp_cache_gen_key(char out[RP_KEY_HASH_MAX], const char *prefix,
                       const char *name);
 
+/* The items of one multi-get of generations: the URL's first (when
+ * url_gen_key is not NULL), then each tag's, their keys in *keys (NULL:
+ * not wanted).  From pool p. */
+rp_store_item_t *rp_cache_gen_items(apr_pool_t *p, const char *url_gen_key,
+                                    const char *const *tags, unsigned n_tags,
+                                    char (**keys)[RP_KEY_HASH_MAX]);
+
 /* The generation under key, created (at the current time in µs, so that
  * it never repeats an evicted one) when missing. */
 rp_st_rc_t rp_cache_gen_ensure(rp_store_t *s, apr_pool_t *p, const char *key,

@@ -179,19 +179,11 @@ static rp_store_outcome_t check_generations(rp_lookup_t *lk,
                                             uint64_t *gen, const char **why)
 {
     int n_tags = j->n_tags, k;
-    rp_store_item_t *items = apr_pcalloc(lk->pool, sizeof(*items)
-                                                   * (size_t)(n_tags + 1));
-    char (*keys)[RP_KEY_HASH_MAX] = apr_palloc(lk->pool,
-                                               RP_KEY_HASH_MAX
-                                               * (size_t)(n_tags + 1));
+    char (*keys)[RP_KEY_HASH_MAX];
+    rp_store_item_t *items = rp_cache_gen_items(lk->pool, lk->url_gen_key,
+                                                j->tags, (unsigned)n_tags,
+                                                &keys);
 
-    items[0].key = lk->url_gen_key;
-    items[0].key_len = strlen(lk->url_gen_key);
-    for (k = 0; k < n_tags; k++) {
-        rp_cache_gen_key(keys[k], "rp:t:", j->tags[k]);
-        items[k + 1].key = keys[k];
-        items[k + 1].key_len = strlen(keys[k]);
-    }
     rp_store_mget(lk->store, lk->pool, items, (size_t)(n_tags + 1));
     for (k = 0; k < n_tags + 1; k++) {
         if (items[k].rc == RP_ST_DOWN || items[k].rc == RP_ST_ERROR) {
