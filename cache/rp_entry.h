@@ -129,8 +129,10 @@ rp_entry_status_t rp_entry_decode(const char *buf, size_t len, apr_pool_t *p,
 
 /* The same without computing the checksum, for bytes known to be a copy
  * of bytes that rp_entry_decode() accepted (the local tier's copy that
- * no writer can have touched, rp_local_meta_t.exact).  Every bound is
- * still checked: it never reads outside buf whatever the bytes. */
+ * no writer can have touched, rp_local_meta_t.exact), or that
+ * rp_entry_encode() made.  Every bound is still checked: it never reads
+ * outside buf whatever the bytes; the bytes of tags, header names and
+ * values, which were checked when these were accepted, are not. */
 rp_entry_status_t rp_entry_decode_trusted(const char *buf, size_t len,
                                           apr_pool_t *p, rp_entry_t *out);
 
