@@ -15,6 +15,7 @@ import argparse
 import os
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -27,6 +28,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 
+from harness import APACHE as APACHE_BIN  # noqa: E402
 from harness import Apache, Memcached, free_port, wait_port  # noqa: E402
 
 PAGE_BYTES = 14 * 1024
@@ -440,7 +442,7 @@ http {
 
 
 def reqperf_front(name, mc_address, origin_port, extra="", cleanup=None,
-                  local="0"):
+                  local="0", start=True):
     # the timeout as the peers' (nginx memc below): under saturation on
     # 2 cores a reply can take longer than the 50 ms default, and a hit
     # benchmark measures hits, not the way round a slow memcached
@@ -459,7 +461,46 @@ ProxyPass /off/ http://127.0.0.1:{op}/
 {extra}
 """.format(mc=mc_address, op=origin_port, extra=extra, local=local))
     cleanup.append(a)
-    a.start()
+    if start:
+        a.start()
+    return a
+
+
+def ceiling_front(name, ceiling_so, directive, phase, origin_port, cleanup,
+                  start=True):
+    """An Apache with a ceiling of bench/ceiling/mod_ceiling.c.  In handler
+    mode the URL is proxied, as the mod_reqperf fronts' are, so Apache's
+    pipeline (mod_proxy's translate and fixups, the location walk,
+    mod_mime) runs before the ceiling's handler."""
+    a = Apache(name=name, load_module=False, log_level="error",
+               access_log=False,
+               extra_global="LoadModule ceiling_module %s\n%s\n"
+                            "CeilingPhase %s\n"
+                            % (ceiling_so, directive, phase),
+               conf=("ProxyPass /ceiling/ http://127.0.0.1:%d/c/\n"
+                     % origin_port if phase == "handler" else ""))
+    cleanup.append(a)
+    if start:
+        a.start()
+    return a
+
+
+def socache_front(name, mc_address, origin_port, quick, cleanup, start=True):
+    """mod_cache_socache storing into memcached, in front of the origin."""
+    a = Apache(name=name, load_module=False, log_level="error",
+               access_log=False,
+               modules=["cache", "cache_socache", "socache_memcache"],
+               conf="""
+ProxyPass /app/ http://127.0.0.1:%d/
+CacheEnable socache /app/
+CacheSocache memcache:%s
+CacheSocacheMaxSize 102400
+CacheQuickHandler %s
+CacheHeader On
+""" % (origin_port, mc_address, "On" if quick else "Off"))
+    cleanup.append(a)
+    if start:
+        a.start()
     return a
 
 
@@ -498,35 +539,11 @@ def bench_cache(args, cleanup):
     mc.set("ceiling-page", body)
 
     def ceiling_server(name, directive, phase):
-        # in handler mode the URL is proxied, as the mod_reqperf fronts'
-        # are, so Apache's pipeline (mod_proxy's translate and fixups, the
-        # location walk, mod_mime) runs before the ceiling's handler
-        a = Apache(name=name, load_module=False, log_level="error",
-                   access_log=False,
-                   extra_global="LoadModule ceiling_module %s\n%s\n"
-                                "CeilingPhase %s\n"
-                                % (ceiling_so, directive, phase),
-                   conf=("ProxyPass /ceiling/ http://127.0.0.1:%d/c/\n"
-                         % o.port if phase == "handler" else ""))
-        cleanup.append(a)
-        a.start()
-        return a
+        return ceiling_front(name, ceiling_so, directive, phase, o.port,
+                             cleanup)
 
     def socache_server(name, quick):
-        a = Apache(name=name, load_module=False, log_level="error",
-                   access_log=False,
-                   modules=["cache", "cache_socache", "socache_memcache"],
-                   conf="""
-ProxyPass /app/ http://127.0.0.1:%d/
-CacheEnable socache /app/
-CacheSocache memcache:%s
-CacheSocacheMaxSize 102400
-CacheQuickHandler %s
-CacheHeader On
-""" % (o.port, mc.address, "On" if quick else "Off"))
-        cleanup.append(a)
-        a.start()
-        return a
+        return socache_front(name, mc.address, o.port, quick, cleanup)
 
     mc_dir = "CeilingMemcached %s ceiling-page" % mc.address
     mem_dir = "CeilingMemory %s" % static.path("htdocs/page.html")
@@ -817,9 +834,169 @@ def bench_demo(args, cleanup):
         "≥ 100×")
 
 
+# ---------------------------------------------------------------- instructions
+
+INSTR_FEW, INSTR_MANY = 100, 600
+
+
+def callgrind_total(a, path, n, out):
+    """Instructions one apache2 -X (one process, the configuration of a,
+    not started) executes in all, under callgrind, from its start to its
+    stop, serving 3 warm-up requests for path and then n more on one
+    keep-alive connection (ab -k -c1)."""
+    with open(a.conf_path, "w") as f:
+        f.write(a.render_conf())
+    err = open(out + ".log", "w")
+    p = subprocess.Popen(["valgrind", "--tool=callgrind", "--vgdb=no",
+                          "--dump-instr=no", "--callgrind-out-file=" + out,
+                          APACHE_BIN, "-X", "-f", a.conf_path],
+                         env=a.env(), stdout=subprocess.DEVNULL, stderr=err)
+    try:
+        wait_port(a.port, timeout=120, proc=p)
+        # valgrind made the file as root; the child writes it at its exit
+        # as the server's user
+        os.chmod(out, 0o666)
+        url = "http://127.0.0.1:%d%s" % (a.port, path)
+        for _ in range(3):
+            requests.get(url, timeout=60)
+        subprocess.run(["ab", "-q", "-k", "-c", "1", "-n", str(n), url],
+                       stdout=subprocess.DEVNULL, check=True, timeout=600)
+    finally:
+        try:
+            with open(a.pid_file) as f:
+                os.kill(int(f.read().strip()), signal.SIGTERM)
+        except (OSError, ValueError):
+            p.terminate()
+        try:
+            p.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(10)
+        err.close()
+    with open(out) as f:
+        for line in f:
+            if line.startswith(("summary:", "totals:")):
+                return int(line.split()[1])
+    raise RuntimeError("no callgrind total in %s" % out)
+
+
+def instructions_per_request(make, path, out_dir, name):
+    """(total after INSTR_MANY - total after INSTR_FEW) / the difference,
+    each run in a fresh server from make(): what one more request costs,
+    startup and warm-up cancelling out."""
+    few = callgrind_total(make(), path, INSTR_FEW,
+                          os.path.join(out_dir, name + ".few"))
+    many = callgrind_total(make(), path, INSTR_MANY,
+                           os.path.join(out_dir, name + ".many"))
+    return (many - few) / (INSTR_MANY - INSTR_FEW)
+
+
+def bench_instructions(args, cleanup):
+    """Instructions per request counted by callgrind: repeatable whatever
+    else this machine is doing, where req/s and CPU time are not.  Each
+    variant is one apache2 -X (one process) under valgrind, a request at a
+    time; it counts the server's own instructions (not the kernel's, not
+    the time a cache miss or a lock costs), so it measures the work the
+    code does, beside the wrk runs above that measure time."""
+    if shutil.which("valgrind") is None or shutil.which("ab") is None:
+        print("instructions: valgrind or ab is not installed (scripts/"
+              "deps.sh bench installs them); skipped", file=sys.stderr)
+        return
+    ceiling_so = build_ceiling()
+    mc = Memcached(memory_mb=64)
+    cleanup.append(mc)
+    o = origin(cleanup)
+    static = Apache(name="i-static", load_module=False, log_level="error",
+                    access_log=False)
+    page(static)
+    cleanup.append(static)
+    mc.set("ceiling-page", open(static.path("htdocs/page.html"), "rb").read())
+    mc_dir = "CeilingMemcached %s ceiling-page" % mc.address
+    mem_dir = "CeilingMemory %s" % static.path("htdocs/page.html")
+
+    def plain(conf="", load=True):
+        def make():
+            a = Apache(name="i-plain", load_module=load, log_level="error",
+                       access_log=False, conf=conf)
+            page(a)
+            cleanup.append(a)
+            return a
+        return make
+
+    def ceiling(directive, phase):
+        return lambda: ceiling_front("i-ceiling", ceiling_so, directive,
+                                     phase, o.port, cleanup, start=False)
+
+    def socache(quick):
+        return lambda: socache_front("i-socache", mc.address, o.port, quick,
+                                     cleanup, start=False)
+
+    def front(local, quick):
+        return lambda: reqperf_front(
+            "i-reqperf", mc.address, o.port, cleanup=cleanup, local=local,
+            extra="ReqPerfCacheQuick On\n" if quick else "", start=False)
+
+    variants = (
+        ("not loaded", plain(load=False), "/page.html"),
+        ("ReqPerf On", plain(), "/page.html"),
+        ("ceiling quick", ceiling(mc_dir, "quick"), "/ceiling/page.html"),
+        ("ceiling handler", ceiling(mc_dir, "handler"), "/ceiling/page.html"),
+        ("socache quick", socache(True), "/app/c/page.html"),
+        ("socache handler", socache(False), "/app/c/page.html"),
+        ("reqperf quick", front("0", True), "/app/c/page.html"),
+        ("reqperf handler", front("0", False), "/app/c/page.html"),
+        ("memory quick", ceiling(mem_dir, "quick"), "/ceiling/page.html"),
+        ("memory handler", ceiling(mem_dir, "handler"), "/ceiling/page.html"),
+        ("local quick", front("64M", True), "/app/c/page.html"),
+        ("local handler", front("64M", False), "/app/c/page.html"),
+    )
+    out_dir = tempfile.mkdtemp(prefix="reqperf-callgrind-")
+    os.chmod(out_dir, 0o777)
+    n = {}
+    try:
+        for name, make, path in variants:
+            n[name] = instructions_per_request(make, path, out_dir,
+                                               name.replace(" ", "-"))
+    finally:
+        shutil.rmtree(out_dir, ignore_errors=True)
+
+    def show(bench, variant, name):
+        ROWS.append((bench, variant, "", "", "", "",
+                     "%.1f k" % (n[name] / 1000), ""))
+
+    def against(what, a, b, goal=""):
+        ROWS.append(("", what, "", "", "", "", "%.2f×" % (n[a] / n[b]),
+                     goal))
+
+    b = "instructions per request (callgrind; lower is better)"
+    show(b, "static file, module not loaded", "not loaded")
+    show(b, "static file, ReqPerf On", "ReqPerf On")
+    against("timing: ReqPerf On / not loaded", "ReqPerf On", "not loaded")
+    for mode in ("quick", "handler"):
+        show(b, "hit from memcached: ceiling (%s)" % mode, "ceiling " + mode)
+        show(b, "hit from memcached: mod_cache_socache (%s)" % mode,
+             "socache " + mode)
+        show(b, "hit from memcached: mod_reqperf (%s)" % mode,
+             "reqperf " + mode)
+        against("mod_reqperf / ceiling (%s)" % mode, "reqperf " + mode,
+                "ceiling " + mode)
+        against("mod_reqperf / mod_cache_socache (%s)" % mode,
+                "reqperf " + mode, "socache " + mode)
+    for mode in ("quick", "handler"):
+        show(b, "hit from the local tier: memory ceiling (%s)" % mode,
+             "memory " + mode)
+        show(b, "hit from the local tier: mod_reqperf (%s)" % mode,
+             "local " + mode)
+        against("mod_reqperf local / memory ceiling (%s)" % mode,
+                "local " + mode, "memory " + mode)
+        against("mod_reqperf local (%s) / static file" % mode,
+                "local " + mode, "not loaded")
+
+
+
 BENCHES = {"timing": bench_timing, "status": bench_status,
            "cache": bench_cache, "apptiming": bench_apptiming,
-           "demo": bench_demo}
+           "demo": bench_demo, "instructions": bench_instructions}
 
 
 def main():

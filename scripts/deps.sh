@@ -13,7 +13,7 @@ test="$debtest memcached libcmocka-dev python3 python3-pytest python3-requests p
 demo="$build memcached python3 libapache2-mod-wsgi-py3 apache2-utils curl"
 # the peers the cache benchmark sets beside mod_reqperf (Varnish; nginx
 # with srcache + memc, nginx's usual memcached page cache)
-bench="$build memcached wrk apache2-utils libapache2-mod-wsgi-py3 python3 python3-requests curl varnish nginx libnginx-mod-http-srcache-filter libnginx-mod-http-memc"
+bench="$build memcached wrk apache2-utils valgrind libapache2-mod-wsgi-py3 python3 python3-requests curl varnish nginx libnginx-mod-http-srcache-filter libnginx-mod-http-memc"
 fuzz="$build clang libclang-rt-14-dev libcmocka-dev"
 
 want=""
