@@ -1,20 +1,69 @@
 /*
  * rp_mc.c: see rp_mc.h.
  */
+#include <errno.h>
+#include <netdb.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 #include <libmemcached/memcached.h>
 #include <libmemcached/util.h>
 #include <apr_strings.h>
 
 #include "rp_mc.h"
+#include "rp_mc_text.h"
+#include "rp_entry.h"
+
+/* The buffer of a connection object a get's reply is read into: a reply
+ * up to this size (a 14 KB page with its headers, say) comes in one read
+ * of the socket, and each value is then copied out into the request's
+ * pool (the buffer is the next call's).  A per-call buffer from the
+ * request's pool would cost a request that polls for another's fill this
+ * much per poll. */
+#define GET_REPLY_BUF (32u * 1024u)
+
+/* The sockets of one of the pool's connection objects, one per server
+ * (-1: not connected).  The commands are sent over these with the text
+ * protocol of rp_mc_text.h; libmemcached itself opens no socket. */
+typedef struct {
+    int fd[RP_BREAKER_MAX_SERVERS];
+    char *buf;                     /* a get's reply is read into it */
+} rp_mc_slot_t;
+
+/* The addresses a server's name resolves to, tried in their order (as
+ * libmemcached does: "localhost" may give ::1 first, where memcached
+ * listens on 127.0.0.1 only). */
+#define ADDRS_MAX 4
+
+typedef struct {
+    struct sockaddr_storage addr[ADDRS_MAX];
+    socklen_t len[ADDRS_MAX];
+    int n;                         /* 0: not resolved */
+} rp_mc_addrs_t;
+
+/* A server, resolved when the handle is created (or, if that failed,
+ * again at each connection attempt). */
+typedef struct {
+    const char *host;
+    const char *port;
+    rp_mc_addrs_t addrs;
+} rp_mc_server_t;
 
 struct rp_mc_t {
     memcached_st *master;
     memcached_pool_st *pool;
     int n;
     const char **names;
+    rp_mc_server_t *servers;
+    rp_mc_slot_t *slots;
+    int n_slots;
+    int next_slot;                 /* slots handed out (atomic) */
     rp_breaker_t *breakers;
     int64_t timeout_us;
     int out;                       /* connections borrowed (atomic) */
@@ -28,10 +77,9 @@ typedef struct {
     rp_mc_t *mc;
     apr_pool_t *p;
     memcached_st *memc;            /* NULL until first use, and after release */
+    rp_mc_slot_t *slot;            /* memc's sockets */
     int done;                      /* released, or the pool was exhausted */
     int cleanup_set;               /* release_cleanup registered on p */
-    memcached_result_st result;
-    int result_ready;
     int64_t budget_us;             /* rp_mc_limit(): a run's time (0: none) */
     int64_t deadline_us;           /* the run's end; 0 until its first call */
     int over;                      /* a call was not made: past the budget */
@@ -125,6 +173,17 @@ static apr_status_t destroy_mc(void *data)
          * process rather than free it under that request. */
         return APR_SUCCESS;
     }
+    if (mc->slots != NULL) {
+        int i, k, n = __atomic_load_n(&mc->next_slot, __ATOMIC_ACQUIRE);
+        for (i = 0; i < n && i < mc->n_slots; i++) {
+            for (k = 0; k < mc->n; k++) {
+                if (mc->slots[i].fd[k] >= 0) {
+                    close(mc->slots[i].fd[k]);
+                    mc->slots[i].fd[k] = -1;
+                }
+            }
+        }
+    }
     if (mc->pool) {
         memcached_pool_destroy(mc->pool);
         mc->pool = NULL;
@@ -134,6 +193,30 @@ static apr_status_t destroy_mc(void *data)
         mc->master = NULL;
     }
     return APR_SUCCESS;
+}
+
+/* sv's addresses into *out (out->n 0 when it does not resolve). */
+static void resolve(const rp_mc_server_t *sv, rp_mc_addrs_t *out)
+{
+    struct addrinfo hints, *res = NULL, *ai;
+
+    out->n = 0;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV;
+    if (getaddrinfo(sv->host, sv->port, &hints, &res) != 0) {
+        res = NULL;
+    }
+    for (ai = res; ai != NULL && out->n < ADDRS_MAX; ai = ai->ai_next) {
+        if (ai->ai_addrlen <= sizeof(out->addr[0])) {
+            memcpy(&out->addr[out->n], ai->ai_addr, ai->ai_addrlen);
+            out->len[out->n++] = ai->ai_addrlen;
+        }
+    }
+    if (res != NULL) {
+        freeaddrinfo(res);
+    }
 }
 
 rp_mc_t *rp_mc_create(apr_pool_t *p, const char *const *servers, int n,
@@ -159,6 +242,7 @@ rp_mc_t *rp_mc_create(apr_pool_t *p, const char *const *servers, int n,
     mc->n = n;
     mc->timeout_us = timeout_us;
     mc->names = apr_pcalloc(p, sizeof(char *) * (size_t)n);
+    mc->servers = apr_pcalloc(hp, sizeof(*mc->servers) * (size_t)n);
     mc->breakers = breakers;
     for (i = 0; i < n; i++) {
         const char *host;
@@ -170,6 +254,19 @@ rp_mc_t *rp_mc_create(apr_pool_t *p, const char *const *servers, int n,
             return NULL;
         }
         mc->names[i] = servers[i];
+        mc->servers[i].host = apr_pstrdup(hp, host);
+        mc->servers[i].port = apr_psprintf(hp, "%u", port);
+        resolve(&mc->servers[i], &mc->servers[i].addrs);
+    }
+    /* one slot of sockets per connection object the pool can hand out */
+    mc->n_slots = max_connections > 0 ? max_connections : 1;
+    mc->slots = apr_palloc(hp, sizeof(*mc->slots) * (size_t)mc->n_slots);
+    for (i = 0; i < mc->n_slots; i++) {
+        int k;
+        for (k = 0; k < RP_BREAKER_MAX_SERVERS; k++) {
+            mc->slots[i].fd[k] = -1;
+        }
+        mc->slots[i].buf = apr_palloc(hp, GET_REPLY_BUF);
     }
     if (ms < 1) {
         ms = 1;
@@ -262,6 +359,25 @@ static memcached_st *conn_memc(rp_mc_conn_t *c)
             c->done = 1;
             return NULL;
         }
+        c->slot = memcached_get_user_data(c->memc);
+        if (c->slot == NULL) {
+            /* a connection object the pool made since: its own sockets
+             * (the pool makes at most n_slots of them) */
+            int i = __atomic_fetch_add(&c->mc->next_slot, 1,
+                                       __ATOMIC_ACQ_REL);
+            if (i < c->mc->n_slots) {
+                c->slot = &c->mc->slots[i];
+                memcached_set_user_data(c->memc, c->slot);
+            }
+        }
+        if (c->slot == NULL) {
+            /* more objects than slots: cannot be (the pool's limit is
+             * n_slots), and never a server's fault */
+            memcached_pool_push(c->mc->pool, c->memc);
+            c->memc = NULL;
+            c->done = 1;
+            return NULL;
+        }
         __atomic_add_fetch(&c->mc->out, 1, __ATOMIC_ACQ_REL);
         if (!c->cleanup_set) {
             c->cleanup_set = 1;
@@ -345,87 +461,305 @@ static rp_st_rc_t map_rc(memcached_return_t rc)
 
 /* --- operations ------------------------------------------------------ */
 
-static apr_status_t free_value(void *v)
+/* --- the text protocol over this slot's sockets ----------------------- */
+
+/* The largest value a get takes: an entry holds at most a 64 MB body,
+ * its headers and its key. */
+#define VALUE_MAX ((size_t)RP_ENTRY_MAX_BODY + (2u << 20))
+
+
+typedef struct {
+    int fd;
+    int64_t deadline_us;
+    size_t got;                    /* bytes of the reply read so far */
+} io_t;
+
+/* Until the deadline, for fd to be ready for events: 1, 0 past the
+ * deadline, -1 on an error. */
+static int wait_fd(int fd, short events, int64_t deadline_us)
 {
-    free(v);
-    return APR_SUCCESS;
+    for (;;) {
+        struct pollfd pfd;
+        int64_t left = deadline_us - mono_us();
+        int rc;
+
+        if (left <= 0) {
+            return 0;
+        }
+        pfd.fd = fd;
+        pfd.events = events;
+        pfd.revents = 0;
+        rc = poll(&pfd, 1, (int)((left + 999) / 1000));
+        if (rc > 0) {
+            return 1;
+        }
+        if (rc < 0 && errno != EINTR) {
+            return -1;
+        }
+    }
 }
 
-/* Values at least this long are taken from libmemcached, not copied: its
- * buffer was allocated for this request's result anyway, and a page is
- * then copied once on its way from the socket (into that buffer), not
- * twice.  Short ones (generations, epochs) are copied; one fetched after
- * a page was taken gets a new small buffer, freed with the result. */
-#define TAKE_VALUE_MIN 1024
-
-/* The value of res as item it, owned by pool p. */
-static void keep_value(apr_pool_t *p, memcached_result_st *res,
-                       rp_store_item_t *it)
+static long io_recv(void *baton, char *buf, size_t len)
 {
-    size_t vl = memcached_result_length(res);
-    char *v = NULL;
+    io_t *io = baton;
 
-    if (vl >= TAKE_VALUE_MIN
-        && (v = memcached_result_take_value(res)) != NULL) {
-        /* libmemcached's default allocator is malloc (none other is set).
-         * Freed when p's cleanups run, not when its memory goes: a
-         * cleanup registered on p before this call must not read the
-         * value (none does; later ones, such as the pool bucket that
-         * sends a page, run first) */
-        apr_pool_cleanup_register(p, v, free_value, apr_pool_cleanup_null);
+    for (;;) {
+        ssize_t n = recv(io->fd, buf, len, MSG_DONTWAIT);
+        int w;
+
+        if (n >= 0) {
+            io->got += (size_t)n;
+            return (long)n;
+        }
+        if (errno == EINTR) {
+            continue;
+        }
+        if (errno != EAGAIN && errno != EWOULDBLOCK) {
+            return -1;
+        }
+        if ((w = wait_fd(io->fd, POLLIN, io->deadline_us)) <= 0) {
+            return w == 0 ? -2 : -1;
+        }
     }
-    else {
-        v = apr_pmemdup(p, memcached_result_value(res), vl ? vl : 1);
+}
+
+/* All of iov[0..n) to fd before the deadline (iov is consumed). */
+static rp_mct_rc_t send_all(int fd, struct iovec *iov, int n,
+                            int64_t deadline_us)
+{
+    while (n > 0) {
+        struct msghdr msg;
+        ssize_t sent;
+
+        memset(&msg, 0, sizeof(msg));
+        msg.msg_iov = iov;
+        msg.msg_iovlen = (size_t)n;
+        sent = sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (sent < 0) {
+            int w;
+            if (errno == EINTR) {
+                continue;
+            }
+            if (errno != EAGAIN && errno != EWOULDBLOCK) {
+                return RP_MCT_IO;
+            }
+            if ((w = wait_fd(fd, POLLOUT, deadline_us)) <= 0) {
+                return w == 0 ? RP_MCT_TIMEOUT : RP_MCT_IO;
+            }
+            continue;
+        }
+        while (n > 0 && (size_t)sent >= iov->iov_len) {
+            sent -= (ssize_t)iov->iov_len;
+            iov++;
+            n--;
+        }
+        if (n > 0) {
+            iov->iov_base = (char *)iov->iov_base + sent;
+            iov->iov_len -= (size_t)sent;
+        }
     }
-    it->value = v;
-    it->value_len = vl;
-    it->rc = RP_ST_OK;
+    return RP_MCT_OK;
+}
+
+/* A connection to addr before the deadline: its socket, or -1 (*timed_out
+ * says whether the deadline passed). */
+static int open_addr(const struct sockaddr_storage *addr, socklen_t len,
+                     int64_t deadline_us, int *timed_out)
+{
+    int fd, one = 1, err = 0, w;
+    socklen_t elen = sizeof(err);
+
+    fd = socket(addr->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                0);
+    if (fd < 0) {
+        return -1;
+    }
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (connect(fd, (const struct sockaddr *)addr, len) == 0) {
+        return fd;
+    }
+    if (errno != EINPROGRESS && errno != EINTR) {
+        close(fd);
+        return -1;
+    }
+    w = wait_fd(fd, POLLOUT, deadline_us);
+    if (w <= 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) != 0
+        || err != 0) {
+        *timed_out = w == 0;
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* A new connection to server: its addresses in turn, all before the
+ * deadline. */
+static int open_server(rp_mc_t *mc, int server, int64_t deadline_us,
+                       int *timed_out)
+{
+    const rp_mc_server_t *sv = &mc->servers[server];
+    rp_mc_addrs_t again;
+    const rp_mc_addrs_t *a = &sv->addrs;
+    int i, fd = -1;
+
+    *timed_out = 0;
+    if (a->n == 0) {
+        resolve(sv, &again);           /* it did not resolve at the start */
+        a = &again;
+    }
+    for (i = 0; i < a->n && fd < 0 && !*timed_out; i++) {
+        fd = open_addr(&a->addr[i], a->len[i], deadline_us, timed_out);
+    }
+    return fd;
+}
+
+static void close_server(rp_mc_conn_t *c, int server)
+{
+    if (c->slot->fd[server] >= 0) {
+        close(c->slot->fd[server]);
+        c->slot->fd[server] = -1;
+    }
+}
+
+typedef rp_mct_rc_t (*read_reply_fn)(rp_mct_reader_t *r, void *baton);
+
+/* One command to server: iov sent, then the reply read by read_reply,
+ * all within the timeout.  A connection kept from an earlier request
+ * that turns out closed (the server restarted) before a byte of the
+ * reply came is opened again, once.  The connection is kept only after
+ * a reply read to its end. */
+static rp_mct_rc_t command(rp_mc_conn_t *c, int server, struct iovec *iov,
+                           int n_iov, int big_reply, read_reply_fn read_reply,
+                           void *baton)
+{
+    rp_mct_reader_t rd;
+    char line[RP_MCT_LINE_MAX + 2];   /* a one-line reply's buffer */
+    struct iovec saved[4];
+    int64_t deadline = mono_us() + c->mc->timeout_us;
+    int attempt;
+
+    if (c->slot == NULL || server < 0 || server >= c->mc->n || n_iov > 4) {
+        return RP_MCT_IO;
+    }
+    memcpy(saved, iov, sizeof(*iov) * (size_t)n_iov);
+    for (attempt = 0; attempt < 2; attempt++) {
+        int reused = c->slot->fd[server] >= 0;
+        io_t io;
+        rp_mct_rc_t rc;
+
+        if (!reused) {
+            int timed_out;
+            c->slot->fd[server] = open_server(c->mc, server, deadline,
+                                              &timed_out);
+            if (c->slot->fd[server] < 0) {
+                return timed_out ? RP_MCT_TIMEOUT : RP_MCT_IO;
+            }
+        }
+        memcpy(iov, saved, sizeof(*iov) * (size_t)n_iov);
+        io.fd = c->slot->fd[server];
+        io.deadline_us = deadline;
+        io.got = 0;
+        rc = send_all(io.fd, iov, n_iov, deadline);
+        if (rc == RP_MCT_OK) {
+            if (big_reply) {
+                rp_mct_reader_init(&rd, io_recv, &io, c->p, c->slot->buf,
+                                   GET_REPLY_BUF, 0);
+            }
+            else {
+                rp_mct_reader_init(&rd, io_recv, &io, c->p, line,
+                                   sizeof(line), 0);
+            }
+            rc = read_reply(&rd, baton);
+            if (rc != RP_MCT_IO && rc != RP_MCT_TIMEOUT
+                && rc != RP_MCT_PROTOCOL && rc != RP_MCT_CLIENT_ERROR
+                && !rp_mct_reader_pending(&rd)) {
+                return rc;             /* a whole reply: the stream is in step */
+            }
+            if (rc == RP_MCT_OK || rc == RP_MCT_NOTFOUND
+                || rc == RP_MCT_NOTSTORED || rc == RP_MCT_EXISTS) {
+                rc = RP_MCT_PROTOCOL;  /* more than the reply: out of step */
+            }
+        }
+        close_server(c, server);
+        if (!(reused && rc == RP_MCT_IO && io.got == 0)) {
+            return rc;
+        }
+    }
+    return RP_MCT_IO;
+}
+
+/* As libmemcached would have said it, for map_rc() and the breaker. */
+static memcached_return_t mct_rc(rp_mct_rc_t rc)
+{
+    switch (rc) {
+    case RP_MCT_OK:           return MEMCACHED_SUCCESS;
+    case RP_MCT_NOTFOUND:     return MEMCACHED_NOTFOUND;
+    case RP_MCT_NOTSTORED:    return MEMCACHED_NOTSTORED;
+    case RP_MCT_EXISTS:       return MEMCACHED_DATA_EXISTS;
+    case RP_MCT_SERVER_ERROR: return MEMCACHED_SERVER_ERROR;
+    case RP_MCT_CLIENT_ERROR: return MEMCACHED_CLIENT_ERROR;
+    case RP_MCT_PROTOCOL:     return MEMCACHED_PROTOCOL_ERROR;
+    case RP_MCT_TIMEOUT:      return MEMCACHED_TIMEOUT;
+    case RP_MCT_IO:           break;
+    }
+    return MEMCACHED_CONNECTION_FAILURE;
 }
 
 /* The most keys one multi-get asks: a page's 64 tags with the URL's
  * generation and the tag epoch (rp_cache_store.c), and room to spare. */
 #define MGET_MAX 128
 
+typedef struct {
+    apr_pool_t *p;
+    rp_store_item_t *items;
+    const size_t *idx;
+    size_t m;
+} values_t;
+
+static rp_mct_rc_t read_values(rp_mct_reader_t *r, void *baton)
+{
+    values_t *v = baton;
+    size_t k;
+
+    for (k = 0; k < v->m; k++) {       /* a second attempt starts afresh */
+        rp_store_item_t *it = &v->items[v->idx[k]];
+        it->value = NULL;
+        it->value_len = 0;
+        it->rc = RP_ST_NOTFOUND;
+    }
+    return rp_mct_read_values(r, v->p, v->items, v->idx, v->m, VALUE_MAX);
+}
+
 /* One server's share of a multi-get: the keys idx[0..m) of items, all
- * held by the server of the first.  Returns that server's answer code. */
+ * held by server.  Returns that server's answer code. */
 static memcached_return_t mget_one_server(rp_mc_conn_t *c, apr_pool_t *p,
-                                          rp_store_item_t *items,
+                                          int server, rp_store_item_t *items,
                                           const size_t *idx, size_t m)
 {
     const char *keys[MGET_MAX];
-    size_t lens[MGET_MAX];
-    size_t k;
-    memcached_return_t rc;
-    memcached_result_st *res;
+    size_t lens[MGET_MAX], len, k;
+    /* "get" and, per key, a space and at most RP_MCT_KEY_MAX bytes */
+    char *req;
+    struct iovec iov;
+    values_t v;
 
     for (k = 0; k < m; k++) {
         keys[k] = items[idx[k]].key;
         lens[k] = items[idx[k]].key_len;
     }
-    rc = memcached_mget_by_key(c->memc, keys[0], lens[0], keys, lens, m);
-    if (rc != MEMCACHED_SUCCESS) {
-        return rc;
+    req = apr_palloc(p, 5 + m * (RP_MCT_KEY_MAX + 1));
+    len = rp_mct_get_request(req, 5 + m * (RP_MCT_KEY_MAX + 1), keys, lens,
+                             m);
+    if (len == 0) {
+        return MEMCACHED_BAD_KEY_PROVIDED;
     }
-    if (!c->result_ready) {
-        memcached_result_create(c->memc, &c->result);
-        c->result_ready = 1;
-    }
-    while ((res = memcached_fetch_result(c->memc, &c->result, &rc)) != NULL) {
-        const char *rk = memcached_result_key_value(res);
-        size_t rkl = memcached_result_key_length(res);
-        for (k = 0; k < m; k++) {
-            rp_store_item_t *it = &items[idx[k]];
-            if (it->key_len == rkl && memcmp(it->key, rk, rkl) == 0) {
-                keep_value(p, res, it);
-                break;
-            }
-        }
-    }
-    /* the fetch loop ends with END (or NOTFOUND) when all went well */
-    if (rc == MEMCACHED_END || rc == MEMCACHED_NOTFOUND) {
-        rc = MEMCACHED_SUCCESS;
-    }
-    return rc;
+    iov.iov_base = req;
+    iov.iov_len = len;
+    v.p = p;
+    v.items = items;
+    v.idx = idx;
+    v.m = m;
+    return mct_rc(command(c, server, &iov, 1, 1, read_values, &v));
 }
 
 /* A multi-get asks each server for its keys in turn.  One libmemcached
@@ -504,7 +838,7 @@ static rp_st_rc_t mc_mget(void *ctx, apr_pool_t *p, rp_store_item_t *items,
                 done[i] = 1;
             }
         }
-        rc = mget_one_server(c, p, items, group, g);
+        rc = mget_one_server(c, p, gates[idx[k]].server, items, group, g);
         for (i = 0; i < g; i++) {
             gate_close(c, &gates[group[i]], rc);
             if (rc != MEMCACHED_SUCCESS && items[group[i]].rc != RP_ST_OK) {
@@ -536,6 +870,17 @@ static rp_st_rc_t mc_get(void *ctx, apr_pool_t *p, const char *key,
     return it.rc;
 }
 
+static rp_mct_rc_t read_status(rp_mct_reader_t *r, void *baton)
+{
+    (void)baton;
+    return rp_mct_read_status(r);
+}
+
+static rp_mct_rc_t read_incr(rp_mct_reader_t *r, void *baton)
+{
+    return rp_mct_read_incr(r, baton);
+}
+
 static rp_st_rc_t store_cmd(void *ctx, const char *key, size_t klen,
                             const char *val, size_t vlen, uint32_t ttl_s,
                             int add)
@@ -544,12 +889,27 @@ static rp_st_rc_t store_cmd(void *ctx, const char *key, size_t klen,
     gate_t g;
     memcached_return_t rc;
     int64_t now = mono_us();
+    char head[RP_MCT_KEY_MAX + 64];
+    struct iovec iov[3];
+    size_t hlen;
 
     if (!within_budget(c, now) || !gate_open(c, key, klen, &g, now)) {
         return RP_ST_DOWN;
     }
-    rc = add ? memcached_add(c->memc, key, klen, val, vlen, (time_t)ttl_s, 0)
-             : memcached_set(c->memc, key, klen, val, vlen, (time_t)ttl_s, 0);
+    hlen = rp_mct_store_header(head, sizeof(head), add, key, klen, ttl_s,
+                               vlen);
+    if (hlen == 0) {
+        rc = MEMCACHED_BAD_KEY_PROVIDED;
+    }
+    else {
+        iov[0].iov_base = head;
+        iov[0].iov_len = hlen;
+        iov[1].iov_base = (void *)val;
+        iov[1].iov_len = vlen;
+        iov[2].iov_base = (void *)"\r\n";
+        iov[2].iov_len = 2;
+        rc = mct_rc(command(c, g.server, iov, 3, 0, read_status, NULL));
+    }
     gate_close(c, &g, rc);
     return map_rc(rc);
 }
@@ -577,7 +937,16 @@ static rp_st_rc_t mc_del(void *ctx, const char *key, size_t klen)
     if (!gate_open(c, key, klen, &g, mono_us())) {
         return RP_ST_DOWN;
     }
-    rc = memcached_delete(c->memc, key, klen, 0);
+    {
+        char req[RP_MCT_KEY_MAX + 16];
+        struct iovec iov;
+
+        iov.iov_base = req;
+        iov.iov_len = rp_mct_delete_request(req, sizeof(req), key, klen);
+        rc = iov.iov_len == 0
+             ? MEMCACHED_BAD_KEY_PROVIDED
+             : mct_rc(command(c, g.server, &iov, 1, 0, read_status, NULL));
+    }
     gate_close(c, &g, rc);
     return map_rc(rc);
 }
@@ -593,7 +962,16 @@ static rp_st_rc_t mc_incr(void *ctx, const char *key, size_t klen,
     if (!within_budget(c, now) || !gate_open(c, key, klen, &g, now)) {
         return RP_ST_DOWN;
     }
-    rc = memcached_increment(c->memc, key, klen, (uint32_t)delta, newval);
+    {
+        char req[RP_MCT_KEY_MAX + 32];
+        struct iovec iov;
+
+        iov.iov_base = req;
+        iov.iov_len = rp_mct_incr_request(req, sizeof(req), key, klen, delta);
+        rc = iov.iov_len == 0
+             ? MEMCACHED_BAD_KEY_PROVIDED
+             : mct_rc(command(c, g.server, &iov, 1, 0, read_incr, newval));
+    }
     gate_close(c, &g, rc);
     return map_rc(rc);
 }
@@ -618,12 +996,9 @@ static void put_back(rp_mc_conn_t *c, int done)
     if (c->memc == NULL) {
         return;
     }
-    if (c->result_ready) {
-        memcached_result_free(&c->result);
-        c->result_ready = 0;
-    }
     memcached_pool_push(c->mc->pool, c->memc);
     c->memc = NULL;
+    c->slot = NULL;
     __atomic_sub_fetch(&c->mc->out, 1, __ATOMIC_ACQ_REL);
 }
 

@@ -1,15 +1,18 @@
 /*
- * rp_mc.h: the store interface (rp_store.h) over libmemcached.
+ * rp_mc.h: the store interface (rp_store.h) over memcached.
  *
  * One rp_mc_t per child process (created in child_init) holds a
- * memcached_pool of connections sized to the child's threads; a request
- * borrows one at its first memcached operation, without waiting (an
- * exhausted pool means "down", so the request goes to the backend instead
- * of queueing), and gives it back as soon as its memcached calls are done
- * (rp_mc_park), or at the latest when it ends.  A request answered from
- * the local tier never borrows one.  Keys are spread with consistent hashing (ketama), every
- * socket operation is bounded by the configured timeout, and each call
- * first asks the shared circuit breaker of the server that holds the key
+ * libmemcached memcached_pool of connection objects sized to the child's
+ * threads; a request borrows one at its first memcached operation,
+ * without waiting (an exhausted pool means "down", so the request goes to
+ * the backend instead of queueing), and gives it back as soon as its
+ * memcached calls are done (rp_mc_park), or at the latest when it ends.
+ * A request answered from the local tier never borrows one.  libmemcached
+ * spreads the keys with consistent hashing (ketama); each connection
+ * object owns one socket per server, over which the commands go in the
+ * text protocol (rp_mc_text.h), each call, from connecting to the last
+ * byte of its answer, bounded by the configured timeout.  Each call first
+ * asks the shared circuit breaker of the server that holds the key
  * (rp_breaker.h): a server known to be down is not called at all.
  */
 #ifndef RP_MC_H

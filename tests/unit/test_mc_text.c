@@ -1,0 +1,409 @@
+/*
+ * test_mc_text.c: memcached's text protocol as rp_mc_text.c speaks it.
+ * The commands are byte for byte what memcached expects, keys memcached
+ * would refuse are never sent, and a reply is read the same whether it
+ * arrives in one piece or cut at every byte; whatever a server sends
+ * that is not a reply to what was asked (a value not asked for, twice,
+ * longer than allowed, without its CRLF, an endless line, garbage, the
+ * stream ending midway) is an error, never a value.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "tests/unit/rp_test.h"
+#include "cache/rp_mc_text.h"
+
+/* The reader's first buffer: small (a value comes in pieces and is
+ * copied), or big (it arrives whole and is used where it lies). */
+static size_t bufsize = 600;
+static int in_place = 1;          /* values may stay in the reader's buffer */
+static apr_pool_t *gp;
+
+/* A reply in memory, handed out at most `chunk` bytes per call. */
+typedef struct {
+    const char *data;
+    size_t len, at, chunk;
+    int end_rc;                    /* what recv says once it is all read */
+} feed_t;
+
+static long feed_recv(void *baton, char *buf, size_t len)
+{
+    feed_t *f = baton;
+    size_t n = f->len - f->at;
+
+    if (n == 0) {
+        return f->end_rc;
+    }
+    if (n > len) {
+        n = len;
+    }
+    if (n > f->chunk) {
+        n = f->chunk;
+    }
+    memcpy(buf, f->data + f->at, n);
+    f->at += n;
+    return (long)n;
+}
+
+typedef struct {
+    rp_store_item_t items[3];
+    size_t idx[3];
+} ask_t;
+
+static void ask(ask_t *a, const char *k0, const char *k1, const char *k2)
+{
+    const char *keys[3] = { k0, k1, k2 };
+    int i;
+
+    memset(a, 0, sizeof(*a));
+    for (i = 0; i < 3; i++) {
+        a->items[i].key = keys[i];
+        a->items[i].key_len = strlen(keys[i]);
+        a->items[i].rc = RP_ST_NOTFOUND;
+        a->idx[i] = (size_t)i;
+    }
+}
+
+static rp_mct_rc_t read_all(apr_pool_t *p, const char *reply, size_t len,
+                            size_t chunk, ask_t *a, size_t max_value,
+                            int *pending)
+{
+    feed_t f = { reply, len, 0, chunk, 0 };
+    rp_mct_reader_t r;
+    rp_mct_rc_t rc;
+
+    rp_mct_reader_init(&r, feed_recv, &f, p, NULL, bufsize, in_place);
+    rc = rp_mct_read_values(&r, p, a->items, a->idx, 3, max_value);
+    if (pending != NULL) {
+        *pending = rp_mct_reader_pending(&r) || f.at < f.len;
+    }
+    return rc;
+}
+
+static void test_requests(void **state)
+{
+    char out[1024];
+    const char *keys[2] = { "rp:e:abc", "rp:u:def" };
+    size_t lens[2] = { 8, 8 }, n;
+    (void)state;
+
+    n = rp_mct_get_request(out, sizeof(out), keys, lens, 2);
+    assert_int_equal(n, strlen("get rp:e:abc rp:u:def\r\n"));
+    assert_memory_equal(out, "get rp:e:abc rp:u:def\r\n", n);
+    n = rp_mct_store_header(out, sizeof(out), 0, "k", 1, 3600, 14336);
+    assert_memory_equal(out, "set k 0 3600 14336\r\n", n);
+    n = rp_mct_store_header(out, sizeof(out), 1, "k", 1, 0, 0);
+    assert_memory_equal(out, "add k 0 0 0\r\n", n);
+    n = rp_mct_delete_request(out, sizeof(out), "rp:l:x", 6);
+    assert_memory_equal(out, "delete rp:l:x\r\n", n);
+    n = rp_mct_incr_request(out, sizeof(out), "g", 1, 18446744073709551615u);
+    assert_memory_equal(out, "incr g 18446744073709551615\r\n", n);
+    /* too small a buffer: nothing, not a cut command */
+    assert_int_equal(rp_mct_get_request(out, 10, keys, lens, 2), 0);
+    assert_int_equal(rp_mct_delete_request(out, 9, "rp:l:x", 6), 0);
+    assert_int_equal(rp_mct_get_request(out, sizeof(out), keys, lens, 0), 0);
+}
+
+static void test_keys_memcached_refuses_are_not_sent(void **state)
+{
+    char out[1024], longkey[RP_MCT_KEY_MAX + 2];
+    const char *bad[] = { "", "a b", "a\r\nflush_all", "a\tb", "a\x7f" };
+    size_t i, n;
+    (void)state;
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        const char *k = bad[i];
+        n = strlen(k);
+        assert_false(rp_mct_key_ok(k, n));
+        assert_int_equal(rp_mct_get_request(out, sizeof(out), &k, &n, 1), 0);
+        assert_int_equal(rp_mct_store_header(out, sizeof(out), 0, k, n, 1, 1),
+                         0);
+        assert_int_equal(rp_mct_delete_request(out, sizeof(out), k, n), 0);
+        assert_int_equal(rp_mct_incr_request(out, sizeof(out), k, n, 1), 0);
+    }
+    memset(longkey, 'k', sizeof(longkey));
+    assert_true(rp_mct_key_ok(longkey, RP_MCT_KEY_MAX));
+    assert_false(rp_mct_key_ok(longkey, RP_MCT_KEY_MAX + 1));
+    /* a NUL inside the length is a control byte */
+    assert_false(rp_mct_key_ok("a\0b", 3));
+}
+
+static void test_values_in_any_cut(void **state)
+{
+    apr_pool_t *p = *state;
+    char reply[20000], body[14336];
+    size_t len, chunk, i;
+    ask_t a;
+
+    for (i = 0; i < sizeof(body); i++) {
+        body[i] = (char)(i * 31 + 7);  /* every byte value, CR and LF too */
+    }
+    len = (size_t)snprintf(reply, sizeof(reply),
+                           "VALUE rp:u:def 0 3\r\n123\r\nVALUE rp:e:abc 5 %zu"
+                           " 99\r\n", sizeof(body));
+    memcpy(reply + len, body, sizeof(body));
+    len += sizeof(body);
+    memcpy(reply + len, "\r\nEND\r\n", 7);
+    len += 7;
+    for (chunk = 1; chunk <= len; chunk = chunk < 16 ? chunk + 1 : chunk * 3) {
+      for (bufsize = 600; bufsize <= 65536; bufsize *= 109) {
+       for (in_place = 0; in_place < 2; in_place++) {
+        int pending;
+        ask(&a, "rp:e:abc", "rp:u:def", "rp:t:none");
+        assert_int_equal(read_all(p, reply, len, chunk, &a, 1 << 20,
+                                  &pending), RP_MCT_OK);
+        assert_false(pending);
+        assert_int_equal(a.items[0].rc, RP_ST_OK);
+        assert_int_equal(a.items[0].value_len, sizeof(body));
+        assert_memory_equal(a.items[0].value, body, sizeof(body));
+        assert_int_equal(a.items[0].value[sizeof(body)], '\0');
+        assert_int_equal(a.items[1].rc, RP_ST_OK);
+        assert_string_equal(a.items[1].value, "123");
+        assert_int_equal(a.items[2].rc, RP_ST_NOTFOUND);
+        assert_null(a.items[2].value);
+       }
+      }
+    }
+    bufsize = 600;
+    in_place = 1;
+    /* a short value used where it lies stays whole while the reader goes
+     * on into new buffers for the long one after it */
+    {
+        static const char two[] = "VALUE rp:u:def 0 3\r\n456\r\n"
+                                  "VALUE rp:e:abc 0 700\r\n";
+        char *r2 = apr_palloc(p, sizeof(two) - 1 + 700 + 7);
+        memcpy(r2, two, sizeof(two) - 1);
+        memset(r2 + sizeof(two) - 1, 'z', 700);
+        memcpy(r2 + sizeof(two) - 1 + 700, "\r\nEND\r\n", 7);
+        for (chunk = 40; chunk <= 2000; chunk *= 7) {
+            ask(&a, "rp:e:abc", "rp:u:def", "rp:t:none");
+            assert_int_equal(read_all(p, r2, sizeof(two) - 1 + 707, chunk, &a,
+                                      1 << 20, NULL), RP_MCT_OK);
+            assert_string_equal(a.items[1].value, "456");
+            assert_int_equal(a.items[0].value_len, 700);
+            assert_int_equal(a.items[0].value[0], 'z');
+            assert_int_equal(a.items[0].value[699], 'z');
+            assert_int_equal(a.items[0].value[700], '\0');
+        }
+    }
+    /* nothing found; an empty value */
+    ask(&a, "a", "b", "c");
+    assert_int_equal(read_all(p, "END\r\n", 5, 1, &a, 10, NULL), RP_MCT_OK);
+    assert_int_equal(a.items[0].rc, RP_ST_NOTFOUND);
+    ask(&a, "a", "b", "c");
+    assert_int_equal(read_all(p, "VALUE b 0 0\r\n\r\nEND\r\n", 20, 3, &a, 10,
+                              NULL), RP_MCT_OK);
+    assert_int_equal(a.items[1].rc, RP_ST_OK);
+    assert_int_equal(a.items[1].value_len, 0);
+}
+
+static void test_values_outlive_a_buffer_used_again(void **state)
+{
+    apr_pool_t *p = *state;
+    static const char reply[] = "VALUE b 0 5\r\nhello\r\n"
+                                "VALUE a 0 7\r\nwonders\r\nEND\r\n";
+    char buf[RP_MCT_LINE_MAX + 2 + 100];
+    feed_t f = { reply, sizeof(reply) - 1, 0, 4096, 0 };
+    rp_mct_reader_t r;
+    ask_t a;
+
+    /* the connection's own buffer, the whole reply in it: each value is
+     * copied out, and the buffer can be the next call's */
+    ask(&a, "a", "b", "c");
+    rp_mct_reader_init(&r, feed_recv, &f, p, buf, sizeof(buf), 0);
+    assert_int_equal(rp_mct_read_values(&r, p, a.items, a.idx, 3, 100),
+                     RP_MCT_OK);
+    memset(buf, 'Q', sizeof(buf));
+    assert_string_equal(a.items[0].value, "wonders");
+    assert_string_equal(a.items[1].value, "hello");
+    assert_true(a.items[0].value < buf || a.items[0].value >= buf + sizeof(buf));
+}
+
+static void test_what_is_not_a_reply(void **state)
+{
+    apr_pool_t *p = *state;
+    static const struct {
+        const char *reply;
+        rp_mct_rc_t rc;
+    } cases[] = {
+        { "VALUE x 0 1\r\na\r\nEND\r\n", RP_MCT_PROTOCOL },   /* not asked */
+        { "VALUE a 0 1\r\na\r\nVALUE a 0 1\r\nb\r\nEND\r\n",
+          RP_MCT_PROTOCOL },                                 /* twice */
+        { "VALUE a 0 11\r\n01234567890\r\nEND\r\n",
+          RP_MCT_PROTOCOL },                                 /* > max */
+        { "VALUE a 0 3\r\nabcXYEND\r\n", RP_MCT_PROTOCOL },    /* no CRLF */
+        { "VALUE a 0 3\r\nabc\n\rEND\r\n", RP_MCT_PROTOCOL },
+        { "VALUE a 0 -1\r\n", RP_MCT_PROTOCOL },
+        { "VALUE a 0 3x\r\nabc\r\nEND\r\n", RP_MCT_PROTOCOL },
+        { "VALUE a 0 99999999999999999999999\r\n", RP_MCT_PROTOCOL },
+        { "VALUE a 4294967296 1\r\na\r\nEND\r\n", RP_MCT_PROTOCOL }, /* flags */
+        { "VALUE a 0 1 2 3\r\na\r\nEND\r\n", RP_MCT_PROTOCOL },
+        { "VALUE a  0 1\r\na\r\nEND\r\n", RP_MCT_PROTOCOL },
+        { "VALUE  a 0 1\r\na\r\nEND\r\n", RP_MCT_PROTOCOL },
+        { "VALUE a\r\n", RP_MCT_PROTOCOL },
+        { "END\n", RP_MCT_PROTOCOL },       /* a bare LF ends no line */
+        { "ENDX\r\n", RP_MCT_PROTOCOL },
+        { "\r\n", RP_MCT_PROTOCOL },
+        { "HTTP/1.1 400 Bad Request\r\n", RP_MCT_PROTOCOL },
+        { "SERVER_ERROR out of memory\r\n", RP_MCT_SERVER_ERROR },
+        { "CLIENT_ERROR bad command line format\r\n", RP_MCT_CLIENT_ERROR },
+        { "ERROR\r\n", RP_MCT_CLIENT_ERROR },
+        { "VALUE a 0 5\r\nab", RP_MCT_IO },  /* the stream ends midway */
+        { "VALUE a 0 1\r\na\r\n", RP_MCT_IO },
+        { "", RP_MCT_IO },
+    };
+    size_t i, chunk;
+    ask_t a;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        for (chunk = 1; chunk <= 64; chunk *= 4) {
+            ask(&a, "a", "b", "c");
+            assert_int_equal(read_all(p, cases[i].reply,
+                                      strlen(cases[i].reply), chunk, &a, 10,
+                                      NULL), cases[i].rc);
+        }
+    }
+}
+
+static void test_an_endless_line_is_cut_short(void **state)
+{
+    apr_pool_t *p = *state;
+    static char reply[100000];
+    ask_t a;
+
+    /* no CRLF anywhere: refused once a line could not be one, not read to
+     * the end */
+    memset(reply, 'V', sizeof(reply));
+    ask(&a, "a", "b", "c");
+    {
+        feed_t f = { reply, sizeof(reply), 0, 4096, 0 };
+        rp_mct_reader_t r;
+        rp_mct_reader_init(&r, feed_recv, &f, p, NULL, bufsize, in_place);
+        assert_int_equal(rp_mct_read_values(&r, p, a.items, a.idx, 3, 10),
+                         RP_MCT_PROTOCOL);
+        assert_true(f.at <= 2 * RP_MCT_LINE_MAX + 4096);
+    }
+    /* a line of exactly the limit is one */
+    {
+        char line[RP_MCT_LINE_MAX + 3];
+        feed_t f;
+        rp_mct_reader_t r;
+        memset(line, 'x', sizeof(line));
+        memcpy(line, "SERVER_ERROR ", 13);
+        memcpy(line + RP_MCT_LINE_MAX, "\r\n", 2);
+        f.data = line;
+        f.len = RP_MCT_LINE_MAX + 2;
+        f.at = 0;
+        f.chunk = 7;
+        f.end_rc = 0;
+        rp_mct_reader_init(&r, feed_recv, &f, p, NULL, bufsize, in_place);
+        assert_int_equal(rp_mct_read_values(&r, p, a.items, a.idx, 3, 10),
+                         RP_MCT_SERVER_ERROR);
+        line[RP_MCT_LINE_MAX] = 'x';
+        memcpy(line + RP_MCT_LINE_MAX + 1, "\r\n", 2);
+        f.len = RP_MCT_LINE_MAX + 3;
+        f.at = 0;
+        rp_mct_reader_init(&r, feed_recv, &f, p, NULL, bufsize, in_place);
+        assert_int_equal(rp_mct_read_values(&r, p, a.items, a.idx, 3, 10),
+                         RP_MCT_PROTOCOL);
+    }
+}
+
+static void test_timeout_and_errors_of_the_source(void **state)
+{
+    apr_pool_t *p = *state;
+    ask_t a;
+    feed_t f = { "VALUE a 0 4\r\nab", 15, 0, 100, -2 };
+    rp_mct_reader_t r;
+
+    ask(&a, "a", "b", "c");
+    rp_mct_reader_init(&r, feed_recv, &f, p, NULL, bufsize, in_place);
+    assert_int_equal(rp_mct_read_values(&r, p, a.items, a.idx, 3, 10),
+                     RP_MCT_TIMEOUT);
+    assert_int_equal(a.items[0].rc, RP_ST_NOTFOUND);   /* never half a value */
+    f.at = 0;
+    f.end_rc = -1;
+    rp_mct_reader_init(&r, feed_recv, &f, p, NULL, bufsize, in_place);
+    assert_int_equal(rp_mct_read_values(&r, p, a.items, a.idx, 3, 10),
+                     RP_MCT_IO);
+}
+
+static rp_mct_rc_t status_of(const char *reply)
+{
+    feed_t f = { reply, strlen(reply), 0, 2, 0 };
+    rp_mct_reader_t r;
+    apr_pool_t *p = gp;
+
+    rp_mct_reader_init(&r, feed_recv, &f, p, NULL, bufsize, in_place);
+    return rp_mct_read_status(&r);
+}
+
+static void test_status_and_incr(void **state)
+{
+    uint64_t v = 0;
+    feed_t f;
+    rp_mct_reader_t r;
+    apr_pool_t *p = *state;
+
+    assert_int_equal(status_of("STORED\r\n"), RP_MCT_OK);
+    assert_int_equal(status_of("DELETED\r\n"), RP_MCT_OK);
+    assert_int_equal(status_of("NOT_STORED\r\n"), RP_MCT_NOTSTORED);
+    assert_int_equal(status_of("EXISTS\r\n"), RP_MCT_EXISTS);
+    assert_int_equal(status_of("NOT_FOUND\r\n"), RP_MCT_NOTFOUND);
+    assert_int_equal(status_of("SERVER_ERROR object too large\r\n"),
+                     RP_MCT_SERVER_ERROR);
+    assert_int_equal(status_of("STORED"), RP_MCT_IO);
+    assert_int_equal(status_of("STOREDX\r\n"), RP_MCT_PROTOCOL);
+    assert_int_equal(status_of("VALUE a 0 1\r\n"), RP_MCT_PROTOCOL);
+
+    f.data = "18446744073709551615\r\n";
+    f.len = strlen(f.data);
+    f.at = 0;
+    f.chunk = 5;
+    f.end_rc = 0;
+    rp_mct_reader_init(&r, feed_recv, &f, p, NULL, bufsize, in_place);
+    assert_int_equal(rp_mct_read_incr(&r, &v), RP_MCT_OK);
+    assert_true(v == 18446744073709551615u);
+    f.data = "18446744073709551616\r\n";   /* more than 64 bits */
+    f.len = strlen(f.data);
+    f.at = 0;
+    rp_mct_reader_init(&r, feed_recv, &f, p, NULL, bufsize, in_place);
+    assert_int_equal(rp_mct_read_incr(&r, &v), RP_MCT_PROTOCOL);
+    f.data = "NOT_FOUND\r\n";
+    f.len = strlen(f.data);
+    f.at = 0;
+    rp_mct_reader_init(&r, feed_recv, &f, p, NULL, bufsize, in_place);
+    assert_int_equal(rp_mct_read_incr(&r, &v), RP_MCT_NOTFOUND);
+    f.data = "CLIENT_ERROR cannot increment or decrement non-numeric value\r\n";
+    f.len = strlen(f.data);
+    f.at = 0;
+    rp_mct_reader_init(&r, feed_recv, &f, p, NULL, bufsize, in_place);
+    assert_int_equal(rp_mct_read_incr(&r, &v), RP_MCT_CLIENT_ERROR);
+    f.data = "12x\r\n";
+    f.len = strlen(f.data);
+    f.at = 0;
+    rp_mct_reader_init(&r, feed_recv, &f, p, NULL, bufsize, in_place);
+    assert_int_equal(rp_mct_read_incr(&r, &v), RP_MCT_PROTOCOL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        RP_TEST(test_requests),
+        RP_TEST(test_keys_memcached_refuses_are_not_sent),
+        RP_TEST(test_values_in_any_cut),
+        RP_TEST(test_values_outlive_a_buffer_used_again),
+        RP_TEST(test_what_is_not_a_reply),
+        RP_TEST(test_an_endless_line_is_cut_short),
+        RP_TEST(test_timeout_and_errors_of_the_source),
+        RP_TEST(test_status_and_incr),
+    };
+
+    int rc;
+
+    apr_initialize();
+    apr_pool_create(&gp, NULL);
+    rc = cmocka_run_group_tests(tests, NULL, NULL);
+    apr_pool_destroy(gp);
+    return rc;
+}
