@@ -20,20 +20,21 @@
 #include "rp_mc_text.h"
 #include "rp_entry.h"
 
-/* The buffer of a connection object a get's reply is read into: a reply
- * up to this size (a 14 KB page with its headers, say) comes in one read
- * of the socket, and each value is then copied out into the request's
- * pool (the buffer is the next call's).  A per-call buffer from the
- * request's pool would cost a request that polls for another's fill this
- * much per poll. */
+/* The buffer a get's reply is read into, from the request's pool: a
+ * reply up to this size (a 14 KB page with its headers, say) comes in one
+ * read of the socket, and a value of IN_PLACE_MIN bytes or more that came
+ * whole is used where it lies, without a copy; the buffer is then the
+ * value's, and the request's next get takes a new one.  Shorter values
+ * (generations, locks, marks) are copied out, so the gets of a request
+ * that polls for another's fill share one buffer. */
 #define GET_REPLY_BUF (32u * 1024u)
+#define IN_PLACE_MIN 1024u
 
 /* The sockets of one of the pool's connection objects, one per server
  * (-1: not connected).  The commands are sent over these with the text
  * protocol of rp_mc_text.h; libmemcached itself opens no socket. */
 typedef struct {
     int fd[RP_BREAKER_MAX_SERVERS];
-    char *buf;                     /* a get's reply is read into it */
 } rp_mc_slot_t;
 
 /* The addresses a server's name resolves to, tried in their order (as
@@ -78,6 +79,8 @@ typedef struct {
     apr_pool_t *p;
     memcached_st *memc;            /* NULL until first use, and after release */
     rp_mc_slot_t *slot;            /* memc's sockets */
+    char *spare;                   /* a get's reply buffer, from spare_pool, */
+    apr_pool_t *spare_pool;        /* that no value was left in */
     int done;                      /* released, or the pool was exhausted */
     int cleanup_set;               /* release_cleanup registered on p */
     int64_t budget_us;             /* rp_mc_limit(): a run's time (0: none) */
@@ -266,7 +269,6 @@ rp_mc_t *rp_mc_create(apr_pool_t *p, const char *const *servers, int n,
         for (k = 0; k < RP_BREAKER_MAX_SERVERS; k++) {
             mc->slots[i].fd[k] = -1;
         }
-        mc->slots[i].buf = apr_palloc(hp, GET_REPLY_BUF);
     }
     if (ms < 1) {
         ms = 1;
@@ -629,7 +631,7 @@ typedef rp_mct_rc_t (*read_reply_fn)(rp_mct_reader_t *r, void *baton);
  * reply came is opened again, once.  The connection is kept only after
  * a reply read to its end. */
 static rp_mct_rc_t command(rp_mc_conn_t *c, int server, struct iovec *iov,
-                           int n_iov, int big_reply, read_reply_fn read_reply,
+                           int n_iov, apr_pool_t *vp, read_reply_fn read_reply,
                            void *baton)
 {
     rp_mct_reader_t rd;
@@ -661,15 +663,22 @@ static rp_mct_rc_t command(rp_mc_conn_t *c, int server, struct iovec *iov,
         io.got = 0;
         rc = send_all(io.fd, iov, n_iov, deadline);
         if (rc == RP_MCT_OK) {
-            if (big_reply) {
-                rp_mct_reader_init(&rd, io_recv, &io, c->p, c->slot->buf,
-                                   GET_REPLY_BUF, 0);
+            if (vp != NULL) {          /* a get: values, into vp */
+                if (c->spare == NULL || c->spare_pool != vp) {
+                    c->spare = apr_palloc(vp, GET_REPLY_BUF);
+                    c->spare_pool = vp;
+                }
+                rp_mct_reader_init(&rd, io_recv, &io, vp, c->spare,
+                                   GET_REPLY_BUF, IN_PLACE_MIN);
             }
             else {
                 rp_mct_reader_init(&rd, io_recv, &io, c->p, line,
                                    sizeof(line), 0);
             }
             rc = read_reply(&rd, baton);
+            if (rd.pinned) {
+                c->spare = NULL;       /* a value lies in it */
+            }
             if (rc != RP_MCT_IO && rc != RP_MCT_TIMEOUT
                 && rc != RP_MCT_PROTOCOL && rc != RP_MCT_CLIENT_ERROR
                 && !rp_mct_reader_pending(&rd)) {
@@ -759,7 +768,7 @@ static memcached_return_t mget_one_server(rp_mc_conn_t *c, apr_pool_t *p,
     v.items = items;
     v.idx = idx;
     v.m = m;
-    return mct_rc(command(c, server, &iov, 1, 1, read_values, &v));
+    return mct_rc(command(c, server, &iov, 1, p, read_values, &v));
 }
 
 /* A multi-get asks each server for its keys in turn.  One libmemcached
@@ -908,7 +917,7 @@ static rp_st_rc_t store_cmd(void *ctx, const char *key, size_t klen,
         iov[1].iov_len = vlen;
         iov[2].iov_base = (void *)"\r\n";
         iov[2].iov_len = 2;
-        rc = mct_rc(command(c, g.server, iov, 3, 0, read_status, NULL));
+        rc = mct_rc(command(c, g.server, iov, 3, NULL, read_status, NULL));
     }
     gate_close(c, &g, rc);
     return map_rc(rc);
@@ -945,7 +954,7 @@ static rp_st_rc_t mc_del(void *ctx, const char *key, size_t klen)
         iov.iov_len = rp_mct_delete_request(req, sizeof(req), key, klen);
         rc = iov.iov_len == 0
              ? MEMCACHED_BAD_KEY_PROVIDED
-             : mct_rc(command(c, g.server, &iov, 1, 0, read_status, NULL));
+             : mct_rc(command(c, g.server, &iov, 1, NULL, read_status, NULL));
     }
     gate_close(c, &g, rc);
     return map_rc(rc);
@@ -970,7 +979,7 @@ static rp_st_rc_t mc_incr(void *ctx, const char *key, size_t klen,
         iov.iov_len = rp_mct_incr_request(req, sizeof(req), key, klen, delta);
         rc = iov.iov_len == 0
              ? MEMCACHED_BAD_KEY_PROVIDED
-             : mct_rc(command(c, g.server, &iov, 1, 0, read_incr, newval));
+             : mct_rc(command(c, g.server, &iov, 1, NULL, read_incr, newval));
     }
     gate_close(c, &g, rc);
     return map_rc(rc);

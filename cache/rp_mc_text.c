@@ -6,7 +6,8 @@
 #include "rp_mc_text.h"
 
 void rp_mct_reader_init(rp_mct_reader_t *r, rp_mct_recv_fn recv, void *baton,
-                        apr_pool_t *p, char *buf, size_t size, int in_place)
+                        apr_pool_t *p, char *buf, size_t size,
+                        size_t in_place_min)
 {
     r->recv = recv;
     r->baton = baton;
@@ -19,7 +20,7 @@ void rp_mct_reader_init(rp_mct_reader_t *r, rp_mct_recv_fn recv, void *baton,
     r->size = size;
     r->pos = 0;
     r->have = 0;
-    r->in_place = in_place;
+    r->in_place_min = in_place_min;
     r->pinned = 0;
 }
 
@@ -357,7 +358,8 @@ rp_mct_rc_t rp_mct_read_values(rp_mct_reader_t *r, apr_pool_t *p,
         if (k == m) {
             return RP_MCT_PROTOCOL;    /* not asked for, or twice */
         }
-        if (r->in_place && r->have - r->pos >= bytes + 2) {
+        if (r->in_place_min != 0 && bytes >= r->in_place_min
+            && r->have - r->pos >= bytes + 2) {
             /* all here: used where it lies */
             v = r->buf + r->pos;
             r->pos += (size_t)bytes + 2;

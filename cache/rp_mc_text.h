@@ -56,19 +56,22 @@ typedef struct {
     char *buf;
     size_t size;
     size_t pos, have;              /* buf[pos, have) read, not yet parsed */
-    int in_place;                  /* values may be returned inside buf */
-    int pinned;                    /* one was: buf is not written again */
+    size_t in_place_min;           /* values this long may stay in buf */
+    int pinned;                    /* one did: buf is not written again */
 } rp_mct_reader_t;
 
 /* A reader that reads into buf, size bytes (at least RP_MCT_LINE_MAX + 2;
  * buf NULL: allocated from p).  A get of a page-sized value gives one big
- * enough to read the whole reply at once.  in_place: a value that arrived
- * whole in buf is returned where it lies (buf must then live as long as
- * the values, as one from p does); otherwise every value is copied into
- * memory of its own from p, and buf can be used again once the reply is
- * read. */
+ * enough to read the whole reply at once.  A value of at least
+ * in_place_min bytes (0: none) that arrived whole in buf is returned where
+ * it lies, and buf must then live as long as the values (as one from p
+ * does; r->pinned says it happened, and buf is then the value's: the
+ * reader goes on in a new buffer from p).  Other values are copied into
+ * memory of their own from p, so a buffer no value was left in can be
+ * used again once the reply is read. */
 void rp_mct_reader_init(rp_mct_reader_t *r, rp_mct_recv_fn recv, void *baton,
-                        apr_pool_t *p, char *buf, size_t size, int in_place);
+                        apr_pool_t *p, char *buf, size_t size,
+                        size_t in_place_min);
 
 /* Whether the reader holds bytes it has not parsed: after a complete
  * reply, a server that sent more is out of step. */

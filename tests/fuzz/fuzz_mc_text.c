@@ -92,7 +92,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         items[i].rc = RP_ST_NOTFOUND;
     }
     rp_mct_reader_init(&r, feed_recv, &f, p, NULL,
-                       (data[0] & 0x80) ? 600 : 40000, (data[0] & 1) != 0);
+                       (data[0] & 0x80) ? 600 : 40000, (size_t)(data[0] & 3));
     rc = rp_mct_read_values(&r, p, items, idx, 3, 4096);
     check_rc(rc);
     for (i = 0; i < 3; i++) {

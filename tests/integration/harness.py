@@ -696,13 +696,51 @@ class Memcached:
         wait_port(self.port, proc=self.proc)
 
 
+class LoopbackServer:
+    """A TCP server on 127.0.0.1 (a free port) whose accept thread hands
+    each connection to self.serve(conn) in a thread of its own, until
+    stop().  For the fake and the in-between memcacheds of the tests."""
+
+    def __init__(self, backlog=64):
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(backlog)
+        self.port = self.sock.getsockname()[1]
+        self.connections = 0
+        self.lock = threading.Lock()
+        self.stopping = False
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self):
+        self.sock.settimeout(0.2)
+        while not self.stopping:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                continue
+            with self.lock:
+                self.connections += 1
+            threading.Thread(target=self.serve, args=(c,),
+                             daemon=True).start()
+
+    def serve(self, conn):
+        raise NotImplementedError
+
+    def stop(self):
+        self.stopping = True
+        self.sock.close()
+        self.thread.join(2)
+
+
 class CountingMemcached:
     """A TCP proxy in front of a memcached that counts what it is asked:
     the keys of every get/gets (a multi-get counts each key) and every
     other command by name.  Bytes pass both ways untouched; the client's
     side is parsed as memcached's text protocol (a storage command's data
-    block is skipped by its length), which is all libmemcached speaks
-    here."""
+    block is skipped by its length), which is all mod_reqperf speaks
+    (cache/rp_mc_text.c)."""
 
     STORAGE = (b"set", b"add", b"replace", b"append", b"prepend", b"cas")
 

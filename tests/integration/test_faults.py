@@ -21,7 +21,7 @@ import pytest
 import requests
 
 from conftest import MPMS
-from harness import Backend, PREFORKED, run_load
+from harness import Backend, LoopbackServer, PREFORKED, run_load
 
 STATUS = """
 <Location /reqperf-status>
@@ -422,32 +422,15 @@ def _quiet_get(url):
         pass                            # its child was killed
 
 
-class SlowProxy:
+class SlowProxy(LoopbackServer):
     """A TCP proxy in front of memcached that holds every reply back for
     delay_s, and counts the requests it was sent."""
 
     def __init__(self, target_port, delay_s):
         self.target = target_port
         self.delay = delay_s
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
         self.requests = 0
-        self.stopping = False
-        self.lock = threading.Lock()
-        self.thread = threading.Thread(target=self.accept, daemon=True)
-        self.thread.start()
-
-    def accept(self):
-        self.sock.settimeout(0.2)
-        while not self.stopping:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                continue
-            threading.Thread(target=self.serve, args=(c,), daemon=True).start()
+        super().__init__()
 
     def serve(self, c):
         up = socket.create_connection(("127.0.0.1", self.target), timeout=5)
@@ -468,11 +451,6 @@ class SlowProxy:
         finally:
             c.close()
             up.close()
-
-    def stop(self):
-        self.stopping = True
-        self.sock.close()
-        self.thread.join(2)
 
 
 @pytest.mark.parametrize("mpm", MPMS)

@@ -6,14 +6,13 @@ asked, the page comes from the backend, nothing is served from it, no
 child crashes, and the connection it came on is never used again (so
 bytes sent ahead of a question cannot become its answer).
 """
-import socket
-import threading
 import time
 
 import pytest
 import requests
 
 from conftest import MPMS
+from harness import LoopbackServer
 
 STATUS = """
 <Location /reqperf-status>
@@ -44,7 +43,7 @@ def stats(a):
                         timeout=10).json()
 
 
-class FakeMemcached:
+class FakeMemcached(LoopbackServer):
     """Speaks enough of memcached's text protocol to be asked: answers a
     get as `mode` says, anything else with SERVER_ERROR (an answer: the
     stream stays in step).  Counts connections, gets, and commands that
@@ -52,30 +51,9 @@ class FakeMemcached:
 
     def __init__(self, mode):
         self.mode = mode
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
-        self.connections = 0
         self.gets = 0
         self.after_out_of_step = 0
-        self.lock = threading.Lock()
-        self.stopping = False
-        self.thread = threading.Thread(target=self.accept, daemon=True)
-        self.thread.start()
-
-    def accept(self):
-        self.sock.settimeout(0.2)
-        while not self.stopping:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                continue
-            with self.lock:
-                self.connections += 1
-            threading.Thread(target=self.serve, args=(c,),
-                             daemon=True).start()
+        super().__init__()
 
     def reply_to_get(self, keys):
         k = keys[0].encode()
@@ -140,10 +118,6 @@ class FakeMemcached:
         finally:
             c.close()
 
-    def stop(self):
-        self.stopping = True
-        self.thread.join(5)
-        self.sock.close()
 
 
 @pytest.mark.parametrize("mode", ["not asked", "twice", "short", "no crlf",

@@ -16,7 +16,7 @@
 /* The reader's first buffer: small (a value comes in pieces and is
  * copied), or big (it arrives whole and is used where it lies). */
 static size_t bufsize = 600;
-static int in_place = 1;          /* values may stay in the reader's buffer */
+static size_t in_place = 1;       /* values this long may stay in the buffer */
 static apr_pool_t *gp;
 
 /* A reply in memory, handed out at most `chunk` bytes per call. */
@@ -147,7 +147,7 @@ static void test_values_in_any_cut(void **state)
     len += 7;
     for (chunk = 1; chunk <= len; chunk = chunk < 16 ? chunk + 1 : chunk * 3) {
       for (bufsize = 600; bufsize <= 65536; bufsize *= 109) {
-       for (in_place = 0; in_place < 2; in_place++) {
+       for (in_place = 0; in_place < 3; in_place++) {
         int pending;
         ask(&a, "rp:e:abc", "rp:u:def", "rp:t:none");
         assert_int_equal(read_all(p, reply, len, chunk, &a, 1 << 20,
@@ -207,16 +207,27 @@ static void test_values_outlive_a_buffer_used_again(void **state)
     rp_mct_reader_t r;
     ask_t a;
 
-    /* the connection's own buffer, the whole reply in it: each value is
-     * copied out, and the buffer can be the next call's */
+    /* a buffer of the caller's, the whole reply in it, and values of 6
+     * bytes or more left where they lie: the short one is copied out,
+     * the long one is in buf, which says it is now the value's */
     ask(&a, "a", "b", "c");
+    rp_mct_reader_init(&r, feed_recv, &f, p, buf, sizeof(buf), 6);
+    assert_int_equal(rp_mct_read_values(&r, p, a.items, a.idx, 3, 100),
+                     RP_MCT_OK);
+    assert_true(r.pinned);
+    assert_true(a.items[0].value >= buf && a.items[0].value < buf + sizeof(buf));
+    assert_true(a.items[1].value < buf || a.items[1].value >= buf + sizeof(buf));
+    assert_string_equal(a.items[0].value, "wonders");
+    /* none left in place: buf can be the next call's */
+    ask(&a, "a", "b", "c");
+    f.at = 0;
     rp_mct_reader_init(&r, feed_recv, &f, p, buf, sizeof(buf), 0);
     assert_int_equal(rp_mct_read_values(&r, p, a.items, a.idx, 3, 100),
                      RP_MCT_OK);
+    assert_false(r.pinned);
     memset(buf, 'Q', sizeof(buf));
     assert_string_equal(a.items[0].value, "wonders");
     assert_string_equal(a.items[1].value, "hello");
-    assert_true(a.items[0].value < buf || a.items[0].value >= buf + sizeof(buf));
 }
 
 static void test_what_is_not_a_reply(void **state)
@@ -338,11 +349,18 @@ static rp_mct_rc_t status_of(const char *reply)
     return rp_mct_read_status(&r);
 }
 
+static rp_mct_rc_t incr_of(apr_pool_t *p, const char *reply, uint64_t *v)
+{
+    feed_t f = { reply, strlen(reply), 0, 5, 0 };
+    rp_mct_reader_t r;
+
+    rp_mct_reader_init(&r, feed_recv, &f, p, NULL, bufsize, in_place);
+    return rp_mct_read_incr(&r, v);
+}
+
 static void test_status_and_incr(void **state)
 {
     uint64_t v = 0;
-    feed_t f;
-    rp_mct_reader_t r;
     apr_pool_t *p = *state;
 
     assert_int_equal(status_of("STORED\r\n"), RP_MCT_OK);
@@ -356,34 +374,18 @@ static void test_status_and_incr(void **state)
     assert_int_equal(status_of("STOREDX\r\n"), RP_MCT_PROTOCOL);
     assert_int_equal(status_of("VALUE a 0 1\r\n"), RP_MCT_PROTOCOL);
 
-    f.data = "18446744073709551615\r\n";
-    f.len = strlen(f.data);
-    f.at = 0;
-    f.chunk = 5;
-    f.end_rc = 0;
-    rp_mct_reader_init(&r, feed_recv, &f, p, NULL, bufsize, in_place);
-    assert_int_equal(rp_mct_read_incr(&r, &v), RP_MCT_OK);
+    assert_int_equal(incr_of(p, "18446744073709551615\r\n", &v), RP_MCT_OK);
     assert_true(v == 18446744073709551615u);
-    f.data = "18446744073709551616\r\n";   /* more than 64 bits */
-    f.len = strlen(f.data);
-    f.at = 0;
-    rp_mct_reader_init(&r, feed_recv, &f, p, NULL, bufsize, in_place);
-    assert_int_equal(rp_mct_read_incr(&r, &v), RP_MCT_PROTOCOL);
-    f.data = "NOT_FOUND\r\n";
-    f.len = strlen(f.data);
-    f.at = 0;
-    rp_mct_reader_init(&r, feed_recv, &f, p, NULL, bufsize, in_place);
-    assert_int_equal(rp_mct_read_incr(&r, &v), RP_MCT_NOTFOUND);
-    f.data = "CLIENT_ERROR cannot increment or decrement non-numeric value\r\n";
-    f.len = strlen(f.data);
-    f.at = 0;
-    rp_mct_reader_init(&r, feed_recv, &f, p, NULL, bufsize, in_place);
-    assert_int_equal(rp_mct_read_incr(&r, &v), RP_MCT_CLIENT_ERROR);
-    f.data = "12x\r\n";
-    f.len = strlen(f.data);
-    f.at = 0;
-    rp_mct_reader_init(&r, feed_recv, &f, p, NULL, bufsize, in_place);
-    assert_int_equal(rp_mct_read_incr(&r, &v), RP_MCT_PROTOCOL);
+    /* more than 64 bits */
+    assert_int_equal(incr_of(p, "18446744073709551616\r\n", &v),
+                     RP_MCT_PROTOCOL);
+    assert_int_equal(incr_of(p, "NOT_FOUND\r\n", &v), RP_MCT_NOTFOUND);
+    assert_int_equal(incr_of(p, "CLIENT_ERROR cannot increment or decrement "
+                                "non-numeric value\r\n", &v),
+                     RP_MCT_CLIENT_ERROR);
+    assert_int_equal(incr_of(p, "12x\r\n", &v), RP_MCT_PROTOCOL);
+    assert_int_equal(incr_of(p, "12  \r\n", &v), RP_MCT_OK);
+    assert_true(v == 12);
 }
 
 int main(void)
