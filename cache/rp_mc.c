@@ -4,12 +4,15 @@
 #include <errno.h>
 #include <netdb.h>
 #include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <arpa/inet.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <libmemcached/memcached.h>
@@ -48,12 +51,27 @@ typedef struct {
     int n;                         /* 0: not resolved */
 } rp_mc_addrs_t;
 
-/* A server, resolved when the handle is created (or, if that failed,
- * again at each connection attempt). */
+/* A server and the addresses its name resolves to, shared by the
+ * child's threads (under mu).  Resolved when the handle is created, and
+ * again once every address has failed (as libmemcached did: a name may
+ * move, a replaced host or a failover), by a thread of its own, so that
+ * a resolver that is slow or does not answer costs a call no more than
+ * its timeout (getaddrinfo has none of its own).  The addresses are
+ * tried in turn; one whose connect timed out is not tried first again.
+ * malloc'ed, not from a pool: a resolver thread may outlive the handle,
+ * and then frees it. */
 typedef struct {
-    const char *host;
-    const char *port;
-    rp_mc_addrs_t addrs;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;             /* a resolution ended */
+    rp_mc_addrs_t addrs;           /* the last resolution that gave any */
+    int next;                      /* the address to try first */
+    int stale;                     /* all failed: resolve again first */
+    int numeric;                   /* an address, not a name: never again */
+    int resolving;                 /* a resolver thread runs */
+    int orphan;                    /* the handle is gone: the thread frees */
+    unsigned gen;                  /* resolutions ended */
+    char host[256];
+    char port[8];
 } rp_mc_server_t;
 
 struct rp_mc_t {
@@ -61,7 +79,7 @@ struct rp_mc_t {
     memcached_pool_st *pool;
     int n;
     const char **names;
-    rp_mc_server_t *servers;
+    rp_mc_server_t **servers;
     rp_mc_slot_t *slots;
     int n_slots;
     int next_slot;                 /* slots handed out (atomic) */
@@ -164,6 +182,8 @@ int rp_mc_parse_server(apr_pool_t *p, const char *s, const char **host,
     return 0;
 }
 
+static void free_server(rp_mc_server_t *sv);
+
 static apr_status_t destroy_mc(void *data)
 {
     rp_mc_t *mc = data;
@@ -187,6 +207,24 @@ static apr_status_t destroy_mc(void *data)
             }
         }
     }
+    if (mc->servers != NULL) {
+        int k;
+        for (k = 0; k < mc->n; k++) {
+            rp_mc_server_t *sv = mc->servers[k];
+            int running;
+            if (sv == NULL) {
+                continue;
+            }
+            pthread_mutex_lock(&sv->mu);
+            running = sv->resolving;
+            sv->orphan = 1;            /* the resolver frees it */
+            pthread_mutex_unlock(&sv->mu);
+            if (!running) {
+                free_server(sv);
+            }
+            mc->servers[k] = NULL;
+        }
+    }
     if (mc->pool) {
         memcached_pool_destroy(mc->pool);
         mc->pool = NULL;
@@ -198,7 +236,8 @@ static apr_status_t destroy_mc(void *data)
     return APR_SUCCESS;
 }
 
-/* sv's addresses into *out (out->n 0 when it does not resolve). */
+/* sv's addresses into *out (out->n 0 when it does not resolve); may take
+ * as long as the resolver does. */
 static void resolve(const rp_mc_server_t *sv, rp_mc_addrs_t *out)
 {
     struct addrinfo hints, *res = NULL, *ai;
@@ -220,6 +259,105 @@ static void resolve(const rp_mc_server_t *sv, rp_mc_addrs_t *out)
     if (res != NULL) {
         freeaddrinfo(res);
     }
+}
+
+static void free_server(rp_mc_server_t *sv)
+{
+    pthread_mutex_destroy(&sv->mu);
+    pthread_cond_destroy(&sv->cv);
+    free(sv);
+}
+
+static void *resolver(void *data)
+{
+    rp_mc_server_t *sv = data;
+    rp_mc_addrs_t a;
+    int orphan;
+
+    resolve(sv, &a);                   /* host, port: never written again */
+    pthread_mutex_lock(&sv->mu);
+    if (a.n > 0) {
+        sv->addrs = a;
+        sv->next = 0;
+        sv->stale = 0;
+    }
+    sv->gen++;
+    sv->resolving = 0;
+    orphan = sv->orphan;
+    pthread_cond_broadcast(&sv->cv);
+    pthread_mutex_unlock(&sv->mu);
+    if (orphan) {
+        free_server(sv);
+    }
+    return NULL;
+}
+
+/* With sv->mu held: a resolution of sv (a new one, or the one under way)
+ * waited for until the deadline.  0: it ended (sv->addrs is its result,
+ * or the last good one); 1: it is still under way, the deadline passed;
+ * -1: no thread to resolve with. */
+static int resolve_until(rp_mc_server_t *sv, int64_t deadline_us)
+{
+    unsigned gen = sv->gen;
+
+    if (!sv->resolving) {
+        pthread_attr_t at;
+        pthread_t th;
+        int rc;
+
+        if (pthread_attr_init(&at) != 0) {
+            return -1;
+        }
+        pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+        rc = pthread_create(&th, &at, resolver, sv);
+        pthread_attr_destroy(&at);
+        if (rc != 0) {
+            return -1;
+        }
+        sv->resolving = 1;             /* it waits for mu, held here */
+    }
+    while (sv->gen == gen) {
+        struct timespec ts;
+
+        if (mono_us() >= deadline_us) {
+            return 1;
+        }
+        ts.tv_sec = (time_t)(deadline_us / 1000000);
+        ts.tv_nsec = (long)(deadline_us % 1000000) * 1000;
+        (void)pthread_cond_timedwait(&sv->cv, &sv->mu, &ts);
+    }
+    return 0;
+}
+
+/* A server for host and port, resolved before the deadline if it can be
+ * (else by the time a connection is wanted); NULL when out of memory or
+ * the name is too long. */
+static rp_mc_server_t *new_server(const char *host, unsigned port,
+                                  int64_t deadline_us)
+{
+    rp_mc_server_t *sv;
+    pthread_condattr_t ca;
+    unsigned char any[sizeof(struct in6_addr)];
+
+    if (strlen(host) >= sizeof(sv->host)
+        || (sv = calloc(1, sizeof(*sv))) == NULL) {
+        return NULL;
+    }
+    memcpy(sv->host, host, strlen(host) + 1);
+    snprintf(sv->port, sizeof(sv->port), "%u", port);
+    sv->numeric = inet_pton(AF_INET, host, any) == 1
+                  || inet_pton(AF_INET6, host, any) == 1;
+    pthread_mutex_init(&sv->mu, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&sv->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_mutex_lock(&sv->mu);
+    if (sv->numeric || resolve_until(sv, deadline_us) < 0) {
+        resolve(sv, &sv->addrs);       /* no resolver asked: at once */
+    }
+    pthread_mutex_unlock(&sv->mu);
+    return sv;
 }
 
 rp_mc_t *rp_mc_create(apr_pool_t *p, const char *const *servers, int n,
@@ -257,9 +395,11 @@ rp_mc_t *rp_mc_create(apr_pool_t *p, const char *const *servers, int n,
             return NULL;
         }
         mc->names[i] = servers[i];
-        mc->servers[i].host = apr_pstrdup(hp, host);
-        mc->servers[i].port = apr_psprintf(hp, "%u", port);
-        resolve(&mc->servers[i], &mc->servers[i].addrs);
+        mc->servers[i] = new_server(host, port, mono_us() + timeout_us);
+        if (mc->servers[i] == NULL) {
+            *err = apr_psprintf(p, "bad memcached server '%s'", servers[i]);
+            return NULL;
+        }
     }
     /* one slot of sockets per connection object the pool can hand out */
     mc->n_slots = max_connections > 0 ? max_connections : 1;
@@ -594,24 +734,54 @@ static int open_addr(const struct sockaddr_storage *addr, socklen_t len,
     return fd;
 }
 
-/* A new connection to server: its addresses in turn, all before the
- * deadline. */
+/* A new connection to server before the deadline: its addresses in
+ * turn, from the one to try first; when all have failed, the next
+ * attempt resolves the name again first. */
 static int open_server(rp_mc_t *mc, int server, int64_t deadline_us,
                        int *timed_out)
 {
-    const rp_mc_server_t *sv = &mc->servers[server];
-    rp_mc_addrs_t again;
-    const rp_mc_addrs_t *a = &sv->addrs;
-    int i, fd = -1;
+    rp_mc_server_t *sv = mc->servers[server];
+    rp_mc_addrs_t a;
+    unsigned gen;
+    int i, start, fd = -1;
 
     *timed_out = 0;
-    if (a->n == 0) {
-        resolve(sv, &again);           /* it did not resolve at the start */
-        a = &again;
+    pthread_mutex_lock(&sv->mu);
+    if (!sv->numeric && (sv->addrs.n == 0 || sv->stale)) {
+        int r = resolve_until(sv, deadline_us);
+        if (r == 1) {
+            pthread_mutex_unlock(&sv->mu);
+            *timed_out = 1;            /* the resolver has not answered */
+            return -1;
+        }
+        if (r < 0 && sv->addrs.n == 0) {
+            resolve(sv, &sv->addrs);   /* no thread: at once */
+        }
     }
-    for (i = 0; i < a->n && fd < 0 && !*timed_out; i++) {
-        fd = open_addr(&a->addr[i], a->len[i], deadline_us, timed_out);
+    a = sv->addrs;
+    start = sv->next < a.n ? sv->next : 0;
+    gen = sv->gen;
+    pthread_mutex_unlock(&sv->mu);
+    for (i = start; i < a.n; i++) {
+        fd = open_addr(&a.addr[i], a.len[i], deadline_us, timed_out);
+        if (fd >= 0 || *timed_out) {
+            break;
+        }
     }
+    pthread_mutex_lock(&sv->mu);
+    if (sv->gen == gen) {              /* not resolved again meanwhile */
+        if (fd >= 0) {
+            sv->next = i;
+        }
+        else if (*timed_out && i + 1 < a.n) {
+            sv->next = i + 1;          /* the next attempt goes on */
+        }
+        else {
+            sv->next = 0;              /* every address failed */
+            sv->stale = !sv->numeric;
+        }
+    }
+    pthread_mutex_unlock(&sv->mu);
     return fd;
 }
 
@@ -649,6 +819,22 @@ static rp_mct_rc_t command(rp_mc_conn_t *c, int server, struct iovec *iov,
         io_t io;
         rp_mct_rc_t rc;
 
+        if (reused) {
+            /* a kept connection holds nothing before a question is
+             * asked: bytes there (a server that sent more, later, than
+             * its last reply) would be read as this one's answer, and
+             * each answer after as that of the question before; closed
+             * (memcached restarted): a new one, before the command is
+             * sent (an add sent twice would answer "not stored") */
+            char b;
+            ssize_t n = recv(c->slot->fd[server], &b, 1,
+                             MSG_PEEK | MSG_DONTWAIT);
+            if (n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK
+                           && errno != EINTR)) {
+                close_server(c, server);
+                reused = 0;
+            }
+        }
         if (!reused) {
             int timed_out;
             c->slot->fd[server] = open_server(c->mc, server, deadline,

@@ -318,6 +318,37 @@ static rp_mct_rc_t read_exact(rp_mct_reader_t *r, char *dst, size_t n)
     return RP_MCT_OK;
 }
 
+/* A value read into memory from p as its bytes come: at once up to
+ * GROW_FROM bytes; past that in a buffer doubled as it fills, so that a
+ * server announcing a long value and sending little of it makes a
+ * request allocate about what it sent, not what it announced. */
+#define GROW_FROM ((size_t)1 << 20)
+
+static rp_mct_rc_t read_value(rp_mct_reader_t *r, apr_pool_t *p, size_t n,
+                              char **out)
+{
+    size_t cap = n <= GROW_FROM ? n : GROW_FROM, have = 0;
+    char *v = apr_palloc(p, cap);
+    rp_mct_rc_t rc;
+
+    for (;;) {
+        if ((rc = read_exact(r, v + have, cap - have)) != RP_MCT_OK) {
+            return rc;
+        }
+        have = cap;
+        if (have == n) {
+            *out = v;
+            return RP_MCT_OK;
+        }
+        cap = cap > n / 2 ? n : cap * 2;
+        {
+            char *bigger = apr_palloc(p, cap);
+            memcpy(bigger, v, have);
+            v = bigger;
+        }
+    }
+}
+
 rp_mct_rc_t rp_mct_read_values(rp_mct_reader_t *r, apr_pool_t *p,
                                rp_store_item_t *items, const size_t *idx,
                                size_t m, size_t max_value)
@@ -367,8 +398,7 @@ rp_mct_rc_t rp_mct_read_values(rp_mct_reader_t *r, apr_pool_t *p,
         }
         else {
             /* the value and its CRLF in one piece of its own */
-            v = apr_palloc(p, (size_t)bytes + 2);
-            if ((rc = read_exact(r, v, (size_t)bytes + 2)) != RP_MCT_OK) {
+            if ((rc = read_value(r, p, (size_t)bytes + 2, &v)) != RP_MCT_OK) {
                 return rc;
             }
         }

@@ -7,11 +7,21 @@
  * longer than allowed, without its CRLF, an endless line, garbage, the
  * stream ending midway) is an error, never a value.
  */
+/* RTLD_NEXT: _GNU_SOURCE comes from apr-1-config --cppflags */
+#include <dlfcn.h>
+#include <netdb.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include "tests/unit/rp_test.h"
 #include "cache/rp_mc_text.h"
+#include "cache/rp_mc.h"
 
 /* The reader's first buffer: small (a value comes in pieces and is
  * copied), or big (it arrives whole and is used where it lies). */
@@ -230,6 +240,32 @@ static void test_values_outlive_a_buffer_used_again(void **state)
     assert_string_equal(a.items[1].value, "hello");
 }
 
+static void test_a_long_value_in_pieces(void **state)
+{
+    apr_pool_t *p = *state;
+    size_t n = (3u << 20) + 12345, len, i;
+    char *reply = apr_palloc(p, n + 64);
+    ask_t a;
+
+    /* past 1 MB a value is read into a buffer that grows as its bytes
+     * come: the bytes are the same */
+    len = (size_t)sprintf(reply, "VALUE b 0 %zu\r\n", n);
+    for (i = 0; i < n; i++) {
+        reply[len + i] = (char)(i * 131 + (i >> 16));
+    }
+    memcpy(reply + len + n, "\r\nEND\r\n", 7);
+    ask(&a, "a", "b", "c");
+    assert_int_equal(read_all(p, reply, len + n + 7, 65536, &a, 4u << 20,
+                              NULL), RP_MCT_OK);
+    assert_int_equal(a.items[1].value_len, n);
+    assert_memory_equal(a.items[1].value, reply + len, n);
+    /* announced long, cut short: an error, never part of a value */
+    ask(&a, "a", "b", "c");
+    assert_int_equal(read_all(p, reply, len + (2u << 20), 65536, &a, 4u << 20,
+                              NULL), RP_MCT_IO);
+    assert_int_equal(a.items[1].rc, RP_ST_NOTFOUND);
+}
+
 static void test_what_is_not_a_reply(void **state)
 {
     apr_pool_t *p = *state;
@@ -388,6 +424,349 @@ static void test_status_and_incr(void **state)
     assert_true(v == 12);
 }
 
+/* --- the client over sockets (rp_mc.c), against fakes in this process -- */
+
+/* A resolver of the test's own for names ending in ".test" (rp_mc.c's
+ * getaddrinfo resolves to this one: it is linked into the program): each
+ * says 127.0.0.1 at the ports dns_ports[0..dns_n), in that order.  The
+ * next dns_fail lookups fail (EAI_AGAIN); while dns_hang, a lookup waits
+ * (a resolver that does not answer). */
+static pthread_mutex_t dns_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t dns_cv = PTHREAD_COND_INITIALIZER;
+static unsigned short dns_ports[4];
+static int dns_n, dns_fail, dns_hang, dns_lookups;
+
+static void dns_say(int n, unsigned short p0, unsigned short p1)
+{
+    pthread_mutex_lock(&dns_mu);
+    dns_n = n;
+    dns_ports[0] = p0;
+    dns_ports[1] = p1;
+    pthread_mutex_unlock(&dns_mu);
+}
+
+int getaddrinfo(const char *node, const char *service,
+                const struct addrinfo *hints, struct addrinfo **res)
+{
+    size_t nl = node != NULL ? strlen(node) : 0;
+    struct addrinfo *head = NULL, **tail = &head;
+    int i, rc = 0;
+
+    if (nl <= 5 || strcmp(node + nl - 5, ".test") != 0) {
+        int (*real)(const char *, const char *, const struct addrinfo *,
+                    struct addrinfo **)
+            = (int (*)(const char *, const char *, const struct addrinfo *,
+                       struct addrinfo **))dlsym(RTLD_NEXT, "getaddrinfo");
+        return real(node, service, hints, res);
+    }
+    pthread_mutex_lock(&dns_mu);
+    dns_lookups++;
+    while (dns_hang) {
+        pthread_cond_wait(&dns_cv, &dns_mu);
+    }
+    if (dns_fail > 0) {
+        dns_fail--;
+        rc = EAI_AGAIN;
+    }
+    else if (dns_n == 0) {
+        rc = EAI_NONAME;
+    }
+    for (i = 0; rc == 0 && i < dns_n; i++) {
+        /* one block, as glibc's freeaddrinfo frees it */
+        struct addrinfo *ai = calloc(1, sizeof(*ai)
+                                        + sizeof(struct sockaddr_in));
+        struct sockaddr_in *sin = (struct sockaddr_in *)(ai + 1);
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons(dns_ports[i]);
+        sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        ai->ai_family = AF_INET;
+        ai->ai_socktype = SOCK_STREAM;
+        ai->ai_protocol = IPPROTO_TCP;
+        ai->ai_addrlen = sizeof(*sin);
+        ai->ai_addr = (struct sockaddr *)sin;
+        *tail = ai;
+        tail = &ai->ai_next;
+    }
+    pthread_mutex_unlock(&dns_mu);
+    *res = head;
+    return rc;
+}
+
+/* A memcached that answers set and add with STORED, get with END (or,
+ * blackhole: a listening socket whose queue is full, so that a connect
+ * to it is never answered, as to a host that drops packets). */
+typedef struct {
+    int lfd;
+    unsigned short port;
+    pthread_t acceptor;
+    pthread_mutex_t mu;
+    int fds[64];
+    pthread_t servers[64];
+    int n;                             /* connections accepted */
+    int stopping;
+    int fill[4];                       /* blackhole: what fills its queue */
+} fake_mc_t;
+
+static void *fake_serve(void *data)
+{
+    int fd = (int)(intptr_t)data;
+    char buf[8192];
+    size_t have = 0, skip = 0;
+
+    for (;;) {
+        ssize_t n = recv(fd, buf + have, sizeof(buf) - have, 0);
+        char *lf;
+        if (n <= 0) {
+            break;
+        }
+        have += (size_t)n;
+        for (;;) {
+            size_t take = skip < have ? skip : have;
+            memmove(buf, buf + take, have - take);
+            have -= take;
+            skip -= take;
+            if (skip > 0 || (lf = memchr(buf, '\n', have)) == NULL) {
+                break;
+            }
+            *lf = '\0';
+            if (strncmp(buf, "set ", 4) == 0 || strncmp(buf, "add ", 4) == 0) {
+                char k[256];
+                unsigned f, t;
+                size_t vl = 0;
+                if (sscanf(buf + 4, "%255s %u %u %zu", k, &f, &t, &vl) == 4) {
+                    skip = vl + 2;
+                }
+                (void)send(fd, "STORED\r\n", 8, MSG_NOSIGNAL);
+            }
+            else if (strncmp(buf, "get ", 4) == 0) {
+                (void)send(fd, "END\r\n", 5, MSG_NOSIGNAL);
+            }
+            else {
+                (void)send(fd, "NOT_FOUND\r\n", 11, MSG_NOSIGNAL);
+            }
+            skip += (size_t)(lf - buf) + 1;
+        }
+        if (have == sizeof(buf)) {
+            break;
+        }
+    }
+    return NULL;
+}
+
+static void *fake_accept(void *data)
+{
+    fake_mc_t *f = data;
+
+    for (;;) {
+        int fd = accept(f->lfd, NULL, NULL);
+        if (fd < 0) {
+            return NULL;               /* shut down */
+        }
+        pthread_mutex_lock(&f->mu);
+        if (f->stopping || f->n == 64) {
+            pthread_mutex_unlock(&f->mu);
+            close(fd);
+            continue;
+        }
+        f->fds[f->n] = fd;
+        pthread_create(&f->servers[f->n], NULL, fake_serve,
+                       (void *)(intptr_t)fd);
+        f->n++;
+        pthread_mutex_unlock(&f->mu);
+    }
+}
+
+static fake_mc_t *fake_start(int blackhole)
+{
+    fake_mc_t *f = calloc(1, sizeof(*f));
+    struct sockaddr_in sin;
+    socklen_t sl = sizeof(sin);
+    int one = 1, i;
+
+    pthread_mutex_init(&f->mu, NULL);
+    f->lfd = socket(AF_INET, SOCK_STREAM, 0);
+    setsockopt(f->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    memset(&sin, 0, sizeof(sin));
+    sin.sin_family = AF_INET;
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(f->lfd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    assert_int_equal(listen(f->lfd, blackhole ? 0 : 64), 0);
+    getsockname(f->lfd, (struct sockaddr *)&sin, &sl);
+    f->port = ntohs(sin.sin_port);
+    if (blackhole) {
+        for (i = 0; i < 4; i++) {
+            f->fill[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+            (void)connect(f->fill[i], (struct sockaddr *)&sin, sizeof(sin));
+        }
+        usleep(100 * 1000);            /* the handshakes done: queue full */
+    }
+    else {
+        pthread_create(&f->acceptor, NULL, fake_accept, f);
+    }
+    return f;
+}
+
+static int fake_accepted(fake_mc_t *f)
+{
+    int n;
+
+    pthread_mutex_lock(&f->mu);
+    n = f->n;
+    pthread_mutex_unlock(&f->mu);
+    return n;
+}
+
+/* Gone: nothing listens at its port, its connections are closed. */
+static void fake_stop(fake_mc_t *f)
+{
+    int i, blackhole = f->fill[0] > 0;
+
+    pthread_mutex_lock(&f->mu);
+    f->stopping = 1;
+    pthread_mutex_unlock(&f->mu);
+    shutdown(f->lfd, SHUT_RDWR);
+    if (!blackhole) {
+        pthread_join(f->acceptor, NULL);
+    }
+    close(f->lfd);
+    for (i = 0; i < f->n; i++) {
+        shutdown(f->fds[i], SHUT_RDWR);
+        pthread_join(f->servers[i], NULL);
+        close(f->fds[i]);
+    }
+    for (i = 0; blackhole && i < 4; i++) {
+        close(f->fill[i]);
+    }
+    pthread_mutex_destroy(&f->mu);
+    free(f);
+}
+
+static rp_mc_t *mc_for(apr_pool_t *p, const char *server, int64_t timeout_us)
+{
+    const char *err = NULL;
+    rp_mc_t *mc = rp_mc_create(p, &server, 1, timeout_us, 2, NULL, &err);
+
+    assert_non_null(mc);
+    return mc;
+}
+
+static void test_a_name_that_moves_is_looked_up_again(void **state)
+{
+    apr_pool_t *p = *state;
+    fake_mc_t *a = fake_start(0), *b = fake_start(0);
+    rp_store_t s;
+    int i, ok = 0;
+
+    /* memcached's host is replaced: the name now says another address,
+     * the old one is refused.  libmemcached looked the name up again
+     * once every address it had failed; so must this client, or the
+     * cache is off until Apache restarts */
+    dns_say(1, a->port, 0);
+    rp_mc_acquire(mc_for(p, "mc.test:11211", 300 * 1000), p, &s);
+    assert_int_equal(rp_store_set(&s, "k", 1, "v", 1, 0), RP_ST_OK);
+    fake_stop(a);
+    dns_say(1, b->port, 0);
+    for (i = 0; i < 3 && !ok; i++) {
+        ok = rp_store_set(&s, "k", 1, "v", 1, 0) == RP_ST_OK;
+    }
+    assert_true(ok);
+    assert_int_equal(fake_accepted(b), 1);
+    rp_mc_release(&s);
+    fake_stop(b);
+}
+
+static void test_an_address_that_never_answers_is_not_always_first(
+    void **state)
+{
+    apr_pool_t *p = *state;
+    fake_mc_t *dead = fake_start(1), *live = fake_start(0);
+    rp_store_t s;
+    int i, ok = 0;
+
+    /* the name's first address drops packets (an IPv6 route that goes
+     * nowhere, say), the second one works: after a connect to the first
+     * timed out, the next attempt goes on to the second (libmemcached
+     * did), rather than spend every call's time on the first again */
+    dns_say(2, dead->port, live->port);
+    rp_mc_acquire(mc_for(p, "two.test:11211", 200 * 1000), p, &s);
+    for (i = 0; i < 3 && !ok; i++) {
+        ok = rp_store_set(&s, "k", 1, "v", 1, 0) == RP_ST_OK;
+    }
+    assert_true(ok);
+    assert_int_equal(fake_accepted(live), 1);
+    rp_mc_release(&s);
+    fake_stop(live);
+    fake_stop(dead);
+}
+
+static int watchdog_done, watchdog_released;
+
+static void *dns_watchdog(void *data)
+{
+    struct timespec until;
+
+    (void)data;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 5;
+    pthread_mutex_lock(&dns_mu);
+    while (!watchdog_done) {
+        if (pthread_cond_timedwait(&dns_cv, &dns_mu, &until) != 0) {
+            break;
+        }
+    }
+    if (dns_hang) {
+        watchdog_released = 1;         /* the call was still waiting */
+        dns_hang = 0;
+        pthread_cond_broadcast(&dns_cv);
+    }
+    pthread_mutex_unlock(&dns_mu);
+    return NULL;
+}
+
+static void test_a_resolver_that_hangs_costs_a_call_its_timeout(void **state)
+{
+    apr_pool_t *p = *state;
+    fake_mc_t *a = fake_start(0);
+    pthread_t wd;
+    rp_store_t s;
+    rp_st_rc_t rc;
+    int released, i, ok = 0;
+
+    /* the name did not resolve when the child started (the resolver was
+     * down), and when the first call comes the resolver does not answer
+     * at all: the call ends at its timeout, as every call does, not when
+     * the resolver gives up (seconds, by resolv.conf) */
+    pthread_mutex_lock(&dns_mu);
+    dns_n = 1;
+    dns_ports[0] = a->port;
+    dns_fail = 1;
+    watchdog_done = 0;
+    watchdog_released = 0;
+    pthread_mutex_unlock(&dns_mu);
+    rp_mc_acquire(mc_for(p, "slow.test:11211", 200 * 1000), p, &s);
+    pthread_mutex_lock(&dns_mu);
+    dns_hang = 1;
+    pthread_mutex_unlock(&dns_mu);
+    pthread_create(&wd, NULL, dns_watchdog, NULL);
+    rc = rp_store_set(&s, "k", 1, "v", 1, 0);
+    pthread_mutex_lock(&dns_mu);
+    released = watchdog_released;      /* 1: the call outwaited the dog */
+    watchdog_done = 1;
+    dns_hang = 0;
+    pthread_cond_broadcast(&dns_cv);
+    pthread_mutex_unlock(&dns_mu);
+    pthread_join(wd, NULL);
+    assert_int_equal(released, 0);
+    assert_int_equal(rc, RP_ST_DOWN);
+    /* once the resolver answers, the name's address is used */
+    for (i = 0; i < 3 && !ok; i++) {
+        ok = rp_store_set(&s, "k", 1, "v", 1, 0) == RP_ST_OK;
+    }
+    assert_true(ok);
+    rp_mc_release(&s);
+    fake_stop(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -395,10 +774,14 @@ int main(void)
         RP_TEST(test_keys_memcached_refuses_are_not_sent),
         RP_TEST(test_values_in_any_cut),
         RP_TEST(test_values_outlive_a_buffer_used_again),
+        RP_TEST(test_a_long_value_in_pieces),
         RP_TEST(test_what_is_not_a_reply),
         RP_TEST(test_an_endless_line_is_cut_short),
         RP_TEST(test_timeout_and_errors_of_the_source),
         RP_TEST(test_status_and_incr),
+        RP_TEST(test_a_name_that_moves_is_looked_up_again),
+        RP_TEST(test_an_address_that_never_answers_is_not_always_first),
+        RP_TEST(test_a_resolver_that_hangs_costs_a_call_its_timeout),
     };
 
     int rc;
