@@ -97,8 +97,8 @@ typedef struct {
     apr_pool_t *p;
     memcached_st *memc;            /* NULL until first use, and after release */
     rp_mc_slot_t *slot;            /* memc's sockets */
-    char *spare;                   /* a get's reply buffer, from spare_pool, */
-    apr_pool_t *spare_pool;        /* that no value was left in */
+    char *spare;                   /* a get's reply buffer, from p, that no
+                                    * value was left in */
     int done;                      /* released, or the pool was exhausted */
     int cleanup_set;               /* release_cleanup registered on p */
     int64_t budget_us;             /* rp_mc_limit(): a run's time (0: none) */
@@ -850,19 +850,28 @@ static rp_mct_rc_t command(rp_mc_conn_t *c, int server, struct iovec *iov,
         rc = send_all(io.fd, iov, n_iov, deadline);
         if (rc == RP_MCT_OK) {
             if (vp != NULL) {          /* a get: values, into vp */
-                if (c->spare == NULL || c->spare_pool != vp) {
-                    c->spare = apr_palloc(vp, GET_REPLY_BUF);
-                    c->spare_pool = vp;
+                char *buf;
+                /* the spare is the connection's pool's, as long-lived as
+                 * the handle; a get into another pool (a purge's, which
+                 * may be gone by the next call) takes a buffer of its own */
+                if (vp != c->p) {
+                    buf = apr_palloc(vp, GET_REPLY_BUF);
                 }
-                rp_mct_reader_init(&rd, io_recv, &io, vp, c->spare,
-                                   GET_REPLY_BUF, IN_PLACE_MIN);
+                else {
+                    if (c->spare == NULL) {
+                        c->spare = apr_palloc(c->p, GET_REPLY_BUF);
+                    }
+                    buf = c->spare;
+                }
+                rp_mct_reader_init(&rd, io_recv, &io, vp, buf, GET_REPLY_BUF,
+                                   IN_PLACE_MIN);
             }
             else {
                 rp_mct_reader_init(&rd, io_recv, &io, c->p, line,
                                    sizeof(line), 0);
             }
             rc = read_reply(&rd, baton);
-            if (rd.pinned) {
+            if (rd.pinned && vp == c->p) {
                 c->spare = NULL;       /* a value lies in it */
             }
             if (rc != RP_MCT_IO && rc != RP_MCT_TIMEOUT
