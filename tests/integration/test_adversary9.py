@@ -23,53 +23,19 @@ class LateMemcached(FakeMemcached):
     def __init__(self):
         FakeMemcached.__init__(self, "late")
 
-    def serve(self, c):
-        c.settimeout(5)
-        buf = b""
-        state = {"late": False}
-        try:
-            while not self.stopping:
-                data = c.recv(65536)
-                if not data:
-                    break
-                buf += data
-                while b"\r\n" in buf:
-                    line, buf = buf.split(b"\r\n", 1)
-                    parts = line.decode("latin-1").split()
-                    with self.lock:
-                        if state["late"]:
-                            self.after_out_of_step += 1
-                    if not parts:
-                        continue
-                    if parts[0] in ("set", "add") and len(parts) >= 5:
-                        n = int(parts[4]) + 2
-                        while len(buf) < n:
-                            more = c.recv(65536)
-                            if not more:
-                                return
-                            buf += more
-                        buf = buf[n:]
-                        c.sendall(b"SERVER_ERROR nope\r\n")
-                    elif parts[0] == "get":
-                        with self.lock:
-                            self.gets += 1
-                        c.sendall(b"END\r\n")
-                        if self.gets == 1:
-                            def late():
-                                time.sleep(0.2)
-                                with self.lock:
-                                    state["late"] = True
-                                try:
-                                    c.sendall(b"END\r\n")
-                                except OSError:
-                                    pass
-                            threading.Thread(target=late, daemon=True).start()
-                    else:
-                        c.sendall(b"SERVER_ERROR nope\r\n")
-        except OSError:
-            pass
-        finally:
-            c.close()
+    def answer_get(self, c, keys, state):
+        c.sendall(b"END\r\n")
+        if self.gets == 1:
+            def late():
+                time.sleep(0.2)
+                with self.lock:
+                    state["out"] = True
+                try:
+                    c.sendall(b"END\r\n")
+                except OSError:
+                    pass
+            threading.Thread(target=late, daemon=True).start()
+        return False
 
 
 def test_bytes_sent_after_a_reply_are_not_the_next_answer(apache_factory,

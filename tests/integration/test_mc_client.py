@@ -76,10 +76,18 @@ class FakeMemcached(LoopbackServer):
             return (b"END\r\nVALUE " + k + b" 0 7\r\nFORGED!\r\nEND\r\n"), False
         raise AssertionError(m)
 
+    def answer_get(self, c, keys, state):
+        """Send the reply to a get of keys; True to close the connection.
+        state["out"]: set once the stream is out of step."""
+        reply, close = self.reply_to_get(keys)
+        c.sendall(reply)
+        state["out"] = True
+        return close
+
     def serve(self, c):
         c.settimeout(5)
         buf = b""
-        out_of_step = False
+        state = {"out": False}
         try:
             while not self.stopping:
                 data = c.recv(65536)
@@ -90,7 +98,7 @@ class FakeMemcached(LoopbackServer):
                     line, buf = buf.split(b"\r\n", 1)
                     parts = line.decode("latin-1").split()
                     with self.lock:
-                        if out_of_step:
+                        if state["out"]:
                             self.after_out_of_step += 1
                     if not parts:
                         continue
@@ -106,18 +114,14 @@ class FakeMemcached(LoopbackServer):
                     elif parts[0] == "get":
                         with self.lock:
                             self.gets += 1
-                        reply, close = self.reply_to_get(parts[1:])
-                        c.sendall(reply)
-                        if close:
+                        if self.answer_get(c, parts[1:], state):
                             return
-                        out_of_step = True
                     else:
                         c.sendall(b"SERVER_ERROR nope\r\n")
         except OSError:
             pass
         finally:
             c.close()
-
 
 
 @pytest.mark.parametrize("mode", ["not asked", "twice", "short", "no crlf",
