@@ -367,7 +367,6 @@ rp_mc_t *rp_mc_create(apr_pool_t *p, const char *const *servers, int n,
     /* the handle outlives p a little (see destroy_mc): from its parent */
     apr_pool_t *hp = apr_pool_parent_get(p) ? apr_pool_parent_get(p) : p;
     rp_mc_t *mc = apr_pcalloc(hp, sizeof(*mc));
-    uint64_t ms = (uint64_t)(timeout_us + 999) / 1000;
     int i;
 
     if (n < 1 || n > RP_BREAKER_MAX_SERVERS) {
@@ -410,24 +409,11 @@ rp_mc_t *rp_mc_create(apr_pool_t *p, const char *const *servers, int n,
             mc->slots[i].fd[k] = -1;
         }
     }
-    if (ms < 1) {
-        ms = 1;
-    }
-    /* every socket operation bounded; non-blocking so that the connect
-     * timeout applies; consistent hashing so that adding a server moves
-     * few keys; no libmemcached-level ejection: our breaker decides */
-    memcached_behavior_set(mc->master, MEMCACHED_BEHAVIOR_NO_BLOCK, 1);
-    memcached_behavior_set(mc->master, MEMCACHED_BEHAVIOR_TCP_NODELAY, 1);
+    /* libmemcached opens no socket (command() does, with its own
+     * deadline): it only spreads the keys, with consistent hashing so
+     * that adding a server moves few keys, and never ejects a server
+     * from the ring (which would move keys too): our breaker decides */
     memcached_behavior_set(mc->master, MEMCACHED_BEHAVIOR_KETAMA, 1);
-    memcached_behavior_set(mc->master, MEMCACHED_BEHAVIOR_CONNECT_TIMEOUT, ms);
-    memcached_behavior_set(mc->master, MEMCACHED_BEHAVIOR_POLL_TIMEOUT, ms);
-    memcached_behavior_set(mc->master, MEMCACHED_BEHAVIOR_SND_TIMEOUT,
-                           (uint64_t)timeout_us);
-    memcached_behavior_set(mc->master, MEMCACHED_BEHAVIOR_RCV_TIMEOUT,
-                           (uint64_t)timeout_us);
-    memcached_behavior_set(mc->master, MEMCACHED_BEHAVIOR_RETRY_TIMEOUT, 0);
-    memcached_behavior_set(mc->master, MEMCACHED_BEHAVIOR_SERVER_FAILURE_LIMIT,
-                           1000000);
     memcached_behavior_set(mc->master, MEMCACHED_BEHAVIOR_AUTO_EJECT_HOSTS, 0);
     mc->pool = memcached_pool_create(mc->master, 1,
                                      (uint32_t)(max_connections > 0
@@ -966,11 +952,10 @@ static memcached_return_t mget_one_server(rp_mc_conn_t *c, apr_pool_t *p,
     return mct_rc(command(c, server, &iov, 1, p, read_values, &v));
 }
 
-/* A multi-get asks each server for its keys in turn.  One libmemcached
- * mget over several servers would answer with one code for all of them:
- * a dead server among live ones would read as "not found", never reach
- * its breaker, and cost every request the timeout.  With one server (or
- * all keys on one) it is a single round trip, as before. */
+/* A multi-get asks each server for its keys in turn, each answer code
+ * reaching that server's breaker: a dead server among live ones is seen
+ * as dead, not as "not found".  With one server (or all keys on one) it
+ * is a single round trip. */
 static rp_st_rc_t mc_mget(void *ctx, apr_pool_t *p, rp_store_item_t *items,
                           size_t n)
 {

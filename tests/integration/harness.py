@@ -734,7 +734,7 @@ class LoopbackServer:
         self.thread.join(2)
 
 
-class CountingMemcached:
+class CountingMemcached(LoopbackServer):
     """A TCP proxy in front of a memcached that counts what it is asked:
     the keys of every get/gets (a multi-get counts each key) and every
     other command by name.  Bytes pass both ways untouched; the client's
@@ -746,18 +746,10 @@ class CountingMemcached:
 
     def __init__(self, target):
         self.target = target
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(128)
-        self.port = self.sock.getsockname()[1]
-        self.lock = threading.Lock()
         self.keys = {}                 # key -> times asked by get/gets
         self.commands = {}             # command name -> times sent
-        self.stopping = False
         self.conns = []
-        self.thread = threading.Thread(target=self._accept, daemon=True)
-        self.thread.start()
+        super().__init__(backlog=128)
 
     @property
     def address(self):
@@ -772,25 +764,17 @@ class CountingMemcached:
             self.keys.clear()
             self.commands.clear()
 
-    def _accept(self):
-        self.sock.settimeout(0.2)
-        while not self.stopping:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                continue
-            try:
-                up = socket.create_connection(("127.0.0.1", self.target.port),
-                                              timeout=10)
-            except OSError:
-                c.close()
-                continue
-            with self.lock:
-                self.conns += [c, up]
-            threading.Thread(target=self._client_side, args=(c, up),
-                             daemon=True).start()
-            threading.Thread(target=self._pipe, args=(up, c),
-                             daemon=True).start()
+    def serve(self, c):
+        try:
+            up = socket.create_connection(("127.0.0.1", self.target.port),
+                                          timeout=10)
+        except OSError:
+            c.close()
+            return
+        with self.lock:
+            self.conns += [c, up]
+        threading.Thread(target=self._pipe, args=(up, c), daemon=True).start()
+        self._client_side(c, up)
 
     def _count(self, line):
         words = line.split()
@@ -855,8 +839,7 @@ class CountingMemcached:
                     pass
 
     def stop(self):
-        self.stopping = True
-        self.sock.close()
+        LoopbackServer.stop(self)
         with self.lock:
             conns, self.conns = self.conns, []
         for s in conns:
@@ -865,7 +848,6 @@ class CountingMemcached:
             except OSError:
                 pass
             s.close()
-        self.thread.join(2)
 
 
 def raw(a, data, timeout=10):
