@@ -466,6 +466,7 @@ const char *rp_mc_server_name(const rp_mc_t *mc, int i)
 typedef struct {
     int server;
     int probe;
+    int open;                          /* the breaker let the call be made */
 } gate_t;
 
 static apr_status_t release_cleanup(void *data);
@@ -516,20 +517,27 @@ static memcached_st *conn_memc(rp_mc_conn_t *c)
     return c->memc;
 }
 
+/* May a call be made to server now (its breaker asked once)? */
+static int gate_server(rp_mc_conn_t *c, int server, gate_t *g, int64_t now)
+{
+    g->server = server;
+    g->probe = 0;
+    g->open = c->mc->breakers == NULL || server < 0 || server >= c->mc->n
+              || rp_breaker_allow(&c->mc->breakers[server], now, &g->probe);
+    return g->open;
+}
+
 static int gate_open(rp_mc_conn_t *c, const char *key, size_t klen,
                      gate_t *g, int64_t now)
 {
     g->server = -1;
     g->probe = 0;
+    g->open = 0;
     if (conn_memc(c) == NULL) {
         return 0;                      /* nothing to talk with */
     }
-    g->server = (int)memcached_generate_hash(c->memc, key, klen);
-    g->probe = 0;
-    if (c->mc->breakers == NULL || g->server < 0 || g->server >= c->mc->n) {
-        return 1;
-    }
-    return rp_breaker_allow(&c->mc->breakers[g->server], now, &g->probe);
+    return gate_server(c, (int)memcached_generate_hash(c->memc, key, klen),
+                       g, now);
 }
 
 /* Whether a call starting now may be made: a run of calls made back to
@@ -952,18 +960,20 @@ static memcached_return_t mget_one_server(rp_mc_conn_t *c, apr_pool_t *p,
     return mct_rc(command(c, server, &iov, 1, p, read_values, &v));
 }
 
-/* A multi-get asks each server for its keys in turn, each answer code
- * reaching that server's breaker: a dead server among live ones is seen
- * as dead, not as "not found".  With one server (or all keys on one) it
- * is a single round trip. */
+/* A multi-get asks each server for its keys in turn, one call each: the
+ * server's breaker is asked once and told once per call, whatever the
+ * number of keys (one timed-out call of three keys is one failure, not
+ * the three that open the breaker), and a dead server among live ones
+ * is seen as dead, not as "not found".  With one server (or all keys on
+ * one) it is a single round trip. */
 static rp_st_rc_t mc_mget(void *ctx, apr_pool_t *p, rp_store_item_t *items,
                           size_t n)
 {
     rp_mc_conn_t *c = ctx;
-    size_t idx[MGET_MAX], group[MGET_MAX];
-    gate_t gates[MGET_MAX];
-    char done[MGET_MAX];
-    size_t i, k, g, m = 0;
+    size_t group[MGET_MAX];
+    int server_of[MGET_MAX];
+    gate_t gates[MGET_MAX];            /* one per server, in first-seen order */
+    size_t i, k, g, n_gates = 0;
     memcached_return_t rc;
     rp_st_rc_t out = RP_ST_OK;
     int64_t now = mono_us();
@@ -987,55 +997,53 @@ static rp_st_rc_t mc_mget(void *ctx, apr_pool_t *p, rp_store_item_t *items,
     for (i = 0; i < n; i++) {
         items[i].value = NULL;
         items[i].value_len = 0;
-        if (!gate_open(c, items[i].key, items[i].key_len, &gates[i],
-                       now)) {
-            items[i].rc = RP_ST_DOWN;
-            out = RP_ST_DOWN;
-            continue;
-        }
         items[i].rc = RP_ST_NOTFOUND;
-        idx[m++] = i;
-    }
-    memset(done, 0, sizeof(done));
-    for (k = 0; k < m; k++) {
-        if (done[k]) {
-            continue;
+        server_of[i] = (int)memcached_generate_hash(c->memc, items[i].key,
+                                                    items[i].key_len);
+        for (k = 0; k < n_gates && gates[k].server != server_of[i]; k++) {
         }
-        if (k > 0 && !within_budget(c, mono_us())) {
+        if (k == n_gates) {
+            gate_server(c, server_of[i], &gates[n_gates++], now);
+        }
+    }
+    for (k = 0; k < n_gates; k++) {
+        gate_t *gt = &gates[k];
+
+        if (gt->open && k > 0 && !within_budget(c, mono_us())) {
             /* one server's share after another: the run may be over */
-            for (i = k; i < m; i++) {
-                if (!done[i]) {
-                    gate_t *gt = &gates[idx[i]];
-                    items[idx[i]].rc = RP_ST_DOWN;
-                    done[i] = 1;
-                    if (gt->probe) {
-                        /* the probe it took, handed back untried */
-                        gt->probe = 0;
-                        rp_breaker_set(&c->mc->breakers[gt->server],
-                                       RP_BRK_DOWN, now);
-                    }
-                }
+            gt->open = 0;
+            if (gt->probe) {
+                /* the probe it took, handed back untried */
+                gt->probe = 0;
+                rp_breaker_set(&c->mc->breakers[gt->server], RP_BRK_DOWN,
+                               now);
+            }
+        }
+        g = 0;
+        for (i = 0; i < n; i++) {
+            if (server_of[i] == gt->server) {
+                group[g++] = i;
+            }
+        }
+        if (!gt->open) {
+            for (i = 0; i < g; i++) {
+                items[group[i]].rc = RP_ST_DOWN;
             }
             out = RP_ST_DOWN;
-            break;
+            continue;
         }
-        /* the keys of the server holding idx[k] */
-        g = 0;
-        for (i = k; i < m; i++) {
-            if (!done[i] && gates[idx[i]].server == gates[idx[k]].server) {
-                group[g++] = idx[i];
-                done[i] = 1;
-            }
+        rc = mget_one_server(c, p, gt->server, items, group, g);
+        gate_close(c, gt, rc);
+        if (rc == MEMCACHED_SUCCESS) {
+            continue;
         }
-        rc = mget_one_server(c, p, gates[idx[k]].server, items, group, g);
         for (i = 0; i < g; i++) {
-            gate_close(c, &gates[group[i]], rc);
-            if (rc != MEMCACHED_SUCCESS && items[group[i]].rc != RP_ST_OK) {
+            if (items[group[i]].rc != RP_ST_OK) {
                 items[group[i]].rc = map_rc(rc) == RP_ST_OK ? RP_ST_ERROR
                                                             : map_rc(rc);
             }
         }
-        if (rc != MEMCACHED_SUCCESS && out == RP_ST_OK) {
+        if (out == RP_ST_OK) {
             out = map_rc(rc) == RP_ST_OK ? RP_ST_ERROR : map_rc(rc);
         }
     }

@@ -507,6 +507,9 @@ typedef struct {
     int fill[4];                       /* blackhole: what fills its queue */
 } fake_mc_t;
 
+/* 1: a get is never answered (a memcached that hangs mid-request) */
+static int fake_mute_gets;
+
 static void *fake_serve(void *data)
 {
     int fd = (int)(intptr_t)data;
@@ -539,7 +542,9 @@ static void *fake_serve(void *data)
                 (void)send(fd, "STORED\r\n", 8, MSG_NOSIGNAL);
             }
             else if (strncmp(buf, "get ", 4) == 0) {
-                (void)send(fd, "END\r\n", 5, MSG_NOSIGNAL);
+                if (!__atomic_load_n(&fake_mute_gets, __ATOMIC_ACQUIRE)) {
+                    (void)send(fd, "END\r\n", 5, MSG_NOSIGNAL);
+                }
             }
             else {
                 (void)send(fd, "NOT_FOUND\r\n", 11, MSG_NOSIGNAL);
@@ -699,6 +704,52 @@ static void test_an_address_that_never_answers_is_not_always_first(
     fake_stop(dead);
 }
 
+static void test_a_call_of_many_keys_is_one_failure(void **state)
+{
+    apr_pool_t *p = *state;
+    fake_mc_t *a = fake_start(0);
+    rp_breaker_t brk[1];
+    const char *server, *err = NULL;
+    char name[32];
+    rp_store_item_t it[3];
+    rp_store_t s;
+    rp_mc_t *mc;
+    int i;
+
+    /* a lookup asks three or four keys in one call; a call that times
+     * out is one failure of its server, or one slow answer would open
+     * the breaker (three in a row) and send every request to the
+     * backend for the next two seconds */
+    memset(brk, 0, sizeof(brk));
+    snprintf(name, sizeof(name), "127.0.0.1:%u", a->port);
+    server = name;
+    mc = rp_mc_create(p, &server, 1, 100 * 1000, 2, brk, &err);
+    assert_non_null(mc);
+    rp_mc_acquire(mc, p, &s);
+    __atomic_store_n(&fake_mute_gets, 1, __ATOMIC_RELEASE);
+    for (i = 1; i <= RP_BREAKER_THRESHOLD; i++) {
+        memset(it, 0, sizeof(it));
+        it[0].key = "k1";
+        it[1].key = "k2";
+        it[2].key = "k3";
+        it[0].key_len = it[1].key_len = it[2].key_len = 2;
+        assert_int_not_equal(rp_store_mget(&s, p, it, 3), RP_ST_OK);
+        assert_int_equal(brk[0].total_failures, (uint64_t)i);
+        assert_int_equal(rp_breaker_state(&brk[0]),
+                         i < RP_BREAKER_THRESHOLD ? RP_BRK_UP : RP_BRK_DOWN);
+    }
+    /* open: the next call is not made, and counts as one skip */
+    memset(it, 0, sizeof(it));
+    it[0].key = "k1";
+    it[1].key = "k2";
+    it[0].key_len = it[1].key_len = 2;
+    assert_int_equal(rp_store_mget(&s, p, it, 2), RP_ST_DOWN);
+    assert_int_equal(brk[0].total_skipped, 1);
+    __atomic_store_n(&fake_mute_gets, 0, __ATOMIC_RELEASE);
+    rp_mc_release(&s);
+    fake_stop(a);
+}
+
 static int watchdog_done, watchdog_released;
 
 static void *dns_watchdog(void *data)
@@ -782,6 +833,7 @@ int main(void)
         RP_TEST(test_a_name_that_moves_is_looked_up_again),
         RP_TEST(test_an_address_that_never_answers_is_not_always_first),
         RP_TEST(test_a_resolver_that_hangs_costs_a_call_its_timeout),
+        RP_TEST(test_a_call_of_many_keys_is_one_failure),
     };
 
     int rc;
