@@ -58,8 +58,8 @@ void rp_cache_lookup_init(rp_lookup_t *lk, rp_store_t *store, apr_pool_t *p,
     lk->header_baton = header_baton;
     lk->extra_names = NULL;
     lk->n_extra = 0;
-    rp_key_hash("rp:e:", base_full, strlen(base_full), lk->base_key);
-    rp_key_hash("rp:v:", base_full, strlen(base_full), lk->valid_key);
+    rp_key_hash2("rp:e:", "rp:v:", base_full, strlen(base_full),
+                 lk->base_key, lk->valid_key);
     rp_cache_gen_key(lk->url_gen_key, "rp:u:", url);
     /* the lock key is only needed on a miss: hashed then (lock_key()) */
 }
@@ -136,8 +136,8 @@ static rp_eval_t follow_index(rp_lookup_t *lk, rp_entry_t *e,
     if (*want == NULL) {
         return RP_EV_NONE;
     }
-    rp_key_hash("rp:e:", *want, strlen(*want), vkey);
-    rp_key_hash("rp:v:", *want, strlen(*want), lk->variant_valid_key);
+    rp_key_hash2("rp:e:", "rp:v:", *want, strlen(*want), vkey,
+                 lk->variant_valid_key);
     if (lk->variant_full == NULL) {    /* the first index read decides */
         lk->variant_full = *want;
         memcpy(lk->variant_base_key, vkey, sizeof(vkey));

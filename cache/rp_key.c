@@ -559,10 +559,12 @@ void rp_key_sort_headers(rp_header_t *h, int n)
     }
 }
 
-void rp_key_hash(const char *prefix, const char *data, size_t len, char out[RP_KEY_HASH_MAX])
+/* prefix (made printable, at most RP_KEY_PREFIX_MAX bytes) then the
+ * hash's 32 hex digits, two at a time */
+static void key_format(const char *prefix, const XXH128_canonical_t *canon,
+                       char out[RP_KEY_HASH_MAX])
 {
     static const char hex[] = "0123456789abcdef";
-    XXH128_canonical_t canon;
     size_t i, n = 0;
 
     if (prefix != NULL) {
@@ -570,10 +572,34 @@ void rp_key_hash(const char *prefix, const char *data, size_t len, char out[RP_K
             out[n] = rp_is_vchar((unsigned char)prefix[n]) ? prefix[n] : '_';
         }
     }
-    XXH128_canonicalFromHash(&canon, XXH3_128bits(data != NULL ? data : "", data != NULL ? len : 0));
-    for (i = 0; i < sizeof(canon.digest); i++) {
-        out[n++] = hex[canon.digest[i] >> 4];
-        out[n++] = hex[canon.digest[i] & 0x0f];
+    for (i = 0; i < sizeof(canon->digest); i++) {
+        out[n++] = hex[canon->digest[i] >> 4];
+        out[n++] = hex[canon->digest[i] & 0x0f];
     }
     out[n] = '\0';
+}
+
+static void key_digest(const char *data, size_t len, XXH128_canonical_t *c)
+{
+    XXH128_canonicalFromHash(c, XXH3_128bits(data != NULL ? data : "",
+                                             data != NULL ? len : 0));
+}
+
+void rp_key_hash(const char *prefix, const char *data, size_t len, char out[RP_KEY_HASH_MAX])
+{
+    XXH128_canonical_t canon;
+
+    key_digest(data, len, &canon);
+    key_format(prefix, &canon, out);
+}
+
+void rp_key_hash2(const char *prefix_a, const char *prefix_b,
+                  const char *data, size_t len, char out_a[RP_KEY_HASH_MAX],
+                  char out_b[RP_KEY_HASH_MAX])
+{
+    XXH128_canonical_t canon;
+
+    key_digest(data, len, &canon);
+    key_format(prefix_a, &canon, out_a);
+    key_format(prefix_b, &canon, out_b);
 }

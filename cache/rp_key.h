@@ -106,5 +106,9 @@ void rp_key_sort_headers(rp_header_t *h, int n);
  * at most 16 + 32 + 1 bytes long. prefix NULL counts as "".
  */
 void rp_key_hash(const char *prefix, const char *data, size_t len, char out[RP_KEY_HASH_MAX]);
+/* rp_key_hash of the same data under two prefixes, hashed once. */
+void rp_key_hash2(const char *prefix_a, const char *prefix_b,
+                  const char *data, size_t len, char out_a[RP_KEY_HASH_MAX],
+                  char out_b[RP_KEY_HASH_MAX]);
 
 #endif /* RP_KEY_H */

@@ -437,6 +437,22 @@ static void test_hash(void **state)
     rp_key_hash(NULL, "", 0, b);
     assert_string_equal(a, b);
 
+    /* two prefixes over one hash: each as rp_key_hash gives it */
+    {
+        char x[RP_KEY_HASH_MAX], y[RP_KEY_HASH_MAX];
+
+        rp_key_hash2(RP_KEY_PREFIX_ENTRY, "rp:v:", "hello", 5, x, y);
+        rp_key_hash(RP_KEY_PREFIX_ENTRY, "hello", 5, a);
+        rp_key_hash("rp:v:", "hello", 5, b);
+        assert_string_equal(x, a);
+        assert_string_equal(y, b);
+        rp_key_hash2("a b", NULL, NULL, 0, x, y);
+        rp_key_hash("a b", "", 0, a);
+        rp_key_hash(NULL, "", 0, b);
+        assert_string_equal(x, a);
+        assert_string_equal(y, b);
+    }
+
     /* prefix: at most 16 bytes, made valid for memcached */
     rp_key_hash("0123456789abcdefXYZ", "x", 1, a);
     assert_int_equal(strlen(a), 16 + 32);
