@@ -237,22 +237,47 @@ int rp_cache_validated_holds(const rp_store_item_t *it, uint64_t epoch,
 #define UNTAGGED_HINT_BYTES 8192           /* 65,536 bits: 8 KB a process */
 static unsigned char untagged_hint[UNTAGGED_HINT_BYTES];
 
+static int hex_value(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
 static uint32_t hint_bit(const char *key)
 {
-    uint32_t h = 2166136261u;              /* FNV-1a over the hashed key */
+    size_t len = strlen(key);
+    uint32_t h = 0;
+    size_t i;
 
+    /* a base key ends in the hex of its XXH3-128 (rp_key_hash): its last
+     * four digits are already the 16 bits of a good hash */
+    _Static_assert(UNTAGGED_HINT_BYTES * 8 == 65536, "16 bits of hex");
+    for (i = len >= 4 ? len - 4 : len; i < len; i++) {
+        int v = hex_value(key[i]);
+        if (v < 0) {
+            break;
+        }
+        h = h << 4 | (uint32_t)v;
+    }
+    if (len >= 4 && i == len) {
+        return h;
+    }
+    h = 2166136261u;                       /* FNV-1a, for any other key */
     for (; *key; key++) {
         h = (h ^ (unsigned char)*key) * 16777619u;
     }
     return h % (UNTAGGED_HINT_BYTES * 8);
 }
 
-int rp_cache_known_untagged(const char *key)
+static int hint_says_untagged(uint32_t b)
 {
-    uint32_t b = hint_bit(key);
-
     return (__atomic_load_n(&untagged_hint[b / 8], __ATOMIC_RELAXED)
             >> (b % 8)) & 1;
+}
+
+int rp_cache_known_untagged(const char *key)
+{
+    return hint_says_untagged(hint_bit(key));
 }
 
 void rp_cache_note_tagged(const char *key, int tagged)
@@ -260,7 +285,7 @@ void rp_cache_note_tagged(const char *key, int tagged)
     uint32_t b = hint_bit(key);
     unsigned char m = (unsigned char)(1u << (b % 8));
 
-    if (((rp_cache_known_untagged(key) != 0) == (tagged == 0))) {
+    if ((hint_says_untagged(b) != 0) == (tagged == 0)) {
         return;                            /* already says so: no write */
     }
     if (tagged) {

@@ -52,20 +52,48 @@ typedef struct {
     size_t left;
 } rp_reader_t;
 
+/* nbytes (2, 4 or 8) little-endian bytes at p */
+static uint64_t load_uint(const unsigned char *p, int nbytes)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    /* one load each (they run for every field of every entry read) */
+    uint16_t v2;
+    uint32_t v4;
+    uint64_t v8;
+
+    switch (nbytes) {
+    case 2:
+        memcpy(&v2, p, 2);
+        return v2;
+    case 4:
+        memcpy(&v4, p, 4);
+        return v4;
+    case 8:
+        memcpy(&v8, p, 8);
+        return v8;
+    default:
+        break;
+    }
+#endif
+    {
+        uint64_t x = 0;
+        int i;
+
+        for (i = 0; i < nbytes; i++) {
+            x |= (uint64_t)p[i] << (8 * i);
+        }
+        return x;
+    }
+}
+
 static int get_uint(rp_reader_t *r, int nbytes, uint64_t *v)
 {
-    uint64_t x = 0;
-    int i;
-
     if (r->left < (size_t)nbytes) {
         return -1;
     }
-    for (i = 0; i < nbytes; i++) {
-        x |= (uint64_t)r->p[i] << (8 * i);
-    }
+    *v = load_uint(r->p, nbytes);
     r->p += nbytes;
     r->left -= (size_t)nbytes;
-    *v = x;
     return 0;
 }
 
@@ -79,17 +107,6 @@ static const unsigned char *get_bytes(rp_reader_t *r, size_t n)
     r->p += n;
     r->left -= n;
     return s;
-}
-
-static uint64_t load_uint(const unsigned char *p, int nbytes)
-{
-    uint64_t x = 0;
-    int i;
-
-    for (i = 0; i < nbytes; i++) {
-        x |= (uint64_t)p[i] << (8 * i);
-    }
-    return x;
 }
 
 /* ---- content rules shared by encode and decode ---- */
@@ -121,11 +138,24 @@ static rp_entry_status_t tag_check(const char *tag, size_t len)
     return RP_ENTRY_OK;
 }
 
+/* Whether a word holds a zero byte (exact as a yes or no). */
+#define HAS_ZERO_BYTE(w) (((w) - 0x0101010101010101ULL) & ~(w) \
+                          & 0x8080808080808080ULL)
+
 static int header_value_ok(const char *v, size_t len)
 {
-    size_t i;
+    size_t i = 0;
 
-    for (i = 0; i < len; i++) {
+    /* eight bytes at a time: no NUL, CR or LF among them */
+    for (; i + 8 <= len; i += 8) {
+        uint64_t w;
+        memcpy(&w, v + i, 8);
+        if (HAS_ZERO_BYTE(w) | HAS_ZERO_BYTE(w ^ 0x0d0d0d0d0d0d0d0dULL)
+            | HAS_ZERO_BYTE(w ^ 0x0a0a0a0a0a0a0a0aULL)) {
+            break;                     /* the bytes below say which */
+        }
+    }
+    for (; i < len; i++) {
         if (v[i] == '\r' || v[i] == '\n' || v[i] == '\0') {
             return 0;
         }

@@ -36,7 +36,18 @@ int rp_mct_key_ok(const char *key, size_t len)
     if (key == NULL || len == 0 || len > RP_MCT_KEY_MAX) {
         return 0;
     }
-    for (i = 0; i < len; i++) {
+    /* eight bytes at a time: none below 33, none 127 (exact as a yes
+     * or no; the loop below says which) */
+    for (i = 0; i + 8 <= len; i += 8) {
+        uint64_t w, d;
+        memcpy(&w, key + i, 8);
+        d = w ^ 0x7f7f7f7f7f7f7f7fULL;
+        if (((w - 0x2121212121212121ULL) & ~w & 0x8080808080808080ULL)
+            | ((d - 0x0101010101010101ULL) & ~d & 0x8080808080808080ULL)) {
+            break;
+        }
+    }
+    for (; i < len; i++) {
         unsigned char c = (unsigned char)key[i];
         if (c <= 32 || c == 127) {
             return 0;

@@ -14,43 +14,36 @@ static int is_hex(unsigned char c)
 int rp_route_is_id_segment(const char *seg, size_t len)
 {
     size_t i;
-    int digits = 1, hex = 1;
+    int digits = 1;
 
     if (len == 0) {
         return 0;
     }
-    for (i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)seg[i];
-        if (c < '0' || c > '9') {
-            digits = 0;
-        }
-        if (!is_hex(c)) {
-            hex = 0;
-        }
-    }
-    if (digits) {
-        return 1;
-    }
-    /* long hex: digests, object ids (md5 32, sha1 40, mongo 24) */
-    if (hex && len >= 16) {
-        return 1;
-    }
     /* UUID: 8-4-4-4-12 */
-    if (len == 36) {
+    if (len == 36 && seg[8] == '-' && seg[13] == '-' && seg[18] == '-'
+        && seg[23] == '-') {
         for (i = 0; i < len; i++) {
-            unsigned char c = (unsigned char)seg[i];
-            if (i == 8 || i == 13 || i == 18 || i == 23) {
-                if (c != '-') {
-                    return 0;
-                }
-            }
-            else if (!is_hex(c)) {
+            if (i != 8 && i != 13 && i != 18 && i != 23
+                && !is_hex((unsigned char)seg[i])) {
                 return 0;
             }
         }
         return 1;
     }
-    return 0;
+    /* all digits; or long hex: digests, object ids (md5 32, sha1 40,
+     * mongo 24).  Most segments are words, decided at their first
+     * letter past 'f' (or first letter, when short). */
+    for (i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)seg[i];
+        if (c >= '0' && c <= '9') {
+            continue;
+        }
+        if (len < 16 || !is_hex(c)) {
+            return 0;
+        }
+        digits = 0;
+    }
+    return digits || len >= 16;
 }
 
 /* Copy n bytes if they fit entirely (so "{id}" is never cut in half and

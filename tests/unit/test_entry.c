@@ -585,6 +585,42 @@ static void test_bad_content_with_valid_checksum(void **state)
             fail_msg("bad header %zu accepted", i);
         }
     }
+    /* a CR, LF or NUL at every place of values of every length to 40
+     * (the check reads eight bytes at a time); high bytes are fine */
+    {
+        static const char bad[] = { '\r', '\n', '\0' };
+        char v[40];
+        size_t len, at, k;
+
+        for (len = 1; len <= sizeof(v); len++) {
+            memset(v, '\x8d', len);
+            raw_begin(&r, p, 1, "k", 1, 200, 1, 0);
+            raw_u(&r, 3, 2);
+            raw_bytes(&r, "X-A", 3);
+            raw_u(&r, len, 4);
+            raw_bytes(&r, v, len);
+            raw_u(&r, 0, 4);
+            raw_seal(&r);
+            assert_int_equal(raw_decode(&r, p), RP_ENTRY_OK);
+            for (at = 0; at < len; at++) {
+                for (k = 0; k < sizeof(bad); k++) {
+                    memset(v, (at + k) % 2 ? 'a' : '\x8a', len);
+                    v[at] = bad[k];
+                    raw_begin(&r, p, 1, "k", 1, 200, 1, 0);
+                    raw_u(&r, 3, 2);
+                    raw_bytes(&r, "X-A", 3);
+                    raw_u(&r, len, 4);
+                    raw_bytes(&r, v, len);
+                    raw_u(&r, 0, 4);
+                    raw_seal(&r);
+                    if (raw_decode(&r, p) != RP_ENTRY_EFORMAT) {
+                        fail_msg("byte %d at %zu of %zu accepted", bad[k], at,
+                                 len);
+                    }
+                }
+            }
+        }
+    }
     for (i = 0; i < sizeof(bad_tags) / sizeof(bad_tags[0]); i++) {
         raw_begin(&r, p, 1, "k", 1, 200, 0, 1);
         raw_u(&r, strlen(bad_tags[i]), 2);

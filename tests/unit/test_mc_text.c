@@ -136,6 +136,24 @@ static void test_keys_memcached_refuses_are_not_sent(void **state)
     assert_false(rp_mct_key_ok(longkey, RP_MCT_KEY_MAX + 1));
     /* a NUL inside the length is a control byte */
     assert_false(rp_mct_key_ok("a\0b", 3));
+    /* every byte value at every place of keys to 40 bytes (the check
+     * reads eight at a time): refused exactly below 33 and at 127 */
+    {
+        char k[40];
+        size_t len, at;
+        int c;
+
+        for (len = 1; len <= sizeof(k); len++) {
+            for (at = 0; at < len; at++) {
+                for (c = 0; c < 256; c++) {
+                    memset(k, at % 2 ? '~' : '\x80', len);
+                    k[at] = (char)c;
+                    assert_int_equal(rp_mct_key_ok(k, len),
+                                     !(c <= 32 || c == 127));
+                }
+            }
+        }
+    }
 }
 
 static void test_values_in_any_cut(void **state)

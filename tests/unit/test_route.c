@@ -56,6 +56,74 @@ static void test_not_uuid(void **state)
           "/u/123e4567xe89b-12d3-a456-426614174000");
 }
 
+/* The rule as first written (each criterion over the whole segment),
+ * against which the quicker one is checked. */
+static int ref_hex(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')
+           || (c >= 'A' && c <= 'F');
+}
+
+static int ref_is_id(const char *seg, size_t len)
+{
+    size_t i;
+    int digits = 1, hex = 1;
+
+    if (len == 0) {
+        return 0;
+    }
+    for (i = 0; i < len; i++) {
+        digits &= seg[i] >= '0' && seg[i] <= '9';
+        hex &= ref_hex((unsigned char)seg[i]);
+    }
+    if (digits || (hex && len >= 16)) {
+        return 1;
+    }
+    if (len != 36) {
+        return 0;
+    }
+    for (i = 0; i < len; i++) {
+        if ((i == 8 || i == 13 || i == 18 || i == 23)
+            ? seg[i] != '-' : !ref_hex((unsigned char)seg[i])) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static void test_id_rule_as_specified(void **state)
+{
+    /* every length to 41 over an alphabet of the cases that matter
+     * (digit, hex letter of each case, past-hex letter, dash), with
+     * the UUID dashes placed or not: the same answer as the rule */
+    static const char alpha[] = "09afAFgz-";
+    char seg[48];
+    uint32_t x = 12345;
+    size_t len, i;
+    int round, ids = 0;
+
+    (void)state;
+    for (len = 0; len <= 41; len++) {
+        for (round = 0; round < 4000; round++) {
+            int kind = round % 4;
+            for (i = 0; i < len; i++) {
+                x = x * 1103515245u + 12345u;
+                /* kinds: any; digits mostly; hex mostly; a UUID shape */
+                seg[i] = kind == 0 ? alpha[(x >> 16) % 9]
+                         : kind == 1 ? ((x >> 16) % 50 ? '0' + (char)((x >> 8) % 10) : alpha[(x >> 16) % 9])
+                         : ((x >> 16) % 60 ? "0123456789abcdefABCDEF"[(x >> 8) % 22] : alpha[(x >> 16) % 9]);
+                if (kind == 3 && len == 36 && (i == 8 || i == 13 || i == 18 || i == 23)) {
+                    seg[i] = (x >> 20) % 40 ? '-' : 'a';
+                }
+            }
+            seg[len] = '\0';
+            assert_int_equal(rp_route_is_id_segment(seg, len), ref_is_id(seg, len));
+            ids += ref_is_id(seg, len);
+        }
+    }
+    assert_true(ids > 1000);           /* the generator reaches both answers */
+}
+
 static void test_bounded_and_utf8_safe(void **state)
 {
     char longpath[4096], out[RP_ROUTE_MAX];
@@ -160,6 +228,7 @@ int main(void)
         cmocka_unit_test(test_builtin_grouping),
         cmocka_unit_test(test_query_and_fragment_dropped),
         cmocka_unit_test(test_not_uuid),
+        cmocka_unit_test(test_id_rule_as_specified),
         cmocka_unit_test(test_bounded_and_utf8_safe),
         cmocka_unit_test(test_template_check),
         cmocka_unit_test(test_template_check_query),
