@@ -365,7 +365,8 @@ static int unreserved(unsigned char c)
 }
 
 /* One spelling of a query for a resource: %XX of an unreserved byte decoded,
- * other escapes in upper case (so "%7e", "%7E" and "~" are one resource). */
+ * %20 written '+', other escapes in upper case (so "%7e", "%7E" and "~" are
+ * one resource, and so are "a+b" and "a%20b"). */
 static char *query_spelling(apr_pool_t *p, const char *q)
 {
     size_t len = strlen(q), i;
@@ -380,6 +381,11 @@ static char *query_spelling(apr_pool_t *p, const char *q)
 
             if (unreserved(c)) {
                 *w++ = (char)c;
+            }
+            else if (c == ' ') {
+                /* a space is "+" to every form decoder: "q=a+b" and
+                 * "q=a%20b" are one page to the backend, one to a purge */
+                *w++ = '+';
             }
             else {
                 *w++ = '%';

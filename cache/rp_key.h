@@ -62,7 +62,8 @@ int rp_key_query_ignores(const char *query, const char *const *ignore_query,
  * The resource a purge names: "/path" plus "?query" when any parameter
  * remains, whatever host, port or scheme it was asked under. path comes
  * normalised by the caller; in the query, escapes of unreserved bytes are
- * decoded and the others upper-cased, then it is filtered and sorted as in
+ * decoded, %20 written '+' (a space to every form decoder),
+ * the others upper-cased, then it is filtered and sorted as in
  * rp_key_url(). Every entry records the generation of its resource, so one
  * purge reaches every host name, scheme and spelling of a page. NULL when the
  * path is not "/..." or holds a control byte or space, or a limit is passed.

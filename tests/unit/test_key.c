@@ -292,6 +292,9 @@ static void test_resource(void **state)
                         "/a?q=~~~&r=%2F%2F");
     assert_string_equal(rp_key_resource(p, "/a", "q=%e9&x=%", NULL, 0), "/a?q=%E9&x=%");
     assert_string_equal(rp_key_resource(p, "/a", "q=a%26b", NULL, 0), "/a?q=a%26b");
+    /* a space, as a form decoder reads it: '+' and %20 are one, %2B not */
+    assert_string_equal(rp_key_resource(p, "/a", "q=a%20b+c", NULL, 0), "/a?q=a+b+c");
+    assert_string_equal(rp_key_resource(p, "/a", "q=a%2Bb", NULL, 0), "/a?q=a%2Bb");
     assert_null(rp_key_resource(p, NULL, NULL, NULL, 0));
     assert_null(rp_key_resource(p, "", NULL, NULL, 0));
     assert_null(rp_key_resource(p, "a", NULL, NULL, 0));
