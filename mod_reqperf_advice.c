@@ -358,6 +358,7 @@ static int advice_handler(request_rec *r)
                      || apr_table_get(r->headers_in, "If-Modified-Since")
                         != NULL;
     ap_add_output_filter_handle(observe_filter_handle, a, r, r->connection);
+    reqperf_cache_add_vary_filter(r, cr);
     return DECLINED;
 }
 

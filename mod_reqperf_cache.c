@@ -460,6 +460,7 @@ static void send_miss_on(request_rec *r, reqperf_cache_req_t *cr)
         cr->capture = 1;
         drop_conditionals(r);
         reqperf_cache_add_filter(r, cr);
+        reqperf_cache_add_vary_filter(r, cr);
     }
     else {
         rp_cache_release(&cr->lk);

@@ -79,8 +79,9 @@ typedef struct reqperf_cache_req_t {
     int discarding;                    /* a stale copy stood in: drop the rest */
     const char *tags;                  /* X-ReqPerf-Tags of the response */
     const char *server_vary;           /* Vary set in Apache before the
-                                          handler (mod_rewrite's), and
-                                          by included parts */
+                                          handler (mod_rewrite's), by
+                                          included parts, and the
+                                          handler's own (REQPERF_VARY) */
     const char *env_key;               /* the environment the key holds */
     reqperf_htaccess_reads_t ht;       /* ... and the lookup's .htaccess */
     rp_nostore_t sub_nostore;          /* an included part says: not stored */
@@ -269,6 +270,10 @@ void reqperf_cache_entry_to_response(request_rec *r, const rp_entry_t *e,
 /* mod_reqperf_cache_store.c */
 void reqperf_cache_store_register_hooks(apr_pool_t *p);
 void reqperf_cache_add_filter(request_rec *r, reqperf_cache_req_t *cr);
+/* REQPERF_VARY: the Vary (and Content-Encoding) of the response as its
+ * handler made it, before mod_headers' output edits ("Header unset
+ * Vary" hides from the client what the page still varies on). */
+void reqperf_cache_add_vary_filter(request_rec *r, reqperf_cache_req_t *cr);
 const char *reqperf_all_of(request_rec *r, const char *name);
 /* The fill lock the lookup took goes at the latest with the request. */
 void reqperf_cache_release_at_end(request_rec *r, reqperf_cache_req_t *cr);

@@ -33,6 +33,7 @@ APLOG_USE_MODULE(reqperf);
 
 static ap_filter_rec_t *cache_filter_handle;
 static ap_filter_rec_t *subreq_filter_handle;
+static ap_filter_rec_t *vary_filter_handle;
 
 /* ---------------------------------------------------------------- */
 /* the REQPERF_CACHE output filter                                   */
@@ -147,6 +148,25 @@ static int count_of(request_rec *r, const char *name)
     return n;
 }
 
+/* An encoded answer (Content-Encoding other than identity) was chosen by
+ * the Accept-Encoding its request carried, whether or not its maker said
+ * so in Vary (nginx's gzip_vary is off by default): it varies on it. */
+static const char *encoding_vary(request_rec *r)
+{
+    const char *ce = reqperf_all_of(r, "Content-Encoding");
+
+    return ce != NULL && *ce != '\0' && strcasecmp(ce, "identity") != 0
+           ? "Accept-Encoding" : NULL;
+}
+
+static const char *vary_plus(apr_pool_t *p, const char *a, const char *b)
+{
+    if (a == NULL || b == NULL) {
+        return a ? a : b;
+    }
+    return apr_pstrcat(p, a, ", ", b, NULL);
+}
+
 /* The one place a response's facts are read for the storage rules: from
  * the headers alone while it starts, with its body once it is whole. */
 static void response_facts(request_rec *r, reqperf_cache_req_t *cr,
@@ -162,10 +182,8 @@ static void response_facts(request_rec *r, reqperf_cache_req_t *cr,
     resp->expires = count_of(r, "Expires") > 1 ? "0" : either(r, "Expires");
     resp->date = apr_table_get(r->headers_out, "Date");
     resp->age = either(r, "Age");
-    if (cr->server_vary != NULL) {
-        vary = vary ? apr_pstrcat(r->pool, vary, ", ", cr->server_vary, NULL)
-                    : cr->server_vary;
-    }
+    vary = vary_plus(r->pool, vary, cr->server_vary);
+    vary = vary_plus(r->pool, vary, encoding_vary(r));
     resp->vary = vary;
     resp->has_set_cookie = either(r, "Set-Cookie") != NULL
                            || either(r, "Set-Cookie2") != NULL;
@@ -752,6 +770,39 @@ static apr_status_t cache_out_filter(ap_filter_t *f, apr_bucket_brigade *bb)
     return ap_pass_brigade(f->next, bb);
 }
 
+/* REQPERF_VARY, just before mod_headers' output filter: what the handler
+ * (the backend) said the page varies on is kept for the key, whatever
+ * "Header unset Vary" or "Header edit Vary" leave for the client. */
+static apr_status_t vary_filter(ap_filter_t *f, apr_bucket_brigade *bb)
+{
+    request_rec *r = f->r;
+    reqperf_cache_req_t *cr = f->ctx;
+    const char *v;
+
+    if (APR_BRIGADE_EMPTY(bb)) {
+        return ap_pass_brigade(f->next, bb);
+    }
+    v = vary_plus(r->pool, reqperf_all_of(r, "Vary"), encoding_vary(r));
+    if (cr != NULL && v != NULL) {
+        cr->server_vary = vary_plus(r->pool, cr->server_vary, v);
+    }
+    ap_remove_output_filter(f);
+    return ap_pass_brigade(f->next, bb);
+}
+
+void reqperf_cache_add_vary_filter(request_rec *r, reqperf_cache_req_t *cr)
+{
+    ap_filter_t *f;
+
+    for (f = r->output_filters; f != NULL; f = f->next) {
+        if (f->frec == vary_filter_handle && f->r == r) {
+            f->ctx = cr;
+            return;
+        }
+    }
+    ap_add_output_filter_handle(vary_filter_handle, cr, r, r->connection);
+}
+
 /* Every response where memcached is configured passes REQPERF_CACHE, so
  * X-ReqPerf-* never reach a client and purges always happen; error
  * responses Apache generates itself (ap_die: a proxy that cannot reach its
@@ -762,7 +813,12 @@ static void cache_insert_filter(request_rec *r)
     reqperf_cache_req_t *cr;
 
     if (r->main == NULL && reqperf_cache_child.n_servers > 0) {
-        reqperf_cache_add_filter(r, reqperf_cache_req(r));
+        cr = reqperf_cache_req(r);
+        reqperf_cache_add_filter(r, cr);
+        if (cr != NULL && (cr->capture || cr->observing) && !cr->gave_up) {
+            /* (an internal redirect of a miss: its own request_rec) */
+            reqperf_cache_add_vary_filter(r, cr);
+        }
         if (reqperf_cache_mode(reqperf_dconf(r)) != 0) {
             reqperf_cache_ssi_add_filter(r);
         }
@@ -881,6 +937,9 @@ void reqperf_cache_store_register_hooks(apr_pool_t *p)
         "REQPERF_CACHE", cache_out_filter, NULL, AP_FTYPE_CONTENT_SET + 8);
     subreq_filter_handle = ap_register_output_filter(
         "REQPERF_SUBREQ", subreq_filter, NULL, AP_FTYPE_CONTENT_SET + 8);
+    /* mod_headers' FIXUP_HEADERS_OUT is AP_FTYPE_CONTENT_SET: before it */
+    vary_filter_handle = ap_register_output_filter(
+        "REQPERF_VARY", vary_filter, NULL, AP_FTYPE_CONTENT_SET - 1);
     ap_hook_insert_filter(cache_insert_filter, NULL, NULL, APR_HOOK_MIDDLE);
     reqperf_cache_ssi_register_hooks(p);
     ap_hook_create_request(watch_subrequest, NULL, NULL, APR_HOOK_MIDDLE);
