@@ -213,6 +213,7 @@ static void response_purges(request_rec *r, const char *purge_header)
     purge_result_t res;
     rp_store_t store;
     const char *err = NULL, *url;
+    int bad = 0;
     int unsafe = (r->method_number == M_POST || r->method_number == M_PUT
                   || r->method_number == M_DELETE
                   || r->method_number == M_PATCH)
@@ -224,12 +225,16 @@ static void response_purges(request_rec *r, const char *purge_header)
         return;
     }
     memset(&req, 0, sizeof(req));
+    /* item by item: one the application got wrong (a fragment, a tag
+     * no entry can carry) names no stored page, and must not cost the
+     * others their purge (their pages would be served for a whole TTL) */
     if (purge_header != NULL
-        && rp_purge_parse_header(r->pool, purge_header, &req, &err) < 0) {
+        && (rp_purge_parse_header_each(r->pool, purge_header, &req, &err,
+                                       &bad) < 0 || bad > 0)) {
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, APLOGNO(10512)
-                      "mod_reqperf: ignoring X-ReqPerf-Purge from the "
-                      "backend: %s", err ? err : "malformed");
-        memset(&req, 0, sizeof(req));
+                      "mod_reqperf: X-ReqPerf-Purge from the backend: %d "
+                      "item(s) skipped, the others made: %s", bad,
+                      err ? err : "malformed");
     }
     if (!reqperf_cache_acquire_store(r, &store)) {
         log_purge_failure(r, "a purge");

@@ -265,16 +265,15 @@ int rp_purge_parse_form(apr_pool_t *p, const char *body, size_t len,
     return purge_finish(&c, out, err);
 }
 
-int rp_purge_parse_header(apr_pool_t *p, const char *value, rp_purge_req_t *out,
-                      const char **err)
+/* The header's items; lenient (a backend's header, which no one reads an
+ * error of): an item that cannot be made is counted in *bad and skipped,
+ * and the others are still made, up to RP_PURGE_MAX_ITEMS. */
+static int parse_header(apr_pool_t *p, const char *value, rp_purge_req_t *out,
+                        const char **err, int lenient, int *bad)
 {
     rp_purge_ctx_t c;
-    const char *dummy;
     const char *s = value;
 
-    if (err == NULL) {
-        err = &dummy;
-    }
     *err = NULL;
     purge_out_empty(p, out);
     if (value == NULL) {
@@ -287,9 +286,9 @@ int rp_purge_parse_header(apr_pool_t *p, const char *value, rp_purge_req_t *out,
     }
     purge_ctx_init(&c, p);
     for (;;) {
-        const char *item, *eq;
+        const char *item, *eq, *why = NULL;
         size_t len, nlen;
-        int is_url;
+        int is_url = 0;
 
         while (*s == ' ' || *s == '\t' || *s == ',') {
             s++;
@@ -311,18 +310,55 @@ int rp_purge_parse_header(apr_pool_t *p, const char *value, rp_purge_req_t *out,
             is_url = 0;
         }
         else if (eq == NULL) {
-            *err = "bad item (want url=... or tag=...)";
-            return -1;
+            why = "bad item (want url=... or tag=...)";
         }
         else {
-            *err = unknown_field(p, item, nlen);
+            why = unknown_field(p, item, nlen);
+        }
+        if (why == NULL && lenient && c.items >= RP_PURGE_MAX_ITEMS) {
+            why = "too many items (at most 100)";
+        }
+        if (why == NULL && purge_add(&c, is_url, eq + 1, len - nlen - 1, &why) < 0) {
+            c.items--;                  /* (counted before it was judged) */
+        }
+        else if (why == NULL) {
+            continue;
+        }
+        if (!lenient) {
+            *err = why;
             return -1;
         }
-        if (purge_add(&c, is_url, eq + 1, len - nlen - 1, err) < 0) {
-            return -1;
+        if (*err == NULL) {
+            *err = why;
         }
+        (*bad)++;
+    }
+    if (lenient && c.items == 0) {
+        return 0;
     }
     return purge_finish(&c, out, err);
+}
+
+int rp_purge_parse_header(apr_pool_t *p, const char *value, rp_purge_req_t *out,
+                          const char **err)
+{
+    const char *dummy;
+    int bad = 0;
+
+    return parse_header(p, value, out, err != NULL ? err : &dummy, 0, &bad);
+}
+
+int rp_purge_parse_header_each(apr_pool_t *p, const char *value,
+                               rp_purge_req_t *out, const char **err, int *bad)
+{
+    const char *dummy;
+    int none = 0;
+
+    if (bad == NULL) {
+        bad = &none;
+    }
+    *bad = 0;
+    return parse_header(p, value, out, err != NULL ? err : &dummy, 1, bad);
 }
 
 static int reg_name_byte(unsigned char c)

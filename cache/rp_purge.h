@@ -53,6 +53,17 @@ int rp_purge_parse_header(apr_pool_t *p, const char *value, rp_purge_req_t *out,
                           const char **err);
 
 /*
+ * The same reading for a backend's header, item by item: what can be made
+ * is (at most RP_PURGE_MAX_ITEMS items, in order), what cannot is counted
+ * in *bad (may be NULL) and the first reason left in *err. A purge the
+ * application asked for is never dropped for another item's sake: a bad
+ * tag or URL names no stored page anyway. Returns the number of distinct
+ * items kept (0 when none), -1 only for a NULL or oversized value.
+ */
+int rp_purge_parse_header_each(apr_pool_t *p, const char *value,
+                               rp_purge_req_t *out, const char **err, int *bad);
+
+/*
  * Splits "http(s)://host[:port]/path?query" or "/path?query". Scheme and host
  * come back lowercased (copies in p); host keeps an IPv6 literal's brackets;
  * port defaults to 80 or 443; path is "/" when the URL has none; query is NULL

@@ -86,7 +86,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     unsigned port;
     char *body = malloc(size ? size : 1);
     char *str = malloc(size + 1);
-    int n;
+    int n, bad = 0;
 
     apr_pool_create(&p, root_pool);
     memcpy(body, data, size);
@@ -99,6 +99,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     err = NULL;
     n = rp_purge_parse_header(p, str, &r, &err);
     check_result(p, n, &r, err);
+
+    /* a backend's header, item by item: whatever it keeps is as valid */
+    err = NULL;
+    n = rp_purge_parse_header_each(p, str, &r, &err, &bad);
+    if (bad < 0 || (n == 0 && (r.urls->nelts != 0 || r.tags->nelts != 0))) {
+        abort();
+    }
+    if (n != 0) {
+        check_result(p, n, &r, err);
+    }
 
     if (rp_url_split(p, str, &scheme, &host, &port, &path, &query) == 0) {
         if (path == NULL || path[0] != '/' || (scheme == NULL) != (host == NULL)

@@ -3,6 +3,7 @@
  * items asked for; every kind of bad input is refused as a whole (no item
  * survives a bad neighbour), with a message, and within the limits.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include <apr_strings.h>
@@ -219,6 +220,40 @@ static void test_header(void **state)
     assert_string_equal(TAG(r, 0), "a=b");
 }
 
+/* A backend's header, item by item: the good ones are made whatever the
+ * bad ones (tenth review: one fragment cost every purge of the header). */
+static void test_header_each(void **state)
+{
+    apr_pool_t *p = *state;
+    rp_purge_req_t r;
+    const char *err = NULL;
+    char many[2048];
+    size_t n = 0;
+    int bad = -1, i;
+
+    assert_int_equal(rp_purge_parse_header_each(p, "tag=product-7 url=/x#top "
+                                                "what=1 url=/list tag=",
+                                                &r, &err, &bad), 2);
+    assert_int_equal(bad, 3);
+    assert_non_null(err);
+    assert_string_equal(TAG(r, 0), "product-7");
+    assert_string_equal(URL(r, 0), "/list");
+    assert_int_equal(rp_purge_parse_header_each(p, "tag=a", &r, &err, &bad), 1);
+    assert_int_equal(bad, 0);
+    assert_null(err);
+    assert_int_equal(rp_purge_parse_header_each(p, "url=#", &r, &err, &bad), 0);
+    assert_int_equal(bad, 1);
+    assert_int_equal(r.urls->nelts + r.tags->nelts, 0);
+    assert_int_equal(rp_purge_parse_header_each(p, NULL, &r, &err, &bad), -1);
+    /* past the limit: the first 100 made, the rest counted */
+    for (i = 0; i < 120; i++) {
+        n += (size_t)snprintf(many + n, sizeof(many) - n, "tag=t%d ", i);
+    }
+    assert_int_equal(rp_purge_parse_header_each(p, many, &r, &err, &bad), 100);
+    assert_int_equal(bad, 20);
+    assert_string_equal(TAG(r, 99), "t99");
+}
+
 static void expect_header_error(apr_pool_t *p, const char *value, const char *want_in_err)
 {
     rp_purge_req_t r;
@@ -343,6 +378,7 @@ int main(void)
         RP_TEST(test_form_errors),
         RP_TEST(test_form_limits),
         RP_TEST(test_header),
+        RP_TEST(test_header_each),
         RP_TEST(test_header_errors),
         RP_TEST(test_url_split),
         RP_TEST(test_url_split_rejects),
