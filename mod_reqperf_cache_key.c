@@ -15,6 +15,8 @@
  *                 sorted by name); the values, as the backend is sent them
  *                 (after mod_headers' early edits), of the ReqPerfCacheVary
  *                 headers, of every header a Vary names (the backend's own,
+ *                 as it sent it, before mod_headers' output edits; with
+ *                 Accept-Encoding for an encoded answer, named or not;
  *                 any Vary Apache set before the handler, mod_rewrite's,
  *                 and an included part's: Vary only grows), of the headers
  *                 mod_rewrite and ap_expr read anywhere in the virtual
