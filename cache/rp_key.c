@@ -364,9 +364,59 @@ static int unreserved(unsigned char c)
            || c == '-' || c == '.' || c == '_' || c == '~';
 }
 
+/* A byte a backend reads the same whether it came escaped or not: in a
+ * path, the sub-delims, ':' and '@' (httpd decodes the path, and
+ * mod_proxy sends them unescaped whichever spelling came: "/u/@alice" and
+ * "/u/%40alice" are one page); in a query, the same and '/' and '?',
+ * which every form decoder decodes, but not '&', '=', ';' and '+', which
+ * split or mean a space there when unescaped. */
+static int same_escaped(unsigned char c, int in_query)
+{
+    switch (c) {
+    case '!': case '$': case '\'': case '(': case ')': case '*': case ',':
+    case ':': case '@':
+        return 1;
+    case '/': case '?':
+        return in_query;
+    case '&': case '=': case ';': case '+':
+        return !in_query;
+    default:
+        return 0;
+    }
+}
+
+/* One spelling of a path for a resource: its escapes of bytes that
+ * same_escaped() says a backend reads as themselves decoded (the rest
+ * stay as normalised_path() wrote them, "%2F" apart from "/"). */
+static const char *path_spelling(apr_pool_t *p, const char *path)
+{
+    size_t len = strlen(path), i;
+    char *out, *w;
+    int hi, lo;
+
+    if (memchr(path, '%', len) == NULL) {
+        return path;
+    }
+    out = w = apr_palloc(p, len + 1);
+    for (i = 0; i < len; i++) {
+        if (path[i] == '%' && i + 2 < len
+            && (hi = rp_hexval((unsigned char)path[i + 1])) >= 0
+            && (lo = rp_hexval((unsigned char)path[i + 2])) >= 0
+            && same_escaped((unsigned char)(hi * 16 + lo), 0)) {
+            *w++ = (char)(hi * 16 + lo);
+            i += 2;
+            continue;
+        }
+        *w++ = path[i];
+    }
+    *w = '\0';
+    return out;
+}
+
 /* One spelling of a query for a resource: %XX of an unreserved byte decoded,
- * %20 written '+', other escapes in upper case (so "%7e", "%7E" and "~" are
- * one resource, and so are "a+b" and "a%20b"). */
+ * and of one same_escaped() says a form decoder reads as itself, %20
+ * written '+', other escapes in upper case (so "%7e", "%7E" and "~" are
+ * one resource, and so are "a+b" and "a%20b", and "a,b" and "a%2Cb"). */
 static char *query_spelling(apr_pool_t *p, const char *q)
 {
     size_t len = strlen(q), i;
@@ -379,7 +429,7 @@ static char *query_spelling(apr_pool_t *p, const char *q)
             && (lo = rp_hexval((unsigned char)q[i + 2])) >= 0) {
             unsigned char c = (unsigned char)(hi * 16 + lo);
 
-            if (unreserved(c)) {
+            if (unreserved(c) || same_escaped(c, 1)) {
                 *w++ = (char)c;
             }
             else if (c == ' ') {
@@ -416,6 +466,8 @@ char *rp_key_resource(apr_pool_t *p, const char *path, const char *query,
     if (plen == 0 || !path_ok(path, plen) || plen > RP_ENTRY_MAX_KEY) {
         return NULL;
     }
+    path = path_spelling(p, path);
+    plen = strlen(path);
     total = plen;
     if (query != NULL && query[0] != '\0') {
         query = query_spelling(p, query);
