@@ -614,7 +614,9 @@ static int path_is_plain(const char *u)
 }
 
 /* ReqPerfCacheQuick On: before translation and access control.  The
- * <Location> sections are walked for our configuration only, then the
+ * <Location> sections, and the <If> sections that apply with them, are
+ * walked for our configuration only (an <If> is judged on what is known
+ * here: the request's headers, address, URL), then the
  * request's configuration is put back as it was. */
 static int cache_quick_handler(request_rec *r, int lookup_uri)
 {
@@ -647,7 +649,14 @@ static int cache_quick_handler(request_rec *r, int lookup_uri)
         return DECLINED;
     }
     saved = r->per_dir_config;
-    ap_location_walk(r);
+    /* and the <If> sections they hold, as httpd merges them after the
+     * <Location> walk: a "ReqPerfCache Off" under an <If> on the client's
+     * address (the cache for the office only) is honoured here too, or
+     * the office's page would answer everyone else */
+    if (ap_location_walk(r) != OK || ap_if_walk(r) != OK) {
+        r->per_dir_config = saved;
+        return DECLINED;
+    }
     d = reqperf_dconf(r);
     if (reqperf_cache_mode(d) == REQPERF_CACHE_ON) {
         rv = cache_lookup(r, d, cr);
