@@ -20,6 +20,7 @@
 #include "http_protocol.h"
 #include "http_request.h"
 #include "http_log.h"
+#include "http_main.h"
 #include "util_filter.h"
 #include "http_connection.h"
 
@@ -43,24 +44,70 @@ typedef struct {
 /* ---------------------------------------------------------------- */
 /* purges                                                            */
 
-/* The resource a URL given to a purge names (absolute or relative: the
- * host and scheme do not matter, a purge reaches every one), with the
- * ReqPerfCacheIgnoreQuery of the location it names.  NULL if it names
- * none (a path above the root, ...). */
-static const char *purge_target(request_rec *r, const char *given)
-{
-    const char *path, *query, *norm, *out;
-    request_rec *rr;
+/* Virtual hosts whose configuration a purge asks (each is one lookup of
+ * the URL's configuration, per URL purged). */
+#define PURGE_VHOSTS_MAX 256
 
-    if (rp_url_split(r->pool, given, NULL, NULL, NULL, &path, &query) != 0
-        || (norm = reqperf_cache_resource(r, path, NULL,
-                                          reqperf_dconf(r))) == NULL) {
+/* The resource a URL given to a purge names under the configuration of
+ * server s (its <Location>s' ReqPerfCacheIgnoreQuery, its MergeSlashes),
+ * added to out unless already there.  0 when it names none there. */
+static int purge_target_in(request_rec *r, server_rec *s, const char *path,
+                           const char *query, apr_array_header_t *out)
+{
+    server_rec *own = r->server;
+    const char *norm, *res = NULL;
+    request_rec *rr;
+    int i;
+
+    /* as a request to that vhost would be configured */
+    r->server = s;
+    norm = reqperf_cache_resource(r, path, NULL, reqperf_dconf(r));
+    if (norm != NULL) {
+        /* the configuration of the page, not of the purge location */
+        rr = ap_sub_req_lookup_uri(norm, r, NULL);
+        res = reqperf_cache_resource(r, path, query, reqperf_dconf(rr));
+        ap_destroy_sub_req(rr);
+    }
+    r->server = own;
+    if (res == NULL) {
+        return 0;
+    }
+    for (i = 0; i < out->nelts; i++) {
+        if (strcmp(APR_ARRAY_IDX(out, i, const char *), res) == 0) {
+            return 1;
+        }
+    }
+    APR_ARRAY_PUSH(out, const char *) = res;
+    return 1;
+}
+
+/* The resources a URL given to a purge names (absolute or relative: the
+ * host and scheme do not matter, a purge reaches every one), with the
+ * ReqPerfCacheIgnoreQuery of the location it names: in this virtual host
+ * first, then in every other one, since the page may be stored under
+ * another's configuration (the purge handler on the main server, the
+ * shop a name-based vhost that leaves "ref" out of its key).  NULL if it
+ * names none (a path above the root, ...). */
+static apr_array_header_t *purge_targets(request_rec *r, const char *given)
+{
+    const char *path, *query;
+    apr_array_header_t *out;
+    server_rec *s;
+    int n = 0;
+
+    if (rp_url_split(r->pool, given, NULL, NULL, NULL, &path, &query) != 0) {
         return NULL;
     }
-    /* the configuration of the page, not of the purge location */
-    rr = ap_sub_req_lookup_uri(norm, r, NULL);
-    out = reqperf_cache_resource(r, path, query, reqperf_dconf(rr));
-    ap_destroy_sub_req(rr);
+    out = apr_array_make(r->pool, 2, sizeof(const char *));
+    if (!purge_target_in(r, r->server, path, query, out)) {
+        return NULL;
+    }
+    for (s = ap_server_conf; s != NULL && n < PURGE_VHOSTS_MAX;
+         s = s->next, n++) {
+        if (s != r->server) {
+            (void)purge_target_in(r, s, path, query, out);
+        }
+    }
     return out;
 }
 
@@ -120,15 +167,20 @@ static void do_purges(request_rec *r, rp_store_t *store, int check_only,
     out->failed = 0;
     for (i = 0; req->urls && i < req->urls->nelts; i++) {
         const char *given = APR_ARRAY_IDX(req->urls, i, const char *);
-        const char *url = purge_target(r, given);
-        if (url == NULL) {
+        apr_array_header_t *urls = purge_targets(r, given);
+        int k;
+
+        if (urls == NULL) {
             APR_ARRAY_PUSH(out->bad, const char *) = given;
             continue;
         }
-        if (!check_only
-            && purge_one(r, store, RP_PENDING_URL, url, RP_CTR_PURGE_URL,
-                         out)) {
-            APR_ARRAY_PUSH(out->urls, const char *) = url;
+        for (k = 0; !check_only && k < urls->nelts; k++) {
+            const char *url = APR_ARRAY_IDX(urls, k, const char *);
+
+            if (purge_one(r, store, RP_PENDING_URL, url, RP_CTR_PURGE_URL,
+                          out)) {
+                APR_ARRAY_PUSH(out->urls, const char *) = url;
+            }
         }
     }
     for (i = 0; !check_only && req->tags && i < req->tags->nelts; i++) {
