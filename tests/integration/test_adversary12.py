@@ -54,7 +54,7 @@ import pytest
 import requests
 
 from conftest import MPMS, raw_get, raw_to
-from test_safety import body_of, header_of, site, stats, xc  # noqa: F401
+from test_safety import body_of, header_of, site, xc
 
 MODES = ["handler", "quick"]
 both = pytest.mark.parametrize("mode", MODES)
