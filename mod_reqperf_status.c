@@ -89,7 +89,11 @@ static int reqperf_status_handler(request_rec *r)
     if (r->handler == NULL || strcmp(r->handler, "reqperf-status") != 0) {
         return DECLINED;
     }
-    reqperf_skip(r);
+    /* a request for the page (or redirected to it) is not counted; one
+     * that includes it (mod_include's subrequest) is counted as ever */
+    if (r->main == NULL) {
+        reqperf_skip(r);
+    }
     r->allowed |= (AP_METHOD_BIT << M_GET);
     if (r->method_number != M_GET) {
         return HTTP_METHOD_NOT_ALLOWED;
