@@ -3,9 +3,11 @@
  *
  * How a request is measured (see stats/rp_timeline.h for the rules):
  *
- *  - "read" starts when the first bytes of the request come out of the
- *    connection's input filters.  A connection filter stamps the time of
- *    the first successful read after httpd created the request_rec, so
+ *  - "read" starts when the first byte of the request arrives.  A
+ *    connection filter, at the first read after httpd created the
+ *    request_rec, waits for one byte with a speculative read (the core
+ *    hands a line up only once it is whole: a request line trickled
+ *    over seconds would otherwise be in no request) and stamps then, so
  *    the idle wait of a keep-alive connection (prefork blocks in that
  *    read; event waits in its poll set) is never counted.
  *  - Every later phase is observed at its start by an
@@ -141,7 +143,26 @@ static apr_status_t reqperf_in(ap_filter_t *f, apr_bucket_brigade *bb,
                                apr_off_t readbytes)
 {
     reqperf_conn_t *cs = f->ctx;
-    apr_status_t rv = ap_get_brigade(f->next, bb, mode, block, readbytes);
+    apr_status_t rv;
+
+    if (cs->awaiting && (mode == AP_MODE_GETLINE
+                         || mode == AP_MODE_READBYTES
+                         || mode == AP_MODE_EXHAUSTIVE)) {
+        /* The core hands a line up only once it is whole: a request line
+         * trickled over seconds would leave here at its end.  Wait for
+         * its first byte instead, without consuming it (the core keeps
+         * what it read for the real read below). */
+        rv = ap_get_brigade(f->next, bb, AP_MODE_SPECULATIVE, block, 1);
+        if (rv == APR_SUCCESS && !APR_BRIGADE_EMPTY(bb)) {
+            cs->read_start_us = rp_now_us();
+            cs->awaiting = 0;
+        }
+        apr_brigade_cleanup(bb);
+        if (rv != APR_SUCCESS && !APR_STATUS_IS_EAGAIN(rv)) {
+            return rv;                 /* timeout, EOF: what the read gets */
+        }
+    }
+    rv = ap_get_brigade(f->next, bb, mode, block, readbytes);
 
     if (cs->awaiting && rv == APR_SUCCESS && mode != AP_MODE_SPECULATIVE
         && !APR_BRIGADE_EMPTY(bb)) {
