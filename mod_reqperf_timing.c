@@ -388,6 +388,20 @@ static void reqperf_insert_filter(request_rec *r)
     }
 }
 
+/* A response Apache writes itself (ap_send_error_response: a 404, the
+ * 401 of authentication, a 403, a 304) starts the output filters afresh
+ * from the protocol ones: REQPERF_OUT again, marked (its ctx) as an
+ * error response's. */
+static char error_response_mark;
+
+static void reqperf_insert_error_filter(request_rec *r)
+{
+    if (!is_sub(r) && reqperf_req(r) != NULL) {
+        ap_add_output_filter_handle(reqperf_out_filter, &error_response_mark,
+                                    r, r->connection);
+    }
+}
+
 /* --- first byte, end of stream, Server-Timing ----------------------- */
 
 /* now: the time, or 0 to read the clock (only when the header is on) */
@@ -435,7 +449,16 @@ static apr_status_t reqperf_out(ap_filter_t *f, apr_bucket_brigade *bb)
     if (rs == NULL || !rs->begun || rs->eos) {
         return ap_pass_brigade(f->next, bb);
     }
-    if (!rs->first_byte && brigade_has_data_or_eos(bb)) {
+    if (f->ctx == &error_response_mark
+        && !rp_timeline_ran(&rs->tl, RP_PHASE_HANDLER)) {
+        /* an error before any handler (401, 403): the phase that failed
+         * ends here, and there is no first byte of a handler's */
+        if (!rs->headers_sent && !APR_BRIGADE_EMPTY(bb)) {
+            now = rp_now_us();
+            rp_timeline_enter(&rs->tl, RP_PHASE_NONE, now);
+        }
+    }
+    else if (!rs->first_byte && brigade_has_data_or_eos(bb)) {
         now = rp_now_us();
         rs->first_byte = 1;
         rp_timeline_first_byte(&rs->tl, now);
@@ -691,6 +714,8 @@ void reqperf_timing_register_hooks(apr_pool_t *p)
     ap_hook_fixups(reqperf_fixups, NULL, NULL, APR_HOOK_REALLY_FIRST);
     ap_hook_insert_filter(reqperf_insert_filter, NULL, NULL,
                           APR_HOOK_REALLY_FIRST);
+    ap_hook_insert_error_filter(reqperf_insert_error_filter, NULL, NULL,
+                                APR_HOOK_REALLY_FIRST);
     ap_hook_handler(reqperf_handler, NULL, NULL, APR_HOOK_REALLY_FIRST);
     ap_hook_protocol_switch(reqperf_protocol_switch, NULL, NULL,
                             APR_HOOK_REALLY_FIRST);
