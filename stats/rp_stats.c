@@ -191,6 +191,38 @@ static void copy_str(char *dst, size_t dstsz, const char *src)
     dst[n] = '\0';
 }
 
+/* A record given back by a creator that lost its race, or a new one
+ * (may be >= rec_cap: none left). */
+static uint32_t reserve_record(rp_stats_t *st)
+{
+    uint32_t k, v;
+
+    for (k = 0; k < RP_SPARE_RECORDS; k++) {
+        v = __atomic_load_n(&st->hdr.spare[k], __ATOMIC_ACQUIRE);
+        if (v != 0 && __atomic_compare_exchange_n(&st->hdr.spare[k], &v, 0,
+                                                  0, __ATOMIC_ACQUIRE,
+                                                  __ATOMIC_RELAXED)) {
+            return v - 1;
+        }
+    }
+    return __atomic_fetch_add(&st->hdr.n_records, 1, __ATOMIC_RELAXED);
+}
+
+/* An unpublished record nobody will use: kept for the next creator (lost
+ * only when RP_SPARE_RECORDS are waiting already). */
+static void give_back_record(rp_stats_t *st, uint32_t n)
+{
+    uint32_t k, v;
+
+    for (k = 0; k < RP_SPARE_RECORDS; k++) {
+        v = 0;
+        if (__atomic_compare_exchange_n(&st->hdr.spare[k], &v, n + 1, 0,
+                                        __ATOMIC_RELEASE, __ATOMIC_RELAXED)) {
+            return;
+        }
+    }
+}
+
 /* The record number of (route, method), created if need be; -1. */
 static int32_t find_or_insert(rp_stats_t *st, const char *route,
                               const char *method, int is_other)
@@ -218,8 +250,7 @@ static int32_t find_or_insert(rp_stats_t *st, const char *route,
                                  >= st->hdr.max_routes) {
                     return -1;
                 }
-                n = __atomic_fetch_add(&st->hdr.n_records, 1,
-                                       __ATOMIC_RELAXED);
+                n = reserve_record(st);
                 if (n >= st->hdr.rec_cap) {
                     return -1;
                 }
@@ -249,9 +280,16 @@ static int32_t find_or_insert(rp_stats_t *st, const char *route,
         }
         if (v - 1 < st->hdr.rec_cap
             && key_equal(&recs[v - 1], h, route_cut, method_cut)) {
-            /* a record reserved but not published stays unused */
+            /* another creator published this key first: the record
+             * reserved for it goes to the next new route */
+            if (mine != 0) {
+                give_back_record(st, mine - 1);
+            }
             return (int32_t)(v - 1);
         }
+    }
+    if (mine != 0) {
+        give_back_record(st, mine - 1);
     }
     return -1;
 }

@@ -42,7 +42,12 @@
  *       a record's key is written before its index slot is published
  *       (release), so a reader that sees the slot sees the key.
  *   n_records: atomic fetch-add reserves a record; records are never
- *       freed (only a full restart clears the segment).
+ *       freed (only a full restart clears the segment).  A creator that
+ *       finds its key published by another (several threads bringing one
+ *       new route at once) gives its unpublished record back in spare[]
+ *       (compare-and-swap 0 -> number), and a creator takes a spare one
+ *       (number -> 0) before reserving: racing creators of one route
+ *       never use up the records of others.
  *   slow ring: a writer claims a slot with an atomic cursor, then owns
  *       it by moving its sequence number from even to odd (CAS) and back
  *       to even when done; a reader copies a slot and keeps it only if
@@ -83,7 +88,7 @@
 #include "rp_advice.h"
 
 #define RP_STATS_MAGIC 0x54535052u        /* "RPST" */
-#define RP_STATS_LAYOUT_VERSION 10
+#define RP_STATS_LAYOUT_VERSION 11
 
 #define RP_METHOD_MAX 16
 #define RP_SLOW_URI_MAX 256
@@ -95,6 +100,7 @@
 #define RP_SLOW_APP_MAX 8                  /* metrics kept per slow request */
 #define RP_APP_ENTRIES_MAX 1024            /* metrics read per response */
 #define RP_STATS_SHARDS_MAX 8              /* counter shards (CPUs) */
+#define RP_SPARE_RECORDS 64                /* records given back by losers */
 #define RP_PHASE_MASKS 8                   /* a route's sets of phases counted
                                               as one (rp_stats_int.h) */
 
@@ -223,6 +229,10 @@ typedef struct {
     uint64_t adv_off, adv_tables_off;
     uint32_t adv_tables;                   /* key tables in the pool */
     uint32_t adv_tables_used;              /* claimed (may pass adv_tables) */
+    /* records reserved by a creator that lost the race for its key (the
+     * same new route brought by several threads at once), record number
+     * + 1 or 0: the next creator takes one before reserving another */
+    uint32_t spare[RP_SPARE_RECORDS];
 } rp_stats_hdr_t;
 
 typedef struct {

@@ -506,6 +506,90 @@ static void test_concurrent_writers_exact(void **state)
     free(mem);
 }
 
+/* --- racing creators of one new route -------------------------------- */
+
+/* Eleventh review: threads that bring the same new route at the same
+ * instant each reserved a record; the losers' records were never used
+ * again, so ReqPerfMaxRoutes routes no longer fitted (a burst of one new
+ * URL from many clients took the place of other routes) and, once the
+ * reserve was gone, not even __other__ could be made: requests counted
+ * in no route at all. */
+#define RACE_THREADS 8
+#define RACE_ROUTES 300
+#define RACE_EXTRA 60
+
+typedef struct {
+    rp_stats_t *st;
+    pthread_barrier_t *go;
+} racer_t;
+
+static void *racer(void *arg)
+{
+    racer_t *w = arg;
+    char route[32];
+    rp_sample_t s;
+    int i;
+
+    for (i = 0; i < RACE_ROUTES + RACE_EXTRA; i++) {
+        /* all threads start on the same new route together */
+        pthread_barrier_wait(w->go);
+        snprintf(route, sizeof(route), "/burst/r%d", i);
+        s = sample(route, "GET", 200, 10);
+        rp_stats_record(w->st, &s);
+    }
+    return NULL;
+}
+
+static void test_racing_creators_waste_no_record(void **state)
+{
+    void *mem;
+    rp_stats_t *st = make(RACE_ROUTES, 0, &mem);
+    pthread_t t[RACE_THREADS];
+    racer_t w[RACE_THREADS];
+    pthread_barrier_t go;
+    rp_route_rec_t *r = malloc(sizeof(*r));
+    uint32_t i, tracked = 0;
+    uint64_t sum = 0, other = 0;
+    uint32_t held = 0;
+    int k;
+
+    (void)state;
+    pthread_barrier_init(&go, NULL, RACE_THREADS);
+    for (k = 0; k < RACE_THREADS; k++) {
+        w[k].st = st;
+        w[k].go = &go;
+        pthread_create(&t[k], NULL, racer, &w[k]);
+    }
+    for (k = 0; k < RACE_THREADS; k++) {
+        pthread_join(t[k], NULL);
+    }
+    for (i = 0; i < rp_stats_nrecords(st); i++) {
+        if (rp_stats_record_read(st, i, r) == NULL) {
+            continue;
+        }
+        sum += r->count;
+        if (strcmp(r->route, "__other__") == 0) {
+            other += r->count;
+        }
+        else {
+            tracked++;
+            assert_int_equal(r->count, RACE_THREADS);
+        }
+    }
+    /* every request in a route, the first RACE_ROUTES routes tracked,
+     * and no record reserved for nothing: the routes and __other__ */
+    assert_int_equal(sum, RACE_THREADS * (RACE_ROUTES + RACE_EXTRA));
+    assert_int_equal(tracked, RACE_ROUTES);
+    assert_int_equal(other, RACE_THREADS * RACE_EXTRA);
+    for (k = 0; k < RP_SPARE_RECORDS; k++) {
+        held += rp_stats_hdr(st)->spare[k] != 0;   /* kept for the next */
+    }
+    assert_int_equal(rp_stats_nrecords(st), RACE_ROUTES + 1 + held);
+    pthread_barrier_destroy(&go);
+    free(r);
+    free(mem);
+}
+
 /* --- monotonic while written ---------------------------------------- */
 
 typedef struct {
@@ -828,6 +912,7 @@ int main(void)
         cmocka_unit_test(test_overflow_to_other),
         cmocka_unit_test(test_long_route_is_cut),
         cmocka_unit_test(test_concurrent_writers_exact),
+        cmocka_unit_test(test_racing_creators_waste_no_record),
         cmocka_unit_test(test_counts_never_go_down),
         cmocka_unit_test(test_slow_ring_wraps_newest_first),
         cmocka_unit_test(test_slow_ring_no_torn_reads),
