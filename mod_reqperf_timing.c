@@ -145,12 +145,27 @@ static apr_status_t reqperf_in(ap_filter_t *f, apr_bucket_brigade *bb,
     reqperf_conn_t *cs = f->ctx;
     apr_status_t rv;
 
-    if (cs->awaiting && (mode == AP_MODE_GETLINE
-                         || mode == AP_MODE_READBYTES
-                         || mode == AP_MODE_EXHAUSTIVE)) {
+    if (cs->awaiting && block == APR_BLOCK_READ
+        && (mode == AP_MODE_GETLINE || mode == AP_MODE_READBYTES
+            || mode == AP_MODE_EXHAUSTIVE)) {
         /* The core hands a line up only once it is whole: a request line
-         * trickled over seconds would leave here at its end.  Wait for
-         * its first byte instead, without consuming it (the core keeps
+         * trickled over seconds would leave here at its end.  So first
+         * what has come, without waiting: when anything has (the event
+         * MPM hands a connection over once it is readable), that is the
+         * read itself, the time of its first bytes, and a line handed up
+         * in part is read on by its caller (ap_rgetline asks until LF). */
+        rv = ap_get_brigade(f->next, bb, mode, APR_NONBLOCK_READ, readbytes);
+        if (rv == APR_SUCCESS && !APR_BRIGADE_EMPTY(bb)) {
+            cs->read_start_us = rp_now_us();
+            cs->awaiting = 0;
+            return rv;
+        }
+        apr_brigade_cleanup(bb);
+        if (rv != APR_SUCCESS && !APR_STATUS_IS_EAGAIN(rv)) {
+            return rv;                 /* EOF, an error: what a read gets */
+        }
+        /* Nothing yet (an idle keep-alive connection under prefork):
+         * wait for the first byte without consuming it (the core keeps
          * what it read for the real read below). */
         rv = ap_get_brigade(f->next, bb, AP_MODE_SPECULATIVE, block, 1);
         if (rv == APR_SUCCESS && !APR_BRIGADE_EMPTY(bb)) {
