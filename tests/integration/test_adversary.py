@@ -361,7 +361,13 @@ def test_odd_spellings_of_response_headers(apache_factory, memcached,
     for path, h in heads.items():
         rawbackend.answers[path] = answer(
             b"HTTP/1.1 200 OK\nContent-Type: text/plain\n" + h + cl, body)
-    for path in heads:
+    never_stored(a, rawbackend, heads)
+
+
+def never_stored(a, rawbackend, paths):
+    """Each of the raw backend's paths, asked twice, reached the backend
+    twice and was never a hit."""
+    for path in paths:
         for _ in range(2):
             r = raw_get(a, "/raw" + path)
             assert not (header_of(r, "X-Cache") or "").startswith("HIT"), \

@@ -58,18 +58,9 @@ import pytest
 import requests
 
 from conftest import MPMS, parse_access_line
-from test_status import routes_by_key, settled, status_json
+from test_status import PROXY, STATUS, routes_by_key, settled, status_json
 
 mpms = pytest.mark.parametrize("mpm", MPMS)
-
-STATUS = """
-<Location /reqperf-status>
-    SetHandler reqperf-status
-</Location>
-"""
-PROXY = """
-ProxyPass /app/ ${BACKEND}/
-"""
 
 
 def entries_by_uri(a, n, timeout=10.0):
